@@ -1,0 +1,159 @@
+"""Typed settings, one object per process, read from ``TIMMYBOT_*`` environment variables.
+
+Secrets have no defaults. ``Settings.from_env()`` validates at start and names every problem at
+once. docs/CONFIGURATION.md lists every setting; keep it in step with this file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from timmybot.sources.models import SourceSettings
+
+PREFIX = "TIMMYBOT_"
+SNOWFLAKE_RE = re.compile(r"^[1-9][0-9]{15,20}$")
+
+StoreBackend = Literal["sqlite", "dynamodb"]
+LauncherKind = Literal["local", "ecs", "none"]
+DispatcherKind = Literal["thread", "lambda", "inline"]
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or invalid; the message names each."""
+
+
+def is_snowflake(value: str) -> bool:
+    """A Discord id: a positive 64-bit integer written in decimal (17–20 digits today)."""
+    return bool(SNOWFLAKE_RE.match(value)) and int(value) < 2**64
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Discord application
+    discord_public_key: str = ""  # hex Ed25519 public key of the application (not secret)
+    discord_application_id: str = ""
+    discord_bot_token: str = field(default="", repr=False)  # secret
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg"
+
+    # Store
+    store_backend: StoreBackend = "sqlite"
+    sqlite_path: str = ".local/timmybot.sqlite3"
+    dynamodb_table: str = "timmybot"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str = ""  # moto server / local DynamoDB; empty = AWS
+
+    # Allowlist and the refusal text
+    allowlist_file: str = ""  # empty: the file shipped next to the Chalice app
+    allowlist_extra: tuple[str, ...] = ()  # env override, comma-separated guild ids
+    allow_all_guilds: bool = False  # self-deployers may open their own bot to every guild
+    request_access_url: str = "https://github.com/timmybot/timmybot/issues/new?template=access.md"
+    self_deploy_url: str = "https://github.com/timmybot/timmybot#self-deploy"
+    not_authorized_text: str = "TimmyBot is invite-only and this server is not on its list yet."
+
+    # Limits
+    queue_cap: int = 500
+    dedupe_ttl_s: int = 900
+    max_body_bytes: int = 64 * 1024
+    signature_max_age_s: int = 0  # 0: do not check the timestamp's age (Discord does not require it)
+
+    # Control plane plumbing
+    dispatcher: DispatcherKind = "thread"
+    worker_function_name: str = ""
+    launcher: LauncherKind = "local"
+    ecs_cluster: str = ""
+    ecs_task_definition: str = ""
+    ecs_subnets: tuple[str, ...] = ()
+    ecs_security_groups: tuple[str, ...] = ()
+    ecs_use_spot: bool = False
+
+    # Voice task lifecycle
+    lease_ttl_s: int = 60
+    heartbeat_s: int = 15
+    launching_ttl_s: int = 90
+    idle_timeout_s: int = 300
+    alone_timeout_s: int = 120
+    shard_count: int = 16
+
+    # Sources (see timmybot.sources.SourceSettings)
+    allow_local_media: bool = False  # tests and the demo only: never in a deployed config
+    playlist_cap: int = 100
+    max_track_seconds: int = 3 * 3600
+
+    # Logging
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+    data_dir: str = ".local"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every ``TIMMYBOT_<FIELD>`` variable; ``overrides`` win (tests, bootstrap)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _coerce(f.default, raw)
+            except ValueError as exc:
+                problems.append(f"{PREFIX}{f.name.upper()}: {exc}")
+        values.update(overrides)
+        if problems:
+            raise SettingsError("; ".join(problems))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        problems: list[str] = []
+        if self.discord_public_key and not re.fullmatch(r"[0-9a-fA-F]{64}", self.discord_public_key):
+            problems.append("discord_public_key must be 64 hex characters")
+        if self.store_backend not in ("sqlite", "dynamodb"):
+            problems.append("store_backend must be sqlite or dynamodb")
+        bad_ids = [g for g in self.allowlist_extra if not is_snowflake(g)]
+        if bad_ids:
+            problems.append(f"allowlist_extra has values that are not guild ids: {', '.join(bad_ids)}")
+        if not 1 <= self.queue_cap <= 5000:
+            problems.append("queue_cap must be between 1 and 5000")
+        if self.heartbeat_s * 2 > self.lease_ttl_s:
+            problems.append("lease_ttl_s must be at least twice heartbeat_s")
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def source_settings(self) -> SourceSettings:
+        from timmybot.sources.models import SourceSettings  # noqa: PLC0415 - keep config import-light
+
+        return SourceSettings(
+            allow_local_media=self.allow_local_media,
+            playlist_cap=self.playlist_cap,
+            max_track_seconds=self.max_track_seconds,
+        )
+
+
+def _coerce(default: Any, raw: str) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"expected true/false, got {raw!r}")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

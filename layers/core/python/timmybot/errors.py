@@ -1,0 +1,89 @@
+"""Domain errors.
+
+Every error a user can cause or meet carries the sentence the user reads. One place at each
+edge (the interactions router, the worker, the voice task) turns them into ephemeral replies or
+notices; nothing else formats user-facing error text.
+"""
+
+from __future__ import annotations
+
+
+class TimmyError(Exception):
+    """Base class: ``user_message`` is shown to the Discord user as is."""
+
+    user_message: str = "Something went wrong."
+
+    def __init__(self, user_message: str | None = None) -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        super().__init__(self.user_message)
+
+
+class InvalidInputError(TimmyError):
+    """The user typed something we cannot use; the message says what is allowed."""
+
+
+class NothingPlayingError(TimmyError):
+    user_message = "Nothing is playing right now."
+
+
+class QueueEmptyError(TimmyError):
+    user_message = "The queue is empty."
+
+
+class QueueFullError(TimmyError):
+    user_message = "The queue is full."
+
+
+class NotAuthorizedError(TimmyError):
+    """Guild not on the allowlist, or a DM."""
+
+
+class PermissionDeniedError(TimmyError):
+    """The member may not do this (not a listener, not a DJ, not a manager)."""
+
+
+class NotInVoiceError(TimmyError):
+    user_message = "Join a voice channel first."
+
+
+class ConflictError(TimmyError):
+    """A conditional write lost a race; callers usually retry."""
+
+    user_message = "That clashed with another change; please try again."
+
+
+class StaleGenerationError(ConflictError):
+    """A voice task wrote with a lease generation that is no longer current."""
+
+
+class SourceError(TimmyError):
+    """Base for every failure to find or stream a track."""
+
+    user_message = "I couldn't play that."
+
+
+class BlockedSourceError(SourceError):
+    user_message = "That site refused to serve the track right now (it asked me to sign in). Try another link."
+
+
+class UnsupportedUrlError(SourceError):
+    user_message = "I can only play links from YouTube, YouTube Music, SoundCloud and Spotify."
+
+
+class TrackNotFoundError(SourceError):
+    user_message = "I couldn't find anything for that."
+
+
+class TrackUnavailableError(SourceError):
+    user_message = "That track is unavailable."
+
+
+class TrackTooLongError(SourceError):
+    user_message = "That track is too long."
+
+
+class SpotifyNotYetSupportedError(SourceError):
+    """A Spotify link was recognized; playing it needs mirroring, which a later issue adds."""
+
+    user_message = "Spotify links will play once account linking ships. Try a YouTube or SoundCloud link."

@@ -1,0 +1,504 @@
+"""The Store port.
+
+One single-table layout serves every access pattern of BRIEF §4, so the two adapters only
+differ in a handful of item primitives (get, conditional put, batch put/get/delete, the sparse
+"active" index). Everything with meaning — the queue model, the lease with generations, the
+desired/actual split, dedupe — is written once here, in terms of those primitives, so SQLite and
+DynamoDB cannot drift apart. (The same shape as Powertools' idempotency persistence layer.)
+
+Keys:
+    guild record        pk="G#{guild}"  sk="GUILD"        versioned, in the active index while active
+    queue entry         pk="G#{guild}"  sk="E#{entry}"    expires after ``ENTRY_TTL_S``
+    interaction dedupe  pk="I#{id}"     sk="DEDUPE"       expires after the dedupe TTL
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
+from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, QueueEntry
+
+_log = logging.getLogger(__name__)
+
+GUILD_SK = "GUILD"
+DEDUPE_SK = "DEDUPE"
+ENTRY_TTL_S = 30 * 24 * 3600  # an entry never listed (crashed append) disappears after this
+MAX_CAS_ATTEMPTS = 200
+
+Key = tuple[str, str]
+
+
+def guild_pk(guild_id: str) -> str:
+    return f"G#{guild_id}"
+
+
+def entry_sk(entry_id: str) -> str:
+    return f"E#{entry_id}"
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    data: dict[str, Any]
+    version: int
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    entries: list[QueueEntry]
+    total: int
+    total_duration_s: int  # sum of known durations of every queued entry
+    unknown_durations: int  # entries whose duration is unknown (live streams, local files)
+
+
+Clock = Callable[[], float]
+
+
+class Store(abc.ABC):
+    """Guild records, queues, voice-task leases and interaction dedupe (BRIEF §4: 1, 2, 3, 8)."""
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self._clock = clock
+
+    # ------------------------------------------------------------------ adapter primitives
+    @abc.abstractmethod
+    def _get_item(self, key: Key) -> StoredItem | None:
+        """The item, or None. May return an expired item: the caller filters."""
+
+    @abc.abstractmethod
+    def _put_item(
+        self,
+        key: Key,
+        data: dict[str, Any],
+        *,
+        expected_version: int | None,
+        now: float,
+        expires_at: float | None = None,
+        active: bool = False,
+    ) -> bool:
+        """Conditional put storing ``version = (expected_version or 0) + 1``.
+
+        ``expected_version=None``: only if no item exists or the existing one has expired
+        (``expires_at < now``). Otherwise only if the stored version equals ``expected_version``.
+        ``active`` puts the item in the sparse active index. Returns False if the condition failed.
+        """
+
+    @abc.abstractmethod
+    def _put_items(self, items: Sequence[tuple[Key, dict[str, Any], float | None]]) -> None:
+        """Unconditional batch put of (key, data, expires_at), version 1."""
+
+    @abc.abstractmethod
+    def _get_items(self, keys: Sequence[Key]) -> dict[Key, StoredItem]:
+        """Batch get; missing keys are simply absent from the result."""
+
+    @abc.abstractmethod
+    def _delete_items(self, keys: Sequence[Key]) -> None:
+        """Unconditional batch delete."""
+
+    @abc.abstractmethod
+    def _active_keys(self) -> list[Key]:
+        """Keys of every item currently in the sparse active index (never a table scan)."""
+
+    # ------------------------------------------------------------------ guild record
+    def get_guild(self, guild_id: str) -> GuildRecord:
+        record, _ = self._load_guild(guild_id)
+        return record
+
+    def update_guild(self, guild_id: str, change: Callable[[GuildRecord], GuildRecord]) -> GuildRecord:
+        """Apply ``change`` atomically (optimistic concurrency, retried on conflict).
+
+        ``change`` must be a pure function of the record: it may run several times. It may raise a
+        domain error to abort without writing. Returns the record as written.
+        """
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            current, exists = self._load_guild(guild_id)
+            updated = change(current)
+            if updated is current:
+                return current
+            now = self._clock()
+            written = replace(updated, version=current.version + 1)
+            ok = self._put_item(
+                (guild_pk(guild_id), GUILD_SK),
+                written.to_dict(),
+                expected_version=current.version if exists else None,
+                now=now,
+                active=written.is_active(now),
+            )
+            if ok:
+                return written
+            _backoff(attempt)
+        raise ConflictError()
+
+    def update_desired(self, guild_id: str, **changes: Any) -> GuildRecord:
+        """Set desired fields (paused, volume, loop, autoplay, seek_ms); counters via ``bump_*``."""
+        bumps = {name: changes.pop(name) for name in ("bump_skip", "bump_stop", "bump_seek") if name in changes}
+
+        def change(record: GuildRecord) -> GuildRecord:
+            desired = replace(record.desired, **changes)
+            if bumps.get("bump_skip"):
+                desired = replace(desired, skip_seq=desired.skip_seq + 1)
+            if bumps.get("bump_stop"):
+                desired = replace(desired, stop_seq=desired.stop_seq + 1)
+            if bumps.get("bump_seek"):
+                desired = replace(desired, seek_seq=desired.seek_seq + 1)
+            return record.evolve(desired=desired, last_active=self._clock())
+
+        return self.update_guild(guild_id, change)
+
+    def update_settings(self, guild_id: str, **changes: Any) -> GuildRecord:
+        return self.update_guild(guild_id, lambda r: r.evolve(settings=replace(r.settings, **changes)))
+
+    def set_channels(self, guild_id: str, *, voice_channel_id: str, text_channel_id: str | None) -> GuildRecord:
+        return self.update_guild(
+            guild_id,
+            lambda r: r.evolve(voice_channel_id=voice_channel_id, text_channel_id=text_channel_id),
+        )
+
+    def write_actual(self, guild_id: str, generation: int, actual: Actual) -> GuildRecord:
+        """The voice task reports its state; refused (StaleGenerationError) with a superseded generation."""
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _require_generation(record, generation)
+            return record.evolve(actual=replace(actual, updated_at=self._clock()))
+
+        return self.update_guild(guild_id, change)
+
+    # ------------------------------------------------------------------ queue
+    def append_entries(self, guild_id: str, entries: Sequence[QueueEntry], *, cap: int) -> GuildRecord:
+        """Write the entry items, then ONE conditional update appends their ids (BRIEF §4.2).
+
+        Idempotent: entries whose ids are already queued (or now playing) are not added again,
+        so a redelivered job enqueues nothing. Raises QueueFullError past ``cap``.
+        """
+        if not entries:
+            return self.get_guild(guild_id)
+        now = self._clock()
+        pk = guild_pk(guild_id)
+        self._put_items([((pk, entry_sk(e.entry_id)), e.to_dict(), now + ENTRY_TTL_S) for e in entries])
+        new_ids = [e.entry_id for e in entries]
+
+        def change(record: GuildRecord) -> GuildRecord:
+            present = set(record.queue)
+            if record.actual.now_playing is not None:
+                present.add(record.actual.now_playing.entry_id)
+            fresh = [i for i in new_ids if i not in present]
+            if not fresh:
+                return record
+            if len(record.queue) + len(fresh) > cap:
+                raise QueueFullError(f"The queue is full ({cap} tracks at most, {len(record.queue)} queued now).")
+            return record.evolve(queue=record.queue + tuple(fresh), last_active=self._clock())
+
+        try:
+            return self.update_guild(guild_id, change)
+        except QueueFullError:
+            current = self.get_guild(guild_id)
+            listed = set(current.queue)
+            self._delete_items([(pk, entry_sk(i)) for i in new_ids if i not in listed])
+            raise
+
+    def get_entries(self, guild_id: str, entry_ids: Sequence[str]) -> list[QueueEntry]:
+        """Entries in the given order; ids whose item is missing are left out."""
+        pk = guild_pk(guild_id)
+        found = self._get_items([(pk, entry_sk(i)) for i in entry_ids])
+        return [QueueEntry.from_dict(found[(pk, entry_sk(i))].data) for i in entry_ids if (pk, entry_sk(i)) in found]
+
+    def page_queue(self, guild_id: str, *, offset: int, limit: int) -> QueuePage:
+        record = self.get_guild(guild_id)
+        every = self.get_entries(guild_id, record.queue)
+        known = [e.duration_s for e in every if e.duration_s is not None]
+        return QueuePage(
+            entries=every[offset : offset + limit],
+            total=len(record.queue),
+            total_duration_s=sum(known),
+            unknown_durations=len(every) - len(known),
+        )
+
+    def remove_at(self, guild_id: str, position: int) -> QueueEntry:
+        """Remove the entry at 1-based ``position``."""
+        removed: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _check_position(record, position, "position")
+            queue = list(record.queue)
+            removed[:] = [queue.pop(position - 1)]
+            return record.evolve(queue=tuple(queue))
+
+        self.update_guild(guild_id, change)
+        entry = self.get_entries(guild_id, removed)
+        self._delete_items([(guild_pk(guild_id), entry_sk(removed[0]))])
+        if not entry:
+            raise QueueEmptyError("That entry vanished while removing it.")
+        return entry[0]
+
+    def move(self, guild_id: str, source: int, destination: int) -> QueueEntry:
+        """Move the entry at 1-based ``source`` to 1-based ``destination``."""
+        moved: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _check_position(record, source, "from")
+            _check_position(record, destination, "to")
+            queue = list(record.queue)
+            moved[:] = [queue.pop(source - 1)]
+            queue.insert(destination - 1, moved[0])
+            return record.evolve(queue=tuple(queue))
+
+        self.update_guild(guild_id, change)
+        return self.get_entries(guild_id, moved)[0]
+
+    def shuffle(self, guild_id: str, rng: random.Random | None = None) -> int:
+        shuffler = rng or random.SystemRandom()
+        count: list[int] = [0]
+
+        def change(record: GuildRecord) -> GuildRecord:
+            if not record.queue:
+                raise QueueEmptyError()
+            queue = list(record.queue)
+            shuffler.shuffle(queue)
+            count[0] = len(queue)
+            return record.evolve(queue=tuple(queue))
+
+        self.update_guild(guild_id, change)
+        return count[0]
+
+    def clear_queue(self, guild_id: str) -> int:
+        cleared: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            cleared[:] = list(record.queue)
+            return record.evolve(queue=()) if record.queue else record
+
+        self.update_guild(guild_id, change)
+        self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in cleared])
+        return len(cleared)
+
+    def pop_head(self, guild_id: str, generation: int, *, requeue_current: bool = False) -> QueueEntry | None:
+        """Move the head id into "now playing" (None when the queue is empty).
+
+        With ``requeue_current`` (loop queue) the entry that just finished goes to the tail first.
+        Conditional on the task's lease generation.
+        """
+        popped: list[str] = []
+        finished: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _require_generation(record, generation)
+            queue = list(record.queue)
+            current = record.actual.now_playing
+            finished[:] = []
+            if current is not None:
+                if requeue_current:
+                    queue.append(current.entry_id)
+                else:
+                    finished[:] = [current.entry_id]
+            popped[:] = queue[:1]
+            head_entry = self.get_entries(guild_id, popped)[0] if popped else None
+            actual = replace(
+                record.actual,
+                now_playing=head_entry,
+                started_at=None,
+                position_ms=0,
+            )
+            return record.evolve(queue=tuple(queue[1:]), actual=actual, last_active=self._clock())
+
+        record = self.update_guild(guild_id, change)
+        if finished:
+            self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in finished])
+        return record.actual.now_playing
+
+    # ------------------------------------------------------------------ lease (BRIEF §4.3)
+    def acquire_lease(self, guild_id: str, *, holder: str, state: LeaseState, ttl_s: float) -> Lease | None:
+        """Take the lease if it is free, released or expired; bumps the generation.
+
+        A new holder adopts the desired counters as applied, so a stale skip never skips the
+        first track of a new session. Returns None if someone else holds a live lease.
+        """
+
+        def change(record: GuildRecord) -> GuildRecord:
+            now = self._clock()
+            if record.lease.is_live(now):
+                raise _LeaseHeld()
+            lease = Lease(
+                state=state,
+                generation=record.lease.generation + 1,
+                holder=holder,
+                expires_at=now + ttl_s,
+                resume=record.lease.resume,
+            )
+            return record.evolve(lease=lease, actual=_adopt_counters(record.actual, record.desired))
+
+        try:
+            return self.update_guild(guild_id, change).lease
+        except _LeaseHeld:
+            return None
+
+    def claim_lease(self, guild_id: str, *, generation: int, holder: str, ttl_s: float) -> Lease | None:
+        """A launched task turns its ``launching`` lease (same generation) into ``running``."""
+
+        def change(record: GuildRecord) -> GuildRecord:
+            now = self._clock()
+            lease = record.lease
+            if lease.generation != generation or lease.state != LeaseState.LAUNCHING or lease.expires_at <= now:
+                raise _LeaseHeld()
+            return record.evolve(
+                lease=replace(lease, state=LeaseState.RUNNING, holder=holder, expires_at=now + ttl_s),
+                actual=_adopt_counters(record.actual, record.desired),
+            )
+
+        try:
+            return self.update_guild(guild_id, change).lease
+        except _LeaseHeld:
+            return None
+
+    def renew_lease(self, guild_id: str, *, generation: int, ttl_s: float) -> bool:
+        def change(record: GuildRecord) -> GuildRecord:
+            _require_generation(record, generation)
+            return record.evolve(lease=replace(record.lease, expires_at=self._clock() + ttl_s))
+
+        try:
+            self.update_guild(guild_id, change)
+        except StaleGenerationError:
+            return False
+        return True
+
+    def release_lease(self, guild_id: str, *, generation: int, resume_position_ms: int | None = None) -> bool:
+        """Give the lease up (``released``).
+
+        With ``resume_position_ms`` (SIGTERM, a deploy) the current entry goes back to the head of
+        the queue and the lease remembers where to continue; otherwise the current entry is done.
+        """
+        finished: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _require_generation(record, generation)
+            current = record.actual.now_playing
+            queue = record.queue
+            resume: dict[str, Any] | None = None
+            finished[:] = []
+            if current is not None and resume_position_ms is not None:
+                queue = (current.entry_id, *queue)
+                resume = {"entry_id": current.entry_id, "position_ms": int(resume_position_ms)}
+            elif current is not None:
+                finished[:] = [current.entry_id]
+            lease = replace(record.lease, state=LeaseState.RELEASED, expires_at=0.0, resume=resume)
+            actual = replace(record.actual, now_playing=None, started_at=None, position_ms=0, listener_ids=())
+            return record.evolve(lease=lease, actual=actual, queue=queue)
+
+        try:
+            self.update_guild(guild_id, change)
+        except StaleGenerationError:
+            return False
+        if finished:
+            self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in finished])
+        return True
+
+    def active_guild_ids(self) -> list[str]:
+        """Guilds with a lease or queued music, read from the sparse index."""
+        return sorted(pk[2:] for pk, sk in self._active_keys() if sk == GUILD_SK and pk.startswith("G#"))
+
+    # ------------------------------------------------------------------ interaction dedupe (BRIEF §4.8)
+    def claim_interaction(self, interaction_id: str, *, ttl_s: float) -> bool:
+        """True for the first delivery of ``interaction_id``; False for a repeat within the TTL."""
+        now = self._clock()
+        return self._put_item(
+            (f"I#{interaction_id}", DEDUPE_SK),
+            {"response": None},
+            expected_version=None,
+            now=now,
+            expires_at=now + ttl_s,
+        )
+
+    def save_interaction_response(self, interaction_id: str, response: str, *, ttl_s: float) -> None:
+        now = self._clock()
+        key = (f"I#{interaction_id}", DEDUPE_SK)
+        item = self._get_item(key)
+        if item is None:
+            return
+        self._put_item(key, {"response": response}, expected_version=item.version, now=now, expires_at=now + ttl_s)
+
+    def interaction_response(self, interaction_id: str) -> str | None:
+        """The saved answer to a repeated interaction (None while the first is still being handled)."""
+        item = self._fresh(self._get_item((f"I#{interaction_id}", DEDUPE_SK)))
+        if item is None:
+            return None
+        response = item.data.get("response")
+        return str(response) if response is not None else None
+
+    # ------------------------------------------------------------------ helpers
+    def _fresh(self, item: StoredItem | None) -> StoredItem | None:
+        if item is None or (item.expires_at is not None and item.expires_at < self._clock()):
+            return None
+        return item
+
+    def _load_guild(self, guild_id: str) -> tuple[GuildRecord, bool]:
+        item = self._get_item((guild_pk(guild_id), GUILD_SK))
+        if item is None:
+            return GuildRecord(guild_id=guild_id), False
+        data = dict(item.data)
+        data["version"] = item.version
+        return GuildRecord.from_dict(data), True
+
+
+class _LeaseHeld(Exception):
+    """Internal: aborts a lease change without writing."""
+
+
+def _adopt_counters(actual: Actual, desired: Desired) -> Actual:
+    return replace(
+        actual,
+        applied_skip_seq=desired.skip_seq,
+        applied_stop_seq=desired.stop_seq,
+        applied_seek_seq=desired.seek_seq,
+    )
+
+
+def _require_generation(record: GuildRecord, generation: int) -> None:
+    if record.lease.generation != generation or record.lease.state not in (
+        LeaseState.LAUNCHING,
+        LeaseState.RUNNING,
+    ):
+        raise StaleGenerationError("This voice task's lease was superseded.")
+
+
+def _check_position(record: GuildRecord, position: int, name: str) -> None:
+    if not record.queue:
+        raise QueueEmptyError()
+    if not 1 <= position <= len(record.queue):
+        raise InvalidInputError(
+            f"`{name}` must be between 1 and {len(record.queue)} (the queue has {len(record.queue)} tracks)."
+        )
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))  # noqa: S311 - jitter, not crypto
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = [
+    "DEDUPE_SK",
+    "GUILD_SK",
+    "GuildSettings",
+    "Key",
+    "QueuePage",
+    "Store",
+    "StoredItem",
+    "chunked",
+    "entry_sk",
+    "guild_pk",
+]
