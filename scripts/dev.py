@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The two newcomer commands, with nothing but Python 3.11+ installed.
+
+    python3 scripts/dev.py run     # venv + install, then the bot locally (SQLite, local launcher, demo)
+    python3 scripts/dev.py test    # venv + install (dev set), then the whole test suite
+
+Each creates ``.venv`` next to the repository (or reuses it while the requirement files are
+unchanged: a stamp holds their hash) and re-runs the real work inside it. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+REQUIREMENTS = ROOT / "requirements-dev.txt"
+STAMP = VENV / ".timmybot-requirements.sha256"
+
+
+def _python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _requirements_hash() -> str:
+    digest = hashlib.sha256()
+    for path in (ROOT / "requirements.txt", REQUIREMENTS):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> Path:
+    if sys.version_info < (3, 11):
+        sys.exit(f"TimmyBot needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    wanted = _requirements_hash()
+    if not _python().exists():
+        print("Creating .venv …", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    if not STAMP.exists() or STAMP.read_text().strip() != wanted:
+        print("Installing requirements into .venv (first run takes a minute or two) …", flush=True)
+        subprocess.run(
+            [str(_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+            check=True,
+            cwd=ROOT,
+        )
+        STAMP.write_text(wanted)
+    return _python()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "lint", "bench"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    python = str(ensure_venv())
+    if command == "test":
+        # pytest exits 5 when it collects nothing: that must fail loudly, so no special casing here.
+        return subprocess.call([python, "-m", "pytest", *rest], cwd=ROOT)
+    if command == "lint":
+        first = subprocess.call([python, "-m", "ruff", "check", "."], cwd=ROOT)
+        second = subprocess.call([python, "-m", "mypy", "layers/core/python/timmybot"], cwd=ROOT)
+        return first or second
+    if command == "bench":
+        return subprocess.call([python, str(ROOT / "scripts" / "bench" / "run_all.py"), *rest], cwd=ROOT)
+    return subprocess.call([python, str(ROOT / "scripts" / "run_local.py"), *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
