@@ -1,0 +1,205 @@
+"""Value types of the sources package: settings, tracks, stream descriptions and classified queries.
+
+Everything here is plain data: no network, no yt-dlp, cheap to import on the Lambda fast path.
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# ffmpeg protocols a remote stream needs: HTTPS (and HLS segments over it, possibly AES-encrypted).
+REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
+# Test/demo-only loopback media server.
+LOCAL_PROTOCOL_WHITELIST = "http,tcp,file"
+
+# A stream URL is treated as expired this many seconds before YouTube's own deadline, so a track
+# that starts just before expiry does not die mid-song.
+EXPIRY_MARGIN_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Typed knobs of the sources package; the process-wide settings object embeds one.
+
+    ``allow_local_media`` opens the policy to ``http://<local_media_hosts>:<port>/`` URLs. It exists
+    for tests and the offline demo only and must never be true in a deployed configuration.
+    ``cookies_path``, ``proxy_url`` and ``js_runtimes`` are operator-level (bot-wide) source
+    credentials/tools; they are never user OAuth tokens and are never logged.
+    """
+
+    allow_local_media: bool = False
+    local_media_hosts: tuple[str, ...] = ("127.0.0.1",)
+    playlist_cap: int = 100
+    max_track_seconds: int = 3 * 3600
+    max_query_chars: int = 200
+    search_prefix: str = "ytsearch1:"
+    socket_timeout_s: float = 15.0
+    cookies_path: str | None = field(default=None, repr=False)
+    proxy_url: str | None = field(default=None, repr=False)
+    js_runtimes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.playlist_cap < 1:
+            raise ValueError("playlist_cap must be at least 1")
+        if self.max_track_seconds < 1:
+            raise ValueError("max_track_seconds must be at least 1")
+        if self.max_query_chars < 1:
+            raise ValueError("max_query_chars must be at least 1")
+        if not self.search_prefix.endswith(":"):
+            raise ValueError("search_prefix must end with ':' (e.g. 'ytsearch1:')")
+        if self.socket_timeout_s <= 0:
+            raise ValueError("socket_timeout_s must be positive")
+
+
+class QueryKind(enum.Enum):
+    """What a /play argument turned out to be."""
+
+    SEARCH = "search"
+    YOUTUBE = "youtube"
+    SOUNDCLOUD = "soundcloud"
+    SPOTIFY_TRACK = "spotify_track"
+    SPOTIFY_ALBUM = "spotify_album"
+    SPOTIFY_PLAYLIST = "spotify_playlist"
+    LOCAL = "local"
+
+    @property
+    def is_spotify(self) -> bool:
+        return self in {QueryKind.SPOTIFY_TRACK, QueryKind.SPOTIFY_ALBUM, QueryKind.SPOTIFY_PLAYLIST}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A classified, policy-checked /play argument.
+
+    ``text`` is the search terms for SEARCH and the normalized URL otherwise. ``source_id`` is the
+    platform id when it can be read from the URL without any network (YouTube video id, Spotify id),
+    so a caller can consult the track cache before resolving.
+    """
+
+    kind: QueryKind
+    text: str
+    source_id: str | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.kind is not QueryKind.SEARCH
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Metadata of one playable item; what the queue stores. ``url`` is re-resolved at play time."""
+
+    source: str
+    source_id: str
+    title: str
+    url: str
+    duration_s: int | None
+    thumbnail: str | None
+    artist: str | None
+    isrc: str | None = None
+
+    @property
+    def cache_key(self) -> tuple[str, str]:
+        return (self.source, self.source_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "source_id": self.source_id,
+            "title": self.title,
+            "url": self.url,
+            "duration_s": self.duration_s,
+            "thumbnail": self.thumbnail,
+            "artist": self.artist,
+            "isrc": self.isrc,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Track:
+        duration = data.get("duration_s")
+        return cls(
+            source=str(data["source"]),
+            source_id=str(data["source_id"]),
+            title=str(data["title"]),
+            url=str(data["url"]),
+            # DynamoDB hands numbers back as Decimal.
+            duration_s=None if duration is None else int(duration),
+            thumbnail=_opt_str(data.get("thumbnail")),
+            artist=_opt_str(data.get("artist")),
+            isrc=_opt_str(data.get("isrc")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """Where the voice task reads audio for one track, valid until ``expires_at`` (epoch seconds)."""
+
+    stream_url: str
+    http_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    codec: str | None = None
+    container: str | None = None
+    expires_at: float | None = None
+    duration_s: int | None = None
+    local: bool = False
+
+    @property
+    def is_opus(self) -> bool:
+        return self.codec is not None and self.codec.lower() == "opus"
+
+    def is_expired(self, now: float | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        current = time.time() if now is None else now
+        return current >= self.expires_at - EXPIRY_MARGIN_S
+
+    def ffmpeg_before_options(self) -> str:
+        """ffmpeg input options: reconnects, the protocols it may open, and the request headers.
+
+        The result is a shell-quoted string (discord.py splits ``before_options`` with ``shlex``).
+        """
+        whitelist = LOCAL_PROTOCOL_WHITELIST if self.local else REMOTE_PROTOCOL_WHITELIST
+        parts = [
+            "-reconnect", "1",
+            "-reconnect_streamed", "1",
+            "-reconnect_delay_max", "5",
+            "-protocol_whitelist", whitelist,
+        ]
+        header_block = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in self.http_headers.items()
+            if _is_safe_header(name, value)
+        )
+        if header_block:
+            parts += ["-headers", header_block]
+        return " ".join(shlex.quote(part) for part in parts)
+
+
+def expiry_from_url(url: str) -> float | None:
+    """YouTube stream URLs carry their deadline as ``expire=<epoch>`` (query or ``/expire/<n>/`` path)."""
+    parts = urlsplit(url)
+    values = parse_qs(parts.query).get("expire")
+    candidate: str | None = values[0] if values else None
+    if candidate is None:
+        segments = parts.path.split("/")
+        for index, segment in enumerate(segments[:-1]):
+            if segment == "expire":
+                candidate = segments[index + 1]
+                break
+    if candidate is None or not candidate.isdigit():
+        return None
+    return float(candidate)
+
+
+def _is_safe_header(name: str, value: str) -> bool:
+    forbidden = ("\r", "\n", "\0")
+    return bool(name) and ":" not in name and not any(c in name or c in value for c in forbidden)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
