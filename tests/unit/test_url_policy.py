@@ -162,8 +162,16 @@ def test_local_media_is_off_by_default() -> None:
         ("https://www.youtube.com/playlist?list=PL1234567890", QueryKind.YOUTUBE, None),
         ("https://soundcloud.com/artist/song", QueryKind.SOUNDCLOUD, None),
         ("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", QueryKind.SPOTIFY_TRACK, "4uLU6hMCjMI75M1A2tKUQC"),
-        ("https://open.spotify.com/intl-de/album/1DFixLWuPkv3KT3TnV35m3", QueryKind.SPOTIFY_ALBUM, "1DFixLWuPkv3KT3TnV35m3"),
-        ("https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=1", QueryKind.SPOTIFY_PLAYLIST, "37i9dQZF1DXcBWIGoYBM5M"),
+        (
+            "https://open.spotify.com/intl-de/album/1DFixLWuPkv3KT3TnV35m3",
+            QueryKind.SPOTIFY_ALBUM,
+            "1DFixLWuPkv3KT3TnV35m3",
+        ),
+        (
+            "https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=1",
+            QueryKind.SPOTIFY_PLAYLIST,
+            "37i9dQZF1DXcBWIGoYBM5M",
+        ),
         ("never gonna give you up", QueryKind.SEARCH, None),
         ("  daft   punk  ", QueryKind.SEARCH, None),
         ("Re:Zero opening", QueryKind.SEARCH, None),
@@ -184,7 +192,13 @@ def test_search_words_are_collapsed_and_kept_verbatim() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["javascript:alert(1)", "file:///etc/passwd", "evil.com/watch?v=x", "//evil.com/x", "spotify:track:4uLU6hMCjMI75M1A2tKUQC"],
+    [
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "evil.com/watch?v=x",
+        "//evil.com/x",
+        "spotify:track:4uLU6hMCjMI75M1A2tKUQC",
+    ],
 )
 def test_link_like_input_is_policy_checked_not_searched(text: str) -> None:
     # WHEN the input is plainly a link to something we don't play THEN it is refused, not searched
