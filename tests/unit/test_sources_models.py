@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +139,13 @@ def test_router_says_spotify_waits_for_linking() -> None:
 def test_router_refuses_tracks_of_unknown_sources() -> None:
     with pytest.raises(SourceError):
         SourceRouter(SourceSettings()).stream(Track("vimeo", "1", "t", "https://vimeo.com/1", None, None, None))
+
+
+def test_importing_sources_never_imports_ytdlp() -> None:
+    # The api Lambda imports the policy; yt-dlp must stay off its fast path.
+    code = "import sys, timmybot.sources; print('yt_dlp' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={"PYTHONPATH": "layers/core/python"}, cwd=str(Path(__file__).parents[2]),
+    )
+    assert result.stdout.strip() == "False"
