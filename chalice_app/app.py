@@ -1,0 +1,22 @@
+"""TimmyBot's api Lambda: the routes, and nothing else (the logic lives in chalicelib)."""
+
+from chalice import Chalice, Response
+
+from chalicelib.bootstrap import app_services
+from chalicelib.interactions import handle_interaction
+from timmybot import __version__
+
+app = Chalice(app_name="timmybot")
+
+
+@app.route("/interactions", methods=["POST"], content_types=["application/json"])
+def interactions() -> Response:
+    """Discord's interactions endpoint (signed slash commands, buttons, autocomplete, modals)."""
+    request = app.current_request
+    result = handle_interaction(app_services.get(), request.headers, request.raw_body)
+    return Response(body=dict(result.body), status_code=result.status, headers={"Content-Type": "application/json"})
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}

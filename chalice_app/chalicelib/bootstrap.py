@@ -1,0 +1,136 @@
+"""The api process's wiring: ``bootstrap(settings)`` builds every service from typed settings.
+
+Heavy things are built on first use and then kept for the container's life: the store (and with
+it boto3) only when a request passed verification and the allowlist; the Discord REST client only
+when something calls Discord. ``app_services`` is what ``app.py`` uses; tests install their own
+services with ``app_services.override(bootstrap(test_settings))``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chalicelib.allowlist import Allowlist
+from chalicelib.observability import Observability, build_observability, configure_local_logging
+from chalicelib.signature import SignatureVerifier
+from timmybot.config import Settings
+
+if TYPE_CHECKING:
+    from timmybot.discord.rest import DiscordRest
+    from timmybot.store.base import Store
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a request needs. ``store`` and ``discord`` are built lazily, once."""
+
+    settings: Settings
+    verifier: SignatureVerifier
+    allowlist: Allowlist
+    observability: Observability
+    store_factory: Callable[[], Store]
+    discord_factory: Callable[[], DiscordRest]
+    _store: Store | None = field(default=None, repr=False)
+    _discord: DiscordRest | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self.store_factory()
+        return self._store
+
+    @property
+    def discord(self) -> DiscordRest:
+        if self._discord is None:
+            with self._lock:
+                if self._discord is None:
+                    self._discord = self.discord_factory()
+        return self._discord
+
+    @property
+    def store_built(self) -> bool:
+        return self._store is not None
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    discord: DiscordRest | None = None,
+    in_lambda: bool | None = None,
+) -> Services:
+    """Build the api's services. ``store``/``discord`` replace the adapters the settings name."""
+
+    def make_store() -> Store:
+        if store is not None:
+            return store
+        from timmybot.store import build_store  # noqa: PLC0415 - the store is built on first use
+
+        _log.info("building the %s store", settings.store_backend)
+        return build_store(settings)
+
+    def make_discord() -> DiscordRest:
+        if discord is not None:
+            return discord
+        from timmybot.discord.rest import DiscordRest  # noqa: PLC0415 - built on first use
+
+        return DiscordRest.from_settings(settings)
+
+    lambda_runtime = "AWS_LAMBDA_FUNCTION_NAME" in os.environ if in_lambda is None else in_lambda
+    return Services(
+        settings=settings,
+        verifier=SignatureVerifier(settings.discord_public_key, max_age_s=settings.signature_max_age_s),
+        allowlist=Allowlist.from_settings(settings),
+        observability=build_observability(in_lambda=lambda_runtime, level=settings.log_level),
+        store_factory=make_store,
+        discord_factory=make_discord,
+    )
+
+
+def services_from_environment() -> Services:
+    """The entry point's services: settings from ``TIMMYBOT_*`` variables."""
+    settings = Settings.from_env()
+    if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+        configure_local_logging(settings.log_level)
+    return bootstrap(settings)
+
+
+class ServiceHolder:
+    """Builds the services once per container, on first request; tests swap them with ``override``."""
+
+    def __init__(self, factory: Callable[[], Services]) -> None:
+        self._factory = factory
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Services:
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    self._services = self._factory()
+        return self._services
+
+    @contextlib.contextmanager
+    def override(self, services: Services) -> Iterator[Services]:
+        """Use ``services`` inside the ``with`` block, then restore what was there."""
+        with self._lock:
+            previous, self._services = self._services, services
+        try:
+            yield services
+        finally:
+            with self._lock:
+                self._services = previous
+
+
+app_services = ServiceHolder(services_from_environment)

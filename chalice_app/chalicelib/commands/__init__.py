@@ -1,0 +1,47 @@
+"""The command registry: every slash command's schema and handler, and the component routes.
+
+``schema()`` is what ``scripts/register_commands.py`` PUTs to Discord; the router looks handlers up
+here. Commands are defined next to their handlers (``playback.py``, ``queue.py``).
+"""
+
+from __future__ import annotations
+
+from chalicelib.commands import playback, queue
+from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
+from chalicelib.custom_ids import CustomId, NowPlayingAction, NowPlayingId, QueuePageId
+from chalicelib.discord_types import CommandSchema
+
+COMMANDS: tuple[Command, ...] = (*playback.COMMANDS, *queue.COMMANDS)
+BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
+
+_NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {
+    NowPlayingAction.PAUSE: ("np.pause", playback.toggle_pause),
+    NowPlayingAction.SKIP: ("np.skip", playback.skip),
+    NowPlayingAction.STOP: ("np.stop", playback.stop),
+}
+
+
+def schema() -> list[CommandSchema]:
+    return [command.schema() for command in COMMANDS]
+
+
+def component_route(custom_id: CustomId) -> tuple[str, Handler]:
+    """(route name for logs and metrics, handler) for a parsed custom id."""
+    match custom_id:
+        case QueuePageId():
+            return "queue.page", queue.queue_page_click
+        case NowPlayingId(action=action):
+            return _NOW_PLAYING_ROUTES[action]
+
+
+__all__ = [
+    "BY_NAME",
+    "COMMANDS",
+    "Command",
+    "CommandContext",
+    "Handler",
+    "Option",
+    "component_route",
+    "require_control",
+    "schema",
+]

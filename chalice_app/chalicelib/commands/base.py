@@ -1,0 +1,151 @@
+"""What every handler gets (``CommandContext``) and how commands describe themselves (``Command``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from chalicelib.custom_ids import CustomId
+from chalicelib.discord_types import (
+    ApplicationCommandType,
+    CommandSchema,
+    IntegrationType,
+    InteractionContextType,
+    InteractionType,
+    OptionSchema,
+    OptionType,
+    Permission,
+)
+from chalicelib.replies import Reply
+from timmybot.config import Settings
+from timmybot.errors import InvalidInputError, PermissionDeniedError
+from timmybot.models import GuildRecord
+from timmybot.store.base import Store
+
+OptionValue = str | int | float | bool
+
+NO_PERMISSIONS = Permission(0)
+NAME_MAX = 32
+DESCRIPTION_MAX = 100
+OPTIONS_MAX = 25
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """One verified, allowed interaction, reduced to what handlers need."""
+
+    interaction_id: str
+    application_id: str
+    kind: InteractionType
+    name: str  # the command name, or the component route (e.g. "queue.page")
+    guild_id: str
+    channel_id: str | None
+    user_id: str
+    settings: Settings
+    now: float
+    roles: frozenset[str] = frozenset()
+    permissions: Permission = NO_PERMISSIONS
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+    custom_id: CustomId | None = None
+    token: str = field(default="", repr=False)  # the interaction token (15 min); never log it
+    app_permissions: int = 0
+    locale: str | None = None
+
+    def int_option(self, name: str, *, default: int | None = None) -> int:
+        value = self.options.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(f"`{name}` must be a whole number.")
+        return value
+
+    def str_option(self, name: str, *, default: str | None = None) -> str:
+        value = self.options.get(name, default)
+        if not isinstance(value, str):
+            raise InvalidInputError(f"`{name}` is missing.")
+        return value
+
+    def is_manager(self) -> bool:
+        return bool(self.permissions & (Permission.MANAGE_GUILD | Permission.ADMINISTRATOR))
+
+
+Handler = Callable[[CommandContext, Store], Reply]
+
+
+def require_control(ctx: CommandContext, record: GuildRecord) -> None:
+    """BRIEF §5: listeners in the bot's channel control it; the DJ role and Manage Server always may.
+
+    Before the voice task has published who listens (no listener ids) anyone may.
+    """
+    if ctx.is_manager():
+        return
+    dj_role = record.settings.dj_role_id
+    if dj_role and dj_role in ctx.roles:
+        return
+    listeners = record.actual.listener_ids
+    if not listeners or ctx.user_id in listeners:
+        return
+    dj_hint = f", have the <@&{dj_role}> role" if dj_role else ""
+    raise PermissionDeniedError(
+        f"Only members listening in my voice channel{dj_hint} or with Manage Server can control playback. "
+        "Join the channel first."
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    value: str | int
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    description: str
+    type: OptionType
+    required: bool = True
+    min_value: int | None = None
+    max_value: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    choices: tuple[Choice, ...] = ()
+
+    def schema(self) -> OptionSchema:
+        data: OptionSchema = {
+            "type": self.type,
+            "name": self.name,
+            "description": self.description,
+            "required": self.required,
+        }
+        if self.min_value is not None:
+            data["min_value"] = self.min_value
+        if self.max_value is not None:
+            data["max_value"] = self.max_value
+        if self.min_length is not None:
+            data["min_length"] = self.min_length
+        if self.max_length is not None:
+            data["max_length"] = self.max_length
+        if self.choices:
+            data["choices"] = [{"name": c.name, "value": c.value} for c in self.choices]
+        return data
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command: its schema and its handler, defined side by side."""
+
+    name: str
+    description: str
+    handler: Handler
+    options: tuple[Option, ...] = ()
+
+    def schema(self) -> CommandSchema:
+        data: CommandSchema = {
+            "type": ApplicationCommandType.CHAT_INPUT,
+            "name": self.name,
+            "description": self.description,
+            "contexts": [InteractionContextType.GUILD],
+            "integration_types": [IntegrationType.GUILD_INSTALL],
+            "dm_permission": False,
+        }
+        if self.options:
+            data["options"] = [option.schema() for option in self.options]
+        return data

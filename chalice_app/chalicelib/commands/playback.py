@@ -1,0 +1,184 @@
+"""Playback controls: they change the guild's *desired* state; the voice task applies it.
+
+/skip /pause /resume /stop /seek need something playing; /volume and /loop may be set any time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chalicelib import ui
+from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
+from chalicelib.discord_types import OptionType
+from chalicelib.replies import Reply
+from timmybot.errors import InvalidInputError, NothingPlayingError
+from timmybot.models import GuildRecord, LoopMode
+from timmybot.store.base import Store
+
+VOLUME_MIN = 0
+VOLUME_MAX = 150
+TIME_MAX_LENGTH = 12
+_TIME_RE = re.compile(r"(?:(?:(\d{1,2}):)?(\d{1,2}):)?(\d{1,6})")
+TIME_EXAMPLES = "Use `mm:ss` (1:30), `h:mm:ss` (1:02:03) or seconds (90)."
+
+
+def parse_timestamp(text: str) -> int:
+    """Seconds from ``mm:ss``, ``h:mm:ss`` or plain seconds; InvalidInputError otherwise."""
+    cleaned = text.strip()
+    match = _TIME_RE.fullmatch(cleaned) if len(cleaned) <= TIME_MAX_LENGTH else None
+    if match is None:
+        raise InvalidInputError(f"`{text[:TIME_MAX_LENGTH]}` is not a time. {TIME_EXAMPLES}")
+    hours_s, minutes_s, seconds_s = match.groups()
+    hours = int(hours_s or 0)
+    minutes = int(minutes_s or 0)
+    seconds = int(seconds_s)
+    if minutes_s is not None and seconds >= 60:
+        raise InvalidInputError(f"Seconds must be below 60 in `{cleaned}`. {TIME_EXAMPLES}")
+    if hours_s is not None and minutes >= 60:
+        raise InvalidInputError(f"Minutes must be below 60 in `{cleaned}`. {TIME_EXAMPLES}")
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _playing(ctx: CommandContext, store: Store) -> GuildRecord:
+    """The guild record, after checking something plays and the member may control it."""
+    record = store.get_guild(ctx.guild_id)
+    if record.actual.now_playing is None:
+        raise NothingPlayingError()
+    require_control(ctx, record)
+    return record
+
+
+def _controllable(ctx: CommandContext, store: Store) -> GuildRecord:
+    record = store.get_guild(ctx.guild_id)
+    require_control(ctx, record)
+    return record
+
+
+def _title(record: GuildRecord) -> str:
+    entry = record.actual.now_playing
+    return f"**{entry.title}**" if entry is not None else "the track"
+
+
+def skip(ctx: CommandContext, store: Store) -> Reply:
+    record = _playing(ctx, store)
+    store.update_desired(ctx.guild_id, bump_skip=True)
+    return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
+
+
+def pause(ctx: CommandContext, store: Store) -> Reply:
+    record = _playing(ctx, store)
+    if record.desired.paused:
+        return Reply.private("It's already paused. Use /resume to continue.")
+    store.update_desired(ctx.guild_id, paused=True)
+    return Reply.message(f"⏸ <@{ctx.user_id}> paused {_title(record)}.")
+
+
+def resume(ctx: CommandContext, store: Store) -> Reply:
+    record = _playing(ctx, store)
+    if not record.desired.paused:
+        return Reply.private("It's not paused. Use /pause to pause it.")
+    store.update_desired(ctx.guild_id, paused=False)
+    return Reply.message(f"▶ <@{ctx.user_id}> resumed {_title(record)}.")
+
+
+def toggle_pause(ctx: CommandContext, store: Store) -> Reply:
+    """The ⏯ button: pause when playing, resume when paused."""
+    record = _playing(ctx, store)
+    return resume(ctx, store) if record.desired.paused else pause(ctx, store)
+
+
+def stop(ctx: CommandContext, store: Store) -> Reply:
+    """Stop the current track and clear the queue; the voice task leaves after its idle timeout."""
+    _playing(ctx, store)
+    cleared = store.clear_queue(ctx.guild_id)
+    store.update_desired(ctx.guild_id, bump_stop=True, paused=False)
+    suffix = f" and cleared the queue ({cleared} {'track' if cleared == 1 else 'tracks'})" if cleared else ""
+    return Reply.message(f"⏹ <@{ctx.user_id}> stopped the music{suffix}.")
+
+
+def seek(ctx: CommandContext, store: Store) -> Reply:
+    target_s = parse_timestamp(ctx.str_option("position"))
+    record = _playing(ctx, store)
+    entry = record.actual.now_playing
+    duration = entry.duration_s if entry is not None else None
+    if duration is not None and target_s >= duration:
+        raise InvalidInputError(
+            f"`{ui.format_duration(target_s)}` is past the end: this track is {ui.format_duration(duration)} long."
+        )
+    store.update_desired(ctx.guild_id, seek_ms=target_s * 1000, bump_seek=True)
+    return Reply.message(f"⏩ <@{ctx.user_id}> moved {_title(record)} to {ui.format_duration(target_s)}.")
+
+
+def volume(ctx: CommandContext, store: Store) -> Reply:
+    level = ctx.int_option("level")
+    if not VOLUME_MIN <= level <= VOLUME_MAX:
+        raise InvalidInputError(f"Volume must be between {VOLUME_MIN} and {VOLUME_MAX} (you gave {level}).")
+    record = _controllable(ctx, store)
+    store.update_desired(ctx.guild_id, volume=level)
+    later = "" if record.actual.now_playing is not None else " It will apply when music plays."
+    return Reply.message(f"🔊 <@{ctx.user_id}> set the volume to {level}%.{later}")
+
+
+LOOP_TEXT = {
+    LoopMode.OFF: "Looping is off.",
+    LoopMode.TRACK: "Looping the current track.",
+    LoopMode.QUEUE: "Looping the whole queue.",
+}
+
+
+def loop(ctx: CommandContext, store: Store) -> Reply:
+    raw = ctx.str_option("mode")
+    try:
+        mode = LoopMode(raw)
+    except ValueError:
+        allowed = ", ".join(m.value for m in LoopMode)
+        raise InvalidInputError(f"Loop mode must be one of {allowed}.") from None
+    record = _controllable(ctx, store)
+    store.update_desired(ctx.guild_id, loop=mode)
+    later = "" if record.actual.now_playing is not None else " It will apply when music plays."
+    return Reply.message(f"🔁 {LOOP_TEXT[mode]}{later}")
+
+
+def nowplaying(ctx: CommandContext, store: Store) -> Reply:
+    record = store.get_guild(ctx.guild_id)
+    if record.actual.now_playing is None:
+        raise NothingPlayingError()
+    return Reply.message(embeds=(ui.now_playing_embed(record, ctx.now),), components=ui.now_playing_buttons())
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("nowplaying", "Show the track that is playing, with controls.", nowplaying),
+    Command("skip", "Skip the current track.", skip),
+    Command("pause", "Pause the music.", pause),
+    Command("resume", "Resume paused music.", resume),
+    Command("stop", "Stop the music and clear the queue.", stop),
+    Command(
+        "seek",
+        "Jump to a time in the current track.",
+        seek,
+        (
+            Option(
+                "position", "Where to jump: mm:ss, h:mm:ss or seconds", OptionType.STRING, max_length=TIME_MAX_LENGTH
+            ),
+        ),
+    ),
+    Command(
+        "volume",
+        "Set the playback volume.",
+        volume,
+        (Option("level", "Volume in percent (0–150)", OptionType.INTEGER, min_value=VOLUME_MIN, max_value=VOLUME_MAX),),
+    ),
+    Command(
+        "loop",
+        "Loop the current track, the whole queue, or nothing.",
+        loop,
+        (
+            Option(
+                "mode",
+                "What to loop",
+                OptionType.STRING,
+                choices=(Choice("off", "off"), Choice("track", "track"), Choice("queue", "queue")),
+            ),
+        ),
+    ),
+)

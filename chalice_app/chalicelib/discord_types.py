@@ -1,0 +1,185 @@
+"""Discord's interaction vocabulary: named enums and TypedDicts for the raw payloads at the boundary.
+
+Only what TimmyBot reads or writes is described; Discord sends more fields than these.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, NotRequired, TypedDict
+
+
+class InteractionType(enum.IntEnum):
+    PING = 1
+    APPLICATION_COMMAND = 2
+    MESSAGE_COMPONENT = 3
+    APPLICATION_COMMAND_AUTOCOMPLETE = 4
+    MODAL_SUBMIT = 5
+
+
+class InteractionResponseType(enum.IntEnum):
+    PONG = 1
+    CHANNEL_MESSAGE_WITH_SOURCE = 4
+    DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
+    DEFERRED_UPDATE_MESSAGE = 6
+    UPDATE_MESSAGE = 7
+    APPLICATION_COMMAND_AUTOCOMPLETE_RESULT = 8
+    MODAL = 9
+
+
+class MessageFlags(enum.IntFlag):
+    EPHEMERAL = 1 << 6
+
+
+class ApplicationCommandType(enum.IntEnum):
+    CHAT_INPUT = 1
+
+
+class OptionType(enum.IntEnum):
+    SUB_COMMAND = 1
+    SUB_COMMAND_GROUP = 2
+    STRING = 3
+    INTEGER = 4
+    BOOLEAN = 5
+    USER = 6
+    CHANNEL = 7
+    ROLE = 8
+    MENTIONABLE = 9
+    NUMBER = 10
+    ATTACHMENT = 11
+
+
+class InteractionContextType(enum.IntEnum):
+    GUILD = 0
+    BOT_DM = 1
+    PRIVATE_CHANNEL = 2
+
+
+class IntegrationType(enum.IntEnum):
+    GUILD_INSTALL = 0
+    USER_INSTALL = 1
+
+
+class ComponentType(enum.IntEnum):
+    ACTION_ROW = 1
+    BUTTON = 2
+    STRING_SELECT = 3
+    TEXT_INPUT = 4
+
+
+class ButtonStyle(enum.IntEnum):
+    PRIMARY = 1
+    SECONDARY = 2
+    SUCCESS = 3
+    DANGER = 4
+    LINK = 5
+
+
+class Permission(enum.IntFlag):
+    ADMINISTRATOR = 1 << 3
+    MANAGE_GUILD = 1 << 5
+
+
+# ---------------------------------------------------------------------- inbound payloads
+class UserPayload(TypedDict):
+    id: str
+    username: NotRequired[str]
+    global_name: NotRequired[str | None]
+
+
+class MemberPayload(TypedDict):
+    user: UserPayload
+    roles: list[str]
+    permissions: NotRequired[str]  # decimal bit set, as a string
+    nick: NotRequired[str | None]
+
+
+class OptionPayload(TypedDict):
+    name: str
+    type: int
+    value: NotRequired[str | int | float | bool]
+    options: NotRequired[list[OptionPayload]]
+    focused: NotRequired[bool]
+
+
+class InteractionDataPayload(TypedDict, total=False):
+    id: str
+    name: str
+    type: int
+    options: list[OptionPayload]
+    custom_id: str
+    component_type: int
+    values: list[str]
+    components: list[dict[str, Any]]
+
+
+class InteractionPayload(TypedDict):
+    id: str
+    application_id: str
+    type: int
+    token: str
+    version: int
+    data: NotRequired[InteractionDataPayload]
+    guild_id: NotRequired[str]
+    channel_id: NotRequired[str]
+    member: NotRequired[MemberPayload]
+    user: NotRequired[UserPayload]
+    app_permissions: NotRequired[str]
+    locale: NotRequired[str]
+    guild_locale: NotRequired[str]
+
+
+# ---------------------------------------------------------------------- outbound payloads
+class EmbedFieldPayload(TypedDict):
+    name: str
+    value: str
+    inline: NotRequired[bool]
+
+
+class EmbedPayload(TypedDict, total=False):
+    title: str
+    description: str
+    url: str
+    color: int
+    fields: list[EmbedFieldPayload]
+    thumbnail: dict[str, str]
+    footer: dict[str, str]
+
+
+class ComponentPayload(TypedDict, total=False):
+    type: int
+    style: int
+    label: str
+    emoji: dict[str, str]
+    custom_id: str
+    url: str
+    disabled: bool
+    components: list[ComponentPayload]
+
+
+class ResponsePayload(TypedDict):
+    type: int
+    data: NotRequired[dict[str, Any]]
+
+
+class OptionSchema(TypedDict, total=False):
+    type: int
+    name: str
+    description: str
+    required: bool
+    choices: list[dict[str, str | int]]
+    min_value: int
+    max_value: int
+    min_length: int
+    max_length: int
+    autocomplete: bool
+
+
+class CommandSchema(TypedDict, total=False):
+    type: int
+    name: str
+    description: str
+    options: list[OptionSchema]
+    contexts: list[int]
+    integration_types: list[int]
+    dm_permission: bool

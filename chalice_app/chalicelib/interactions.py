@@ -1,0 +1,241 @@
+"""``POST /interactions``: verify → size/JSON checks → PING → allowlist → dedupe → route.
+
+Order matters: nothing (no store, no log of the body, no outbound call) happens before the
+signature holds, and the store is not touched before the allowlist says yes. Every answer after
+verification is a 200 with a Discord response, errors included: Discord shows a non-200 as
+"This interaction failed".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import commands, custom_ids
+from chalicelib.bootstrap import Services
+from chalicelib.commands.base import CommandContext, Handler, OptionValue
+from chalicelib.discord_types import InteractionType, Permission, ResponsePayload
+from chalicelib.replies import (
+    PONG,
+    Reply,
+    already_working_reply,
+    error_reply,
+    generic_error_reply,
+    not_authorized_reply,
+)
+from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.store.base import Store
+
+_log = logging.getLogger(__name__)
+
+ROUTED_TYPES = frozenset(
+    {
+        InteractionType.APPLICATION_COMMAND,
+        InteractionType.MESSAGE_COMPONENT,
+        InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE,
+        InteractionType.MODAL_SUBMIT,
+    }
+)
+MAX_ID_LENGTH = 32
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: Mapping[str, Any]
+
+
+UNAUTHORIZED = HttpResult(401, {"error": "invalid request signature"})
+
+
+def handle_interaction(services: Services, headers: Mapping[str, str], raw_body: bytes) -> HttpResult:
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if not services.verifier.verify(
+        lowered.get(SIGNATURE_HEADER.lower()), lowered.get(TIMESTAMP_HEADER.lower()), raw_body
+    ):
+        return UNAUTHORIZED
+    if len(raw_body) > services.settings.max_body_bytes:
+        return HttpResult(413, {"error": "request body too large"})
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        return HttpResult(400, {"error": "body is not JSON"})
+    if not isinstance(payload, dict):
+        return HttpResult(400, {"error": "body is not a JSON object"})
+    kind = payload.get("type")
+    if kind == InteractionType.PING:
+        return HttpResult(200, PONG)
+    if kind not in ROUTED_TYPES or isinstance(kind, bool):
+        return HttpResult(400, {"error": "unknown interaction type"})
+    interaction_id = payload.get("id")
+    if not isinstance(interaction_id, str) or not interaction_id.isdigit() or len(interaction_id) > MAX_ID_LENGTH:
+        return HttpResult(400, {"error": "missing interaction id"})
+    return HttpResult(200, _respond(services, InteractionType(kind), interaction_id, payload))
+
+
+def _respond(
+    services: Services, kind: InteractionType, interaction_id: str, payload: dict[str, Any]
+) -> ResponsePayload:
+    started = time.perf_counter()
+    guild_id = _opt_str(payload.get("guild_id"))
+    user_id = _user_id(payload)
+    name = _metric_name(kind, payload)
+    obs = services.observability
+    obs.start(interaction_id=interaction_id, guild_id=guild_id, user_id=user_id, command=name)
+    failed = False
+    try:
+        if not services.allowlist.allows(guild_id):
+            _log.info("refused interaction %s from guild %s (not on the allowlist)", interaction_id, guild_id)
+            if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
+                return Reply.autocomplete().to_response()
+            return not_authorized_reply(services.settings).to_response()
+        if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
+            return Reply.autocomplete().to_response()  # no command has autocomplete options yet
+        response, failed = _deduplicated(services, interaction_id, kind, payload)
+        return response
+    except Exception:
+        failed = True
+        _log.exception("interaction %s (%s) failed outside its handler", interaction_id, name)
+        return generic_error_reply().to_response()
+    finally:
+        obs.finish(command=name, latency_ms=(time.perf_counter() - started) * 1000, error=failed)
+
+
+def _deduplicated(
+    services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
+) -> tuple[ResponsePayload, bool]:
+    """The first delivery is handled and its answer saved; a repeat gets the saved answer."""
+    settings = services.settings
+    store = services.store
+    if not store.claim_interaction(interaction_id, ttl_s=settings.dedupe_ttl_s):
+        saved = store.interaction_response(interaction_id)
+        _log.info("interaction %s repeated; answering %s", interaction_id, "as before" if saved else "still working")
+        response: ResponsePayload = json.loads(saved) if saved else already_working_reply().to_response()
+        return response, False
+    reply, failed = _dispatch(services, store, interaction_id, kind, payload)
+    response = reply.to_response()
+    try:
+        store.save_interaction_response(interaction_id, json.dumps(response), ttl_s=settings.dedupe_ttl_s)
+    except Exception:
+        _log.exception(
+            "could not save the response of interaction %s; a repeat will get 'already working'", interaction_id
+        )
+    return response, failed
+
+
+def _dispatch(
+    services: Services, store: Store, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
+) -> tuple[Reply, bool]:
+    """Run the handler; domain errors become their sentence, anything else a generic error."""
+    route = UNKNOWN
+    try:
+        route, handler, ctx = _route(services, interaction_id, kind, payload)
+        return handler(ctx, store), False
+    except TimmyError as error:
+        _log.info("interaction %s (%s): %s", interaction_id, route, type(error).__name__)
+        return error_reply(error), False
+    except Exception:
+        _log.exception("handler failed for interaction %s (%s)", interaction_id, route)
+        return generic_error_reply(), True
+
+
+def _route(
+    services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
+) -> tuple[str, Handler, CommandContext]:
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInputError("That interaction carried no data.")
+    custom_id: custom_ids.CustomId | None = None
+    options: dict[str, OptionValue] = {}
+    if kind is InteractionType.APPLICATION_COMMAND:
+        name = data.get("name")
+        command = commands.BY_NAME.get(name) if isinstance(name, str) else None
+        if command is None:
+            raise InvalidInputError("I don't know that command (it may have been removed). Try again in a minute.")
+        route, handler = command.name, command.handler
+        options = _options(data.get("options"))
+    elif kind is InteractionType.MESSAGE_COMPONENT:
+        custom_id = custom_ids.parse(data.get("custom_id"))
+        route, handler = commands.component_route(custom_id)
+    else:  # MODAL_SUBMIT: no form exists yet, so any custom id here is forged or stale
+        custom_ids.parse(data.get("custom_id"))
+        raise custom_ids.InvalidCustomIdError()
+    ctx = CommandContext(
+        interaction_id=interaction_id,
+        application_id=_opt_str(payload.get("application_id")) or services.settings.discord_application_id,
+        kind=kind,
+        name=route,
+        guild_id=str(payload["guild_id"]),
+        channel_id=_opt_str(payload.get("channel_id")),
+        user_id=_user_id(payload) or "",
+        settings=services.settings,
+        now=time.time(),
+        roles=_roles(payload),
+        permissions=Permission(_int_bits(_member(payload).get("permissions"))),
+        options=options,
+        custom_id=custom_id,
+        token=_opt_str(payload.get("token")) or "",
+        app_permissions=_int_bits(payload.get("app_permissions")),
+        locale=_opt_str(payload.get("locale")),
+    )
+    return route, handler, ctx
+
+
+def _options(raw: object) -> dict[str, OptionValue]:
+    if not isinstance(raw, list):
+        return {}
+    options: dict[str, OptionValue] = {}
+    for item in raw:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            value = item.get("value")
+            if isinstance(value, str | int | float | bool):
+                options[item["name"]] = value
+    return options
+
+
+def _metric_name(kind: InteractionType, payload: dict[str, Any]) -> str:
+    """A bounded name for logs and the metrics dimension (never free text from the payload)."""
+    data = payload.get("data")
+    data = data if isinstance(data, dict) else {}
+    if kind is InteractionType.APPLICATION_COMMAND:
+        name = data.get("name")
+        return name if isinstance(name, str) and name in commands.BY_NAME else UNKNOWN
+    if kind is InteractionType.MESSAGE_COMPONENT:
+        try:
+            return commands.component_route(custom_ids.parse(data.get("custom_id")))[0]
+        except custom_ids.InvalidCustomIdError:
+            return "component.invalid"
+    if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
+        return "autocomplete"
+    return "modal"
+
+
+def _member(payload: dict[str, Any]) -> dict[str, Any]:
+    member = payload.get("member")
+    return member if isinstance(member, dict) else {}
+
+
+def _user_id(payload: dict[str, Any]) -> str | None:
+    user = _member(payload).get("user") or payload.get("user")
+    return _opt_str(user.get("id")) if isinstance(user, dict) else None
+
+
+def _roles(payload: dict[str, Any]) -> frozenset[str]:
+    roles = _member(payload).get("roles")
+    return frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset()
+
+
+def _int_bits(value: object) -> int:
+    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+        return int(value)
+    return 0
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

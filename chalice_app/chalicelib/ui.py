@@ -1,0 +1,139 @@
+"""Embeds and buttons: pure functions from store data to Discord payloads (no I/O)."""
+
+from __future__ import annotations
+
+from chalicelib import custom_ids
+from chalicelib.custom_ids import NowPlayingAction
+from chalicelib.discord_types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
+from timmybot.models import GuildRecord, QueueEntry
+from timmybot.store.base import QueuePage
+
+PAGE_SIZE = 10
+BAR_WIDTH = 16
+BAR_FILLED = "▬"
+BAR_EMPTY = "─"
+BAR_KNOB = "🔘"
+COLOR = 0x5865F2
+TITLE_MAX = 80
+DESCRIPTION_MAX = 4096
+
+
+def format_duration(seconds: int | None) -> str:
+    """``3:07``, ``1:02:03``; ``?:??`` when unknown."""
+    if seconds is None:
+        return "?:??"
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_bar(position_ms: int, duration_s: int | None, width: int = BAR_WIDTH) -> str:
+    """A text bar such as ``▬▬▬▬🔘────────── 1:02 / 3:30``; just the position when the length is unknown."""
+    position_s = max(0, position_ms // 1000)
+    if not duration_s:
+        return f"{BAR_KNOB} {format_duration(position_s)} (live or unknown length)"
+    position_s = min(position_s, duration_s)
+    filled = min(width - 1, position_s * width // duration_s)
+    bar = BAR_FILLED * filled + BAR_KNOB + BAR_EMPTY * (width - filled - 1)
+    return f"{bar} {format_duration(position_s)} / {format_duration(duration_s)}"
+
+
+def page_count(total: int) -> int:
+    return max(1, -(-total // PAGE_SIZE))
+
+
+def _title_link(entry: QueueEntry) -> str:
+    title = entry.title.replace("[", "(").replace("]", ")").replace("`", "'")
+    if len(title) > TITLE_MAX:
+        title = title[: TITLE_MAX - 1] + "…"
+    url = entry.url
+    return f"[{title}]({url})" if url.startswith(("https://", "http://")) else f"**{title}**"
+
+
+def _total_line(page: QueuePage) -> str:
+    total = format_duration(page.total_duration_s)
+    if page.unknown_durations:
+        total += f" (+{page.unknown_durations} of unknown length)"
+    noun = "track" if page.total == 1 else "tracks"
+    return f"{page.total} {noun} · total {total}"
+
+
+def queue_embed(record: GuildRecord, page: QueuePage, page_number: int) -> EmbedPayload:
+    lines: list[str] = []
+    current = record.actual.now_playing
+    if current is not None:
+        lines.append(f"**Now playing:** {_title_link(current)} · {format_duration(current.duration_s)}")
+        lines.append("")
+    if not page.entries:
+        lines.append("The queue is empty. Add music with /play.")
+    start = (page_number - 1) * PAGE_SIZE
+    for index, entry in enumerate(page.entries, start=start + 1):
+        lines.append(f"`{index}.` {_title_link(entry)} · {format_duration(entry.duration_s)} · <@{entry.requester_id}>")
+    return {
+        "title": "Queue",
+        "description": "\n".join(lines)[:DESCRIPTION_MAX],
+        "color": COLOR,
+        "footer": {"text": f"Page {page_number}/{page_count(page.total)} · {_total_line(page)}"},
+    }
+
+
+def queue_buttons(page_number: int, total: int) -> tuple[ComponentPayload, ...]:
+    """◀ ▶ for the neighbouring pages; a disabled button keeps the current page's id (ids stay unique)."""
+    pages = page_count(total)
+    if pages <= 1:
+        return ()
+    previous = _button("◀", custom_ids.queue_page(max(1, page_number - 1)), disabled=page_number <= 1)
+    following = _button("▶", custom_ids.queue_page(min(pages, page_number + 1)), disabled=page_number >= pages)
+    return ({"type": ComponentType.ACTION_ROW, "components": [previous, following]},)
+
+
+def now_playing_embed(record: GuildRecord, now: float) -> EmbedPayload:
+    actual = record.actual
+    entry = actual.now_playing
+    if entry is None:
+        return {"title": "Nothing is playing", "color": COLOR}
+    state = "⏸ Paused" if actual.paused else "▶ Playing"
+    lines = [
+        _title_link(entry),
+        f"`{progress_bar(actual.position_at(now), entry.duration_s)}`",
+        f"Requested by <@{entry.requester_id}>" if entry.requester_id else "",
+    ]
+    embed: EmbedPayload = {
+        "title": f"Now playing · {state}",
+        "description": "\n".join(line for line in lines if line),
+        "color": COLOR,
+        "fields": [
+            {"name": "Volume", "value": f"{record.desired.volume}%", "inline": True},
+            {"name": "Loop", "value": record.desired.loop.value, "inline": True},
+            {"name": "Up next", "value": f"{len(record.queue)} in queue", "inline": True},
+        ],
+    }
+    if entry.thumbnail and entry.thumbnail.startswith("https://"):
+        embed["thumbnail"] = {"url": entry.thumbnail}
+    return embed
+
+
+def now_playing_buttons() -> tuple[ComponentPayload, ...]:
+    return (
+        {
+            "type": ComponentType.ACTION_ROW,
+            "components": [
+                _button("⏯", custom_ids.now_playing(NowPlayingAction.PAUSE)),
+                _button("⏭", custom_ids.now_playing(NowPlayingAction.SKIP)),
+                _button("⏹", custom_ids.now_playing(NowPlayingAction.STOP), style=ButtonStyle.DANGER),
+            ],
+        },
+    )
+
+
+def _button(
+    emoji: str, custom_id: str, *, disabled: bool = False, style: ButtonStyle = ButtonStyle.SECONDARY
+) -> ComponentPayload:
+    return {
+        "type": ComponentType.BUTTON,
+        "style": style,
+        "emoji": {"name": emoji},
+        "custom_id": custom_id,
+        "disabled": disabled,
+    }
