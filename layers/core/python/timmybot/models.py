@@ -120,7 +120,7 @@ class Lease:
     generation: int = 0
     holder: str | None = None
     expires_at: float = 0.0
-    resume: dict[str, Any] | None = None  # {"entry": QueueEntry dict, "position_ms": int} after SIGTERM
+    resume: dict[str, Any] | None = None  # {"entry_id": str, "position_ms": int} after SIGTERM
 
     def is_live(self, now: float) -> bool:
         return self.state in (LeaseState.LAUNCHING, LeaseState.RUNNING) and self.expires_at > now

@@ -200,14 +200,17 @@ class Store(abc.ABC):
         except QueueFullError:
             current = self.get_guild(guild_id)
             listed = set(current.queue)
+            if current.actual.now_playing is not None:
+                listed.add(current.actual.now_playing.entry_id)
             self._delete_items([(pk, entry_sk(i)) for i in new_ids if i not in listed])
             raise
 
     def get_entries(self, guild_id: str, entry_ids: Sequence[str]) -> list[QueueEntry]:
-        """Entries in the given order; ids whose item is missing are left out."""
+        """Entries in the given order; ids whose item is missing or expired are left out."""
         pk = guild_pk(guild_id)
         found = self._get_items([(pk, entry_sk(i)) for i in entry_ids])
-        return [QueueEntry.from_dict(found[(pk, entry_sk(i))].data) for i in entry_ids if (pk, entry_sk(i)) in found]
+        fresh = [self._fresh(found.get((pk, entry_sk(i)))) for i in entry_ids]
+        return [QueueEntry.from_dict(item.data) for item in fresh if item is not None]
 
     def page_queue(self, guild_id: str, *, offset: int, limit: int) -> QueuePage:
         record = self.get_guild(guild_id)
@@ -284,7 +287,6 @@ class Store(abc.ABC):
         With ``requeue_current`` (loop queue) the entry that just finished goes to the tail first.
         Conditional on the task's lease generation.
         """
-        popped: list[str] = []
         finished: list[str] = []
 
         def change(record: GuildRecord) -> GuildRecord:
@@ -297,8 +299,15 @@ class Store(abc.ABC):
                     queue.append(current.entry_id)
                 else:
                     finished[:] = [current.entry_id]
-            popped[:] = queue[:1]
-            head_entry = self.get_entries(guild_id, popped)[0] if popped else None
+            head_entry: QueueEntry | None = None
+            while queue:
+                found = self.get_entries(guild_id, queue[:1])
+                if found:
+                    head_entry = found[0]
+                    break
+                # A dangling id (its entry expired or was deleted) would otherwise block the queue.
+                _log.warning("Queue of guild %s lists a missing entry %s; skipping it", guild_id, queue[0])
+                queue.pop(0)
             actual = replace(
                 record.actual,
                 now_playing=head_entry,
