@@ -1,0 +1,656 @@
+"""The Store contract: every test here runs against SQLite and against DynamoDB (moto).
+
+One suite for both adapters (the ``store`` fixture is parametrised), so they can never drift.
+Time is a ``FakeClock``: leases, TTLs and dedupe windows move only when a test advances it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.support.clock import FakeClock
+from timmybot.errors import InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
+from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
+from timmybot.store import Store
+from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
+
+GUILD = "111111111111111111"
+OTHER_GUILD = "222222222222222222"
+CAP = 500
+LEASE_TTL_S = 60.0
+DEDUPE_TTL_S = 900.0
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------- helpers
+def entry(entry_id: str, *, duration_s: int | None = 180, requester: str = "333333333333333333") -> QueueEntry:
+    track: dict[str, Any] = {"title": f"Track {entry_id}", "url": f"https://youtu.be/{entry_id}"}
+    if duration_s is not None:
+        track["duration_s"] = duration_s
+    return QueueEntry(entry_id=entry_id, track=track, requester_id=requester, added_at=1_800_000_000.5)
+
+
+def fill(store: Store, guild_id: str, ids: Sequence[str], *, cap: int = CAP) -> GuildRecord:
+    return store.append_entries(guild_id, [entry(i) for i in ids], cap=cap)
+
+
+def run_together(workers: int, job: Callable[[int], T]) -> list[T]:
+    """Run ``job(i)`` for i in range(workers) on that many threads released at the same instant."""
+    barrier = threading.Barrier(workers)
+
+    def start(index: int) -> T:
+        barrier.wait(timeout=30)
+        return job(index)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(start, range(workers)))
+
+
+def running_lease(store: Store, guild_id: str = GUILD, holder: str = "task-1") -> Lease:
+    lease = store.acquire_lease(guild_id, holder=holder, state=LeaseState.RUNNING, ttl_s=LEASE_TTL_S)
+    assert lease is not None
+    return lease
+
+
+def fetchable_ids(store: Store, guild_id: str, ids: Sequence[str]) -> list[str]:
+    return [e.entry_id for e in store.get_entries(guild_id, ids)]
+
+
+# ---------------------------------------------------------------------- concurrency of appends
+class TestConcurrentAppends:
+    def test_fifty_threads_appending_one_entry_each_all_land_exactly_once(self, store: Store) -> None:
+        # GIVEN another guild with a queue of its own
+        fill(store, OTHER_GUILD, ["other-1", "other-2"])
+        before_other = store.get_guild(OTHER_GUILD)
+
+        # WHEN 50 threads each append one entry to the same guild at the same moment
+        run_together(50, lambda i: store.append_entries(GUILD, [entry(f"t{i}")], cap=CAP))
+
+        # THEN every entry is queued exactly once and can be fetched
+        queue = store.get_guild(GUILD).queue
+        assert Counter(queue) == Counter(f"t{i}" for i in range(50))
+        assert sorted(fetchable_ids(store, GUILD, queue)) == sorted(queue)
+        # AND the other guild is untouched
+        assert store.get_guild(OTHER_GUILD) == before_other
+
+    def test_ten_threads_appending_five_each_keep_every_threads_order(self, store: Store) -> None:
+        # GIVEN another guild with a queue of its own
+        fill(store, OTHER_GUILD, ["other-1"])
+        before_other = store.get_guild(OTHER_GUILD)
+
+        # WHEN 10 threads each append 5 entries in one call, all at once
+        run_together(10, lambda t: store.append_entries(GUILD, [entry(f"t{t}-{n}") for n in range(5)], cap=CAP))
+
+        # THEN all 50 are queued once, and each thread's five stay in their order, side by side
+        queue = store.get_guild(GUILD).queue
+        assert Counter(queue) == Counter(f"t{t}-{n}" for t in range(10) for n in range(5))
+        for t in range(10):
+            start = queue.index(f"t{t}-0")
+            assert list(queue[start : start + 5]) == [f"t{t}-{n}" for n in range(5)]
+        assert store.get_guild(OTHER_GUILD) == before_other
+
+
+# ---------------------------------------------------------------------- lease and fencing
+class TestLease:
+    def test_only_one_of_twenty_concurrent_acquisitions_wins(self, store: Store) -> None:
+        # WHEN 20 launchers try to take the lease at once
+        results = run_together(
+            20,
+            lambda i: store.acquire_lease(GUILD, holder=f"launcher-{i}", state=LeaseState.LAUNCHING, ttl_s=90),
+        )
+
+        # THEN exactly one gets it, and the record names that one with generation 1
+        winners = [lease for lease in results if lease is not None]
+        assert len(winners) == 1
+        lease = store.get_guild(GUILD).lease
+        assert lease == winners[0]
+        assert lease.generation == 1
+        assert lease.state == LeaseState.LAUNCHING
+
+    def test_a_live_lease_is_not_taken(self, store: Store, clock: FakeClock) -> None:
+        # GIVEN a running lease with time left
+        first = running_lease(store)
+        clock.advance(LEASE_TTL_S - 1)
+
+        # WHEN someone else tries to take it THEN they get nothing and the holder keeps it
+        assert store.acquire_lease(GUILD, holder="task-2", state=LeaseState.RUNNING, ttl_s=LEASE_TTL_S) is None
+        assert store.get_guild(GUILD).lease == first
+
+    def test_an_expired_lease_is_taken_over_with_the_next_generation(self, store: Store, clock: FakeClock) -> None:
+        # GIVEN a lease whose holder stopped heartbeating
+        first = running_lease(store, holder="task-1")
+        clock.advance(LEASE_TTL_S + 1)
+
+        # WHEN another task acquires it
+        second = store.acquire_lease(GUILD, holder="task-2", state=LeaseState.RUNNING, ttl_s=LEASE_TTL_S)
+
+        # THEN it holds the lease with a bumped generation
+        assert second is not None
+        assert second.holder == "task-2"
+        assert second.generation == first.generation + 1
+        assert second.expires_at == clock() + LEASE_TTL_S
+
+    def test_a_released_lease_can_be_acquired_again(self, store: Store) -> None:
+        # GIVEN a task that released its lease
+        first = running_lease(store)
+        assert store.release_lease(GUILD, generation=first.generation) is True
+        assert store.get_guild(GUILD).lease.state == LeaseState.RELEASED
+
+        # WHEN a new task acquires it THEN it gets it at once with the next generation
+        again = store.acquire_lease(GUILD, holder="task-2", state=LeaseState.RUNNING, ttl_s=LEASE_TTL_S)
+        assert again is not None
+        assert again.generation == first.generation + 1
+
+    def test_renewing_extends_the_lease(self, store: Store, clock: FakeClock) -> None:
+        lease = running_lease(store)
+        clock.advance(30)
+
+        assert store.renew_lease(GUILD, generation=lease.generation, ttl_s=LEASE_TTL_S) is True
+
+        assert store.get_guild(GUILD).lease.expires_at == clock() + LEASE_TTL_S
+
+    def test_a_superseded_generation_can_change_nothing(self, store: Store, clock: FakeClock) -> None:
+        # GIVEN a stalled task whose lease was taken over by a new one
+        fill(store, GUILD, ["a", "b", "c"])
+        old = running_lease(store, holder="old-task")
+        clock.advance(LEASE_TTL_S + 1)
+        new = running_lease(store, holder="new-task")
+        store.pop_head(GUILD, new.generation)
+        before = store.get_guild(GUILD)
+
+        # WHEN the old task tries to write, pop, renew and release with its generation
+        with pytest.raises(StaleGenerationError):
+            store.write_actual(GUILD, old.generation, Actual(position_ms=999, listener_ids=("x",)))
+        with pytest.raises(StaleGenerationError):
+            store.pop_head(GUILD, old.generation)
+        renewed = store.renew_lease(GUILD, generation=old.generation, ttl_s=LEASE_TTL_S)
+        released = store.release_lease(GUILD, generation=old.generation, resume_position_ms=1000)
+
+        # THEN every attempt is refused and the record is exactly as the new holder left it
+        assert renewed is False
+        assert released is False
+        assert store.get_guild(GUILD) == before
+        assert before.actual.now_playing is not None
+        assert before.actual.now_playing.entry_id == "a"
+
+    def test_a_released_generation_cannot_write(self, store: Store) -> None:
+        lease = running_lease(store)
+        store.release_lease(GUILD, generation=lease.generation)
+
+        with pytest.raises(StaleGenerationError):
+            store.write_actual(GUILD, lease.generation, Actual(position_ms=5))
+
+    def test_the_launched_task_claims_its_launching_lease(self, store: Store) -> None:
+        # GIVEN a launcher that took the lease for a task it started
+        launching = store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
+        assert launching is not None
+
+        # WHEN the task claims with another generation THEN nothing happens
+        assert store.claim_lease(GUILD, generation=launching.generation + 1, holder="pid-1", ttl_s=60) is None
+        # WHEN it claims with its own generation THEN the lease runs under the same generation
+        claimed = store.claim_lease(GUILD, generation=launching.generation, holder="pid-1", ttl_s=60)
+        assert claimed is not None
+        assert (claimed.state, claimed.generation, claimed.holder) == (
+            LeaseState.RUNNING,
+            launching.generation,
+            "pid-1",
+        )
+
+    def test_an_expired_launching_lease_cannot_be_claimed(self, store: Store, clock: FakeClock) -> None:
+        launching = store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
+        assert launching is not None
+        clock.advance(91)
+
+        assert store.claim_lease(GUILD, generation=launching.generation, holder="pid-1", ttl_s=60) is None
+
+    def test_a_new_holder_adopts_the_desired_counters(self, store: Store) -> None:
+        # GIVEN skip, stop and seek pressed while no task exists
+        store.update_desired(GUILD, bump_skip=True)
+        store.update_desired(GUILD, bump_skip=True, bump_stop=True, bump_seek=True, seek_ms=30_000)
+
+        # WHEN a launcher acquires the lease
+        store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
+
+        # THEN the stale counters count as applied: the first track will not be skipped
+        record = store.get_guild(GUILD)
+        assert record.desired.skip_seq == 2
+        assert record.actual.applied_skip_seq == record.desired.skip_seq
+        assert record.actual.applied_stop_seq == record.desired.stop_seq == 1
+        assert record.actual.applied_seek_seq == record.desired.seek_seq == 1
+
+    def test_claiming_adopts_counters_bumped_while_launching(self, store: Store) -> None:
+        # GIVEN a skip pressed while the task was still starting
+        launching = store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
+        assert launching is not None
+        store.update_desired(GUILD, bump_skip=True)
+
+        # WHEN the task claims its lease
+        store.claim_lease(GUILD, generation=launching.generation, holder="pid-1", ttl_s=60)
+
+        # THEN it adopts that skip as applied
+        record = store.get_guild(GUILD)
+        assert record.actual.applied_skip_seq == record.desired.skip_seq == 1
+
+    def test_release_with_a_resume_point_puts_the_current_entry_back_at_the_head(self, store: Store) -> None:
+        # GIVEN a task playing "a" with "b" queued
+        fill(store, GUILD, ["a", "b"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        # WHEN it is stopped mid-track (SIGTERM) and releases with its position
+        assert store.release_lease(GUILD, generation=lease.generation, resume_position_ms=42_000) is True
+
+        # THEN "a" is first again, still fetchable, and the lease remembers where to continue
+        record = store.get_guild(GUILD)
+        assert record.queue == ("a", "b")
+        assert record.actual.now_playing is None
+        assert record.lease.state == LeaseState.RELEASED
+        assert record.lease.resume == {"entry_id": "a", "position_ms": 42_000}
+        assert fetchable_ids(store, GUILD, ["a"]) == ["a"]
+
+    def test_release_without_a_resume_point_finishes_the_current_entry(self, store: Store) -> None:
+        # GIVEN a task playing "a" with "b" queued
+        fill(store, GUILD, ["a", "b"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        # WHEN it exits normally
+        assert store.release_lease(GUILD, generation=lease.generation) is True
+
+        # THEN "a" is done: neither queued nor stored
+        record = store.get_guild(GUILD)
+        assert record.queue == ("b",)
+        assert record.actual.now_playing is None
+        assert record.lease.resume is None
+        assert fetchable_ids(store, GUILD, ["a", "b"]) == ["b"]
+
+
+# ---------------------------------------------------------------------- queue edits
+class TestQueueEdits:
+    IDS = ("a", "b", "c", "d", "e")
+
+    def test_move_keeps_every_entry_exactly_once(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+
+        moved = store.move(GUILD, 1, 4)
+
+        queue = store.get_guild(GUILD).queue
+        assert moved.entry_id == "a"
+        assert queue == ("b", "c", "d", "a", "e")
+        assert fetchable_ids(store, GUILD, queue) == list(queue)
+
+    def test_shuffle_keeps_every_entry_exactly_once(self, store: Store) -> None:
+        ids = [f"s{i}" for i in range(20)]
+        fill(store, GUILD, ids)
+
+        count = store.shuffle(GUILD, random.Random(7))
+
+        queue = store.get_guild(GUILD).queue
+        assert count == 20
+        assert Counter(queue) == Counter(ids)
+        assert list(queue) != ids
+        assert fetchable_ids(store, GUILD, queue) == list(queue)
+
+    def test_remove_takes_out_one_entry_and_keeps_the_rest(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+
+        removed = store.remove_at(GUILD, 3)
+
+        queue = store.get_guild(GUILD).queue
+        assert removed.entry_id == "c"
+        assert queue == ("a", "b", "d", "e")
+        assert fetchable_ids(store, GUILD, self.IDS) == list(queue)
+
+    @pytest.mark.parametrize("position", [0, 6, -1])
+    def test_bad_positions_are_refused_with_the_valid_range(self, store: Store, position: int) -> None:
+        fill(store, GUILD, self.IDS)
+
+        with pytest.raises(InvalidInputError, match="between 1 and 5"):
+            store.remove_at(GUILD, position)
+        with pytest.raises(InvalidInputError, match="between 1 and 5"):
+            store.move(GUILD, position, 1)
+        with pytest.raises(InvalidInputError, match="between 1 and 5"):
+            store.move(GUILD, 1, position)
+        assert store.get_guild(GUILD).queue == self.IDS
+
+    def test_editing_an_empty_queue_says_it_is_empty(self, store: Store) -> None:
+        with pytest.raises(QueueEmptyError):
+            store.remove_at(GUILD, 1)
+        with pytest.raises(QueueEmptyError):
+            store.move(GUILD, 1, 1)
+        with pytest.raises(QueueEmptyError):
+            store.shuffle(GUILD)
+        assert store.get_guild(GUILD).queue == ()
+
+    def test_clear_empties_the_queue_and_deletes_its_entries(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+
+        assert store.clear_queue(GUILD) == 5
+
+        assert store.get_guild(GUILD).queue == ()
+        assert store.get_entries(GUILD, self.IDS) == []
+
+
+# ---------------------------------------------------------------------- appends: cap and idempotence
+class TestAppend:
+    def test_appending_past_the_cap_changes_nothing(self, store: Store) -> None:
+        # GIVEN a queue one short of its cap
+        fill(store, GUILD, ["a", "b", "c"], cap=4)
+        before = store.get_guild(GUILD)
+        before_entries = store.get_entries(GUILD, before.queue)
+
+        # WHEN two more are appended
+        with pytest.raises(QueueFullError, match="4 tracks at most"):
+            store.append_entries(GUILD, [entry("d"), entry("e")], cap=4)
+
+        # THEN the queue and the stored entries are as they were, and the rejected entries are gone
+        assert store.get_guild(GUILD) == before
+        assert store.get_entries(GUILD, before.queue) == before_entries
+        assert store.get_entries(GUILD, ["d", "e"]) == []
+
+    def test_appending_up_to_the_cap_is_allowed(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c"], cap=4)
+
+        record = fill(store, GUILD, ["d"], cap=4)
+
+        assert record.queue == ("a", "b", "c", "d")
+
+    def test_a_redelivered_append_enqueues_nothing(self, store: Store) -> None:
+        # GIVEN a job that already appended its entries
+        first = fill(store, GUILD, ["job1-0", "job1-1"])
+
+        # WHEN the same job is delivered again
+        again = fill(store, GUILD, ["job1-0", "job1-1"])
+
+        # THEN the queue holds each entry once and was not rewritten
+        assert again.queue == ("job1-0", "job1-1")
+        assert again.version == first.version
+
+    def test_an_entry_now_playing_is_not_queued_again(self, store: Store) -> None:
+        fill(store, GUILD, ["a"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        record = fill(store, GUILD, ["a", "b"])
+
+        assert record.queue == ("b",)
+
+    def test_a_rejected_append_keeps_the_entry_now_playing(self, store: Store) -> None:
+        # GIVEN "a" playing and a full queue
+        fill(store, GUILD, ["a"], cap=1)
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+        fill(store, GUILD, ["c"], cap=1)
+
+        # WHEN a redelivered job holding "a" and a new "d" hits the cap
+        with pytest.raises(QueueFullError):
+            store.append_entries(GUILD, [entry("a"), entry("d")], cap=1)
+
+        # THEN the playing entry is still stored; only the rejected new one is gone
+        assert fetchable_ids(store, GUILD, ["a", "c", "d"]) == ["a", "c"]
+
+
+# ---------------------------------------------------------------------- playback order
+class TestPopHead:
+    def test_pop_moves_the_head_into_now_playing(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"])
+        lease = running_lease(store)
+
+        popped = store.pop_head(GUILD, lease.generation)
+
+        record = store.get_guild(GUILD)
+        assert popped == entry("a")
+        assert record.actual.now_playing == entry("a")
+        assert record.queue == ("b",)
+
+    def test_the_next_pop_finishes_the_previous_entry(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        popped = store.pop_head(GUILD, lease.generation)
+
+        assert popped is not None
+        assert popped.entry_id == "b"
+        assert store.get_guild(GUILD).queue == ()
+        assert fetchable_ids(store, GUILD, ["a", "b"]) == ["b"]
+
+    def test_loop_queue_sends_the_finished_entry_to_the_tail(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        popped = store.pop_head(GUILD, lease.generation, requeue_current=True)
+
+        assert popped is not None
+        assert popped.entry_id == "b"
+        assert store.get_guild(GUILD).queue == ("c", "a")
+        assert fetchable_ids(store, GUILD, ["a"]) == ["a"]
+
+    def test_popping_an_empty_queue_gives_none_and_stops_playing(self, store: Store) -> None:
+        fill(store, GUILD, ["a"])
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+
+        assert store.pop_head(GUILD, lease.generation) is None
+
+        assert store.get_guild(GUILD).actual.now_playing is None
+
+    def test_popping_a_guild_that_never_queued_gives_none(self, store: Store) -> None:
+        lease = running_lease(store)
+
+        assert store.pop_head(GUILD, lease.generation) is None
+
+
+# ---------------------------------------------------------------------- interaction dedupe
+class TestDedupe:
+    def test_an_interaction_is_claimed_once(self, store: Store) -> None:
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is True
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
+        assert store.claim_interaction("901", ttl_s=DEDUPE_TTL_S) is True
+
+    def test_an_expired_claim_can_be_claimed_again(self, store: Store, clock: FakeClock) -> None:
+        store.claim_interaction("900", ttl_s=DEDUPE_TTL_S)
+        clock.advance(DEDUPE_TTL_S + 1)
+
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is True
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
+
+    def test_the_saved_response_answers_a_repeat(self, store: Store) -> None:
+        store.claim_interaction("900", ttl_s=DEDUPE_TTL_S)
+        assert store.interaction_response("900") is None
+
+        store.save_interaction_response("900", '{"type":4}', ttl_s=DEDUPE_TTL_S)
+
+        assert store.interaction_response("900") == '{"type":4}'
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
+
+
+# ---------------------------------------------------------------------- expiry
+class TestExpiry:
+    def test_expired_items_read_as_absent_though_the_backend_still_holds_them(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        # GIVEN a saved response whose TTL has passed
+        store.claim_interaction("900", ttl_s=DEDUPE_TTL_S)
+        store.save_interaction_response("900", "answer", ttl_s=DEDUPE_TTL_S)
+        clock.advance(DEDUPE_TTL_S + 1)
+
+        # THEN the backend still has the item (TTL deletion is lazy; moto never deletes)
+        assert store._get_item(("I#900", DEDUPE_SK)) is not None
+        # BUT the store reads it as absent
+        assert store.interaction_response("900") is None
+
+    def test_expired_entries_are_absent_and_skipped_by_pop(self, store: Store, clock: FakeClock) -> None:
+        # GIVEN a queue whose first entries outlived the entry TTL, and one added later
+        fill(store, GUILD, ["old-1", "old-2"])
+        clock.advance(ENTRY_TTL_S + 1)
+        fill(store, GUILD, ["new"])
+        lease = running_lease(store)
+
+        # THEN the expired ones cannot be fetched and pop goes straight to the live one
+        assert fetchable_ids(store, GUILD, ["old-1", "old-2", "new"]) == ["new"]
+        popped = store.pop_head(GUILD, lease.generation)
+        assert popped is not None
+        assert popped.entry_id == "new"
+        assert store.get_guild(GUILD).queue == ()
+
+
+# ---------------------------------------------------------------------- the sparse active index
+class TestActiveGuilds:
+    def test_lists_exactly_the_guilds_with_a_live_lease_or_queued_music(self, store: Store) -> None:
+        # GIVEN one guild with music queued, one with a lease, and one that only changed settings
+        fill(store, GUILD, ["a"])
+        running_lease(store, OTHER_GUILD)
+        store.update_settings("444444444444444444", vote_skip=False)
+
+        # THEN only the first two are active
+        assert store.active_guild_ids() == sorted([GUILD, OTHER_GUILD])
+
+    def test_drops_a_guild_once_its_queue_is_cleared_and_lease_released(self, store: Store) -> None:
+        # GIVEN a guild with queued music and a running task
+        fill(store, GUILD, ["a", "b"])
+        lease = running_lease(store)
+        assert store.active_guild_ids() == [GUILD]
+
+        # WHEN the queue is cleared it stays active while the lease lives
+        store.clear_queue(GUILD)
+        assert store.active_guild_ids() == [GUILD]
+
+        # WHEN the lease is released THEN the guild is gone from the index
+        store.release_lease(GUILD, generation=lease.generation)
+        assert store.active_guild_ids() == []
+
+    def test_is_empty_for_a_fresh_store(self, store: Store) -> None:
+        assert store.active_guild_ids() == []
+
+
+# ---------------------------------------------------------------------- paging
+class TestPaging:
+    def test_a_page_is_a_slice_with_totals_for_the_whole_queue(self, store: Store) -> None:
+        entries = [entry(f"p{i:02}", duration_s=60 + i) for i in range(12)]
+        entries[5] = entry("p05", duration_s=None)  # a live stream
+        store.append_entries(GUILD, entries, cap=CAP)
+
+        page = store.page_queue(GUILD, offset=10, limit=10)
+
+        assert [e.entry_id for e in page.entries] == ["p10", "p11"]
+        assert page.total == 12
+        assert page.total_duration_s == sum(60 + i for i in range(12) if i != 5)
+        assert page.unknown_durations == 1
+
+    def test_the_first_page(self, store: Store) -> None:
+        fill(store, GUILD, [f"p{i:02}" for i in range(12)])
+
+        page = store.page_queue(GUILD, offset=0, limit=5)
+
+        assert [e.entry_id for e in page.entries] == ["p00", "p01", "p02", "p03", "p04"]
+        assert page.total == 12
+
+    def test_an_empty_queue_gives_an_empty_page(self, store: Store) -> None:
+        page = store.page_queue(GUILD, offset=0, limit=10)
+
+        assert (page.entries, page.total, page.total_duration_s, page.unknown_durations) == ([], 0, 0, 0)
+
+    def test_many_entries_are_fetched_in_order(self, store: Store) -> None:
+        # More than one DynamoDB batch (100 keys per BatchGetItem)
+        ids = [f"m{i:03}" for i in range(260)]
+        fill(store, GUILD, ids)
+
+        page = store.page_queue(GUILD, offset=0, limit=300)
+
+        assert [e.entry_id for e in page.entries] == ids
+
+
+# ---------------------------------------------------------------------- round trip
+class TestRoundTrip:
+    def test_every_guild_record_field_survives_a_write_and_a_read(self, store: Store, clock: FakeClock) -> None:
+        # GIVEN a record with every field away from its default
+        playing = QueueEntry(
+            entry_id="np-1",
+            track={
+                "title": "Ünïcode — title",
+                "url": "https://youtu.be/x",
+                "duration_s": 245,
+                "thumbnail": None,
+                "artists": ["A", "B"],
+                "explicit": False,
+                "score": 0.25,
+                "source_ids": {"youtube": "x", "isrc": "GBAAA0000001"},
+            },
+            requester_id="333333333333333333",
+            added_at=1_800_000_000.125,
+        )
+        full = GuildRecord(
+            guild_id=GUILD,
+            settings=GuildSettings(
+                dj_role_id="555555555555555555", twenty_four_seven=True, idle_timeout_s=600, vote_skip=False
+            ),
+            desired=Desired(
+                paused=True,
+                volume=35,
+                loop=LoopMode.QUEUE,
+                autoplay=True,
+                skip_seq=3,
+                stop_seq=2,
+                seek_seq=4,
+                seek_ms=61_500,
+            ),
+            actual=Actual(
+                now_playing=playing,
+                started_at=1_800_000_010.75,
+                position_ms=12_345,
+                paused=True,
+                volume=35,
+                applied_skip_seq=3,
+                applied_stop_seq=2,
+                applied_seek_seq=4,
+                listener_ids=("333333333333333333", "666666666666666666"),
+                message_channel_id="777777777777777777",
+                message_id="888888888888888888",
+                updated_at=1_800_000_011.5,
+            ),
+            queue=("q1", "q2"),
+            voice_channel_id="999999999999999999",
+            text_channel_id="777777777777777777",
+            lease=Lease(
+                state=LeaseState.RUNNING,
+                generation=7,
+                holder="arn:aws:ecs:us-east-1:123456789012:task/c/abc",
+                expires_at=clock() + 45.5,
+                resume={"entry_id": "np-1", "position_ms": 98_765},
+            ),
+            last_active=1_800_000_009.25,
+        )
+
+        # WHEN it is written and read back
+        written = store.update_guild(GUILD, lambda current: full.evolve(version=current.version))
+        read = store.get_guild(GUILD)
+
+        # THEN every field comes back equal, with the version the write gave it
+        assert read == written == full.evolve(version=1)
+
+    def test_each_write_bumps_the_version(self, store: Store) -> None:
+        first = store.update_settings(GUILD, vote_skip=False)
+        second = store.set_channels(GUILD, voice_channel_id="1", text_channel_id=None)
+
+        assert (first.version, second.version) == (1, 2)
+        assert store.get_guild(GUILD) == second
+
+    def test_an_unknown_guild_reads_as_defaults(self, store: Store) -> None:
+        assert store.get_guild(GUILD) == GuildRecord(guild_id=GUILD)
+
+    def test_entries_survive_a_write_and_a_read(self, store: Store) -> None:
+        entries = [entry("e1"), entry("e2", duration_s=None)]
+
+        store.append_entries(GUILD, entries, cap=CAP)
+
+        assert store.get_entries(GUILD, ["e2", "missing", "e1"]) == [entries[1], entries[0]]
