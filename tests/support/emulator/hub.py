@@ -1,0 +1,223 @@
+"""The emulator's core: Discord state, recordings and fault switches shared by REST, gateway and voice.
+
+A ``Hub`` lives on the emulator's event-loop thread; only code running on that loop touches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .records import (
+    GatewayEvent,
+    IdentifyRecord,
+    MessageRecord,
+    RestRequest,
+    RtpPacket,
+    VoiceStateChange,
+    VoiceWsEvent,
+    WebhookRecord,
+)
+from .state import JSON, Application, Guild, User, VoiceState, shard_for, snowflake
+
+if TYPE_CHECKING:
+    from .gateway import GatewaySession
+    from .voice import VoiceSession
+
+_log = logging.getLogger(__name__)
+
+GuildCreateHook = Callable[[JSON], JSON]
+
+
+@dataclass
+class RateLimitFault:
+    method: str
+    path: str
+    times: int
+    retry_after: float
+    is_global: bool
+
+
+@dataclass
+class LatencyFault:
+    seconds: float
+    method: str | None
+    path: str | None
+
+
+@dataclass
+class Faults:
+    invalid_session_identifies: int = 0
+    rate_limits: list[RateLimitFault] = field(default_factory=list)
+    latencies: list[LatencyFault] = field(default_factory=list)
+
+    def take_rate_limit(self, method: str, path: str) -> RateLimitFault | None:
+        for fault in self.rate_limits:
+            if fault.times > 0 and fault.method == method and fault.path == path:
+                fault.times -= 1
+                return fault
+        return None
+
+    def latency_for(self, method: str, path: str) -> float:
+        return sum(
+            f.seconds
+            for f in self.latencies
+            if (f.method is None or f.method == method) and (f.path is None or f.path == path)
+        )
+
+
+@dataclass
+class SessionStartLimit:
+    total: int = 1000
+    remaining: int = 1000
+    reset_after_ms: int = 14_400_000
+    max_concurrency: int = 1
+
+    def to_json(self) -> JSON:
+        return {
+            "total": self.total,
+            "remaining": self.remaining,
+            "reset_after": self.reset_after_ms,
+            "max_concurrency": self.max_concurrency,
+        }
+
+
+@dataclass
+class Recordings:
+    rest: list[RestRequest] = field(default_factory=list)
+    messages: list[MessageRecord] = field(default_factory=list)
+    webhooks: list[WebhookRecord] = field(default_factory=list)
+    identifies: list[IdentifyRecord] = field(default_factory=list)
+    gateway_events: list[GatewayEvent] = field(default_factory=list)
+    bot_voice: dict[int, list[VoiceStateChange]] = field(default_factory=lambda: defaultdict(list))
+    voice_ws: dict[int, list[VoiceWsEvent]] = field(default_factory=lambda: defaultdict(list))
+    packets: dict[int, list[RtpPacket]] = field(default_factory=lambda: defaultdict(list))
+    undecryptable_packets: int = 0
+
+
+class Hub:
+    """Shared state of one emulated Discord."""
+
+    def __init__(self, *, bot_token: str, application_id: int, heartbeat_interval_ms: int,
+                 voice_modes: list[str]) -> None:  # fmt: skip
+        bot = User(application_id, "TimmyBot", bot=True)
+        self.app = Application(id=application_id, bot=bot, token=bot_token)
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.voice_modes = voice_modes
+        self.guilds: dict[int, Guild] = {}
+        self.joined_at: dict[int, str] = {}
+        self.records = Recordings()
+        self.faults = Faults()
+        self.session_start_limit = SessionStartLimit()
+        self.recommended_shards = 1
+        self.guild_create_hook: GuildCreateHook | None = None
+        # Connections: main gateway sessions by connection id, voice sessions by guild.
+        self.gateway_sessions: dict[int, GatewaySession] = {}
+        self.known_session_ids: dict[str, tuple[int, int] | None] = {}
+        self.voice_sessions: dict[int, VoiceSession] = {}
+        self.voice_by_ssrc: dict[int, VoiceSession] = {}
+        self.voice_tokens: dict[int, str] = {}
+        # Message storage for GET/PATCH.
+        self.channel_messages: dict[int, dict[int, JSON]] = defaultdict(dict)
+        self.webhook_messages: dict[str, dict[int | str, JSON]] = defaultdict(dict)
+        self.commands: dict[int | None, list[JSON]] = {}
+        # Filled in by the server once sockets are bound.
+        self.gateway_url = ""
+        self.voice_endpoint = ""
+        self.udp_port = 0
+        self._next_connection = 0
+        self._next_ssrc = 1000
+
+    # ids ---------------------------------------------------------------------------------------
+    def next_connection_id(self) -> int:
+        self._next_connection += 1
+        return self._next_connection
+
+    def next_ssrc(self) -> int:
+        self._next_ssrc += 1
+        return self._next_ssrc
+
+    @property
+    def bot_user(self) -> User:
+        return self.app.bot
+
+    def check_bot_auth(self, header: str | None) -> bool:
+        return header == f"Bot {self.app.token}"
+
+    # gateway fan-out ---------------------------------------------------------------------------
+    def sessions_for_guild(self, guild_id: int) -> list[GatewaySession]:
+        return [s for s in self.gateway_sessions.values() if s.identified and s.covers(guild_id)]
+
+    def guilds_for_shard(self, shard: tuple[int, int] | None) -> list[Guild]:
+        if shard is None:
+            return list(self.guilds.values())
+        shard_id, num_shards = shard
+        return [g for g in self.guilds.values() if shard_for(g.id, num_shards) == shard_id]
+
+    def guild_create_payload(self, guild: Guild) -> JSON:
+        payload = guild.guild_create(joined_at=self.joined_at[guild.id])
+        if self.guild_create_hook is not None:
+            payload = self.guild_create_hook(payload)
+        return payload
+
+    async def dispatch_guild(self, guild_id: int, event: str, data: JSON) -> None:
+        for session in self.sessions_for_guild(guild_id):
+            await session.dispatch(event, data)
+
+    # voice state -------------------------------------------------------------------------------
+    async def set_voice_state(
+        self,
+        guild: Guild,
+        user_id: int,
+        channel_id: int | None,
+        *,
+        self_mute: bool = False,
+        self_deaf: bool = False,
+        session_id: str | None = None,
+    ) -> VoiceState:
+        """Move ``user_id`` to ``channel_id`` (None = disconnect) and tell connected bots."""
+        current = guild.voice_states.get(user_id)
+        if channel_id is None:
+            state = current or VoiceState(guild.id, user_id, None)
+            state.channel_id = None
+            guild.voice_states.pop(user_id, None)
+        else:
+            if current is None:
+                current = VoiceState(guild.id, user_id, channel_id)
+                guild.voice_states[user_id] = current
+            state = current
+            state.channel_id = channel_id
+            state.self_mute = self_mute
+            state.self_deaf = self_deaf
+        if session_id is not None:
+            state.session_id = session_id
+        if user_id == self.bot_user.id:
+            self.records.bot_voice[guild.id].append(
+                VoiceStateChange(time.monotonic(), guild.id, channel_id, self_mute, self_deaf)
+            )
+        member = guild.members.get(user_id)
+        await self.dispatch_guild(guild.id, "VOICE_STATE_UPDATE", state.to_json(member))
+        return state
+
+    def new_voice_token(self, guild_id: int) -> str:
+        token = secrets.token_hex(8)
+        self.voice_tokens[guild_id] = token
+        return token
+
+    # recording helpers -------------------------------------------------------------------------
+    def record_voice(self, guild_id: int, connection: int, kind: str, data: Any) -> None:
+        self.records.voice_ws[guild_id].append(VoiceWsEvent(time.monotonic(), guild_id, connection, kind, data))
+
+    def new_message_id(self) -> int:
+        return snowflake()
+
+
+#: Where the aiohttp application keeps its Hub.
+HUB_KEY = web.AppKey("hub", Hub)

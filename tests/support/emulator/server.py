@@ -1,0 +1,507 @@
+"""``DiscordEmulator``: a loopback Discord (REST + gateway v10 + voice v8/UDP) in its own thread.
+
+One HTTPS/WSS port serves REST under ``/api/v10``, the main gateway at ``/gateway`` and the voice
+gateway at ``/`` (discord.py builds ``wss://{endpoint}/?v=8``); one UDP port takes voice packets.
+All state lives on the emulator's event loop; the public methods below are synchronous, safe to
+call from any other thread, and run their work on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .gateway import gateway_handler
+from .hub import HUB_KEY, GuildCreateHook, Hub, LatencyFault, RateLimitFault
+from .records import (
+    GatewayEvent,
+    IdentifyRecord,
+    MessageRecord,
+    RestRequest,
+    RtpPacket,
+    VoiceStateChange,
+    VoiceWsEvent,
+    WebhookRecord,
+)
+from .rest import API_PREFIX, rest_handler
+from .state import (
+    DEFAULT_EVERYONE_PERMISSIONS,
+    JSON,
+    Channel,
+    ChannelType,
+    Guild,
+    Member,
+    Overwrite,
+    OverwriteType,
+    Role,
+    User,
+    iso_now,
+    snowflake,
+)
+from .tls import TlsMaterial, make_tls
+from .voice import MODE_XCHACHA, VoiceUdpServer, close_voice, voice_handler
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_CALL_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class GuildHandle:
+    """Ids of a guild made by ``add_guild`` (with its default channels when asked for)."""
+
+    id: int
+    everyone_role_id: int
+    text_channel_id: int | None
+    voice_channel_id: int | None
+
+
+class DiscordEmulator:
+    """A loopback Discord for end-to-end tests.
+
+    Usage::
+
+        with DiscordEmulator() as emu:
+            guild = emu.add_guild("Test")
+            alice = emu.add_member(guild.id, "alice")
+            emu.set_member_voice(guild.id, alice, guild.voice_channel_id)
+            env = emu.child_env()   # SSL_CERT_FILE + EMU_* for a bot subprocess
+    """
+
+    def __init__(
+        self,
+        *,
+        bot_token: str | None = None,
+        application_id: int | None = None,
+        heartbeat_interval_ms: int = 41_250,
+        voice_modes: Iterable[str] = (MODE_XCHACHA,),
+    ) -> None:
+        self.bot_token = bot_token or f"emulated.{secrets.token_urlsafe(24)}"
+        self.application_id = application_id or snowflake()
+        self._hub = Hub(
+            bot_token=self.bot_token,
+            application_id=self.application_id,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            voice_modes=list(voice_modes),
+        )
+        self._tmp: Path | None = None
+        self._tls: TlsMaterial | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._port = 0
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> DiscordEmulator:
+        if self._thread is not None:
+            return self
+        self._tmp = Path(tempfile.mkdtemp(prefix="discord-emulator-"))
+        self._tls = make_tls(self._tmp)
+        self._loop = asyncio.new_event_loop()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run_loop, args=(ready,), name="discord-emulator", daemon=True)
+        self._thread.start()
+        ready.result(timeout=_CALL_TIMEOUT)
+        _log.info("Discord emulator up: api %s, gateway %s, voice %s, udp %d",
+                  self.api_base, self.gateway_url, self.voice_endpoint, self.udp_port)  # fmt: skip
+        return self
+
+    def _run_loop(self, ready: concurrent.futures.Future[None]) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # surface start-up failures to start()
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+        ready.set_result(None)
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._shutdown())
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        assert self._tls is not None and self._loop is not None
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app[HUB_KEY] = self._hub
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", rest_handler)
+        app.router.add_get("/gateway", gateway_handler)
+        app.router.add_get("/", voice_handler)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls.server_context())
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self._port = int(server.sockets[0].getsockname()[1])
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: VoiceUdpServer(self._hub), local_addr=("127.0.0.1", 0)
+        )
+        self._udp = transport
+        self._hub.udp_port = int(transport.get_extra_info("sockname")[1])
+        self._hub.gateway_url = self.gateway_url
+        self._hub.voice_endpoint = self.voice_endpoint
+
+    async def _shutdown(self) -> None:
+        for session in list(self._hub.gateway_sessions.values()):
+            await session.ws.close(code=1001, message=b"emulator stopping")
+        for voice in list(self._hub.voice_sessions.values()):
+            if not voice.ws.closed:
+                await voice.ws.close(code=1001, message=b"emulator stopping")
+        if self._udp is not None:
+            self._udp.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=15)
+        if self._thread.is_alive():
+            _log.warning("Discord emulator thread did not stop in time")
+        self._thread = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> DiscordEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # running code on the loop ------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T]) -> T:
+        if self._loop is None:
+            raise RuntimeError("emulator not started")
+        if self._thread is not None and threading.current_thread() is self._thread:
+            return fn()
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=_CALL_TIMEOUT)
+
+    def _call_async(self, factory: Callable[[], Any]) -> Any:
+        if self._loop is None:
+            raise RuntimeError("emulator not started")
+        return asyncio.run_coroutine_threadsafe(factory(), self._loop).result(timeout=_CALL_TIMEOUT)
+
+    # addresses ---------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def api_base(self) -> str:
+        """REST base, e.g. ``https://127.0.0.1:PORT/api/v10`` (set as ``discord.http.Route.BASE``)."""
+        return f"https://127.0.0.1:{self._port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        """Main gateway, e.g. ``wss://127.0.0.1:PORT/gateway`` (``DiscordWebSocket.DEFAULT_GATEWAY``)."""
+        return f"wss://127.0.0.1:{self._port}/gateway"
+
+    @property
+    def voice_endpoint(self) -> str:
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def udp_port(self) -> int:
+        return self._hub.udp_port
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM of the throwaway CA; give it to a bot process as ``SSL_CERT_FILE``."""
+        if self._tls is None:
+            raise RuntimeError("emulator not started")
+        return self._tls.ca_file
+
+    def ssl_context(self) -> Any:
+        """An ``ssl.SSLContext`` trusting the emulator (for in-process urllib/aiohttp calls)."""
+        if self._tls is None:
+            raise RuntimeError("emulator not started")
+        return self._tls.client_context()
+
+    @property
+    def bot_user_id(self) -> int:
+        return self._hub.bot_user.id
+
+    @property
+    def public_key_hex(self) -> str:
+        """The application's ``verify_key`` as ``/oauth2/applications/@me`` reports it."""
+        return self._hub.app.verify_key
+
+    def child_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for a bot subprocess: ``SSL_CERT_FILE`` plus ``EMU_API_BASE``,
+        ``EMU_GATEWAY_URL`` and ``EMU_BOT_TOKEN``."""
+        env = dict(base or {})
+        env.update(
+            SSL_CERT_FILE=str(self.ca_file),
+            EMU_API_BASE=self.api_base,
+            EMU_GATEWAY_URL=self.gateway_url,
+            EMU_BOT_TOKEN=self.bot_token,
+        )
+        return env
+
+    # state: guilds, roles, channels, members ---------------------------------------------------
+    def add_guild(
+        self,
+        name: str = "Test Guild",
+        *,
+        guild_id: int | None = None,
+        owner_id: int | None = None,
+        default_channels: bool = True,
+        everyone_permissions: int = int(DEFAULT_EVERYONE_PERMISSIONS),
+    ) -> GuildHandle:
+        """Add a guild with an @everyone role and the bot as a member; with ``default_channels``
+        also a text channel ``general`` and a voice channel ``General``."""
+
+        def run() -> GuildHandle:
+            gid = guild_id or snowflake()
+            owner = owner_id or snowflake()
+            guild = Guild(id=gid, name=name, owner_id=owner)
+            guild.roles[gid] = Role(gid, "@everyone", everyone_permissions, position=0)
+            guild.members[self.bot_user_id] = Member(self._hub.bot_user)
+            text_id = voice_id = None
+            if default_channels:
+                text_id = snowflake()
+                voice_id = snowflake()
+                guild.channels[text_id] = Channel(text_id, gid, "general", ChannelType.GUILD_TEXT, position=0)
+                guild.channels[voice_id] = Channel(voice_id, gid, "General", ChannelType.GUILD_VOICE, position=1)
+            self._hub.guilds[gid] = guild
+            self._hub.joined_at[gid] = iso_now()
+            return GuildHandle(gid, gid, text_id, voice_id)
+
+        return self._call(run)
+
+    def add_role(self, guild_id: int, name: str, permissions: int, *, position: int = 1) -> int:
+        def run() -> int:
+            role_id = snowflake()
+            self._hub.guilds[guild_id].roles[role_id] = Role(role_id, name, int(permissions), position)
+            return role_id
+
+        return self._call(run)
+
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str,
+        type: ChannelType = ChannelType.GUILD_VOICE,
+        *,
+        user_limit: int = 0,
+        position: int = 0,
+        parent_id: int | None = None,
+        overwrites: Iterable[Overwrite] = (),
+    ) -> int:
+        """Add a channel (voice by default; ``ChannelType.GUILD_STAGE_VOICE`` for a stage)."""
+
+        def run() -> int:
+            channel_id = snowflake()
+            self._hub.guilds[guild_id].channels[channel_id] = Channel(
+                channel_id, guild_id, name, ChannelType(type), position=position, user_limit=user_limit,
+                parent_id=parent_id, permission_overwrites=list(overwrites),
+            )  # fmt: skip
+            return channel_id
+
+        return self._call(run)
+
+    def set_overwrites(self, channel_id: int, overwrites: Iterable[Overwrite]) -> None:
+        def run() -> None:
+            for guild in self._hub.guilds.values():
+                if channel_id in guild.channels:
+                    guild.channels[channel_id].permission_overwrites = list(overwrites)
+                    return
+            raise KeyError(channel_id)
+
+        self._call(run)
+
+    def add_member(
+        self,
+        guild_id: int,
+        username: str,
+        *,
+        roles: Iterable[int] = (),
+        user_id: int | None = None,
+        nick: str | None = None,
+        bot: bool = False,
+    ) -> int:
+        """Add a member; returns the user id."""
+
+        def run() -> int:
+            uid = user_id or snowflake()
+            self._hub.guilds[guild_id].members[uid] = Member(User(uid, username, bot=bot), list(roles), nick)
+            return uid
+
+        return self._call(run)
+
+    def set_member_voice(
+        self, guild_id: int, user_id: int, channel_id: int | None, *, self_mute: bool = False,
+        self_deaf: bool = False,
+    ) -> None:  # fmt: skip
+        """Move a member (or the bot: a forced move/disconnect) to ``channel_id``; None disconnects.
+
+        Sends VOICE_STATE_UPDATE to every connected bot session covering the guild.
+        """
+
+        async def run() -> None:
+            guild = self._hub.guilds[guild_id]
+            await self._hub.set_voice_state(guild, user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf)
+
+        self._call_async(run)
+
+    def set_guild_create_hook(self, hook: GuildCreateHook | None) -> None:
+        """Let a test rewrite (or break) each GUILD_CREATE payload before it is sent."""
+        self._call(lambda: setattr(self._hub, "guild_create_hook", hook))
+
+    def dispatch(self, guild_id: int, event: str, data: JSON) -> None:
+        """Send a raw dispatch to every session covering ``guild_id``."""
+        self._call_async(lambda: self._hub.dispatch_guild(guild_id, event, data))
+
+    def set_session_start_limit(self, *, total: int = 1000, remaining: int = 1000,
+                                reset_after_ms: int = 14_400_000, recommended_shards: int = 1) -> None:  # fmt: skip
+        def run() -> None:
+            limit = self._hub.session_start_limit
+            limit.total, limit.remaining, limit.reset_after_ms = total, remaining, reset_after_ms
+            self._hub.recommended_shards = recommended_shards
+
+        self._call(run)
+
+    def session_start_remaining(self) -> int:
+        return self._call(lambda: self._hub.session_start_limit.remaining)
+
+    # faults ------------------------------------------------------------------------------------
+    def close_voice(self, guild_id: int, code: int) -> bool:
+        """Close the guild's voice websocket with ``code`` (4006, 4014, 4015, 4017…)."""
+        return bool(self._call_async(lambda: close_voice(self._hub, guild_id, code)))
+
+    def invalidate_next_identify(self, times: int = 1) -> None:
+        """Answer the next ``times`` IDENTIFYs with op 9 (invalid session, not resumable)."""
+        self._call(lambda: setattr(self._hub.faults, "invalid_session_identifies", times))
+
+    def rate_limit(self, method: str, path: str, *, times: int = 1, retry_after: float = 0.5,
+                   is_global: bool = False) -> None:  # fmt: skip
+        """Answer ``method path`` (relative to the API base, e.g. ``/channels/1/messages``) with 429
+        ``times`` times."""
+        fault = RateLimitFault(method.upper(), path, times, retry_after, is_global)
+        self._call(lambda: self._hub.faults.rate_limits.append(fault))
+
+    def set_rest_latency(self, seconds: float, *, method: str | None = None, path: str | None = None) -> None:
+        """Delay matching REST answers (all of them when method and path are None)."""
+        fault = LatencyFault(seconds, method.upper() if method else None, path)
+        self._call(lambda: self._hub.faults.latencies.append(fault))
+
+    def clear_faults(self) -> None:
+        def run() -> None:
+            faults = self._hub.faults
+            faults.invalid_session_identifies = 0
+            faults.rate_limits.clear()
+            faults.latencies.clear()
+
+        self._call(run)
+
+    # recordings --------------------------------------------------------------------------------
+    def requests(self, method: str | None = None, path: str | None = None) -> list[RestRequest]:
+        """REST requests received, oldest first (``path`` relative to the API base)."""
+        return self._call(
+            lambda: [r for r in self._hub.records.rest
+                     if (method is None or r.method == method.upper()) and (path is None or r.path == path)]
+        )  # fmt: skip
+
+    def unmatched_requests(self) -> list[RestRequest]:
+        return [r for r in self.requests() if not r.matched]
+
+    def messages(self, channel_id: int | None = None) -> list[MessageRecord]:
+        return self._call(
+            lambda: [m for m in self._hub.records.messages if channel_id is None or m.channel_id == channel_id]
+        )
+
+    def webhook_calls(self, token: str | None = None) -> list[WebhookRecord]:
+        """Calls on interaction webhooks (edits of @original, follow-ups, callbacks), oldest first."""
+        return self._call(lambda: [w for w in self._hub.records.webhooks if token is None or w.token == token])
+
+    def original_message(self, token: str) -> JSON | None:
+        """The interaction's @original message as last edited, or None."""
+        return self._call(lambda: self._hub.webhook_messages.get(token, {}).get("@original"))
+
+    def registered_commands(self, guild_id: int | None = None) -> list[JSON]:
+        return self._call(lambda: list(self._hub.commands.get(guild_id, [])))
+
+    def identifies(self) -> list[IdentifyRecord]:
+        return self._call(lambda: list(self._hub.records.identifies))
+
+    def gateway_events(self, op: int | None = None) -> list[GatewayEvent]:
+        return self._call(lambda: [e for e in self._hub.records.gateway_events if op is None or e.op == op])
+
+    def gateway_connections(self) -> int:
+        """Number of open main-gateway connections."""
+        return self._call(lambda: len(self._hub.gateway_sessions))
+
+    def bot_voice_history(self, guild_id: int) -> list[VoiceStateChange]:
+        return self._call(lambda: list(self._hub.records.bot_voice.get(guild_id, [])))
+
+    def bot_voice_channel(self, guild_id: int) -> int | None:
+        def run() -> int | None:
+            state = self._hub.guilds[guild_id].voice_states.get(self.bot_user_id)
+            return state.channel_id if state else None
+
+        return self._call(run)
+
+    def voice_state(self, guild_id: int, user_id: int) -> JSON | None:
+        def run() -> JSON | None:
+            state = self._hub.guilds[guild_id].voice_states.get(user_id)
+            return state.to_json() if state else None
+
+        return self._call(run)
+
+    def voice_events(self, guild_id: int, kind: str | None = None) -> list[VoiceWsEvent]:
+        return self._call(
+            lambda: [e for e in self._hub.records.voice_ws.get(guild_id, []) if kind is None or e.kind == kind]
+        )
+
+    def packets(
+        self, guild_id: int, *, since: float | None = None, until: float | None = None,
+        include_silence: bool = False,
+    ) -> list[RtpPacket]:  # fmt: skip
+        """Decrypted RTP packets for ``guild_id`` (times are ``time.monotonic()``)."""
+        return self._call(
+            lambda: [
+                p for p in self._hub.records.packets.get(guild_id, [])
+                if (since is None or p.time >= since) and (until is None or p.time <= until)
+                and (include_silence or not p.is_silence)
+            ]
+        )  # fmt: skip
+
+    def undecryptable_packets(self) -> int:
+        return self._call(lambda: self._hub.records.undecryptable_packets)
+
+    # waiting -----------------------------------------------------------------------------------
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+                 message: str = "condition") -> T:  # fmt: skip
+        """Poll ``predicate`` until it returns something truthy; raise TimeoutError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {message}")
+            time.sleep(interval)
+
+
+__all__ = ["ChannelType", "DiscordEmulator", "GuildHandle", "Overwrite", "OverwriteType"]

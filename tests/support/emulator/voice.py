@@ -1,0 +1,265 @@
+"""Voice gateway (v8, over wss) and the voice UDP server of the emulator.
+
+Handshake: client IDENTIFY (op 0) → HELLO (op 8) + READY (op 2: ssrc, 127.0.0.1, UDP port, modes)
+→ IP discovery on UDP → SELECT_PROTOCOL (op 1) → SESSION_DESCRIPTION (op 4, DAVE version 0).
+Heartbeats (op 3) get ACK (op 6). RTP packets are decrypted and recorded per guild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import secrets
+import struct
+import time
+from typing import Any, cast
+
+import nacl.bindings
+import nacl.exceptions
+from aiohttp import WSCloseCode, WSMsgType, web
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .hub import HUB_KEY, Hub
+from .records import RtpPacket
+from .state import JSON
+
+_log = logging.getLogger(__name__)
+
+MODE_XCHACHA = "aead_xchacha20_poly1305_rtpsize"
+MODE_AES_GCM = "aead_aes256_gcm_rtpsize"
+
+_DISCOVERY_REQUEST = 0x1
+_DISCOVERY_RESPONSE = 0x2
+_DISCOVERY_LENGTH = 74
+_RTP_HEADER = 12
+_RTP_VERSION_2 = 0x80
+_RTP_PAYLOAD_OPUS = 0x78
+
+
+class VoiceOp(enum.IntEnum):
+    IDENTIFY = 0
+    SELECT_PROTOCOL = 1
+    READY = 2
+    HEARTBEAT = 3
+    SESSION_DESCRIPTION = 4
+    SPEAKING = 5
+    HEARTBEAT_ACK = 6
+    RESUME = 7
+    HELLO = 8
+    RESUMED = 9
+    CLIENT_CONNECT = 11
+    CLIENT_DISCONNECT = 13
+    DAVE_TRANSITION_READY = 23
+
+
+class VoiceCloseCode(enum.IntEnum):
+    UNKNOWN_OPCODE = 4001
+    NOT_AUTHENTICATED = 4003
+    AUTHENTICATION_FAILED = 4004
+    SESSION_NO_LONGER_VALID = 4006
+    DISCONNECTED = 4014
+    VOICE_SERVER_CRASHED = 4015
+    UNKNOWN_ENCRYPTION_MODE = 4016
+    E2EE_REQUIRED = 4017
+
+
+class VoiceSession:
+    """One voice websocket connection (one guild)."""
+
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.connection = hub.next_connection_id()
+        self.guild_id = 0
+        self.ssrc = 0
+        self.mode: str | None = None
+        self.secret_key: bytes | None = None
+        self.seq = 0
+
+    async def send(self, op: VoiceOp, data: Any) -> None:
+        if self.ws.closed:
+            return
+        self.seq += 1
+        await self.ws.send_str(json.dumps({"op": int(op), "d": data, "seq": self.seq}))
+
+    def record(self, kind: str, data: Any) -> None:
+        if self.guild_id:
+            self.hub.record_voice(self.guild_id, self.connection, kind, data)
+
+    async def run(self) -> None:
+        async for msg in self.ws:
+            if msg.type is WSMsgType.BINARY:
+                _log.debug("voice %d: binary frame op %s ignored (DAVE is off)", self.connection, msg.data[:3])
+                continue
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            payload = json.loads(msg.data)
+            try:
+                op = VoiceOp(payload["op"])
+            except ValueError:
+                _log.debug("voice %d: unknown op %s", self.connection, payload.get("op"))
+                continue
+            await self.handle(op, payload.get("d") or {})
+
+    async def handle(self, op: VoiceOp, data: JSON) -> None:
+        if op is VoiceOp.HEARTBEAT:
+            await self.send(VoiceOp.HEARTBEAT_ACK, {"t": data.get("t") if isinstance(data, dict) else data})
+        elif op is VoiceOp.IDENTIFY:
+            await self.identify(data)
+        elif op is VoiceOp.RESUME:
+            await self.resume(data)
+        elif op is VoiceOp.SELECT_PROTOCOL:
+            await self.select_protocol(data)
+        elif op is VoiceOp.SPEAKING:
+            self.record("speaking", data)
+        else:
+            self.record(op.name.lower(), data)
+
+    def _authenticate(self, data: JSON) -> bool:
+        guild_id = int(data.get("server_id") or 0)
+        expected = self.hub.voice_tokens.get(guild_id)
+        self.guild_id = guild_id if guild_id in self.hub.guilds else 0
+        return expected is not None and data.get("token") == expected
+
+    async def identify(self, data: JSON) -> None:
+        ok = self._authenticate(data)
+        self.record("identify", data)
+        if not ok:
+            await self.ws.close(code=VoiceCloseCode.AUTHENTICATION_FAILED, message=b"Authentication failed")
+            return
+        self.ssrc = self.hub.next_ssrc()
+        self._register()
+        await self.send(VoiceOp.HELLO, {"heartbeat_interval": 13750.0, "v": 8})
+        await self.send(
+            VoiceOp.READY,
+            {
+                "ssrc": self.ssrc,
+                "ip": "127.0.0.1",
+                "port": self.hub.udp_port,
+                "modes": list(self.hub.voice_modes),
+                "heartbeat_interval": 1,
+            },
+        )
+
+    async def resume(self, data: JSON) -> None:
+        ok = self._authenticate(data)
+        self.record("resume", data)
+        previous = self.hub.voice_sessions.get(self.guild_id)
+        if not ok or previous is None or previous.secret_key is None:
+            await self.ws.close(code=VoiceCloseCode.SESSION_NO_LONGER_VALID, message=b"Session no longer valid")
+            return
+        self.ssrc, self.mode, self.secret_key = previous.ssrc, previous.mode, previous.secret_key
+        self._register()
+        await self.send(VoiceOp.HELLO, {"heartbeat_interval": 13750.0, "v": 8})
+        await self.send(VoiceOp.RESUMED, None)
+
+    def _register(self) -> None:
+        self.hub.voice_sessions[self.guild_id] = self
+        self.hub.voice_by_ssrc[self.ssrc] = self
+
+    async def select_protocol(self, data: JSON) -> None:
+        mode = (data.get("data") or {}).get("mode")
+        self.record("select_protocol", data)
+        if mode not in self.hub.voice_modes:
+            await self.ws.close(code=VoiceCloseCode.UNKNOWN_ENCRYPTION_MODE, message=b"Unknown encryption mode")
+            return
+        self.mode = mode
+        self.secret_key = secrets.token_bytes(32)
+        await self.send(
+            VoiceOp.SESSION_DESCRIPTION,
+            {
+                "mode": mode,
+                "secret_key": list(self.secret_key),
+                "dave_protocol_version": 0,
+                "audio_codec": "opus",
+                "video_codec": None,
+                "media_session_id": secrets.token_hex(16),
+            },
+        )
+
+    def decrypt(self, packet: bytes, header_len: int) -> bytes | None:
+        """Decrypt one RTP packet of an ``*_rtpsize`` mode; None when it does not authenticate."""
+        if self.secret_key is None or len(packet) < header_len + 4:
+            return None
+        aad, body, counter = packet[:header_len], packet[header_len:-4], packet[-4:]
+        try:
+            if self.mode == MODE_AES_GCM:
+                return AESGCM(self.secret_key).decrypt(counter + bytes(8), body, aad)
+            return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                body, aad, counter + bytes(20), self.secret_key
+            )
+        except (nacl.exceptions.CryptoError, InvalidTag):
+            return None
+
+
+class VoiceUdpServer(asyncio.DatagramProtocol):
+    """Answers IP discovery and records decrypted RTP packets per guild."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        now = time.monotonic()
+        if len(data) == _DISCOVERY_LENGTH and struct.unpack_from(">H", data, 0)[0] == _DISCOVERY_REQUEST:
+            self._discovery(data, addr)
+            return
+        if len(data) < _RTP_HEADER + 4 or data[0] & 0xC0 != _RTP_VERSION_2 or data[1] & 0x7F != _RTP_PAYLOAD_OPUS:
+            _log.debug("udp: ignoring %d-byte datagram from %s", len(data), addr)
+            return
+        sequence, timestamp, ssrc = struct.unpack_from(">HII", data, 2)
+        session = self.hub.voice_by_ssrc.get(ssrc)
+        header_len = _RTP_HEADER + 4 * (data[0] & 0x0F)
+        opus = None
+        if session is not None and not data[0] & 0x10:
+            opus = session.decrypt(data, header_len)
+        if session is None or opus is None:
+            self.hub.records.undecryptable_packets += 1
+            _log.debug("udp: could not decrypt packet seq %d ssrc %d", sequence, ssrc)
+            return
+        self.hub.records.packets[session.guild_id].append(
+            RtpPacket(now, session.guild_id, ssrc, sequence, timestamp, opus)
+        )
+
+    def _discovery(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        ssrc = struct.unpack_from(">I", data, 4)[0]
+        reply = bytearray(_DISCOVERY_LENGTH)
+        struct.pack_into(">HHI", reply, 0, _DISCOVERY_RESPONSE, 70, ssrc)
+        ip = str(addr[0]).encode("ascii")
+        reply[8 : 8 + len(ip)] = ip
+        struct.pack_into(">H", reply, _DISCOVERY_LENGTH - 2, int(addr[1]))
+        if self.transport is not None:
+            self.transport.sendto(bytes(reply), addr)
+
+
+async def voice_handler(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    ws = web.WebSocketResponse(autoping=True)
+    await ws.prepare(request)
+    session = VoiceSession(hub, ws)
+    _log.debug("voice %d: connected", session.connection)
+    try:
+        await session.run()
+    finally:
+        if not ws.closed:
+            await ws.close(code=WSCloseCode.GOING_AWAY)
+        # The session stays in hub.voice_sessions so that a RESUME can reuse its ssrc and key.
+        session.record("closed", ws.close_code)
+        _log.debug("voice %d: closed with %s", session.connection, ws.close_code)
+    return ws
+
+
+async def close_voice(hub: Hub, guild_id: int, code: int) -> bool:
+    """Close the guild's voice websocket with ``code`` (a fault); False if there is none."""
+    session = hub.voice_sessions.get(guild_id)
+    if session is None or session.ws.closed:
+        return False
+    session.record("closed_by_server", code)
+    await session.ws.close(code=code, message=b"closed by emulator fault")
+    return True
