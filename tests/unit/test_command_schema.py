@@ -1,0 +1,59 @@
+"""GIVEN the command registry WHEN its schema is produced THEN Discord's limits and our rules hold."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chalicelib import commands
+from chalicelib.discord_types import OptionType
+
+NAME_RE = re.compile(r"^[-_0-9a-z]{1,32}$")  # lowercase, as Discord requires for chat commands
+FAST_PATH = {
+    "queue", "nowplaying", "skip", "pause", "resume", "stop", "remove", "move", "shuffle", "clear", "loop", "volume",
+    "seek",
+}  # fmt: skip
+
+
+def test_schema_holds_exactly_the_fast_path_commands() -> None:
+    names = [c["name"] for c in commands.schema()]
+    assert len(names) == len(set(names))
+    assert set(names) == FAST_PATH
+
+
+@pytest.mark.parametrize("schema", commands.schema(), ids=lambda s: s["name"])
+def test_each_command_is_guild_only_and_within_discords_limits(schema: dict) -> None:  # type: ignore[type-arg]
+    assert NAME_RE.match(schema["name"])
+    assert 1 <= len(schema["description"]) <= 100
+    assert schema["type"] == 1
+    assert schema["contexts"] == [0]
+    assert schema["integration_types"] == [0]
+    assert schema["dm_permission"] is False
+    options = schema.get("options", [])
+    assert len(options) <= 25
+    required_seen_optional = False
+    for option in options:
+        assert NAME_RE.match(option["name"])
+        assert 1 <= len(option["description"]) <= 100
+        assert option["type"] in {t.value for t in OptionType}
+        if not option["required"]:
+            required_seen_optional = True
+        else:
+            assert not required_seen_optional, "required options must come before optional ones"
+        for choice in option.get("choices", []):
+            assert 1 <= len(str(choice["name"])) <= 100
+
+
+def test_volume_and_positions_carry_discord_side_bounds() -> None:
+    by_name = {c["name"]: c for c in commands.schema()}
+    (level,) = by_name["volume"]["options"]
+    assert (level["min_value"], level["max_value"]) == (0, 150)
+    assert all(o["min_value"] == 1 for o in by_name["move"]["options"])
+    assert [c["value"] for c in by_name["loop"]["options"][0]["choices"]] == ["off", "track", "queue"]
+
+
+def test_every_command_has_a_handler_registered_by_name() -> None:
+    for command in commands.COMMANDS:
+        assert commands.BY_NAME[command.name].handler is command.handler
+        assert callable(command.handler)
