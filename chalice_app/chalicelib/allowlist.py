@@ -40,7 +40,8 @@ def add(text: str, guild_id: str, *, comment: str = "") -> tuple[str, bool]:
     _require_snowflake(guild_id)
     if guild_id in parse(text):
         return text, False
-    line = f"{guild_id}  # {comment.strip()}" if comment.strip() else guild_id
+    note = " ".join(comment.split())  # one line, whatever was typed
+    line = f"{guild_id}  # {note}" if note else guild_id
     if text and not text.endswith("\n"):
         text += "\n"
     return f"{text}{line}\n", True
