@@ -6,20 +6,27 @@ Time is a ``FakeClock``: leases, TTLs and dedupe windows move only when a test a
 
 from __future__ import annotations
 
+import multiprocessing
 import random
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from tests.support.clock import FakeClock
+from timmybot.config import Settings
 from timmybot.errors import InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
-from timmybot.store import Store
+from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
+from timmybot.store.schema import create_dynamodb_table, create_sqlite_schema, table_definition, ttl_attribute
 
 GUILD = "111111111111111111"
 OTHER_GUILD = "222222222222222222"
@@ -654,3 +661,137 @@ class TestRoundTrip:
         store.append_entries(GUILD, entries, cap=CAP)
 
         assert store.get_entries(GUILD, ["e2", "missing", "e1"]) == [entries[1], entries[0]]
+
+
+# ---------------------------------------------------------------------- adapter plumbing (not the shared contract)
+class _ThrottledClient:
+    """A real (moto) DynamoDB client that, like a throttled table, leaves half of every other batch
+    unprocessed: those requests are really not done, so the adapter must retry them."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batch_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def _throttle_now(self) -> bool:
+        self.batch_calls += 1
+        return self.batch_calls % 2 == 1
+
+    def batch_write_item(self, *, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
+        ((table, requests),) = RequestItems.items()
+        keep = len(requests) // 2 if self._throttle_now() and len(requests) > 1 else len(requests)
+        self._client.batch_write_item(RequestItems={table: requests[:keep]})
+        return {"UnprocessedItems": {table: requests[keep:]} if requests[keep:] else {}}
+
+    def batch_get_item(self, *, RequestItems: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        keep = len(keys) // 2 if self._throttle_now() and len(keys) > 1 else len(keys)
+        response = self._client.batch_get_item(RequestItems={table: {**request, "Keys": keys[:keep]}})
+        left = {table: {**request, "Keys": keys[keep:]}} if keys[keep:] else {}
+        return {"Responses": response["Responses"], "UnprocessedKeys": left}
+
+
+class TestDynamoDBPlumbing:
+    def test_unprocessed_batch_work_is_retried_until_done(self) -> None:
+        with mock_aws():
+            # GIVEN a table that throttles half of every other batch request
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "throttled")
+            throttled = _ThrottledClient(client)
+            store = DynamoDBStore("throttled", client=throttled)  # type: ignore[arg-type]
+            ids = [f"b{i:03}" for i in range(130)]  # 6 write batches, 2 read batches
+
+            # WHEN entries are appended, read back and cleared
+            fill(store, GUILD, ids)
+            fetched = fetchable_ids(store, GUILD, ids)
+            store.clear_queue(GUILD)
+
+            # THEN nothing was lost to throttling, and retries happened
+            assert fetched == ids
+            assert store.get_entries(GUILD, ids) == []
+            assert throttled.batch_calls > 6 + 2 + 6
+
+    def test_creating_the_table_twice_is_harmless_and_enables_ttl(self) -> None:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+
+            create_dynamodb_table(client, "twice")
+            create_dynamodb_table(client, "twice")
+
+            table = client.describe_table(TableName="twice")["Table"]
+            expected = table_definition("twice")
+            assert table["KeySchema"] == expected["KeySchema"]
+            assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+            (index,) = table["GlobalSecondaryIndexes"]
+            assert index["IndexName"] == "active-index"
+            assert index["KeySchema"] == expected["GlobalSecondaryIndexes"][0]["KeySchema"]
+            ttl = client.describe_time_to_live(TableName="twice")["TimeToLiveDescription"]
+            assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", ttl_attribute())
+
+    def test_build_store_uses_the_injected_client(self) -> None:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "built")
+            settings = Settings(store_backend="dynamodb", dynamodb_table="built")
+
+            store = build_store(settings, client=client)
+
+            assert isinstance(store, DynamoDBStore)
+            assert store.client is client
+            assert store.claim_interaction("1", ttl_s=60) is True
+
+
+class TestSQLitePlumbing:
+    def test_the_schema_is_idempotent_and_the_active_index_is_sparse(self, tmp_path: Path) -> None:
+        connection = sqlite3.connect(tmp_path / "schema.sqlite3")
+
+        create_sqlite_schema(connection)
+        create_sqlite_schema(connection)
+
+        (index_sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'items_active'").fetchone()
+        assert "WHERE active IS NOT NULL" in index_sql
+        plan = connection.execute("EXPLAIN QUERY PLAN SELECT pk, sk FROM items WHERE active IS NOT NULL").fetchall()
+        assert "items_active" in str(plan)
+        connection.close()
+
+    def test_build_store_opens_the_file_of_an_injected_connection(self, tmp_path: Path) -> None:
+        path = tmp_path / "injected.sqlite3"
+        connection = sqlite3.connect(path)
+        settings = Settings(store_backend="sqlite", sqlite_path=str(tmp_path / "unused.sqlite3"))
+
+        store = build_store(settings, connection=connection)
+        store.claim_interaction("1", ttl_s=60)
+
+        assert isinstance(store, SQLiteStore)
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (1,)
+        assert not (tmp_path / "unused.sqlite3").exists()
+        store.close()
+        connection.close()
+
+    def test_processes_sharing_the_file_lose_no_append(self, tmp_path: Path) -> None:
+        # GIVEN four processes (like the api server and voice tasks) appending to one file
+        path = tmp_path / "shared.sqlite3"
+        SQLiteStore(path).close()
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_append_from_process, args=(str(path), p)) for p in range(4)]
+
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+
+        # THEN every append of every process landed once
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+        store = SQLiteStore(path)
+        assert Counter(store.get_guild(GUILD).queue) == Counter(f"p{p}-{n}" for p in range(4) for n in range(10))
+        store.close()
+
+
+def _append_from_process(path: str, process_index: int) -> None:
+    store = SQLiteStore(path)
+    for n in range(10):
+        store.append_entries(GUILD, [entry(f"p{process_index}-{n}")], cap=CAP)
+    store.close()
