@@ -157,6 +157,8 @@ def child_main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("discord.voice_state").setLevel(logging.DEBUG)
+    for name in filter(None, os.environ.get("EMU_DEBUG_LOGGERS", "").split(",")):
+        logging.getLogger(name).setLevel(logging.DEBUG)
     asyncio.run(_child_main())
     return 0
 
