@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import commands, custom_ids
+from chalicelib import commands
 from chalicelib.bootstrap import Services
 from chalicelib.commands.base import CommandContext, Handler, OptionValue
-from chalicelib.discord_types import InteractionType, Permission, ResponsePayload
 from chalicelib.replies import (
     PONG,
     Reply,
@@ -28,6 +27,8 @@ from chalicelib.replies import (
     not_authorized_reply,
 )
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from timmybot import custom_ids
+from timmybot.discord.types import InteractionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store
 

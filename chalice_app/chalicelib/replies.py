@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.discord_types import (
+from timmybot.config import Settings
+from timmybot.discord.types import (
     ButtonStyle,
     ComponentPayload,
     ComponentType,
@@ -16,7 +17,6 @@ from chalicelib.discord_types import (
     MessageFlags,
     ResponsePayload,
 )
-from timmybot.config import Settings
 from timmybot.errors import TimmyError
 
 _log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from chalicelib import commands
-from chalicelib.discord_types import OptionType
+from timmybot.discord.types import OptionType
 
 NAME_RE = re.compile(r"^[-_0-9a-z]{1,32}$")  # lowercase, as Discord requires for chat commands
 FAST_PATH = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import custom_ids
-from chalicelib.custom_ids import (
+from timmybot import custom_ids
+from timmybot.custom_ids import (
     MAX_LENGTH,
     MAX_PAGE,
     InvalidCustomIdError,

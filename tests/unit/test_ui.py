@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import ui
+from timmybot import ui
 from timmybot.models import Actual, GuildRecord, QueueEntry
 from timmybot.store.base import QueuePage
 

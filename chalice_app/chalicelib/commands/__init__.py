@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from chalicelib.commands import playback, queue
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
-from chalicelib.custom_ids import CustomId, NowPlayingAction, NowPlayingId, QueuePageId
-from chalicelib.discord_types import CommandSchema
+from timmybot.custom_ids import CustomId, NowPlayingAction, NowPlayingId, QueuePageId
+from timmybot.discord.types import CommandSchema
 
 COMMANDS: tuple[Command, ...] = (*playback.COMMANDS, *queue.COMMANDS)
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from chalicelib.custom_ids import CustomId
-from chalicelib.discord_types import (
+from chalicelib.replies import Reply
+from timmybot.config import Settings
+from timmybot.custom_ids import CustomId
+from timmybot.discord.types import (
     ApplicationCommandType,
     CommandSchema,
     IntegrationType,
@@ -16,8 +18,6 @@ from chalicelib.discord_types import (
     OptionType,
     Permission,
 )
-from chalicelib.replies import Reply
-from timmybot.config import Settings
 from timmybot.errors import InvalidInputError, PermissionDeniedError
 from timmybot.models import GuildRecord
 from timmybot.store.base import Store

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 
-from chalicelib import ui
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
-from chalicelib.discord_types import OptionType
 from chalicelib.replies import Reply
+from timmybot import ui
+from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, NothingPlayingError
 from timmybot.models import GuildRecord, LoopMode
 from timmybot.store.base import Store

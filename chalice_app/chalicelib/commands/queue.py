@@ -5,11 +5,11 @@ Reordering changes the guild's ordered id list through the Store (one conditiona
 
 from __future__ import annotations
 
-from chalicelib import ui
 from chalicelib.commands.base import Command, CommandContext, Option, require_control
-from chalicelib.custom_ids import MAX_PAGE, QueuePageId
-from chalicelib.discord_types import OptionType
 from chalicelib.replies import Reply
+from timmybot import ui
+from timmybot.custom_ids import MAX_PAGE, QueuePageId
+from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, QueueEmptyError
 from timmybot.store.base import Store
 

@@ -80,6 +80,9 @@ class Settings:
     idle_timeout_s: int = 300
     alone_timeout_s: int = 120
     shard_count: int = 16
+    tick_s: float = 0.25  # how often the task reconciles desired against applied state
+    allow_24_7: bool = True  # the hosted operator may forbid 24/7 mode globally
+    ffmpeg_path: str = ""  # empty: ffmpeg on PATH, else the binary shipped in imageio-ffmpeg
 
     # Sources (see timmybot.sources.SourceSettings)
     allow_local_media: bool = False  # tests and the demo only: never in a deployed config

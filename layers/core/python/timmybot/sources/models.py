@@ -165,15 +165,17 @@ class StreamInfo:
         """
         whitelist = LOCAL_PROTOCOL_WHITELIST if self.local else REMOTE_PROTOCOL_WHITELIST
         parts = [
-            "-reconnect", "1",
-            "-reconnect_streamed", "1",
-            "-reconnect_delay_max", "5",
-            "-protocol_whitelist", whitelist,
+            "-reconnect",
+            "1",
+            "-reconnect_streamed",
+            "1",
+            "-reconnect_delay_max",
+            "5",
+            "-protocol_whitelist",
+            whitelist,
         ]
         header_block = "".join(
-            f"{name}: {value}\r\n"
-            for name, value in self.http_headers.items()
-            if _is_safe_header(name, value)
+            f"{name}: {value}\r\n" for name, value in self.http_headers.items() if _is_safe_header(name, value)
         )
         if header_block:
             parts += ["-headers", header_block]

@@ -34,10 +34,32 @@ MAX_URL_CHARS = 2048
 
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?P<rest>.*)$", re.DOTALL)
 # Input that is plainly meant as a link even though it has no "scheme://".
-_URLISH_SCHEMES = frozenset({
-    "http", "https", "file", "ftp", "ftps", "sftp", "data", "javascript", "vbscript", "gopher", "dict",
-    "ldap", "tftp", "smb", "ws", "wss", "about", "blob", "view-source", "mailto", "spotify", "jar",
-})
+_URLISH_SCHEMES = frozenset(
+    {
+        "http",
+        "https",
+        "file",
+        "ftp",
+        "ftps",
+        "sftp",
+        "data",
+        "javascript",
+        "vbscript",
+        "gopher",
+        "dict",
+        "ldap",
+        "tftp",
+        "smb",
+        "ws",
+        "wss",
+        "about",
+        "blob",
+        "view-source",
+        "mailto",
+        "spotify",
+        "jar",
+    }
+)
 _BARE_HOST_RE = re.compile(r"^[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+/")
 _NUMERIC_HOST_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*\.?$")
 _SPOTIFY_PATH_RE = re.compile(
@@ -70,9 +92,7 @@ def check_track_url(url: str, settings: SourceSettings) -> str:
     return _check(url, settings, extra_hosts=TRACK_ONLY_HOSTS)[0]
 
 
-def _check(
-    url: str, settings: SourceSettings, *, extra_hosts: frozenset[str] = frozenset()
-) -> tuple[str, str, str]:
+def _check(url: str, settings: SourceSettings, *, extra_hosts: frozenset[str] = frozenset()) -> tuple[str, str, str]:
     """Policy-check ``url``; return (normalized url, host, path-and-query)."""
     if len(url) > MAX_URL_CHARS:
         raise _refuse(f"That link is too long (more than {MAX_URL_CHARS} characters).")

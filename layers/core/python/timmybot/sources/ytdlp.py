@@ -82,9 +82,19 @@ ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
         lambda: TrackUnavailableError("That track is age-restricted, so I can't play it."),
     ),
     (
-        ("video unavailable", "this video is private", "private video", "removed", "members-only",
-         "join this channel", "this video is not available", "track is not available",
-         "account associated with this video has been terminated", "premieres in", "http error 404"),
+        (
+            "video unavailable",
+            "this video is private",
+            "private video",
+            "removed",
+            "members-only",
+            "join this channel",
+            "this video is not available",
+            "track is not available",
+            "account associated with this video has been terminated",
+            "premieres in",
+            "http error 404",
+        ),
         TrackUnavailableError,
     ),
     (("not available in your country", "geo restriction", "geo-restrict"), TrackUnavailableError),
@@ -315,7 +325,8 @@ class YtDlpSource(Source):
             stream_url=stream_url,
             http_headers={str(key): str(value) for key, value in dict(headers).items()},
             codec=codec,
-            container=_str_or_none(info.get("audio_ext")) if info.get("audio_ext") not in (None, "none")
+            container=_str_or_none(info.get("audio_ext"))
+            if info.get("audio_ext") not in (None, "none")
             else _str_or_none(info.get("ext")),
             expires_at=expiry_from_url(stream_url),
             duration_s=_int_or_none(info.get("duration")) or track.duration_s,

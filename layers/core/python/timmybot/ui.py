@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib import custom_ids
-from chalicelib.custom_ids import NowPlayingAction
-from chalicelib.discord_types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
+from timmybot import custom_ids
+from timmybot.custom_ids import NowPlayingAction
+from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
 from timmybot.models import GuildRecord, QueueEntry
 from timmybot.store.base import QueuePage
 
