@@ -1,0 +1,89 @@
+"""``python -m voice_task``: play one guild's music until there is nothing left to do.
+
+Environment: the usual ``TIMMYBOT_*`` settings, plus ``TIMMYBOT_GUILD_ID`` and (from a launcher)
+``TIMMYBOT_LEASE_GENERATION``. ``--self-check`` verifies the runtime and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from timmybot.config import Settings, SettingsError
+from voice_task.selfcheck import run_self_check
+
+_log = logging.getLogger("voice_task")
+
+
+class _TaskContext(logging.Filter):
+    """Adds guild id, task id and lease generation to every record (structured logs)."""
+
+    def __init__(self, guild_id: str, holder: str) -> None:
+        super().__init__()
+        self.guild_id = guild_id
+        self.holder = holder
+        self.generation = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.guild_id = self.guild_id
+        record.task_id = self.holder
+        record.generation = self.generation
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m voice_task", description=__doc__)
+    parser.add_argument("--self-check", action="store_true", help="verify ffmpeg, libopus, davey, PyNaCl, settings")
+    parser.add_argument("--guild", default=os.environ.get("TIMMYBOT_GUILD_ID", ""))
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"voice_task: invalid settings: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.self_check:
+        return run_self_check(settings, guild_id=args.guild)
+    if not args.guild:
+        print("voice_task: TIMMYBOT_GUILD_ID (or --guild) is required", file=sys.stderr)  # noqa: T201
+        return 2
+
+    from voice_task.bootstrap import build_task  # noqa: PLC0415 - discord.py only past the checks
+
+    task = build_task(settings, args.guild, os.environ.get("TIMMYBOT_LEASE_GENERATION"))
+    context = _TaskContext(args.guild, task.holder)
+    handler = logging.StreamHandler()
+    handler.addFilter(context)
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [guild=%(guild_id)s task=%(task_id)s gen=%(generation)s] %(message)s"
+        )
+    )
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    reason = asyncio.run(_run(task, context))
+    _log.info("exit reason: %s", reason)
+    return 0 if reason.value not in ("error",) else 1
+
+
+async def _run(task: object, context: _TaskContext) -> object:
+    from voice_task.task import VoiceTask  # noqa: PLC0415
+
+    assert isinstance(task, VoiceTask)
+
+    async def track_generation() -> None:
+        while True:
+            context.generation = task.generation
+            await asyncio.sleep(0.5)
+
+    tracker = asyncio.create_task(track_generation())
+    try:
+        return await task.run()
+    finally:
+        tracker.cancel()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

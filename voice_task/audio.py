@@ -1,0 +1,60 @@
+"""FFmpeg audio sources for a track: Opus pass-through when possible, re-encode otherwise."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+import shutil
+
+import discord
+
+from timmybot.sources.models import StreamInfo
+
+_log = logging.getLogger(__name__)
+
+OPUS_BITRATE_KBPS = 128
+
+
+@functools.cache
+def ffmpeg_executable(configured: str = "") -> str:
+    """The configured ffmpeg, else one on PATH, else the binary shipped in imageio-ffmpeg."""
+    if configured:
+        return configured
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg  # noqa: PLC0415 - only when no system ffmpeg exists
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def uses_copy_path(stream: StreamInfo, volume: int) -> bool:
+    """Opus input at volume 100 is sent untouched (no decode, no encode)."""
+    return stream.is_opus and volume == 100
+
+
+def build_source(stream: StreamInfo, *, position_ms: int, volume: int, executable: str) -> discord.FFmpegOpusAudio:
+    """An FFmpegOpusAudio for ``stream`` starting at ``position_ms`` with ``volume`` percent.
+
+    The protocol whitelist and reconnect options come from the stream; a seek is an input seek
+    (``-ss`` before ``-i``) so FFmpeg skips ahead without decoding.
+    """
+    before = stream.ffmpeg_before_options()
+    if position_ms > 0:
+        before = f"-ss {position_ms / 1000:.3f} {before}"
+    options = "-vn"
+    # discord.py maps "opus"/"libopus"/"copy" to stream copy and anything else (None) to a libopus encode.
+    codec: str | None = "copy"
+    if not uses_copy_path(stream, volume):
+        codec = None
+        options += f" -af {shlex.quote(f'volume={volume / 100:.2f}')}"
+    _log.debug("ffmpeg source codec=%s position_ms=%s volume=%s", codec, position_ms, volume)
+    return discord.FFmpegOpusAudio(
+        stream.stream_url,
+        codec=codec,
+        bitrate=OPUS_BITRATE_KBPS,
+        executable=executable,
+        before_options=before,
+        options=options,
+    )
