@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -72,6 +73,13 @@ class Settings:
     ecs_subnets: tuple[str, ...] = ()
     ecs_security_groups: tuple[str, ...] = ()
     ecs_use_spot: bool = False
+    ecs_container_name: str = "voice_task"  # the task definition's container that gets the overrides
+    dispatcher_threads: int = 4  # ThreadDispatcher pool size (local)
+    worker_dedupe_ttl_s: int = 6 * 3600  # a finished /play job is remembered this long (Lambda's max event age)
+    track_cache_ttl_s: int = 7 * 24 * 3600  # resolved track metadata (BRIEF §4.7)
+    bot_user_id: str = ""  # empty: the application id (a bot's user id equals its application id)
+    voice_task_command: tuple[str, ...] = (sys.executable, "-m", "voice_task")  # local launcher
+    voice_task_log_dir: str = ""  # local launcher: one stdout/stderr file per guild here; empty = inherit
 
     # Voice task lifecycle
     lease_ttl_s: int = 60
@@ -128,8 +136,27 @@ class Settings:
             problems.append("queue_cap must be between 1 and 5000")
         if self.heartbeat_s * 2 > self.lease_ttl_s:
             problems.append("lease_ttl_s must be at least twice heartbeat_s")
+        if self.dispatcher not in ("thread", "lambda", "inline"):
+            problems.append("dispatcher must be thread, lambda or inline")
+        if self.dispatcher == "lambda" and not self.worker_function_name:
+            problems.append("worker_function_name is required with dispatcher=lambda")
+        if self.launcher not in ("local", "ecs", "none"):
+            problems.append("launcher must be local, ecs or none")
+        if self.launcher == "ecs" and not (self.ecs_cluster and self.ecs_task_definition and self.ecs_subnets):
+            problems.append("launcher=ecs needs ecs_cluster, ecs_task_definition and ecs_subnets")
+        if self.launcher == "local" and not self.voice_task_command:
+            problems.append("voice_task_command must not be empty with launcher=local")
+        if self.bot_user_id and not is_snowflake(self.bot_user_id):
+            problems.append("bot_user_id must be a Discord user id")
+        if self.dispatcher_threads < 1:
+            problems.append("dispatcher_threads must be at least 1")
         if problems:
             raise SettingsError("; ".join(problems))
+
+    @property
+    def bot_id(self) -> str:
+        """The bot's user id: ``bot_user_id`` if set, else the application id."""
+        return self.bot_user_id or self.discord_application_id
 
     @property
     def data_path(self) -> Path:

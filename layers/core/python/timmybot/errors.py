@@ -87,3 +87,21 @@ class SpotifyNotYetSupportedError(SourceError):
     """A Spotify link was recognized; playing it needs mirroring, which a later issue adds."""
 
     user_message = "Spotify links will play once account linking ships. Try a YouTube or SoundCloud link."
+
+
+class StageChannelError(TimmyError):
+    user_message = "Stage channels aren't supported yet — use a voice channel."
+
+
+class BotPermissionError(TimmyError):
+    """The bot lacks a permission it needs in a channel; the sentence names the channel and each permission."""
+
+    user_message = "I'm missing a permission I need in that channel."
+
+
+class PlayingElsewhereError(TimmyError):
+    """/play from another voice channel while the bot plays in one (BRIEF §5 same-channel rule)."""
+
+    def __init__(self, channel_id: str) -> None:
+        self.channel_id = channel_id
+        super().__init__(f"I'm playing in <#{channel_id}> — join me there.")

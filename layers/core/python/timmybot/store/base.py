@@ -10,6 +10,7 @@ Keys:
     guild record        pk="G#{guild}"  sk="GUILD"        versioned, in the active index while active
     queue entry         pk="G#{guild}"  sk="E#{entry}"    expires after ``ENTRY_TTL_S``
     interaction dedupe  pk="I#{id}"     sk="DEDUPE"       expires after the dedupe TTL
+    track cache         pk="T#{source}#{id}"  sk="TRACK"  expires after the cache TTL (7 days)
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, QueueEntry
+
+if TYPE_CHECKING:
+    from timmybot.sources.models import Track
 
 _log = logging.getLogger(__name__)
 
 GUILD_SK = "GUILD"
 DEDUPE_SK = "DEDUPE"
+TRACK_SK = "TRACK"
+TRACK_CACHE_TTL_S = 7 * 24 * 3600
 ENTRY_TTL_S = 30 * 24 * 3600  # an entry never listed (crashed append) disappears after this
 MAX_CAS_ATTEMPTS = 200
 
@@ -41,6 +47,10 @@ def guild_pk(guild_id: str) -> str:
 
 def entry_sk(entry_id: str) -> str:
     return f"E#{entry_id}"
+
+
+def track_pk(source: str, source_id: str) -> str:
+    return f"T#{source}#{source_id}"
 
 
 @dataclass(frozen=True)
@@ -439,6 +449,25 @@ class Store(abc.ABC):
         response = item.data.get("response")
         return str(response) if response is not None else None
 
+    # ------------------------------------------------------------------ track cache (BRIEF §4.7)
+    def get_cached_track(self, source: str, source_id: str) -> Track | None:
+        """Resolved metadata of (source, id), or None when absent or expired."""
+        item = self._fresh(self._get_item((track_pk(source, source_id), TRACK_SK)))
+        if item is None:
+            return None
+        from timmybot.sources.models import Track  # noqa: PLC0415 - plain data; keeps the store import-light
+
+        try:
+            return Track.from_dict(item.data)
+        except (KeyError, TypeError, ValueError):
+            _log.warning("Track cache item %s/%s is malformed; ignoring it", source, source_id)
+            return None
+
+    def put_cached_track(self, track: Track, *, ttl_s: float = TRACK_CACHE_TTL_S) -> None:
+        """Remember ``track``'s metadata (never a stream URL: those expire) for ``ttl_s`` seconds."""
+        expires_at = self._clock() + ttl_s
+        self._put_items([((track_pk(track.source, track.source_id), TRACK_SK), track.to_dict(), expires_at)])
+
     # ------------------------------------------------------------------ helpers
     def _fresh(self, item: StoredItem | None) -> StoredItem | None:
         if item is None or (item.expires_at is not None and item.expires_at < self._clock()):
@@ -502,6 +531,7 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 __all__ = [
     "DEDUPE_SK",
     "GUILD_SK",
+    "TRACK_SK",
     "GuildSettings",
     "Key",
     "QueuePage",
@@ -510,4 +540,5 @@ __all__ = [
     "chunked",
     "entry_sk",
     "guild_pk",
+    "track_pk",
 ]
