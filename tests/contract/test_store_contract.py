@@ -795,3 +795,44 @@ def _append_from_process(path: str, process_index: int) -> None:
     for n in range(10):
         store.append_entries(GUILD, [entry(f"p{process_index}-{n}")], cap=CAP)
     store.close()
+
+
+class TestSmallRecords:
+    """Auxiliary records (track cache, breakers, identify budget) share one compare-and-swap primitive."""
+
+    def test_an_absent_record_reads_as_none_and_a_written_one_round_trips(self, store: Store) -> None:
+        assert store.get_record("T#youtube#abc", "TRACK") is None
+
+        store.update_record("T#youtube#abc", "TRACK", lambda _: {"title": "Song", "duration_s": 200})
+
+        assert store.get_record("T#youtube#abc", "TRACK") == {"title": "Song", "duration_s": 200}
+
+    def test_concurrent_increments_are_never_lost(self, store: Store) -> None:
+        def increment(_: int) -> None:
+            store.update_record("B#counter", "STATE", lambda cur: {"n": (cur or {"n": 0})["n"] + 1})
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            list(pool.map(increment, range(20)))
+
+        assert store.get_record("B#counter", "STATE") == {"n": 20}
+
+    def test_an_expired_record_is_absent_and_can_be_written_again(self, store: Store, clock: FakeClock) -> None:
+        store.update_record("T#sc#1", "TRACK", lambda _: {"v": 1}, ttl_s=60)
+        clock.advance(61)
+
+        assert store.get_record("T#sc#1", "TRACK") is None
+        assert store.update_record("T#sc#1", "TRACK", lambda cur: {"v": 2, "saw": cur}, ttl_s=60) == {
+            "v": 2,
+            "saw": None,
+        }
+
+    def test_returning_the_current_value_writes_nothing(self, store: Store) -> None:
+        store.update_record("B#x", "STATE", lambda _: {"v": 1})
+
+        result = store.update_record("B#x", "STATE", lambda cur: cur)
+
+        assert result == {"v": 1}
+
+    def test_guild_and_dedupe_keys_are_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="guild or dedupe"):
+            store.update_record("G#1", "GUILD", lambda _: {})

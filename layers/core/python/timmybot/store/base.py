@@ -468,6 +468,48 @@ class Store(abc.ABC):
         expires_at = self._clock() + ttl_s
         self._put_items([((track_pk(track.source, track.source_id), TRACK_SK), track.to_dict(), expires_at)])
 
+    # ------------------------------------------------------------------ small records (caches, breakers, budgets)
+    def get_record(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """A small auxiliary record (track cache, circuit breaker, identify budget…); expired = absent."""
+        item = self._fresh(self._get_item((pk, sk)))
+        return dict(item.data) if item is not None else None
+
+    def update_record(
+        self,
+        pk: str,
+        sk: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        *,
+        ttl_s: float | None = None,
+    ) -> dict[str, Any] | None:
+        """Atomically replace a small record with ``change(current)`` (optimistic concurrency).
+
+        ``change`` gets None when the record is absent or expired and must be pure (it may run
+        several times); returning the same object writes nothing. Raises ConflictError after
+        repeated races. Keys must not collide with the guild/queue/dedupe prefixes (``G#``, ``I#``).
+        """
+        if pk.startswith(("G#", "I#")):
+            raise ValueError("auxiliary records may not use guild or dedupe keys")
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            item = self._get_item((pk, sk))
+            fresh = self._fresh(item)
+            current = dict(fresh.data) if fresh is not None else None
+            updated = change(current)
+            if updated is current or updated is None:
+                return current
+            now = self._clock()
+            ok = self._put_item(
+                (pk, sk),
+                updated,
+                expected_version=item.version if fresh is not None and item is not None else None,
+                now=now,
+                expires_at=now + ttl_s if ttl_s is not None else None,
+            )
+            if ok:
+                return updated
+            _backoff(attempt)
+        raise ConflictError()
+
     # ------------------------------------------------------------------ helpers
     def _fresh(self, item: StoredItem | None) -> StoredItem | None:
         if item is None or (item.expires_at is not None and item.expires_at < self._clock()):
