@@ -105,7 +105,9 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+    """Milliseconds, with two decimals below 10 ms (sub-millisecond figures stay readable)."""
+    value = seconds * 1000
+    return f"{value:.2f} ms" if abs(value) < 10 else f"{value:.1f} ms"
 
 
 def verdict(value: float, target: float) -> str:
@@ -128,7 +130,8 @@ def print_reproduce(*commands: str) -> None:
 
 
 def table(rows: Sequence[Sequence[str]]) -> None:
-    """Print rows as left-aligned columns (the first row is the header)."""
+    """Print rows as left-aligned columns (the first row is the header; short rows are padded)."""
+    rows = [list(row) + [""] * (len(rows[0]) - len(row)) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
