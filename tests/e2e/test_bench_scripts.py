@@ -1,0 +1,101 @@
+"""GIVEN the benchmark scripts WHEN each runs with --quick THEN it exits 0 and prints its figure lines.
+
+Smoke tests only: the figures' values are never compared with the BRIEF's targets here (a noisy
+machine would make that flaky); the scripts themselves report them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "scripts" / "bench"
+FIGURE = r"-?\d+(\.\d+)? ms"
+
+
+def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _assert_lines(output: str, patterns: list[str]) -> None:
+    for pattern in patterns:
+        assert re.search(pattern, output, re.MULTILINE), f"no line matching {pattern!r} in:\n{output}"
+
+
+def test_cold_import_prints_both_medians_the_ratio_and_the_fast_path_guard() -> None:
+    # WHEN the cold-import benchmark runs at smoke size
+    result = _run("cold_import.py", "--quick")
+
+    # THEN it succeeds (nothing forbidden was imported) and prints every figure and how to reproduce it
+    assert result.returncode == 0, result.stdout + result.stderr
+    _assert_lines(
+        result.stdout,
+        [
+            r"^machine: \d+ cores, .*python 3\.",
+            rf"^import app\s+{FIGURE}",
+            rf"^import boto3\s+{FIGURE}",
+            r"^ratio of medians \(import app / import boto3\): \d+\.\d+ \(target ≤ 1\.3",
+            r"^modules after `import app`: yt_dlp=no, discord=no, spotipy=no, boto3=(yes|no), nacl=(yes|no), "
+            r"aws_lambda_powertools=(yes|no)$",
+            r"^fast-path guard: none of yt_dlp, discord, spotipy imported$",
+            r"^reproduce with: .*scripts/bench/cold_import\.py --runs 3",
+        ],
+    )
+
+
+def test_first_response_prints_cold_rows_warm_percentiles_and_baselines() -> None:
+    # WHEN the first-response benchmark runs at smoke size
+    result = _run("first_response.py", "--quick")
+
+    # THEN it succeeds and prints a cold row per backend and the baseline, warm p50/p99 per command
+    # for SQLite and for moto, the per-request baseline, and how to reproduce it
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    cold_row = rf"(\s+{FIGURE}){{5}}\s+{FIGURE}$"
+    warm_row = rf"\s+{FIGURE}\s+{FIGURE}\s+{FIGURE}"
+    _assert_lines(
+        out,
+        [
+            r"^machine: \d+ cores",
+            rf"^SQLite \(temp file\){cold_row}",
+            rf"^DynamoDB \(moto server, loopback\){cold_row}",
+            rf"^baseline: import boto3 \+ boto3\.client\('dynamodb'\)(\s+{FIGURE}){{3}}\s+-(\s+{FIGURE}){{2}}$",
+            r"^modules after the first /queue: yt_dlp=no, discord=no, spotipy=no",
+            r"^reproduce with: .*first_response\.py --cold-runs 1 --requests 50 --moto-requests 20",
+        ],
+    )
+    warm_sqlite, warm_moto = out.split("\nwarm, ")[1:3]
+    for name in ("queue", "skip", "nowplaying"):
+        _assert_lines(warm_sqlite, [rf"^/{name} \(50\){warm_row}\s+{FIGURE}\s+(within|OVER) target$"])
+        _assert_lines(warm_moto, [rf"^/{name} \(20\){warm_row}\s+{FIGURE}$"])
+    for section in (warm_sqlite, warm_moto):
+        _assert_lines(section, [rf"^baseline: verify \+ json\.loads{warm_row}$"])
+
+
+def test_run_all_runs_the_listed_scripts_and_summarises_each() -> None:
+    # WHEN every benchmark runs at smoke size
+    result = _run("run_all.py", "--quick", timeout=170)
+
+    # THEN each of the scripts listed is summarised: run with its exit code, or skipped when absent
+    out = result.stdout
+    _assert_lines(out, [r"^cold_import: exit 0 after", r"^first_response: exit 0 after", r"^##### summary$"])
+    for name in ("packet_gaps", "voice"):
+        present = (BENCH / f"{name}.py").exists()
+        _assert_lines(out, [rf"^{name}: exit \d+ after" if present else rf"^{name}: not present, skipped$"])
+    # AND its exit code is 0 exactly when no script failed
+    failed = re.findall(r"^\w+: exit [1-9]\d* after", out, re.MULTILINE)
+    assert (result.returncode == 0) == (not failed), out + result.stderr
