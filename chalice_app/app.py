@@ -1,9 +1,12 @@
 """TimmyBot's api Lambda: the routes, and nothing else (the logic lives in chalicelib)."""
 
+from typing import Any
+
 from chalice import Chalice, Response
 
 from chalicelib.bootstrap import app_services
 from chalicelib.interactions import handle_interaction
+from chalicelib.worker import run_job
 from timmybot import __version__
 
 app = Chalice(app_name="timmybot")
@@ -15,6 +18,12 @@ def interactions() -> Response:
     request = app.current_request
     result = handle_interaction(app_services.get(), request.headers, request.raw_body)
     return Response(body=dict(result.body), status_code=result.status, headers={"Content-Type": "application/json"})
+
+
+@app.lambda_function(name="worker")
+def worker(event: dict[str, Any], context: Any) -> None:
+    """Lambda "worker": one /play job per asynchronous invoke (see chalicelib.worker)."""
+    run_job(app_services.get(), event)
 
 
 @app.route("/health", methods=["GET"])

@@ -22,7 +22,9 @@ from chalicelib.signature import SignatureVerifier
 from timmybot.config import Settings
 
 if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
     from timmybot.discord.rest import DiscordRest
+    from timmybot.launcher import Launcher
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """Everything a request needs. ``store`` and ``discord`` are built lazily, once."""
+    """Everything a request needs. ``store``, ``discord``, ``dispatcher`` and ``launcher`` are built lazily, once."""
 
     settings: Settings
     verifier: SignatureVerifier
@@ -38,8 +40,12 @@ class Services:
     observability: Observability
     store_factory: Callable[[], Store]
     discord_factory: Callable[[], DiscordRest]
+    dispatcher_factory: Callable[[Services], Dispatcher] | None = field(default=None, repr=False)
+    launcher_factory: Callable[[Services], Launcher] | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _discord: DiscordRest | None = field(default=None, repr=False)
+    _dispatcher: Dispatcher | None = field(default=None, repr=False)
+    _launcher: Launcher | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -59,8 +65,40 @@ class Services:
         return self._discord
 
     @property
+    def dispatcher(self) -> Dispatcher:
+        """Hands slow jobs (/play) to the worker: Lambda async invoke, a thread pool, or inline."""
+        if self._dispatcher is None:
+            with self._lock:
+                if self._dispatcher is None:
+                    self._dispatcher = (self.dispatcher_factory or _default_dispatcher)(self)
+        return self._dispatcher
+
+    @property
+    def launcher(self) -> Launcher:
+        """Starts the guild's voice task (the worker's side; built on first use)."""
+        if self._launcher is None:
+            _ = self.store  # the launcher needs it: build it first, since building it takes the same lock
+            with self._lock:
+                if self._launcher is None:
+                    self._launcher = (self.launcher_factory or _default_launcher)(self)
+        return self._launcher
+
+    @property
     def store_built(self) -> bool:
         return self._store is not None
+
+
+def _default_dispatcher(services: Services) -> Dispatcher:
+    from chalicelib.dispatch import build_dispatcher  # noqa: PLC0415 - built on the first /play
+    from chalicelib.worker import run_job  # noqa: PLC0415
+
+    return build_dispatcher(services.settings, lambda job: run_job(services, job))
+
+
+def _default_launcher(services: Services) -> Launcher:
+    from timmybot.launcher import build_launcher  # noqa: PLC0415 - the worker's side only
+
+    return build_launcher(services.settings, services.store)
 
 
 def bootstrap(
@@ -68,9 +106,12 @@ def bootstrap(
     *,
     store: Store | None = None,
     discord: DiscordRest | None = None,
+    dispatcher: Dispatcher | None = None,
+    launcher: Launcher | None = None,
     in_lambda: bool | None = None,
 ) -> Services:
-    """Build the api's services. ``store``/``discord`` replace the adapters the settings name."""
+    """Build the api's services. ``store``/``discord``/``dispatcher``/``launcher`` replace the adapters
+    the settings name."""
 
     def make_store() -> Store:
         if store is not None:
@@ -95,6 +136,8 @@ def bootstrap(
         observability=build_observability(in_lambda=lambda_runtime, level=settings.log_level),
         store_factory=make_store,
         discord_factory=make_discord,
+        dispatcher_factory=(lambda _services: dispatcher) if dispatcher is not None else None,
+        launcher_factory=(lambda _services: launcher) if launcher is not None else None,
     )
 
 

@@ -1,0 +1,64 @@
+"""/play: validate cheaply, answer "thinking…" (type 5) at once, hand the job to the worker.
+
+The fast path never touches the network, yt-dlp or Discord: ``classify_query`` applies the URL
+policy and the length limit, so a refused link or an over-long query is answered here,
+ephemerally, and nothing is dispatched. Everything slow (voice channel, permissions, resolving,
+enqueueing, launching) happens in the worker (``timmybot.play``), which edits the original response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from chalicelib.bootstrap import app_services
+from chalicelib.commands.base import Command, CommandContext, Option
+from chalicelib.replies import Reply
+from timmybot.discord.types import OptionType
+from timmybot.errors import InvalidInputError
+from timmybot.play import PlayJob
+from timmybot.sources.policy import classify_query
+from timmybot.store.base import Store
+
+if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
+
+_log = logging.getLogger(__name__)
+
+QUERY_MAX_LENGTH = 200
+
+
+def play(ctx: CommandContext, store: Store) -> Reply:
+    query = ctx.str_option("query")
+    if len(query) > QUERY_MAX_LENGTH:
+        raise InvalidInputError(f"That's too long: a search or link can be at most {QUERY_MAX_LENGTH} characters.")
+    classify_query(query, ctx.settings.source_settings())  # raises the user's sentence for a refused query
+    job = PlayJob(
+        interaction_id=ctx.interaction_id,
+        application_id=ctx.application_id,
+        token=ctx.token,
+        guild_id=ctx.guild_id,
+        channel_id=ctx.channel_id,
+        user_id=ctx.user_id,
+        roles=tuple(sorted(ctx.roles)),
+        permissions=int(ctx.permissions),
+        query=query,
+    )
+    _dispatcher().dispatch(job.to_dict())
+    _log.info("play job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
+    return Reply.deferred()
+
+
+def _dispatcher() -> Dispatcher:
+    """The process's dispatcher (``app_services``: what app.py serves and tests override)."""
+    return app_services.get().dispatcher
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "play",
+        "Play a song or playlist: search words or a YouTube, SoundCloud or Spotify link.",
+        play,
+        (Option("query", "Search words or a link", OptionType.STRING, min_length=1, max_length=QUERY_MAX_LENGTH),),
+    ),
+)

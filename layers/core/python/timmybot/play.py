@@ -1,0 +1,347 @@
+"""The /play worker: plain functions over ports (store, Discord REST, launcher, settings).
+
+The api Lambda answered "thinking…" (type 5) and handed over a ``PlayJob``; ``run_play_job`` finds
+the member's voice channel, checks the bot's permissions there and in the text channel, applies
+the same-channel rule, resolves the query, enqueues, asks the launcher for a voice task and edits
+the original response.
+
+Idempotent (Lambda async invoke delivers at least once and retries failures twice): entry ids
+derive from the interaction id, so ``append_entries`` adds nothing twice, and a finished job
+leaves a marker with the reply it sent; a redelivery only repeats that edit.
+
+Errors: a domain error (``TimmyError``) becomes its sentence in the original response and the job
+ends normally. Anything else edits the original to a generic apology, is logged with the
+interaction id, and is re-raised so Lambda's retry can run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from timmybot import ui
+from timmybot.discord.rest import DiscordHTTPError
+from timmybot.errors import (
+    BotPermissionError,
+    NotInVoiceError,
+    PlayingElsewhereError,
+    StageChannelError,
+    TimmyError,
+    TrackNotFoundError,
+)
+from timmybot.models import QueueEntry
+from timmybot.permissions import (
+    POST_REQUIREMENTS,
+    THREAD_POST_REQUIREMENTS,
+    VOICE_REQUIREMENTS,
+    ChannelInfo,
+    GuildRoles,
+    channel_permissions,
+    missing,
+)
+from timmybot.sources import QueryKind, Track, classify_query, resolve_query
+
+if TYPE_CHECKING:
+    from timmybot.config import Settings
+    from timmybot.discord.rest import DiscordRest
+    from timmybot.launcher import Launcher, LaunchResult
+    from timmybot.store.base import Store
+
+_log = logging.getLogger(__name__)
+
+GENERIC_APOLOGY = "Sorry, something went wrong on my side while adding that. Please try /play again in a moment."
+STARTING_TEXT = "Starting the player…"
+NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+MAX_LISTED = 5  # playlist titles shown in the reply
+EMBED_TITLE_MAX = 256
+UNPOSTABLE_STATUSES = frozenset({403, 404})
+
+_VOICE_SENTENCES: dict[str, str] = {
+    "View Channel": "I can't see <#{channel}>: give me the **View Channel** permission there.",
+    "Connect": "I can't join <#{channel}>: I need the **Connect** permission there.",
+    "Speak": "I can join <#{channel}> but not play in it: I need the **Speak** permission there.",
+}
+CANT_POST_TEXT = "I can't post in <#{channel}>, so now-playing cards will only show here."
+
+
+@dataclass(frozen=True)
+class PlayJob:
+    """What the api hands the worker (a plain dict on the wire: ``to_dict``/``from_dict``)."""
+
+    interaction_id: str
+    application_id: str
+    guild_id: str
+    user_id: str
+    query: str
+    channel_id: str | None = None
+    roles: tuple[str, ...] = ()
+    permissions: int = 0
+    token: str = field(default="", repr=False)  # the interaction token: never log it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interaction_id": self.interaction_id,
+            "application_id": self.application_id,
+            "token": self.token,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "user_id": self.user_id,
+            "roles": list(self.roles),
+            "permissions": str(self.permissions),
+            "query": self.query,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlayJob:
+        """Parse a job; ``ValueError`` names what is missing (never the token's value)."""
+        required = ("interaction_id", "application_id", "token", "guild_id", "user_id", "query")
+        absent = [name for name in required if not isinstance(data.get(name), str) or not data.get(name)]
+        if absent:
+            raise ValueError(f"play job lacks {', '.join(absent)}")
+        channel = data.get("channel_id")
+        roles = data.get("roles") or ()
+        permissions = data.get("permissions") or 0
+        return cls(
+            interaction_id=str(data["interaction_id"]),
+            application_id=str(data["application_id"]),
+            token=str(data["token"]),
+            guild_id=str(data["guild_id"]),
+            channel_id=str(channel) if channel else None,
+            user_id=str(data["user_id"]),
+            roles=tuple(str(r) for r in roles),
+            permissions=int(permissions) if str(permissions).isdigit() else 0,
+            query=str(data["query"]),
+        )
+
+    @property
+    def marker(self) -> str:
+        """The store key remembering that this job finished (and what it answered)."""
+        return f"play:{self.interaction_id}"
+
+    def entry_id(self, index: int) -> str:
+        return f"{self.interaction_id}-{index:03d}"
+
+
+@dataclass(frozen=True)
+class PostRights:
+    channel_id: str | None
+    can_post: bool
+
+
+def run_play_job(
+    job: PlayJob,
+    *,
+    store: Store,
+    rest: DiscordRest,
+    launcher: Launcher,
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Handle one /play job end to end (see the module docstring for errors and idempotency)."""
+    saved = store.interaction_response(job.marker)
+    if saved is not None:
+        _log.info("play job %s was already handled; repeating its reply only", job.interaction_id)
+        _edit(rest, job, json.loads(saved))
+        return
+    try:
+        body = _play(job, store=store, rest=rest, launcher=launcher, settings=settings, now=clock())
+    except TimmyError as error:
+        _log.info("play job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
+        _edit(rest, job, _sentence(error.user_message))
+        return
+    except Exception:
+        _log.exception("play job %s in guild %s failed", job.interaction_id, job.guild_id)
+        _apologise(rest, job)
+        raise
+    if store.claim_interaction(job.marker, ttl_s=settings.worker_dedupe_ttl_s):
+        store.save_interaction_response(job.marker, json.dumps(body), ttl_s=settings.worker_dedupe_ttl_s)
+    _edit(rest, job, body)
+
+
+def _play(
+    job: PlayJob, *, store: Store, rest: DiscordRest, launcher: Launcher, settings: Settings, now: float
+) -> dict[str, Any]:
+    voice_id = member_voice_channel(rest, job.guild_id, job.user_id)
+    voice = _channel(rest, voice_id)
+    if voice.is_stage:
+        raise StageChannelError()
+    guild = GuildRoles.from_payload(_get(rest, f"/guilds/{job.guild_id}", "/guilds/{guild}"))
+    bot_id = settings.bot_id
+    bot_roles = _member_roles(rest, job.guild_id, bot_id)
+    check_voice_permissions(guild, bot_id, bot_roles, voice)
+    post = post_rights(rest, guild, bot_id, bot_roles, job.channel_id)
+
+    record = store.get_guild(job.guild_id)
+    if record.lease.is_live(now) and record.voice_channel_id and record.voice_channel_id != voice_id:
+        raise PlayingElsewhereError(record.voice_channel_id)
+
+    tracks = resolve_tracks(job.query, store=store, settings=settings)
+    entries = [
+        QueueEntry(entry_id=job.entry_id(n), track=t.to_dict(), requester_id=job.user_id, added_at=now)
+        for n, t in enumerate(tracks)
+    ]
+    queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
+    store.set_channels(
+        job.guild_id, voice_channel_id=voice_id, text_channel_id=post.channel_id if post.can_post else None
+    )
+    store.update_desired(job.guild_id, paused=False)
+    launch = launcher.ensure_running(job.guild_id)
+    position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
+    _log.info(
+        "play job %s queued %s track(s) in guild %s (launcher: %s)",
+        job.interaction_id,
+        len(entries),
+        job.guild_id,
+        launch.outcome.value,
+    )
+    return added_body(job, tracks, position=position, launch=launch, post=post)
+
+
+# ---------------------------------------------------------------------- Discord lookups
+def member_voice_channel(rest: DiscordRest, guild_id: str, user_id: str) -> str:
+    state = rest.get_voice_state(guild_id, user_id)
+    channel = state.get("channel_id") if state else None
+    if not channel:
+        raise NotInVoiceError()
+    return str(channel)
+
+
+def check_voice_permissions(guild: GuildRoles, bot_id: str, bot_roles: Sequence[str], voice: ChannelInfo) -> None:
+    """View Channel, Connect and Speak in the voice channel; one sentence per missing permission."""
+    permissions = channel_permissions(guild, bot_id, bot_roles, voice.overwrites)
+    lacking = missing(permissions, VOICE_REQUIREMENTS)
+    if lacking:
+        raise BotPermissionError("\n".join(_VOICE_SENTENCES[name].format(channel=voice.id) for name in lacking))
+
+
+def post_rights(
+    rest: DiscordRest, guild: GuildRoles, bot_id: str, bot_roles: Sequence[str], channel_id: str | None
+) -> PostRights:
+    """Whether the now-playing card may be posted in the channel /play was typed in."""
+    if channel_id is None:
+        return PostRights(None, can_post=False)
+    try:
+        channel = _channel(rest, channel_id)
+        requirements = POST_REQUIREMENTS
+        overwrites = channel.overwrites
+        if channel.is_thread and channel.parent_id:
+            overwrites = _channel(rest, channel.parent_id).overwrites
+            requirements = THREAD_POST_REQUIREMENTS
+    except DiscordHTTPError as error:
+        if error.status not in UNPOSTABLE_STATUSES:
+            raise
+        return PostRights(channel_id, can_post=False)
+    permissions = channel_permissions(guild, bot_id, bot_roles, overwrites)
+    return PostRights(channel_id, can_post=not missing(permissions, requirements))
+
+
+def _channel(rest: DiscordRest, channel_id: str) -> ChannelInfo:
+    return ChannelInfo.from_payload(_get(rest, f"/channels/{channel_id}", "/channels/{channel}"))
+
+
+def _member_roles(rest: DiscordRest, guild_id: str, user_id: str) -> list[str]:
+    member = _get(rest, f"/guilds/{guild_id}/members/{user_id}", "/guilds/{guild}/members/{user}")
+    roles = member.get("roles") or []
+    return [str(r) for r in roles]
+
+
+def _get(rest: DiscordRest, path: str, route: str) -> dict[str, Any]:
+    result = rest.request("GET", path, route=route)
+    if not isinstance(result, dict):
+        raise DiscordHTTPError("GET", route, 200, message="expected a JSON object")
+    return result
+
+
+# ---------------------------------------------------------------------- sources
+def resolve_tracks(query: str, *, store: Store, settings: Settings) -> list[Track]:
+    """The query's tracks, from the track cache for a single YouTube video, else from the sources."""
+    source_settings = settings.source_settings()
+    classified = classify_query(query, source_settings)
+    if classified.kind is QueryKind.YOUTUBE and classified.source_id:
+        cached = store.get_cached_track("youtube", classified.source_id)
+        if cached is not None:
+            return [cached]
+    tracks = resolve_query(query, source_settings)
+    if not tracks:
+        raise TrackNotFoundError()
+    if len(tracks) == 1:
+        try:
+            store.put_cached_track(tracks[0], ttl_s=settings.track_cache_ttl_s)
+        except Exception:
+            _log.warning("could not cache track %s/%s", tracks[0].source, tracks[0].source_id, exc_info=True)
+    return tracks
+
+
+# ---------------------------------------------------------------------- replies
+def added_body(
+    job: PlayJob, tracks: Sequence[Track], *, position: int | None, launch: LaunchResult, post: PostRights
+) -> dict[str, Any]:
+    """The edit of the original response after a successful enqueue."""
+    lines: list[str] = []
+    if launch.started:
+        lines.append(STARTING_TEXT)
+    elif launch.message:
+        lines.append(launch.message)
+    if not post.can_post and post.channel_id is not None:
+        lines.append(CANT_POST_TEXT.format(channel=post.channel_id))
+    embed = _track_embed(job, tracks[0], position) if len(tracks) == 1 else _playlist_embed(job, tracks, position)
+    return {"content": "\n".join(lines), "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, Any]:
+    embed: dict[str, Any] = {
+        "title": _clip(track.title),
+        "description": "Added to the queue",
+        "color": ui.COLOR,
+        "fields": [
+            {"name": "Duration", "value": ui.format_duration(track.duration_s), "inline": True},
+            {"name": "Position", "value": f"#{position}" if position else "—", "inline": True},
+            {"name": "Requested by", "value": f"<@{job.user_id}>", "inline": True},
+        ],
+    }
+    if track.url.startswith(("https://", "http://")):
+        embed["url"] = track.url
+    if track.thumbnail and track.thumbnail.startswith("https://"):
+        embed["thumbnail"] = {"url": track.thumbnail}
+    return embed
+
+
+def _playlist_embed(job: PlayJob, tracks: Sequence[Track], position: int | None) -> dict[str, Any]:
+    known = [t.duration_s for t in tracks if t.duration_s is not None]
+    listed = [f"`{n}.` {_clip(t.title, 80)}" for n, t in enumerate(tracks[:MAX_LISTED], start=1)]
+    if len(tracks) > MAX_LISTED:
+        listed.append(f"…and {len(tracks) - MAX_LISTED} more")
+    last = position + len(tracks) - 1 if position else None
+    return {
+        "title": f"Added {len(tracks)} tracks",
+        "description": "\n".join(listed),
+        "color": ui.COLOR,
+        "fields": [
+            {"name": "Total duration", "value": ui.format_duration(sum(known)), "inline": True},
+            {"name": "Positions", "value": f"#{position}–#{last}" if position else "—", "inline": True},
+            {"name": "Requested by", "value": f"<@{job.user_id}>", "inline": True},
+        ],
+    }
+
+
+def _sentence(text: str) -> dict[str, Any]:
+    return {"content": text, "embeds": [], "allowed_mentions": NO_MENTIONS}
+
+
+def _clip(text: str, limit: int = EMBED_TITLE_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _edit(rest: DiscordRest, job: PlayJob, body: Mapping[str, Any]) -> None:
+    rest.edit_original(job.application_id, job.token, body)
+
+
+def _apologise(rest: DiscordRest, job: PlayJob) -> None:
+    try:
+        _edit(rest, job, _sentence(GENERIC_APOLOGY))
+    except Exception:
+        _log.exception("could not tell interaction %s that its play job failed", job.interaction_id)
