@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import shlex
 import shutil
+import threading
 
 import discord
 
@@ -14,6 +16,46 @@ from timmybot.sources.models import StreamInfo
 _log = logging.getLogger(__name__)
 
 OPUS_BITRATE_KBPS = 128
+STDERR_TAIL_BYTES = 4096
+
+
+class StderrTail:
+    """Keeps the last few KB FFmpeg wrote to stderr, so a failure can be classified (403, 404…)."""
+
+    def __init__(self, limit: int = STDERR_TAIL_BYTES) -> None:
+        self._limit = limit
+        self._data = bytearray()
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            self._data += data
+            del self._data[: -self._limit]
+        return len(data)
+
+    def flush(self) -> None:
+        """File-like no-op."""
+
+    def text(self) -> str:
+        with self._lock:
+            return self._data.decode(errors="replace")
+
+
+class StreamFailure(enum.Enum):
+    """Why a stream ended before its track did."""
+
+    EXPIRED = "expired"  # 403 / an expired signed URL: resolve again and continue
+    GONE = "gone"  # 404 / 410: skip the track
+    BROKEN = "broken"  # anything else: one more try, then skip
+
+
+def classify_failure(stderr: str, error: Exception | None) -> StreamFailure:
+    text = f"{stderr}\n{error or ''}"
+    if "403" in text or "Forbidden" in text or "expired" in text.lower():
+        return StreamFailure.EXPIRED
+    if "404" in text or "410" in text or "Not Found" in text:
+        return StreamFailure.GONE
+    return StreamFailure.BROKEN
 
 
 @functools.cache
@@ -34,7 +76,9 @@ def uses_copy_path(stream: StreamInfo, volume: int) -> bool:
     return stream.is_opus and volume == 100
 
 
-def build_source(stream: StreamInfo, *, position_ms: int, volume: int, executable: str) -> discord.FFmpegOpusAudio:
+def build_source(
+    stream: StreamInfo, *, position_ms: int, volume: int, executable: str, stderr: StderrTail | None = None
+) -> discord.FFmpegOpusAudio:
     """An FFmpegOpusAudio for ``stream`` starting at ``position_ms`` with ``volume`` percent.
 
     The protocol whitelist and reconnect options come from the stream; a seek is an input seek
@@ -57,4 +101,5 @@ def build_source(stream: StreamInfo, *, position_ms: int, volume: int, executabl
         executable=executable,
         before_options=before,
         options=options,
+        stderr=stderr,  # type: ignore[arg-type]  # any object with write() is piped by a reader thread
     )

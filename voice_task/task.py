@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import discord
@@ -26,7 +26,7 @@ from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntr
 from timmybot.sources import stream_for
 from timmybot.sources.models import StreamInfo, Track
 from timmybot.store.base import Store
-from voice_task.audio import build_source, ffmpeg_executable
+from voice_task.audio import StderrTail, StreamFailure, build_source, classify_failure, ffmpeg_executable
 from voice_task.notices import Notifier, now_playing_message
 from voice_task.reconcile import Action, Applied, plan, shard_of
 
@@ -76,6 +76,7 @@ class Playing:
     paused_position_ms: int | None = None
     restarts: int = 0
     play_token: int = 0
+    stderr: StderrTail = field(default_factory=StderrTail)
 
 
 class VoiceTask:
@@ -391,7 +392,10 @@ class VoiceTask:
         self._play_token += 1
         token = self._play_token
         loop = asyncio.get_running_loop()
-        source = build_source(stream, position_ms=position_ms, volume=self.applied.volume, executable=self._ffmpeg)
+        stderr = StderrTail()
+        source = build_source(
+            stream, position_ms=position_ms, volume=self.applied.volume, executable=self._ffmpeg, stderr=stderr
+        )
 
         def after(error: Exception | None) -> None:
             loop.call_soon_threadsafe(self._on_track_end, token, error)
@@ -402,7 +406,7 @@ class VoiceTask:
             self.voice.stop()
         self.voice.play(source, after=after)
         self.current = Playing(
-            entry=entry, stream=stream, started_at=self.clock() - position_ms / 1000, play_token=token
+            entry=entry, stream=stream, started_at=self.clock() - position_ms / 1000, play_token=token, stderr=stderr
         )
         if self.applied.paused:
             self.current.paused_position_ms = position_ms
@@ -447,7 +451,14 @@ class VoiceTask:
         duration = current.entry.duration_s or stream.duration_s
         if duration:
             position_ms = min(position_ms, max(0, duration * 1000 - 500))
-        source = build_source(stream, position_ms=position_ms, volume=self.applied.volume, executable=self._ffmpeg)
+        current.stderr = StderrTail()
+        source = build_source(
+            stream,
+            position_ms=position_ms,
+            volume=self.applied.volume,
+            executable=self._ffmpeg,
+            stderr=current.stderr,
+        )
         old = self.voice.source
         self.voice.source = source  # AudioPlayer.set_source: swaps without firing the after-callback
         if self.applied.paused:
@@ -470,9 +481,16 @@ class VoiceTask:
         self._skip_requested = False
         record = await self._call(self.store.get_guild, self.guild_id)
         self._record = record
-        if not skipped and self._ended_early(current, error) and current.restarts < MAX_STREAM_RESTARTS:
+        failure = None if skipped else self._stream_failure(current, error)
+        if failure is StreamFailure.GONE or (failure is not None and current.restarts >= MAX_STREAM_RESTARTS):
+            _log.warning("stream of %s failed (%s): %s", current.entry.entry_id, failure.value, current.stderr.text())
+            await self._track_failed(current.entry, "the source stopped serving it")
+            return
+        if failure is not None:
             position = self._position_ms()
-            _log.warning("stream of %s broke at %s ms (%s): re-resolving", current.entry.entry_id, position, error)
+            _log.warning(
+                "stream of %s broke at %s ms (%s): resolving it again", current.entry.entry_id, position, failure
+            )
             try:
                 stream = await self._resolve(current.entry)
             except SourceError as exc:
@@ -485,23 +503,23 @@ class VoiceTask:
             if self.current is not None:
                 self.current.restarts = restarts
             return
-        if error is not None and not skipped:
-            await self._track_failed(current.entry, "the stream failed")
-            return
         self._failures_in_a_row = 0
         replay = not skipped and record.desired.loop is LoopMode.TRACK
         self.current = None if not replay else current
         await self._advance(record, finished=True, replay=replay)
         self._wake.set()
 
-    def _ended_early(self, current: Playing, error: Exception | None) -> bool:
+    def _stream_failure(self, current: Playing, error: Exception | None) -> StreamFailure | None:
+        """None when the track simply ended; otherwise why its stream broke."""
+        stderr = current.stderr.text()
         duration = current.entry.duration_s or current.stream.duration_s
-        if error is not None:
-            text = str(error)
-            return "403" in text or "Forbidden" in text or "expired" in text.lower() or bool(duration)
-        if not duration:
-            return False
-        return self._position_ms() < duration * 1000 - EARLY_END_TOLERANCE_S * 1000
+        if error is None and "Server returned" not in stderr and "HTTP error" not in stderr:
+            if not duration:
+                return None
+            remaining_ms = duration * 1000 - self._position_ms()
+            if remaining_ms <= min(EARLY_END_TOLERANCE_S * 1000, duration * 250):
+                return None
+        return classify_failure(stderr, error)
 
     async def _track_failed(self, entry: QueueEntry, why: str) -> None:
         self._failures_in_a_row += 1

@@ -108,6 +108,7 @@ class _Fault:
     after_bytes: int = 0
     served: int = 0
     tripped: bool = False
+    errors_left: int | None = None  # fail_after: how many error answers before the file works again
 
 
 @dataclass
@@ -187,6 +188,13 @@ class _Handler(BaseHTTPRequestHandler):
         if entry is None:
             self._error(name, 404)
             return
+        if fault is not None and fault.kind == "fail_after" and fault.tripped and fault.errors_left is not None:
+            with state.lock:
+                if fault.errors_left <= 0:
+                    state.faults.pop(name, None)  # like a freshly signed URL: it works again
+                    fault = None
+                else:
+                    fault.errors_left -= 1
         if fault is not None and (fault.kind == "fail" or (fault.kind == "fail_after" and fault.tripped)):
             self._error(name, fault.status)
             return
@@ -346,10 +354,14 @@ class MediaServer:
         with self._state.lock:
             self._state.faults[name] = _Fault("stall", after_bytes=after_bytes)
 
-    def fail_after(self, name: str, nbytes: int, status: int = 403) -> None:
-        """Serve ``nbytes`` of ``name`` (over all requests), cut the connection, then answer ``status``."""
+    def fail_after(self, name: str, nbytes: int, status: int = 403, *, times: int | None = None) -> None:
+        """Serve ``nbytes`` of ``name`` (over all requests), cut the connection, then answer ``status``.
+
+        With ``times`` the error is answered that many times, then the file is served again (what a
+        re-resolved, freshly signed stream URL looks like); without it, every later request fails.
+        """
         with self._state.lock:
-            self._state.faults[name] = _Fault("fail_after", status=status, after_bytes=nbytes)
+            self._state.faults[name] = _Fault("fail_after", status=status, after_bytes=nbytes, errors_left=times)
 
     def clear_faults(self) -> None:
         with self._state.lock:
