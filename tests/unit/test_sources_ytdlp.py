@@ -15,8 +15,10 @@ import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
 
 from timmybot.errors import (
+    AgeRestrictedError,
     BlockedSourceError,
     SourceError,
+    SourceTimeoutError,
     SpotifyNotYetSupportedError,
     TrackNotFoundError,
     TrackTooLongError,
@@ -167,13 +169,13 @@ BOT_CHECK = (
         (
             DownloadError("ERROR: [youtube] xxxxxxxxxxx: Sign in to confirm your age. This video may be "
                           "inappropriate for some users."),
-            TrackUnavailableError,
+            AgeRestrictedError,
         ),
         (DownloadError("ERROR: Unsupported URL: https://example.com/"), UnsupportedUrlError),
         (UnsupportedError("https://example.com/"), UnsupportedUrlError),
         (DownloadError("ERROR: No suitable extractor found for URL hello"), UnsupportedUrlError),
         (DownloadError("ERROR: [soundcloud] 123: HTTP Error 404: Not Found"), TrackUnavailableError),
-        (DownloadError("ERROR: Unable to download webpage: <urlopen error timed out>"), SourceError),
+        (DownloadError("ERROR: Unable to download webpage: <urlopen error timed out>"), SourceTimeoutError),
     ],
     ids=[
         "bot-check-curly", "bot-check-straight", "bot-check-extractor", "unavailable", "private", "removed",

@@ -105,3 +105,44 @@ class PlayingElsewhereError(TimmyError):
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
         super().__init__(f"I'm playing in <#{channel_id}> — join me there.")
+
+
+# -- source failures the chain tells apart (issue 6) ---------------------------------------------
+# Each is a SourceError (or a TrackUnavailableError, where existing callers already expect one);
+# timmybot.sources.failures maps each class to a reason code, an operator hint and a metric.
+
+
+class SourceLoginRequiredError(SourceError):
+    user_message = "That site wants me to sign in before it serves that track. Try another link or a search."
+
+
+class AgeRestrictedError(TrackUnavailableError):
+    user_message = "That track is age-restricted, so I can't play it."
+
+
+class GeoBlockedError(TrackUnavailableError):
+    user_message = "That track isn't available in the region I play from."
+
+
+class StreamForbiddenError(SourceError):
+    user_message = "The site refused to hand me the audio for that track (HTTP 403). Try again in a moment."
+
+
+class SourceTimeoutError(SourceError):
+    user_message = "The site took too long to answer. Please try again in a moment."
+
+
+class SourceRestingError(SourceError):
+    """Every source that could serve a request is skipped by its circuit breaker (cool-down)."""
+
+    user_message = "That site keeps refusing me, so I'm giving it a few minutes' rest. Try a search instead."
+
+
+class BotRestingError(TimmyError):
+    """The daily gateway-identify budget is nearly spent: no new voice sessions until it resets."""
+
+    def __init__(self, minutes: int) -> None:
+        self.minutes = max(1, minutes)
+        super().__init__(
+            f"The bot is resting to stay within Discord's daily connection limit. Try again in {self.minutes} min."
+        )

@@ -6,30 +6,56 @@ Importing this package is cheap: yt-dlp is imported only when a yt-dlp source ac
 from __future__ import annotations
 
 from .base import Source
+from .breaker import BreakerState, CircuitBreaker, MemoryRecords
+from .chain import SourceChain
+from .failures import Reason, failure_of
 from .local import LocalMediaSource
-from .models import Query, QueryKind, SourceSettings, StreamInfo, Track
+from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
+from .operator import OperatorSources, operator_sources
 from .policy import ALLOWED_HOSTS, check_track_url, check_url, classify_query
-from .router import SourceRouter, default_router, resolve_query, stream_for
-from .ytdlp import SITE_EXTRACTORS, YtDlpSource, build_ytdl_options, map_ytdlp_error
+from .router import SourceRouter, default_router, mirror_track, resolve_query, stream_for
+from .ytdlp import (
+    SITE_EXTRACTORS,
+    SoundCloudSource,
+    YouTubeMusicSource,
+    YouTubeSource,
+    YtDlpSource,
+    build_ytdl_options,
+    map_ytdlp_error,
+)
 
 __all__ = [
     "ALLOWED_HOSTS",
+    "DEFAULT_SOURCE_CHAIN",
     "SITE_EXTRACTORS",
+    "BreakerState",
+    "CircuitBreaker",
     "LocalMediaSource",
+    "MemoryRecords",
+    "OperatorSources",
     "Query",
     "QueryKind",
+    "Reason",
+    "SoundCloudSource",
     "Source",
+    "SourceChain",
     "SourceRouter",
     "SourceSettings",
     "StreamInfo",
     "Track",
+    "YouTubeMusicSource",
+    "YouTubeSource",
     "YtDlpSource",
     "build_ytdl_options",
     "check_track_url",
     "check_url",
     "classify_query",
     "default_router",
+    "failure_of",
     "map_ytdlp_error",
+    "mirror_track",
+    "operator_sources",
     "resolve_query",
+    "source_label",
     "stream_for",
 ]

@@ -1,8 +1,16 @@
-"""The Source port: where tracks come from."""
+"""The Source port: where tracks come from.
+
+A source declares what it can take — links of its own hosts (``accepts``), a text search
+(``can_search``), a lookup by ISRC (``can_isrc``) — and the ``Track.source`` values it can
+stream (``handles``). The chain (``timmybot.sources.chain``) tries sources in the configured order
+and uses ``search`` for mirrors (title + artist, checked against the duration).
+"""
 
 from __future__ import annotations
 
 import abc
+
+from timmybot.errors import TrackNotFoundError
 
 from .models import Query, StreamInfo, Track
 
@@ -10,8 +18,18 @@ from .models import Query, StreamInfo, Track
 class Source(abc.ABC):
     """One way of finding tracks (metadata, in the worker) and their audio (at play time, in the voice task)."""
 
+    #: The source's name in ``SourceSettings.source_chain``, its breaker and its metrics.
+    name: str = ""
     #: Values of ``Track.source`` this adapter can stream.
     handles: frozenset[str] = frozenset()
+    #: It answers ``search`` (text search; also how the chain mirrors a track by title and artist).
+    can_search: bool = False
+    #: It answers ``find_by_isrc``.
+    can_isrc: bool = False
+
+    def accepts(self, query: Query) -> bool:
+        """Whether this source resolves ``query`` (a link of its hosts); searches go through ``search``."""
+        return False
 
     @abc.abstractmethod
     def resolve(self, query: Query) -> list[Track]:
@@ -27,3 +45,11 @@ class Source(abc.ABC):
         The voice task calls it right before playing, and again if the stream answers 403 or
         ``StreamInfo.is_expired()``. Raises a ``SourceError`` subclass.
         """
+
+    def search(self, terms: str, *, limit: int = 1) -> list[Track]:
+        """Up to ``limit`` tracks for ``terms``, best first (metadata only). ``TrackNotFoundError`` if none."""
+        raise TrackNotFoundError()
+
+    def find_by_isrc(self, isrc: str, *, limit: int = 3) -> list[Track]:
+        """Candidates for a recording's ISRC, best first; the chain still checks their duration."""
+        return []

@@ -53,6 +53,7 @@ def ffmpeg_executable() -> str:
 class LocalMediaSource(Source):
     """Loopback media files for tests and the offline demo."""
 
+    name = LOCAL_SOURCE
     handles = frozenset({LOCAL_SOURCE})
 
     def __init__(self, settings: SourceSettings, *, ffmpeg_exe: str | None = None) -> None:
@@ -60,6 +61,9 @@ class LocalMediaSource(Source):
             raise ValueError("LocalMediaSource needs SourceSettings(allow_local_media=True): tests/demo only")
         self._settings = settings
         self._ffmpeg_exe = ffmpeg_exe
+
+    def accepts(self, query: Query) -> bool:
+        return query.kind is QueryKind.LOCAL
 
     def resolve(self, query: Query) -> list[Track]:
         if query.kind is not QueryKind.LOCAL:

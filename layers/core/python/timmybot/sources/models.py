@@ -18,6 +18,22 @@ REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
 # Test/demo-only loopback media server.
 LOCAL_PROTOCOL_WHITELIST = "http,tcp,file"
 
+# The default order of sources when a request can go to more than one (issue 6): YouTube first, then
+# YouTube Music search, then SoundCloud search.
+DEFAULT_SOURCE_CHAIN: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")
+# Names a deployed configuration may put in ``source_chain``; "local" and test-only sources
+# ("package.module:factory") are accepted only with ``allow_local_media``.
+BUILTIN_SOURCES = frozenset({"youtube", "ytmusic", "soundcloud", "local"})
+BREAKER_BACKENDS = frozenset({"memory", "sqlite", "dynamodb"})
+# What the user reads as the source that played a track.
+SOURCE_LABELS: dict[str, str] = {
+    "youtube": "YouTube",
+    "ytmusic": "YouTube Music",
+    "soundcloud": "SoundCloud",
+    "spotify": "Spotify",
+    "local": "local media",
+}
+
 # A stream URL is treated as expired this many seconds before YouTube's own deadline, so a track
 # that starts just before expiry does not die mid-song.
 EXPIRY_MARGIN_S = 60.0
@@ -30,7 +46,13 @@ class SourceSettings:
     ``allow_local_media`` opens the policy to ``http://<local_media_hosts>:<port>/`` URLs. It exists
     for tests and the offline demo only and must never be true in a deployed configuration.
     ``cookies_path``, ``proxy_url`` and ``js_runtimes`` are operator-level (bot-wide) source
-    credentials/tools; they are never user OAuth tokens and are never logged.
+    credentials/tools; they are never user OAuth tokens and are never logged. The operator secret
+    (``source_secret_id`` in Secrets Manager, or ``source_secret_file`` for self-hosters) adds
+    cookies, a proxy, a PO-token provider and player clients; see ``timmybot.sources.operator``.
+
+    ``source_chain`` orders the sources tried for searches, mirrors and fallbacks. Breaker state
+    lives in ``breaker_backend``: "memory" (this process only), "sqlite" (``breaker_sqlite_path``)
+    or "dynamodb" (``breaker_dynamodb_table``), so every Lambda and voice task sees the same state.
     """
 
     allow_local_media: bool = False
@@ -43,6 +65,17 @@ class SourceSettings:
     cookies_path: str | None = field(default=None, repr=False)
     proxy_url: str | None = field(default=None, repr=False)
     js_runtimes: tuple[str, ...] = ()
+    source_chain: tuple[str, ...] = DEFAULT_SOURCE_CHAIN
+    mirror_tolerance_s: int = 3
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 300.0
+    breaker_backend: str = "memory"
+    breaker_sqlite_path: str = ""
+    breaker_dynamodb_table: str = ""
+    aws_region: str = ""
+    aws_endpoint_url: str = ""
+    source_secret_id: str = ""
+    source_secret_file: str = ""
 
     def __post_init__(self) -> None:
         if self.playlist_cap < 1:
@@ -55,6 +88,43 @@ class SourceSettings:
             raise ValueError("search_prefix must end with ':' (e.g. 'ytsearch1:')")
         if self.socket_timeout_s <= 0:
             raise ValueError("socket_timeout_s must be positive")
+        self._check_chain()
+        if self.mirror_tolerance_s < 0:
+            raise ValueError("mirror_tolerance_s must not be negative")
+        if self.breaker_threshold < 1:
+            raise ValueError("breaker_threshold must be at least 1")
+        if self.breaker_cooldown_s <= 0:
+            raise ValueError("breaker_cooldown_s must be positive")
+        if self.breaker_backend not in BREAKER_BACKENDS:
+            raise ValueError(f"breaker_backend must be one of {', '.join(sorted(BREAKER_BACKENDS))}")
+        if self.breaker_backend == "sqlite" and not self.breaker_sqlite_path:
+            raise ValueError("breaker_backend=sqlite needs breaker_sqlite_path")
+        if self.breaker_backend == "dynamodb" and not self.breaker_dynamodb_table:
+            raise ValueError("breaker_backend=dynamodb needs breaker_dynamodb_table")
+        if self.source_secret_id and self.source_secret_file:
+            raise ValueError("set source_secret_id or source_secret_file, not both")
+
+    def _check_chain(self) -> None:
+        if not self.source_chain:
+            raise ValueError("source_chain must name at least one source")
+        if len(set(self.source_chain)) != len(self.source_chain):
+            raise ValueError("source_chain names a source twice")
+        for name in self.source_chain:
+            if is_test_source_name(name) or name == "local":
+                if not self.allow_local_media:
+                    raise ValueError(
+                        f"source_chain entry {name!r} is test/demo-only: it needs allow_local_media, "
+                        "which a deployed configuration never sets"
+                    )
+            elif name not in BUILTIN_SOURCES:
+                raise ValueError(
+                    f"unknown source {name!r} in source_chain (known: {', '.join(sorted(BUILTIN_SOURCES))})"
+                )
+
+
+def is_test_source_name(name: str) -> bool:
+    """A ``package.module:factory`` entry of ``source_chain`` (tests and the demo only)."""
+    return ":" in name
 
 
 class QueryKind(enum.Enum):
@@ -103,6 +173,14 @@ class Track:
     thumbnail: str | None
     artist: str | None
     isrc: str | None = None
+    #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
+    #: failed (e.g. "youtube"); None for the source the user asked for.
+    fallback_from: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The source's name as the user reads it ("YouTube", "SoundCloud"...)."""
+        return source_label(self.source)
 
     @property
     def cache_key(self) -> tuple[str, str]:
@@ -118,6 +196,7 @@ class Track:
             "thumbnail": self.thumbnail,
             "artist": self.artist,
             "isrc": self.isrc,
+            "fallback_from": self.fallback_from,
         }
 
     @classmethod
@@ -133,6 +212,7 @@ class Track:
             thumbnail=_opt_str(data.get("thumbnail")),
             artist=_opt_str(data.get("artist")),
             isrc=_opt_str(data.get("isrc")),
+            fallback_from=_opt_str(data.get("fallback_from")),
         )
 
 
@@ -147,6 +227,9 @@ class StreamInfo:
     expires_at: float | None = None
     duration_s: int | None = None
     local: bool = False
+    #: The chain source that produced this stream, and the one it stood in for (None: no fallback).
+    source: str | None = None
+    fallback_from: str | None = None
 
     @property
     def is_opus(self) -> bool:
@@ -196,6 +279,11 @@ def expiry_from_url(url: str) -> float | None:
     if candidate is None or not candidate.isdigit():
         return None
     return float(candidate)
+
+
+def source_label(source: str) -> str:
+    """What the user reads for a ``Track.source`` value."""
+    return SOURCE_LABELS.get(source, source)
 
 
 def _is_safe_header(name: str, value: str) -> bool:

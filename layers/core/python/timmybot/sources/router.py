@@ -1,84 +1,46 @@
-"""Entry points: classify a /play argument, dispatch it to the right source, stream a queued track."""
+"""Entry points: classify a /play argument, resolve it through the chain, stream a queued track.
+
+The worker calls ``resolve_query`` and the voice task ``stream_for``; both keep one ``SourceChain``
+per settings value and process. ``mirror_track`` is the entry point for mirroring a track known
+only by its metadata (Spotify).
+"""
 
 from __future__ import annotations
 
 import functools
 
-from timmybot.errors import SourceError, SpotifyNotYetSupportedError, UnsupportedUrlError
+from .chain import SourceChain
+from .models import SourceSettings, StreamInfo, Track
 
-from .base import Source
-from .models import Query, QueryKind, SourceSettings, StreamInfo, Track
-from .policy import classify_query
-
-
-class SourceRouter:
-    """Holds one adapter per source family; adapters are built on first use (yt-dlp stays unimported)."""
-
-    def __init__(
-        self,
-        settings: SourceSettings,
-        *,
-        ytdlp: Source | None = None,
-        local: Source | None = None,
-    ) -> None:
-        self._settings = settings
-        self._ytdlp = ytdlp
-        self._local = local
-
-    @property
-    def settings(self) -> SourceSettings:
-        return self._settings
-
-    def classify(self, text: str) -> Query:
-        return classify_query(text, self._settings)
-
-    def resolve_text(self, text: str) -> list[Track]:
-        return self.resolve(self.classify(text))
-
-    def resolve(self, query: Query) -> list[Track]:
-        if query.kind.is_spotify:
-            raise SpotifyNotYetSupportedError()
-        if query.kind is QueryKind.LOCAL:
-            return self._local_source().resolve(query)
-        return self._ytdlp_source().resolve(query)
-
-    def stream(self, track: Track) -> StreamInfo:
-        if track.source == "spotify":
-            raise SpotifyNotYetSupportedError()
-        if track.source == "local":
-            return self._local_source().stream(track)
-        if track.source in {"youtube", "soundcloud"}:
-            return self._ytdlp_source().stream(track)
-        raise SourceError(f"I don't know how to play tracks from {track.source!r}.")
-
-    def _ytdlp_source(self) -> Source:
-        if self._ytdlp is None:
-            from .ytdlp import YtDlpSource  # noqa: PLC0415 - cheap, but keeps this module tiny
-
-            self._ytdlp = YtDlpSource(self._settings)
-        return self._ytdlp
-
-    def _local_source(self) -> Source:
-        if not self._settings.allow_local_media:
-            raise UnsupportedUrlError()
-        if self._local is None:
-            from .local import LocalMediaSource  # noqa: PLC0415
-
-            self._local = LocalMediaSource(self._settings)
-        return self._local
+#: The chain used to be a router with one adapter per source family; the name stays for callers.
+SourceRouter = SourceChain
 
 
 @functools.lru_cache(maxsize=8)
-def default_router(settings: SourceSettings) -> SourceRouter:
-    """One router per settings value and process (settings are frozen, hence hashable)."""
-    return SourceRouter(settings)
+def default_router(settings: SourceSettings) -> SourceChain:
+    """One chain per settings value and process (settings are frozen, hence hashable)."""
+    return SourceChain(settings)
 
 
 def resolve_query(text: str, settings: SourceSettings) -> list[Track]:
-    """Worker entry point: a /play argument to tracks (metadata only). Raises ``TimmyError`` subclasses."""
+    """Worker entry point: a /play argument to tracks (metadata only). Raises ``TimmyError`` subclasses.
+
+    A track found by a stand-in source has ``fallback_from`` set (the source that refused).
+    """
     return default_router(settings).resolve_text(text)
 
 
 def stream_for(track: Track, settings: SourceSettings) -> StreamInfo:
-    """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses."""
+    """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
+
+    ``StreamInfo.source`` names the source that serves it; ``fallback_from`` is set when that is a
+    stand-in for the track's own source.
+    """
     return default_router(settings).stream(track)
+
+
+def mirror_track(
+    title: str, artist: str | None, duration_s: int | None, isrc: str | None, settings: SourceSettings
+) -> Track:
+    """The same recording on a playable source: ISRC first, then title + artist within ± the tolerance."""
+    return default_router(settings).mirror(title, artist, duration_s, isrc)

@@ -17,12 +17,19 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from timmybot.errors import (
+    AgeRestrictedError,
     BlockedSourceError,
+    GeoBlockedError,
     SourceError,
+    SourceLoginRequiredError,
+    SourceTimeoutError,
     SpotifyNotYetSupportedError,
+    StreamForbiddenError,
     TrackNotFoundError,
     TrackTooLongError,
     TrackUnavailableError,
@@ -31,6 +38,7 @@ from timmybot.errors import (
 
 from .base import Source
 from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, expiry_from_url
+from .operator import OperatorSources, operator_sources, redact
 from .policy import SOUNDCLOUD_HOSTS, check_track_url, check_url
 
 _log = logging.getLogger(__name__)
@@ -73,14 +81,28 @@ def _too_long(settings: SourceSettings) -> TrackTooLongError:
     return TrackTooLongError(f"That track is too long: the limit is {limit}.")
 
 
-# The one mapping table: (lower-cased needles searched in the yt-dlp message, error to raise).
-# First match wins, so the more specific rules come first.
+# The one mapping table: (lower-cased needles searched in the yt-dlp message and in the messages of
+# its causes, error to raise). First match wins, so the more specific rules come first. The needles
+# are yt-dlp's own texts (extractor/youtube/_video.py, extractor/common.py, networking/) and the
+# reasons YouTube itself returns in playabilityStatus.
 ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
     (("confirm you're not a bot", "confirm you’re not a bot"), BlockedSourceError),
     (
-        ("confirm your age", "age-restricted", "inappropriate for some users"),
-        lambda: TrackUnavailableError("That track is age-restricted, so I can't play it."),
+        ("has been rate-limited by youtube", "requiring a captcha challenge"),
+        lambda: BlockedSourceError(
+            "That site is rate-limiting me right now. Try another link, or again in a few minutes."
+        ),
     ),
+    (
+        (
+            "not available in your country",
+            "not available from your location",
+            "geo restriction",
+            "geo-restrict",
+        ),
+        GeoBlockedError,
+    ),
+    (("confirm your age", "age-restricted", "inappropriate for some users"), AgeRestrictedError),
     (
         (
             "video unavailable",
@@ -97,7 +119,17 @@ ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
         ),
         TrackUnavailableError,
     ),
-    (("not available in your country", "geo restriction", "geo-restrict"), TrackUnavailableError),
+    (
+        (
+            "only available for registered users",
+            "login details are needed",
+            "sign in to",
+            "use --cookies",
+        ),
+        SourceLoginRequiredError,
+    ),
+    (("http error 403",), StreamForbiddenError),
+    (("timed out", "timeout"), SourceTimeoutError),
     (("unsupported url", "no suitable extractor"), UnsupportedUrlError),
     (
         ("requested format is not available", "no video formats found"),
@@ -106,15 +138,72 @@ ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
 )
 
 
+def _messages(exc: BaseException) -> Iterable[str]:
+    """The message of ``exc`` and of what caused it (DownloadError.exc_info, ExtractorError.cause...)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 8:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield str(current)
+        exc_info = getattr(current, "exc_info", None)
+        candidates = [
+            exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None,
+            getattr(current, "cause", None),
+            current.__cause__,
+            current.__context__,
+        ]
+        pending.extend(c for c in candidates if isinstance(c, BaseException))
+
+
+def _typed_error(exc: BaseException) -> SourceError | None:
+    """Errors told apart by yt-dlp's exception types rather than by their wording."""
+    from yt_dlp.networking.exceptions import HTTPError  # noqa: PLC0415 - lazy on purpose
+    from yt_dlp.utils import GeoRestrictedError  # noqa: PLC0415
+
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 8:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, GeoRestrictedError):
+            return GeoBlockedError()
+        if isinstance(current, HTTPError) and current.status == 403:
+            return StreamForbiddenError()
+        if isinstance(current, TimeoutError):
+            return SourceTimeoutError()
+        exc_info = getattr(current, "exc_info", None)
+        for candidate in (
+            exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None,
+            getattr(current, "cause", None),
+            current.__cause__,
+        ):
+            if isinstance(candidate, BaseException):
+                pending.append(candidate)
+    return None
+
+
 def map_ytdlp_error(exc: BaseException, *, target: str) -> SourceError:
-    """Translate a yt-dlp exception into the domain error the user should read."""
-    message = str(exc).replace("’", "'").lower()
+    """Translate a yt-dlp exception into the domain error the user should read.
+
+    The message rules come first (a bot check may arrive wrapped in a 403); yt-dlp's exception
+    types decide when no wording matches. Operator-secret values are scrubbed from the log line.
+    """
+    messages = [m.replace("’", "'").lower() for m in _messages(exc)]
     for needles, make in ERROR_RULES:
-        if any(needle.replace("’", "'") in message for needle in needles):
+        if any(needle.replace("’", "'") in message for message in messages for needle in needles):
             error = make()
-            _log.info("yt-dlp refused %s: %s -> %s", target, exc, type(error).__name__)
+            _log.info("yt-dlp refused %s: %s -> %s", target, redact(str(exc)), type(error).__name__)
             return error
-    _log.warning("yt-dlp failed on %s: %s", target, exc)
+    typed = _typed_error(exc)
+    if typed is not None:
+        _log.info("yt-dlp refused %s: %s -> %s", target, redact(str(exc)), type(typed).__name__)
+        return typed
+    _log.warning("yt-dlp failed on %s: %s", target, redact(str(exc)))
     return SourceError("I couldn't get that from the site right now. Please try again in a moment.")
 
 
@@ -122,16 +211,16 @@ class _YtDlpLogger:
     """Routes yt-dlp's own output into our logging (it would print to stderr otherwise)."""
 
     def debug(self, msg: str) -> None:
-        _log.debug("yt-dlp: %s", msg)
+        _log.debug("yt-dlp: %s", redact(msg))
 
     def info(self, msg: str) -> None:
-        _log.debug("yt-dlp: %s", msg)
+        _log.debug("yt-dlp: %s", redact(msg))
 
     def warning(self, msg: str) -> None:
-        _log.info("yt-dlp warning: %s", msg)
+        _log.info("yt-dlp warning: %s", redact(msg))
 
     def error(self, msg: str) -> None:
-        _log.info("yt-dlp error: %s", msg)
+        _log.info("yt-dlp error: %s", redact(msg))
 
 
 def build_ytdl_options(
@@ -139,12 +228,15 @@ def build_ytdl_options(
     *,
     purpose: Literal["metadata", "stream"],
     flat_playlists: bool = True,
+    operator: OperatorSources | None = None,
 ) -> dict[str, Any]:
     """All yt-dlp options we ever use; pure, so the policy can be tested without network.
 
     ``metadata`` lists playlists flat (one request per page, not per track) and tolerates missing
     formats; ``stream`` selects one audio format, opus first. ``flat_playlists=False`` resolves each
-    playlist entry (SoundCloud sets list most of their tracks as bare ids).
+    playlist entry (SoundCloud sets list most of their tracks as bare ids). ``operator`` adds the
+    operator secret's cookies, proxy, player clients and PO-token settings (they win over
+    ``cookies_path``/``proxy_url``).
     """
     options: dict[str, Any] = {
         "quiet": True,
@@ -178,6 +270,14 @@ def build_ytdl_options(
         options["proxy"] = settings.proxy_url
     if settings.js_runtimes:
         options["js_runtimes"] = {name: {} for name in settings.js_runtimes}
+    if operator is not None:
+        if operator.cookie_file:
+            options["cookiefile"] = operator.cookie_file
+        if operator.proxy:
+            options["proxy"] = operator.proxy
+        extractor_args = operator.extractor_args()
+        if extractor_args:
+            options["extractor_args"] = extractor_args
     return options
 
 
@@ -209,9 +309,17 @@ def _fetch_location(url: str, timeout_s: float) -> str | None:
 
 
 class YtDlpSource(Source):
-    """YouTube, YouTube Music and SoundCloud through yt-dlp, restricted to the site extractors."""
+    """YouTube, YouTube Music and SoundCloud through yt-dlp, restricted to the site extractors.
 
+    This class serves links of both sites and searches YouTube; the chain uses its per-site
+    subclasses (``YouTubeSource``, ``YouTubeMusicSource``, ``SoundCloudSource``) so that each site
+    has its own place in the order, its own breaker and its own metrics.
+    """
+
+    name = "ytdlp"
     handles = frozenset({"youtube", "soundcloud"})
+    can_search = True
+    _query_kinds: frozenset[QueryKind] = frozenset({QueryKind.YOUTUBE, QueryKind.SOUNDCLOUD})
 
     def __init__(
         self,
@@ -219,10 +327,28 @@ class YtDlpSource(Source):
         *,
         ydl_factory: YdlFactory | None = None,
         location_fetcher: LocationFetcher | None = None,
+        operator: OperatorSources | None = None,
     ) -> None:
         self._settings = settings
         self._ydl_factory = ydl_factory or _default_ydl_factory
         self._fetch_location = location_fetcher or _fetch_location
+        self._operator = operator
+
+    @property
+    def operator(self) -> OperatorSources:
+        """The operator's source credentials (the bot-level secret), read once per process."""
+        if self._operator is None:
+            self._operator = operator_sources(self._settings)
+        return self._operator
+
+    def options(self, purpose: Literal["metadata", "stream"], *, flat_playlists: bool = True) -> dict[str, Any]:
+        """The yt-dlp options this adapter passes for ``purpose``, operator credentials included."""
+        return build_ytdl_options(
+            self._settings, purpose=purpose, flat_playlists=flat_playlists, operator=self.operator
+        )
+
+    def accepts(self, query: Query) -> bool:
+        return query.kind in self._query_kinds
 
     # -- metadata (worker) -------------------------------------------------------------------------
 
@@ -230,31 +356,51 @@ class YtDlpSource(Source):
         if query.kind.is_spotify:
             raise SpotifyNotYetSupportedError()
         if query.kind is QueryKind.SEARCH:
-            return self._search(query.text)
-        if query.kind not in {QueryKind.YOUTUBE, QueryKind.SOUNDCLOUD}:
+            return self.search(query.text, limit=1)
+        if query.kind not in self._query_kinds:
             raise UnsupportedUrlError()
         url = self.expand_short_link(query.text)
-        options = build_ytdl_options(
-            self._settings, purpose="metadata", flat_playlists=query.kind is not QueryKind.SOUNDCLOUD
-        )
+        options = self.options("metadata", flat_playlists=query.kind is not QueryKind.SOUNDCLOUD)
         info = self._extract(url, options)
         if _is_playlist(info):
-            return self._playlist_tracks(info)
+            return [self._own(track) for track in self._playlist_tracks(info)]
         track = _track_from_info(info)
         if track is None:
             raise TrackUnavailableError()
         self._check_duration(track)
-        return [track]
+        return [self._own(track)]
 
-    def _search(self, terms: str) -> list[Track]:
-        options = build_ytdl_options(self._settings, purpose="metadata")
-        info = self._extract(f"{self._settings.search_prefix}{terms}", options)
+    def search(self, terms: str, *, limit: int = 1) -> list[Track]:
+        """Up to ``limit`` tracks for ``terms``; over-long results are left out."""
+        options = self.options("metadata")
+        options["playlistend"] = max(1, limit)
+        info = self._extract(self._search_target(terms, limit), options)
+        tracks: list[Track] = []
+        too_long = 0
         for entry in _entries(info):
             track = _track_from_info(entry)
-            if track is not None:
-                self._check_duration(track)
-                return [track]
-        raise TrackNotFoundError()
+            if track is None:
+                continue
+            if track.duration_s is not None and track.duration_s > self._settings.max_track_seconds:
+                too_long += 1
+                continue
+            tracks.append(self._own(track))
+            if len(tracks) >= limit:
+                break
+        if not tracks:
+            if too_long:
+                raise _too_long(self._settings)
+            raise TrackNotFoundError()
+        return tracks
+
+    def _search_target(self, terms: str, limit: int) -> str:
+        if limit <= 1:
+            return f"{self._settings.search_prefix}{terms}"
+        return f"ytsearch{limit}:{terms}"
+
+    def _own(self, track: Track) -> Track:
+        """The track as this source names it (``YouTubeMusicSource`` renames YouTube's results)."""
+        return track
 
     def _playlist_tracks(self, info: Mapping[str, Any]) -> list[Track]:
         tracks: list[Track] = []
@@ -307,8 +453,11 @@ class YtDlpSource(Source):
     def stream(self, track: Track) -> StreamInfo:
         if track.source not in self.handles:
             raise SourceError(f"I can't stream tracks from {track.source} with this source.")
+        return self._stream(track)
+
+    def _stream(self, track: Track) -> StreamInfo:
         url = check_track_url(track.url, self._settings)
-        info = self._extract(url, build_ytdl_options(self._settings, purpose="stream"))
+        info = self._extract(url, self.options("stream"))
         if _is_playlist(info):
             entries = [entry for entry in _entries(info) if entry.get("url")]
             if not entries:
@@ -345,6 +494,55 @@ class YtDlpSource(Source):
         if not isinstance(info, dict):
             raise TrackNotFoundError()
         return info
+
+
+class YouTubeSource(YtDlpSource):
+    """YouTube links and YouTube search (``ytsearch``)."""
+
+    name = "youtube"
+    handles = frozenset({"youtube"})
+    _query_kinds = frozenset({QueryKind.YOUTUBE})
+
+
+class YouTubeMusicSource(YtDlpSource):
+    """YouTube Music search, through yt-dlp's ``youtube:music:search_url`` extractor (songs section).
+
+    yt-dlp has no ``ytmsearch:`` key; a ``https://music.youtube.com/search?q=…#songs`` URL lists
+    songs flat, like a playlist. Its tracks are YouTube videos that this source names "ytmusic"
+    and streams through ``music.youtube.com/watch`` links. It takes no links itself: music.youtube.com
+    links are YouTube links. YouTube Music finds recordings by their ISRC, so it also answers
+    ``find_by_isrc`` (the chain still checks each candidate's duration).
+    """
+
+    name = "ytmusic"
+    handles = frozenset({"ytmusic"})
+    can_isrc = True
+    _query_kinds = frozenset()
+
+    def _search_target(self, terms: str, limit: int) -> str:
+        return f"https://music.youtube.com/search?q={quote_plus(terms)}#songs"
+
+    def find_by_isrc(self, isrc: str, *, limit: int = 3) -> list[Track]:
+        try:
+            return self.search(isrc, limit=limit)
+        except TrackNotFoundError:
+            return []
+
+    def _own(self, track: Track) -> Track:
+        if track.source != "youtube":
+            return track
+        return replace(track, source=self.name, url=f"https://music.youtube.com/watch?v={track.source_id}")
+
+
+class SoundCloudSource(YtDlpSource):
+    """SoundCloud links and SoundCloud search (``scsearch``)."""
+
+    name = "soundcloud"
+    handles = frozenset({"soundcloud"})
+    _query_kinds = frozenset({QueryKind.SOUNDCLOUD})
+
+    def _search_target(self, terms: str, limit: int) -> str:
+        return f"scsearch{max(1, limit)}:{terms}"
 
 
 def _is_playlist(info: Mapping[str, Any]) -> bool:

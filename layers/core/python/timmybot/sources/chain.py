@@ -1,0 +1,384 @@
+"""The source chain: which source serves a request, and who stands in when it refuses.
+
+Sources are tried in ``SourceSettings.source_chain`` order (default: YouTube → YouTube Music →
+SoundCloud), per kind of request:
+
+- a link goes to the one source that takes its host. If that source refuses in a way another
+  source might not (bot check, sign-in, 403, timeout, breaker open...), the chain mirrors the
+  track through the others by title and artist — when it knows them (the track cache); when even
+  the metadata is blocked, the user reads that source's sentence;
+- a search goes to each searching source in order until one finds something;
+- a stream (play time) goes to the source that found the track; if it refuses, the chain mirrors
+  the track (ISRC first where a source can, then title + artist with the duration within
+  ``mirror_tolerance_s``) and streams the stand-in;
+- ``mirror`` (Spotify, later) finds a track by title, artist, duration and ISRC.
+
+Every call goes through the source's circuit breaker; every failure logs an operator hint and
+emits a metric (``failures.report_failure``). A track or stream that came from a stand-in says so:
+``Track.fallback_from`` / ``StreamInfo.fallback_from`` name the source that refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+
+from timmybot.errors import (
+    SourceError,
+    SourceRestingError,
+    SpotifyNotYetSupportedError,
+    TrackNotFoundError,
+    UnsupportedUrlError,
+)
+
+from .base import Source
+from .breaker import CircuitBreaker, MemoryRecords, RecordStore
+from .failures import Reason, failure_of, report_failure
+from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
+from .policy import classify_query
+
+if TYPE_CHECKING:
+    from timmybot.store.base import Store
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SourceFactory = Callable[[SourceSettings], Source]
+TrackCache = Callable[[str, str], "Track | None"]
+Clock = Callable[[], float]
+
+MIRROR_CANDIDATES = 5
+
+
+def _youtube(settings: SourceSettings) -> Source:
+    from .ytdlp import YouTubeSource  # noqa: PLC0415 - the module is light, but keep the chain tiny
+
+    return YouTubeSource(settings)
+
+
+def _ytmusic(settings: SourceSettings) -> Source:
+    from .ytdlp import YouTubeMusicSource  # noqa: PLC0415
+
+    return YouTubeMusicSource(settings)
+
+
+def _soundcloud(settings: SourceSettings) -> Source:
+    from .ytdlp import SoundCloudSource  # noqa: PLC0415
+
+    return SoundCloudSource(settings)
+
+
+def _local(settings: SourceSettings) -> Source:
+    from .local import LocalMediaSource  # noqa: PLC0415
+
+    return LocalMediaSource(settings)
+
+
+BUILTIN_FACTORIES: dict[str, SourceFactory] = {
+    "youtube": _youtube,
+    "ytmusic": _ytmusic,
+    "soundcloud": _soundcloud,
+    "local": _local,
+}
+
+
+def build_source(name: str, settings: SourceSettings) -> Source:
+    """The source ``name`` of ``source_chain``: a built-in, or (tests/demo only) ``module:factory``."""
+    if is_test_source_name(name):
+        if not settings.allow_local_media:
+            raise UnsupportedUrlError(f"Source {name!r} is test-only.")
+        module_name, _, attribute = name.partition(":")
+        factory = getattr(importlib.import_module(module_name), attribute)
+        source = factory(settings)
+        if not isinstance(source, Source):
+            raise TypeError(f"{name} did not build a Source")
+        return source
+    if name == "local" and not settings.allow_local_media:
+        raise UnsupportedUrlError()
+    return BUILTIN_FACTORIES[name](settings)
+
+
+def chain_names(settings: SourceSettings) -> tuple[str, ...]:
+    """``source_chain``, plus "local" at the end when local media is allowed (loopback links)."""
+    names = settings.source_chain
+    if settings.allow_local_media and "local" not in names:
+        names = (*names, "local")
+    return names
+
+
+def build_records(settings: SourceSettings) -> tuple[RecordStore, TrackCache | None]:
+    """Where breaker state lives (``breaker_backend``), and the track cache when it is a Store."""
+    if settings.breaker_backend == "memory":
+        return MemoryRecords(), None
+    store: Store
+    if settings.breaker_backend == "sqlite":
+        from timmybot.store.sqlite import SQLiteStore  # noqa: PLC0415 - only when a shared store is set
+
+        store = SQLiteStore(settings.breaker_sqlite_path)
+    else:
+        from timmybot.store.dynamodb import DynamoDBStore  # noqa: PLC0415
+
+        store = DynamoDBStore(
+            settings.breaker_dynamodb_table,
+            region_name=settings.aws_region or None,
+            endpoint_url=settings.aws_endpoint_url or None,
+        )
+    return store, store.get_cached_track
+
+
+class SourceChain:
+    """The sources of one settings value, in order, each behind its circuit breaker.
+
+    ``sources`` (tests) replaces the sources named by the settings; ``records`` replaces the
+    breaker's store; ``track_cache`` answers "what do we know about (source, id)" when a link's own
+    source refuses.
+    """
+
+    def __init__(
+        self,
+        settings: SourceSettings,
+        *,
+        sources: Sequence[Source] | None = None,
+        records: RecordStore | None = None,
+        track_cache: TrackCache | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._settings = settings
+        self._sources: list[Source] | None = list(sources) if sources is not None else None
+        self._records = records
+        self._track_cache = track_cache
+        self._clock = clock
+        self._breaker: CircuitBreaker | None = None
+
+    @property
+    def settings(self) -> SourceSettings:
+        return self._settings
+
+    @property
+    def sources(self) -> list[Source]:
+        if self._sources is None:
+            self._sources = [build_source(name, self._settings) for name in chain_names(self._settings)]
+        return self._sources
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        if self._breaker is None:
+            if self._records is None:
+                self._records, cache = build_records(self._settings)
+                self._track_cache = self._track_cache or cache
+            self._breaker = CircuitBreaker(
+                self._records,
+                threshold=self._settings.breaker_threshold,
+                cooldown_s=self._settings.breaker_cooldown_s,
+                trial_timeout_s=max(60.0, self._settings.socket_timeout_s * 4),
+                clock=self._clock,
+            )
+        return self._breaker
+
+    # -- entry points -------------------------------------------------------------------------------
+
+    def classify(self, text: str) -> Query:
+        return classify_query(text, self._settings)
+
+    def resolve_text(self, text: str) -> list[Track]:
+        return self.resolve(self.classify(text))
+
+    def resolve(self, query: Query) -> list[Track]:
+        """Metadata for a classified /play argument (worker)."""
+        if query.kind.is_spotify:
+            raise SpotifyNotYetSupportedError()
+        if query.kind is QueryKind.SEARCH:
+            return [self.search(query.text)]
+        source = self._accepting(query)
+        try:
+            return self._guarded(source, "resolve", lambda: source.resolve(query))
+        except SourceError as exc:
+            if not failure_of(exc).fallback:
+                raise
+            known = self._known_metadata(source.name, query)
+            if known is None:
+                raise
+            _log.info(
+                "link of %s refused (%s); mirroring %r through the chain", source.name, type(exc).__name__, known.title
+            )
+            try:
+                stand_in = self.mirror(known.title, known.artist, known.duration_s, known.isrc, exclude=(source.name,))
+            except SourceError:
+                raise exc from None
+            return [replace(stand_in, fallback_from=source.name)]
+
+    def search(self, terms: str) -> Track:
+        """The first searching source, in chain order, that finds ``terms``."""
+        first: str | None = None
+        errors: list[SourceError] = []
+        for source in self._searchers():
+            first = first or source.name
+            try:
+                tracks = self._guarded(source, "search", _searching(source, terms, 1))
+            except SourceError as exc:
+                failure = failure_of(exc)
+                if not failure.fallback and failure.reason is not Reason.NOT_FOUND:
+                    raise
+                errors.append(exc)
+                continue
+            track = tracks[0]
+            return track if source.name == first else replace(track, fallback_from=first)
+        raise _best_error(errors)
+
+    def mirror(
+        self,
+        title: str,
+        artist: str | None,
+        duration_s: int | None,
+        isrc: str | None = None,
+        *,
+        exclude: Sequence[str] = (),
+    ) -> Track:
+        """A track of another source for the same recording: ISRC first where a source can, then
+        title + artist with the duration within ``mirror_tolerance_s``. ``TrackNotFoundError`` if none."""
+        return self._mirror(title, artist, duration_s, isrc, exclude=exclude, then=lambda _source, track: track)
+
+    def stream(self, track: Track) -> StreamInfo:
+        """A fresh stream for a queued track (voice task); a stand-in's stream if its source refuses."""
+        if track.source == "spotify":
+            raise SpotifyNotYetSupportedError()
+        source = self._handler(track.source)
+        try:
+            info = self._guarded(source, "stream", lambda: source.stream(track))
+            return replace(info, source=source.name, fallback_from=None)
+        except SourceError as exc:
+            if not failure_of(exc).fallback:
+                raise
+            try:
+                stand_in, info = self._mirror(
+                    track.title,
+                    track.artist,
+                    track.duration_s,
+                    track.isrc,
+                    exclude=(source.name,),
+                    then=lambda s, t: (t, self._guarded(s, "stream", lambda: s.stream(t))),
+                )
+            except SourceError as mirror_error:
+                _log.info("no stand-in for %r (%s): %s", track.title, source.name, type(mirror_error).__name__)
+                raise exc from None
+            _log.info("playing %r from %s instead of %s", track.title, stand_in.source, source.name)
+            return replace(info, source=stand_in.source, fallback_from=source.name)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _accepting(self, query: Query) -> Source:
+        for source in self.sources:
+            if source.accepts(query):
+                return source
+        raise UnsupportedUrlError()
+
+    def _handler(self, track_source: str) -> Source:
+        for source in self.sources:
+            if track_source in source.handles:
+                return source
+        if track_source == "local" or (is_test_source_name(track_source) and not self._settings.allow_local_media):
+            raise UnsupportedUrlError()
+        raise SourceError(f"I don't know how to play tracks from {track_source!r}.")
+
+    def _searchers(self) -> Iterator[Source]:
+        return (source for source in self.sources if source.can_search)
+
+    def _guarded(self, source: Source, operation: str, call: Callable[[], T]) -> T:
+        """``call`` behind ``source``'s breaker: skipped while open; failures reported and counted."""
+        if not self.breaker.allow(source.name):
+            _log.info("source %s skipped (%s): its breaker is open", source.name, operation)
+            raise SourceRestingError(
+                f"{source_label(source.name)} keeps refusing me, so I'm giving it a few minutes' rest. "
+                "Try a search or another link."
+            )
+        try:
+            result = call()
+        except SourceError as exc:
+            failure = report_failure(source.name, exc, operation=operation)
+            if failure.source_fault:
+                self.breaker.record_failure(source.name, failure.reason.value)
+            raise
+        self.breaker.record_success(source.name)
+        return result
+
+    def _mirror(
+        self,
+        title: str,
+        artist: str | None,
+        duration_s: int | None,
+        isrc: str | None,
+        *,
+        exclude: Sequence[str],
+        then: Callable[[Source, Track], T],
+    ) -> T:
+        errors: list[SourceError] = []
+        terms = f"{artist} {title}" if artist and artist.lower() not in title.lower() else title
+        for source in self._searchers():
+            if source.name in exclude:
+                continue
+            lookups: list[Callable[[], list[Track]]] = []
+            if isrc and source.can_isrc:
+                lookups.append(_isrc_lookup(source, isrc, MIRROR_CANDIDATES))
+            lookups.append(_searching(source, terms, MIRROR_CANDIDATES))
+            for lookup in lookups:
+                try:
+                    candidates = self._guarded(source, "mirror", lookup)
+                    match = self._closest(candidates, duration_s)
+                    if match is None:
+                        continue
+                    return then(source, match)
+                except SourceError as exc:
+                    errors.append(exc)
+                    if failure_of(exc).source_fault or isinstance(exc, SourceRestingError):
+                        break  # this source is unwell: go to the next one
+        raise _best_error(errors, default=TrackNotFoundError("I couldn't find that track on any other source."))
+
+    def _closest(self, candidates: Sequence[Track], duration_s: int | None) -> Track | None:
+        if duration_s is None:
+            return candidates[0] if candidates else None
+        tolerance = self._settings.mirror_tolerance_s
+        for candidate in candidates:
+            if candidate.duration_s is not None and abs(candidate.duration_s - duration_s) <= tolerance:
+                return candidate
+        return None
+
+    def _known_metadata(self, source: str, query: Query) -> Track | None:
+        """What we already know about a link (the track cache), for mirroring it when its source refuses."""
+        if query.source_id is None:
+            return None
+        _ = self.breaker  # builds the records (and with them the track cache) on first use
+        if self._track_cache is None:
+            return None
+        try:
+            return self._track_cache(source, query.source_id)
+        except Exception:
+            _log.warning("track cache unreadable for %s/%s", source, query.source_id, exc_info=True)
+            return None
+
+
+def _searching(source: Source, terms: str, limit: int) -> Callable[[], list[Track]]:
+    return lambda: source.search(terms, limit=limit)
+
+
+def _isrc_lookup(source: Source, isrc: str, limit: int) -> Callable[[], list[Track]]:
+    return lambda: source.find_by_isrc(isrc, limit=limit)
+
+
+def _best_error(errors: Sequence[SourceError], default: SourceError | None = None) -> SourceError:
+    """The error to show when every source failed: a refusal explains more than "not found"."""
+    for error in errors:
+        if failure_of(error).source_fault:
+            return error
+    for error in errors:
+        if not isinstance(error, SourceRestingError | TrackNotFoundError):
+            return error
+    for error in errors:
+        if isinstance(error, SourceRestingError):
+            return error
+    if default is not None:
+        return default
+    return errors[0] if errors else TrackNotFoundError()

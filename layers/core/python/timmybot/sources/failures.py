@@ -1,0 +1,177 @@
+"""What each source failure means: a reason code, whether it is the source's fault, what to tell the operator.
+
+The user sentence lives on the error itself (``SourceError.user_message``). This table adds what the
+chain needs to decide (fall back? count towards the breaker?) and what the operator reads in the
+logs. One table, read by ``failure_of``; ``report_failure`` logs the hint and emits the metric.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from timmybot.errors import (
+    AgeRestrictedError,
+    BlockedSourceError,
+    GeoBlockedError,
+    SourceError,
+    SourceLoginRequiredError,
+    SourceRestingError,
+    SourceTimeoutError,
+    SpotifyNotYetSupportedError,
+    StreamForbiddenError,
+    TrackNotFoundError,
+    TrackTooLongError,
+    TrackUnavailableError,
+    UnsupportedUrlError,
+)
+
+from .metrics import emit_source_failure
+from .operator import redact
+
+_log = logging.getLogger(__name__)
+
+DOCS = "docs/SOURCES.md"
+
+
+class Reason(enum.StrEnum):
+    """Why a source did not give us a track or a stream (the metric's ``reason`` dimension)."""
+
+    BOT_CHECK = "bot_check"
+    LOGIN_REQUIRED = "login_required"
+    AGE_RESTRICTED = "age_restricted"
+    GEO_BLOCKED = "geo_blocked"
+    UNAVAILABLE = "unavailable"
+    STREAM_403 = "stream_403"
+    TIMEOUT = "timeout"
+    NOT_FOUND = "not_found"
+    TOO_LONG = "too_long"
+    UNSUPPORTED = "unsupported"
+    RESTING = "resting"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How the chain treats one reason.
+
+    ``source_fault``: the source itself is refusing or broken, so it counts towards its breaker.
+    ``fallback``: another source may well have the same track, so the chain tries the next one.
+    ``hint``: what the operator should do, logged with the failure (None: nothing to do).
+    """
+
+    reason: Reason
+    source_fault: bool
+    fallback: bool
+    hint: str | None
+
+
+# Most specific class first: AgeRestrictedError and GeoBlockedError are TrackUnavailableErrors.
+_TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
+    (
+        BlockedSourceError,
+        Failure(
+            Reason.BOT_CHECK,
+            source_fault=True,
+            fallback=True,
+            hint=f"YouTube is asking for a sign-in (bot check): configure cookies or a PO-token provider ({DOCS})",
+        ),
+    ),
+    (
+        SourceLoginRequiredError,
+        Failure(
+            Reason.LOGIN_REQUIRED,
+            source_fault=True,
+            fallback=True,
+            hint=(
+                "the site wants a signed-in session: add cookies of a throwaway account to the operator "
+                f"secret ({DOCS})"
+            ),
+        ),
+    ),
+    (
+        AgeRestrictedError,
+        Failure(
+            Reason.AGE_RESTRICTED,
+            source_fault=False,
+            fallback=True,
+            hint=f"age-restricted track: only cookies of an age-verified account unlock these ({DOCS})",
+        ),
+    ),
+    (
+        GeoBlockedError,
+        Failure(
+            Reason.GEO_BLOCKED,
+            source_fault=False,
+            fallback=True,
+            hint=f"geo-blocked where the bot runs: a source proxy in another region can help ({DOCS})",
+        ),
+    ),
+    (
+        StreamForbiddenError,
+        Failure(
+            Reason.STREAM_403,
+            source_fault=True,
+            fallback=True,
+            hint=(
+                "the stream URL answered 403: usually a missing PO token, a missing JavaScript runtime or an "
+                f"outdated yt-dlp (scripts/check_ytdlp_version.py, {DOCS})"
+            ),
+        ),
+    ),
+    (
+        SourceTimeoutError,
+        Failure(
+            Reason.TIMEOUT,
+            source_fault=True,
+            fallback=True,
+            hint="the site did not answer in time: check the network and the source proxy",
+        ),
+    ),
+    (TrackNotFoundError, Failure(Reason.NOT_FOUND, source_fault=False, fallback=False, hint=None)),
+    (TrackTooLongError, Failure(Reason.TOO_LONG, source_fault=False, fallback=False, hint=None)),
+    (UnsupportedUrlError, Failure(Reason.UNSUPPORTED, source_fault=False, fallback=False, hint=None)),
+    (SpotifyNotYetSupportedError, Failure(Reason.UNSUPPORTED, source_fault=False, fallback=False, hint=None)),
+    (TrackUnavailableError, Failure(Reason.UNAVAILABLE, source_fault=False, fallback=False, hint=None)),
+    (
+        SourceRestingError,
+        Failure(Reason.RESTING, source_fault=False, fallback=True, hint="the source's circuit breaker is open"),
+    ),
+)
+_UNKNOWN = Failure(
+    Reason.ERROR,
+    source_fault=True,
+    fallback=True,
+    hint=f"unexpected extractor failure: update yt-dlp (scripts/check_ytdlp_version.py) and see {DOCS}",
+)
+
+
+def failure_of(error: SourceError) -> Failure:
+    """The table row for ``error``; an error the table does not know is the source's fault."""
+    for cls, failure in _TABLE:
+        if isinstance(error, cls):
+            return failure
+    return _UNKNOWN
+
+
+def report_failure(source: str, error: SourceError, *, operation: str) -> Failure:
+    """Log the operator hint and emit the metric for a failure of ``source``; returns its row.
+
+    A failure the user caused (not found, too long, unsupported) is logged at debug and emits no
+    metric: it says nothing about the source's health.
+    """
+    failure = failure_of(error)
+    if failure.hint is None:
+        _log.debug("source %s: %s (%s) during %s", source, failure.reason.value, type(error).__name__, operation)
+        return failure
+    _log.warning(
+        "source %s failed during %s: reason=%s (%s). Operator hint: %s",
+        source,
+        operation,
+        failure.reason.value,
+        redact(str(error.__cause__ or error)),
+        failure.hint,
+    )
+    emit_source_failure(source, failure.reason.value)
+    return failure
