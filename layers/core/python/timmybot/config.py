@@ -88,6 +88,7 @@ class Settings:
     idle_timeout_s: int = 300
     alone_timeout_s: int = 120
     shard_count: int = 16
+    identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left
     tick_s: float = 0.25  # how often the task reconciles desired against applied state
     allow_24_7: bool = True  # the hosted operator may forbid 24/7 mode globally
     ffmpeg_path: str = ""  # empty: ffmpeg on PATH, else the binary shipped in imageio-ffmpeg
@@ -96,6 +97,13 @@ class Settings:
     allow_local_media: bool = False  # tests and the demo only: never in a deployed config
     playlist_cap: int = 100
     max_track_seconds: int = 3 * 3600
+    source_chain: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")  # fallback order (docs/SOURCES.md)
+    source_breaker_threshold: int = 5  # consecutive failures of one reason that open a source's breaker
+    source_breaker_cooldown_s: float = 300.0  # how long an open breaker skips its source
+    source_secret_id: str = ""  # Secrets Manager id/ARN of the operator source secret (cookies, proxy...)
+    source_secret_file: str = ""  # or a local JSON file with the same document (self-hosters)
+    source_js_runtimes: tuple[str, ...] = ()  # yt-dlp JavaScript runtimes (deno, node...); empty: yt-dlp's default
+    source_socket_timeout_s: float = 15.0
 
     # Logging
     log_format: Literal["json", "text"] = "text"
@@ -150,6 +158,10 @@ class Settings:
             problems.append("bot_user_id must be a Discord user id")
         if self.dispatcher_threads < 1:
             problems.append("dispatcher_threads must be at least 1")
+        try:
+            self.source_settings()
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -169,6 +181,19 @@ class Settings:
             allow_local_media=self.allow_local_media,
             playlist_cap=self.playlist_cap,
             max_track_seconds=self.max_track_seconds,
+            socket_timeout_s=self.source_socket_timeout_s,
+            js_runtimes=self.source_js_runtimes,
+            source_chain=self.source_chain,
+            breaker_threshold=self.source_breaker_threshold,
+            breaker_cooldown_s=self.source_breaker_cooldown_s,
+            # Breaker state lives in the bot's own store, so every Lambda and voice task shares it.
+            breaker_backend=self.store_backend,
+            breaker_sqlite_path=self.sqlite_path if self.store_backend == "sqlite" else "",
+            breaker_dynamodb_table=self.dynamodb_table if self.store_backend == "dynamodb" else "",
+            aws_region=self.aws_region,
+            aws_endpoint_url=self.aws_endpoint_url,
+            source_secret_id=self.source_secret_id,
+            source_secret_file=self.source_secret_file,
         )
 
 

@@ -1,0 +1,220 @@
+"""The source chain with loopback sites that fail the way YouTube does: fallbacks and breakers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.clock import FakeClock
+from tests.support.sources import CatalogEntry, LoopbackSite
+from timmybot.errors import BlockedSourceError, SourceRestingError, TrackNotFoundError
+from timmybot.sources import (
+    BreakerState,
+    MemoryRecords,
+    Query,
+    QueryKind,
+    SourceChain,
+    SourceSettings,
+    Track,
+    resolve_query,
+)
+
+SETTINGS = SourceSettings(allow_local_media=True, breaker_threshold=5, breaker_cooldown_s=300)
+SONG = CatalogEntry("song.webm", "Never Gonna Give You Up", "Rick Astley", 213, "GBARL9300135")
+
+
+def site(name: str, port: int, *entries: CatalogEntry, **kwargs: object) -> LoopbackSite:
+    return LoopbackSite(name, f"http://127.0.0.1:{port}", list(entries), **kwargs)  # type: ignore[arg-type]
+
+
+def chain(*sources: LoopbackSite, clock: FakeClock | None = None,
+          cache: dict[tuple[str, str], Track] | None = None) -> SourceChain:
+    known = cache or {}
+    return SourceChain(SETTINGS, sources=sources, records=MemoryRecords(), clock=clock or FakeClock(),
+                       track_cache=lambda source, source_id: known.get((source, source_id)))
+
+
+# -- fallbacks ---------------------------------------------------------------------------------------
+
+
+def test_search_survives_a_bot_check_through_the_next_source(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN YouTube answering every request with a bot check, and SoundCloud having the song
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    soundcloud = site("scfake", 1002, SONG)
+    # WHEN the user searches
+    with caplog.at_level("INFO"):
+        [track] = chain(youtube, soundcloud).resolve(Query(QueryKind.SEARCH, "rick astley never gonna"))
+    # THEN SoundCloud's track plays, and it says it stood in for YouTube
+    assert (track.source, track.fallback_from) == ("scfake", "ytfake")
+    # AND the operator got the hint and the metric
+    assert "YouTube is asking for a sign-in" in caplog.text
+    assert "metric=source_failure source=ytfake reason=bot_check" in caplog.text
+
+
+def test_a_track_from_the_first_source_carries_no_fallback() -> None:
+    [track] = chain(site("ytfake", 1001, SONG), site("scfake", 1002, SONG)).resolve(
+        Query(QueryKind.SEARCH, "never gonna"))
+    assert (track.source, track.fallback_from) == ("ytfake", None)
+
+
+def test_stream_mirrors_a_refused_track_by_title_artist_and_duration() -> None:
+    # GIVEN a queued YouTube track whose stream is refused (bot check at play time), and SoundCloud
+    # holding a 3-minute edit and the 213-second original
+    youtube = site("ytfake", 1001, SONG, fault="bot_check", fail_on=frozenset({"stream"}))
+    edit = CatalogEntry("edit.webm", "Never Gonna Give You Up", "Rick Astley", 180)
+    original = CatalogEntry("orig.webm", "Never Gonna Give You Up", "Rick Astley", 215)
+    soundcloud = site("scfake", 1002, edit, original)
+    the_chain = chain(youtube, soundcloud)
+    [queued] = the_chain.resolve(Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm"))
+    # WHEN the voice task asks for its stream
+    info = the_chain.stream(queued)
+    # THEN the stand-in within ± 3 s plays, and the stream says which source played for which
+    assert info.stream_url == "http://127.0.0.1:1002/orig.webm"
+    assert (info.source, info.fallback_from) == ("scfake", "ytfake")
+
+
+def test_stream_without_any_stand_in_keeps_the_blocked_sentence() -> None:
+    youtube = site("ytfake", 1001, SONG, fault="bot_check", fail_on=frozenset({"stream"}))
+    [queued] = chain(youtube).resolve(Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm"))
+    with pytest.raises(BlockedSourceError):
+        chain(youtube, site("scfake", 1002)).stream(queued)
+
+
+def test_a_blocked_link_without_known_metadata_gives_the_blocked_sentence() -> None:
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    soundcloud = site("scfake", 1002, SONG)
+    with pytest.raises(BlockedSourceError) as caught:
+        chain(youtube, soundcloud).resolve(Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm", "song.webm"))
+    assert "sign in" in caught.value.user_message
+    assert soundcloud.calls == []
+
+
+def test_a_blocked_link_with_cached_metadata_is_mirrored() -> None:
+    # GIVEN the track cache knows the link's title, artist and duration
+    known = Track("ytfake", "song.webm", SONG.title, "http://127.0.0.1:1001/song.webm", 213, None, SONG.artist)
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    soundcloud = site("scfake", 1002, SONG)
+    # WHEN the link is resolved while YouTube refuses
+    [track] = chain(youtube, soundcloud, cache={("ytfake", "song.webm"): known}).resolve(
+        Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm", "song.webm"))
+    # THEN SoundCloud's copy comes back, marked as a stand-in
+    assert (track.source, track.fallback_from) == ("scfake", "ytfake")
+
+
+def test_mirror_asks_for_the_isrc_first_where_a_source_can() -> None:
+    # GIVEN a music site that finds recordings by ISRC (the title there differs)
+    music = site("ytmfake", 1003, CatalogEntry("m.webm", "NGGYU (Remastered)", "R. Astley", 214, SONG.isrc),
+                 isrc_lookup=True)
+    # WHEN mirroring a Spotify-like track
+    track = chain(music).mirror(SONG.title, SONG.artist, 213, SONG.isrc)
+    # THEN the ISRC match wins without a text search
+    assert track.source_id == "m.webm"
+    assert music.calls == ["isrc"]
+
+
+def test_mirror_refuses_candidates_outside_the_duration_tolerance() -> None:
+    soundcloud = site("scfake", 1002, CatalogEntry("live.webm", SONG.title, SONG.artist, 260))
+    with pytest.raises(TrackNotFoundError):
+        chain(soundcloud).mirror(SONG.title, SONG.artist, 213)
+
+
+# -- breakers ----------------------------------------------------------------------------------------
+
+
+def test_five_failures_open_the_breaker_then_the_source_is_skipped_uncalled_until_a_trial_closes_it() -> None:
+    # GIVEN YouTube failing five times in a row with a bot check, SoundCloud healthy
+    clock = FakeClock()
+    youtube = site("ytfake", 1001, SONG, fault="bot_check", fail_times=5)
+    soundcloud = site("scfake", 1002, SONG)
+    the_chain = chain(youtube, soundcloud, clock=clock)
+    search = Query(QueryKind.SEARCH, "never gonna")
+    for _ in range(5):
+        the_chain.resolve(search)
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.OPEN
+    assert len(youtube.calls) == 5
+    # WHEN more searches come during the cool-down
+    for _ in range(3):
+        [track] = the_chain.resolve(search)
+        assert track.source == "scfake"
+    # THEN YouTube was not called at all
+    assert len(youtube.calls) == 5
+    # WHEN the cool-down is over (YouTube has recovered)
+    clock.advance(301)
+    [track] = the_chain.resolve(search)
+    # THEN one half-open trial went to YouTube, succeeded, and closed the breaker
+    assert track.source == "ytfake" and len(youtube.calls) == 6
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.CLOSED
+
+
+def test_a_failed_trial_reopens_the_breaker_for_another_cool_down() -> None:
+    clock = FakeClock()
+    youtube = site("ytfake", 1001, SONG, fault="timeout")
+    the_chain = chain(youtube, site("scfake", 1002, SONG), clock=clock)
+    search = Query(QueryKind.SEARCH, "never gonna")
+    for _ in range(5):
+        the_chain.resolve(search)
+    clock.advance(301)
+    the_chain.resolve(search)  # the trial: fails again
+    assert len(youtube.calls) == 6
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.OPEN
+    clock.advance(200)
+    the_chain.resolve(search)
+    assert len(youtube.calls) == 6
+
+
+def test_failures_of_different_reasons_do_not_add_up() -> None:
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    the_chain = chain(youtube, site("scfake", 1002, SONG))
+    search = Query(QueryKind.SEARCH, "never gonna")
+    for _ in range(4):
+        the_chain.resolve(search)
+    youtube.fault = "timeout"
+    the_chain.resolve(search)
+    snapshot = the_chain.breaker.snapshot("ytfake")
+    assert snapshot.state is BreakerState.CLOSED and (snapshot.reason, snapshot.failures) == ("timeout", 1)
+
+
+def test_not_found_never_opens_the_breaker() -> None:
+    youtube = site("ytfake", 1001)  # empty catalog: every search is "not found"
+    the_chain = chain(youtube, site("scfake", 1002, SONG))
+    for _ in range(10):
+        the_chain.resolve(Query(QueryKind.SEARCH, "never gonna"))
+    assert len(youtube.calls) == 10
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.CLOSED
+
+
+def test_a_link_whose_source_rests_says_so() -> None:
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    the_chain = chain(youtube)
+    link = Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm")
+    for _ in range(5):
+        with pytest.raises(BlockedSourceError):
+            the_chain.resolve(link)
+    with pytest.raises(SourceRestingError, match="rest"):
+        the_chain.resolve(link)
+    assert len(youtube.calls) == 5
+
+
+# -- configuration -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tests.support.sources:loopback_youtube", "local"])
+def test_default_settings_refuse_test_only_sources(name: str) -> None:
+    with pytest.raises(ValueError, match="allow_local_media"):
+        SourceSettings(source_chain=("youtube", name))
+
+
+def test_unknown_source_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown source"):
+        SourceSettings(source_chain=("youtube", "vimeo"))
+
+
+def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
+    names = [source.name for source in SourceChain(SourceSettings()).sources]
+    assert names == ["youtube", "ytmusic", "soundcloud"]
+
+
+def test_spotify_still_waits_for_linking_through_the_entry_point() -> None:
+    from timmybot.errors import SpotifyNotYetSupportedError
+
+    with pytest.raises(SpotifyNotYetSupportedError):
+        resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())

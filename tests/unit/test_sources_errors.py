@@ -1,0 +1,120 @@
+"""yt-dlp failures → domain errors, each with a user sentence, an operator hint and a metric.
+
+The exceptions are yt-dlp's own classes carrying yt-dlp's own wording (extractor/common.py,
+extractor/youtube/_video.py, networking/exceptions.py), built the way ``YoutubeDL.extract_info``
+wraps them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from yt_dlp.networking import Response
+from yt_dlp.networking.exceptions import HTTPError
+from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
+
+from tests.support.sources import FAULTS, ytdlp_failure
+from timmybot.errors import (
+    AgeRestrictedError,
+    BlockedSourceError,
+    GeoBlockedError,
+    SourceError,
+    SourceLoginRequiredError,
+    SourceTimeoutError,
+    StreamForbiddenError,
+    TrackNotFoundError,
+    TrackTooLongError,
+    TrackUnavailableError,
+)
+from timmybot.sources import Reason, failure_of, map_ytdlp_error
+from timmybot.sources.failures import report_failure
+
+EXPECTED = {
+    "bot_check": (BlockedSourceError, Reason.BOT_CHECK),
+    "login_required": (SourceLoginRequiredError, Reason.LOGIN_REQUIRED),
+    "age_restricted": (AgeRestrictedError, Reason.AGE_RESTRICTED),
+    "geo_blocked": (GeoBlockedError, Reason.GEO_BLOCKED),
+    "unavailable": (TrackUnavailableError, Reason.UNAVAILABLE),
+    "stream_403": (StreamForbiddenError, Reason.STREAM_403),
+    "timeout": (SourceTimeoutError, Reason.TIMEOUT),
+    "broken": (SourceError, Reason.ERROR),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_real_ytdlp_failure_maps_to_its_domain_error_and_reason(fault: str) -> None:
+    # GIVEN the exception yt-dlp raises for this kind of refusal
+    exc = ytdlp_failure(fault)
+    # WHEN the adapter maps it
+    error = map_ytdlp_error(exc, target="https://www.youtube.com/watch?v=xxxxxxxxxxx")
+    # THEN the user reads a sentence of its own, and the chain knows the reason
+    expected_type, reason = EXPECTED[fault]
+    assert type(error) is expected_type
+    assert error.user_message and "yt-dlp" not in error.user_message and "--cookies" not in error.user_message
+    assert failure_of(error).reason is reason
+
+
+def test_geo_restriction_is_told_by_its_type_even_without_the_usual_wording() -> None:
+    exc = DownloadError("ERROR: blocked here", exc_info=(GeoRestrictedError, GeoRestrictedError("nope"), None))
+    assert type(map_ytdlp_error(exc, target="t")) is GeoBlockedError
+
+
+def test_a_403_cause_is_told_by_its_status_even_when_the_message_hides_it() -> None:
+    # GIVEN an ExtractorError whose message shows the cause only as a repr ("<HTTPError 403: Forbidden>")
+    cause = HTTPError(Response(io.BytesIO(b""), "https://www.youtube.com/youtubei/v1/player", {}, 403, "Forbidden"))
+    exc = DownloadError("ERROR: x", exc_info=(ExtractorError, ExtractorError("Unable to download API JSON",
+                                                                               cause=cause), None))
+    # THEN it is a stream/API refusal
+    assert type(map_ytdlp_error(exc, target="t")) is StreamForbiddenError
+
+
+def test_rate_limit_and_captcha_count_as_a_bot_check() -> None:
+    reason = (
+        "This content isn't available, try again later. The current session has been rate-limited by YouTube "
+        "for up to an hour."
+    )
+    exc = DownloadError(f"ERROR: [youtube] xxxxxxxxxxx: {reason}")
+    assert isinstance(map_ytdlp_error(exc, target="t"), BlockedSourceError)
+
+
+@pytest.mark.parametrize("fault", ["bot_check", "login_required", "stream_403", "timeout", "broken"])
+def test_source_faults_count_towards_the_breaker_and_fall_back(fault: str) -> None:
+    failure = failure_of(map_ytdlp_error(ytdlp_failure(fault), target="t"))
+    assert failure.source_fault and failure.fallback and failure.hint
+
+
+@pytest.mark.parametrize("error", [TrackNotFoundError(), TrackTooLongError(), TrackUnavailableError()])
+def test_not_found_too_long_and_unavailable_are_not_the_sources_fault(error: SourceError) -> None:
+    failure = failure_of(error)
+    assert not failure.source_fault and not failure.fallback
+
+
+def test_a_failure_logs_the_operator_hint_and_the_metric(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a bot check from YouTube
+    error = map_ytdlp_error(ytdlp_failure("bot_check"), target="t")
+    # WHEN the chain reports it
+    with caplog.at_level("INFO"):
+        report_failure("youtube", error, operation="stream")
+    text = caplog.text
+    # THEN the operator reads what to do, and the metric names source and reason
+    assert "YouTube is asking for a sign-in" in text and "docs/SOURCES.md" in text
+    assert "metric=source_failure source=youtube reason=bot_check" in text
+
+
+def test_a_not_found_emits_no_metric(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG"):
+        report_failure("soundcloud", TrackNotFoundError(), operation="search")
+    assert "metric=" not in caplog.text
+
+
+def test_in_lambda_the_metric_is_an_emf_document(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the Lambda environment
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "timmybot-worker")
+    from timmybot.sources.metrics import emit_source_failure
+
+    # WHEN a failure is counted THEN Powertools prints one EMF document with both dimensions
+    emit_source_failure("youtube", "bot_check")
+    out = capsys.readouterr().out
+    assert '"_aws"' in out and '"SourceFailure"' in out and '"bot_check"' in out and '"youtube"' in out
