@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 import discord.gateway
 import discord.http
 import yarl
 
 from timmybot.config import Settings
+from timmybot.discord.rest import DiscordRest
+from timmybot.identify import IdentifyBudget
 from timmybot.store import build_store
 from voice_task.rest_notifier import RestNotifier
 from voice_task.task import VoiceTask, holder_id
@@ -22,7 +26,12 @@ def point_discord_at(settings: Settings) -> None:
 def build_task(settings: Settings, guild_id: str, generation: str | None) -> VoiceTask:
     point_discord_at(settings)
     store = build_store(settings)
-    notifier = RestNotifier(settings)
+    rest = DiscordRest.from_settings(settings)
+    notifier = RestNotifier(settings, rest)
+
+    def gateway_limits() -> dict[str, Any]:
+        return dict(rest.request("GET", "/gateway/bot", route="/gateway/bot").get("session_start_limit") or {})
+
     return VoiceTask(
         settings,
         store,
@@ -30,4 +39,6 @@ def build_task(settings: Settings, guild_id: str, generation: str | None) -> Voi
         generation=int(generation) if generation else None,
         holder=holder_id(),
         notifier=notifier,
+        budget=IdentifyBudget(store, reserve_fraction=settings.identify_reserve_fraction),
+        gateway_limits=gateway_limits,
     )

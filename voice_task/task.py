@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import discord
 
 from timmybot.config import Settings
-from timmybot.errors import SourceError, StaleGenerationError
+from timmybot.errors import BotRestingError, SourceError, StaleGenerationError
+from timmybot.identify import IdentifyBudget
 from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntry
 from timmybot.sources import stream_for
 from timmybot.sources.models import StreamInfo, Track
@@ -34,6 +35,8 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_FAILURES_IN_A_ROW = 3
+MAX_IDENTIFY_ATTEMPTS = 6  # identifies without a READY in between before giving up
+MAX_IDENTIFY_BACKOFF_S = 60.0
 MAX_STREAM_RESTARTS = 2
 EARLY_END_TOLERANCE_S = 3.0
 
@@ -45,6 +48,7 @@ class ExitReason(enum.StrEnum):
     SUPERSEDED = "superseded"  # another task holds the lease now
     LEASE_REFUSED = "lease_refused"  # could not claim the lease at start
     SIGTERM = "sigterm"  # Spot interruption or deploy: saved a resume point
+    RESTING = "resting"  # the daily identify budget is spent
     DISCONNECTED = "disconnected"  # kicked from voice / channel gone
     ERROR = "error"
 
@@ -54,6 +58,7 @@ EXIT_MESSAGES: dict[ExitReason, str] = {
     ExitReason.IDLE: "Left the channel: nothing was queued for a while.",
     ExitReason.ALONE: "Left the channel: nobody was listening.",
     ExitReason.SIGTERM: "Restarting the player; music resumes in a moment.",
+    ExitReason.RESTING: "Left the channel: the bot is resting to stay within Discord's daily connection limit.",
     ExitReason.DISCONNECTED: "Left the channel: I was disconnected.",
     ExitReason.ERROR: "The player hit an error and left.",
 }
@@ -89,6 +94,8 @@ class VoiceTask:
         generation: int | None,
         holder: str,
         notifier: Notifier | None = None,
+        budget: IdentifyBudget | None = None,
+        gateway_limits: Callable[[], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -98,7 +105,11 @@ class VoiceTask:
         self._launched_generation = generation
         self.holder = holder
         self.notifier = notifier
+        self.budget = budget
+        self.gateway_limits = gateway_limits
         self.clock = clock
+        self._identify_attempts = 0
+        self._client_task: asyncio.Task[None] | None = None
         self.state = Lifecycle.STARTING
         self.exit_reason: ExitReason | None = None
         self.applied = Applied(skip_seq=0, stop_seq=0, seek_seq=0, paused=False, volume=100)
@@ -194,7 +205,13 @@ class VoiceTask:
         task = self
 
         class _Client(discord.Client):
+            async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+                await task._before_identify(initial=initial)
+
             async def on_ready(self) -> None:
+                task._identify_attempts = 0
+                guild_ids = sorted(str(g.id) for g in self.guilds)
+                _log.info("gateway ready on shard %s/%s with guilds %s", self.shard_id, self.shard_count, guild_ids)
                 task._ready.set()
 
             async def on_voice_state_update(
@@ -210,6 +227,7 @@ class VoiceTask:
             guild_ready_timeout=1.0,
         )
         client_task = asyncio.create_task(self.client.start(self.settings.discord_bot_token))
+        self._client_task = client_task
         ready = asyncio.create_task(self._ready.wait())
         done, _ = await asyncio.wait({client_task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
@@ -221,6 +239,37 @@ class VoiceTask:
             self.exit_reason = ExitReason.ERROR
             return None if client_task.done() else client_task
         return client_task
+
+    async def _before_identify(self, *, initial: bool) -> None:
+        """Every IDENTIFY (discord.py's re-identifies too) goes through the shared budget (BRIEF §4.4)."""
+        self._identify_attempts += 1
+        if self._identify_attempts > MAX_IDENTIFY_ATTEMPTS:
+            _log.error("gave up after %s identifies without a session", self._identify_attempts - 1)
+            self.request_exit(ExitReason.ERROR)
+            raise RuntimeError("too many invalid sessions")
+        if self._identify_attempts > 1:
+            backoff = min(MAX_IDENTIFY_BACKOFF_S, 2.0 ** (self._identify_attempts - 2))
+            _log.warning(
+                "identify attempt %s (initial=%s): backing off %.0f s", self._identify_attempts, initial, backoff
+            )
+            await asyncio.sleep(backoff)
+        if self.budget is None:
+            return
+        if self.gateway_limits is not None:
+            try:
+                limits = await asyncio.to_thread(self.gateway_limits)
+                await asyncio.to_thread(self.budget.observe, limits)
+            except Exception as exc:  # the budget still spaces identifies from what it knows
+                _log.warning("could not read the gateway session limits: %s", exc)
+        try:
+            wait = await asyncio.to_thread(self.budget.reserve)
+        except BotRestingError:
+            _log.error("metric=IdentifyBudgetExhausted: not identifying")
+            self.request_exit(ExitReason.RESTING)
+            raise
+        if wait > 0:
+            _log.info("waiting %.1f s for an identify slot", wait)
+            await asyncio.sleep(wait)
 
     async def _join(self) -> None:
         assert self.client is not None and self._record is not None
@@ -289,6 +338,10 @@ class VoiceTask:
                 self.request_exit(ExitReason.SUPERSEDED)
                 return
             self._last_renew = now
+        if self._client_task is not None and self._client_task.done():
+            _log.error("the gateway connection ended")
+            self.request_exit(ExitReason.DISCONNECTED)
+            return
         if self.voice is None or (not self.voice.is_connected() and not self._voice_reconnecting()):
             self.request_exit(ExitReason.DISCONNECTED)
             return
