@@ -51,7 +51,7 @@ def _in_handler(make_cause: Exception, message: str, video_id: str) -> Extractor
     """An ExtractorError raised while handling a network error, as ``_request_webpage`` does."""
     try:
         raise make_cause
-    except Exception as cause:  # noqa: BLE001 - re-raised as yt-dlp does, with the cause attached
+    except Exception as cause:
         return ExtractorError(f"{message}: {cause}", cause=cause, video_id=video_id, ie="youtube")
 
 
@@ -78,7 +78,8 @@ def ytdlp_failure(fault: str, video_id: str = "xxxxxxxxxxx") -> Exception:
         error = HTTPError(response)
         return DownloadError(f"ERROR: unable to download video data: {error}", exc_info=(HTTPError, error, None))
     if fault == "timeout":
-        extractor_error = _in_handler(TransportError(cause=TimeoutError("timed out")), "Unable to download webpage", video_id)
+        timeout = TransportError(cause=TimeoutError("timed out"))
+        extractor_error = _in_handler(timeout, "Unable to download webpage", video_id)
         return _wrapped(extractor_error)
     if fault == "broken":
         reason = "Failed to extract any player response"

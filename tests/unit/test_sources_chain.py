@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite
-from timmybot.errors import BlockedSourceError, SourceRestingError, TrackNotFoundError
+from timmybot.errors import BlockedSourceError, SourceRestingError, SpotifyNotYetSupportedError, TrackNotFoundError
 from timmybot.sources import (
     BreakerState,
     MemoryRecords,
@@ -214,7 +214,5 @@ def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
 
 
 def test_spotify_still_waits_for_linking_through_the_entry_point() -> None:
-    from timmybot.errors import SpotifyNotYetSupportedError
-
     with pytest.raises(SpotifyNotYetSupportedError):
         resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())

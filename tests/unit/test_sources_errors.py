@@ -8,12 +8,14 @@ wraps them.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
+from scripts.check_ytdlp_version import parse_pip_index, pinned_version, version_key
 from tests.support.sources import FAULTS, ytdlp_failure
 from timmybot.errors import (
     AgeRestrictedError,
@@ -29,6 +31,7 @@ from timmybot.errors import (
 )
 from timmybot.sources import Reason, failure_of, map_ytdlp_error
 from timmybot.sources.failures import report_failure
+from timmybot.sources.metrics import emit_source_failure
 
 EXPECTED = {
     "bot_check": (BlockedSourceError, Reason.BOT_CHECK),
@@ -112,9 +115,16 @@ def test_in_lambda_the_metric_is_an_emf_document(monkeypatch: pytest.MonkeyPatch
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN the Lambda environment
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "timmybot-worker")
-    from timmybot.sources.metrics import emit_source_failure
-
     # WHEN a failure is counted THEN Powertools prints one EMF document with both dimensions
     emit_source_failure("youtube", "bot_check")
     out = capsys.readouterr().out
     assert '"_aws"' in out and '"SourceFailure"' in out and '"bot_check"' in out and '"youtube"' in out
+
+
+def test_version_check_reads_the_pin_and_pips_answer(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("boto3==1.0\nyt-dlp==2026.10.26  # pinned\n", encoding="utf-8")
+    assert pinned_version(requirements) == "2026.10.26"
+    answer = "yt-dlp (2026.11.9)\nAvailable versions: 2026.11.9, 2026.10.26\n  INSTALLED: 2026.10.26\n"
+    assert parse_pip_index(answer) == "2026.11.9"
+    assert version_key("2026.11.9") > version_key("2026.10.26") > version_key("2026.9.30.1")

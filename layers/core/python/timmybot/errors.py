@@ -146,3 +146,9 @@ class BotRestingError(TimmyError):
         super().__init__(
             f"The bot is resting to stay within Discord's daily connection limit. Try again in {self.minutes} min."
         )
+
+
+class SourceUnreachableError(SourceError):
+    """DNS, connection or proxy failure on the way to the site (not the site refusing)."""
+
+    user_message = "I can't reach that site right now. Please try again in a moment."

@@ -19,6 +19,7 @@ from timmybot.errors import (
     SourceLoginRequiredError,
     SourceRestingError,
     SourceTimeoutError,
+    SourceUnreachableError,
     SpotifyNotYetSupportedError,
     StreamForbiddenError,
     TrackNotFoundError,
@@ -45,6 +46,7 @@ class Reason(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     STREAM_403 = "stream_403"
     TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
     NOT_FOUND = "not_found"
     TOO_LONG = "too_long"
     UNSUPPORTED = "unsupported"
@@ -127,6 +129,15 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
             source_fault=True,
             fallback=True,
             hint="the site did not answer in time: check the network and the source proxy",
+        ),
+    ),
+    (
+        SourceUnreachableError,
+        Failure(
+            Reason.UNREACHABLE,
+            source_fault=True,
+            fallback=True,
+            hint="the site is unreachable from here: check DNS, outbound network access and the source proxy",
         ),
     ),
     (TrackNotFoundError, Failure(Reason.NOT_FOUND, source_fault=False, fallback=False, hint=None)),

@@ -28,6 +28,7 @@ from timmybot.errors import (
     SourceError,
     SourceLoginRequiredError,
     SourceTimeoutError,
+    SourceUnreachableError,
     SpotifyNotYetSupportedError,
     StreamForbiddenError,
     TrackNotFoundError,
@@ -130,6 +131,17 @@ ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
     ),
     (("http error 403",), StreamForbiddenError),
     (("timed out", "timeout"), SourceTimeoutError),
+    (
+        (
+            "failed to resolve",
+            "name or service not known",
+            "temporary failure in name resolution",
+            "connection refused",
+            "network is unreachable",
+            "unable to connect to proxy",
+        ),
+        SourceUnreachableError,
+    ),
     (("unsupported url", "no suitable extractor"), UnsupportedUrlError),
     (
         ("requested format is not available", "no video formats found"),
@@ -160,7 +172,7 @@ def _messages(exc: BaseException) -> Iterable[str]:
 
 def _typed_error(exc: BaseException) -> SourceError | None:
     """Errors told apart by yt-dlp's exception types rather than by their wording."""
-    from yt_dlp.networking.exceptions import HTTPError  # noqa: PLC0415 - lazy on purpose
+    from yt_dlp.networking.exceptions import HTTPError, TransportError  # noqa: PLC0415 - lazy on purpose
     from yt_dlp.utils import GeoRestrictedError  # noqa: PLC0415
 
     seen: set[int] = set()
@@ -176,6 +188,8 @@ def _typed_error(exc: BaseException) -> SourceError | None:
             return StreamForbiddenError()
         if isinstance(current, TimeoutError):
             return SourceTimeoutError()
+        if isinstance(current, TransportError) and not isinstance(current.cause, TimeoutError):
+            return SourceUnreachableError()
         exc_info = getattr(current, "exc_info", None)
         for candidate in (
             exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None,

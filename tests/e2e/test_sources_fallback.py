@@ -1,0 +1,151 @@
+"""The source chain end to end: settings-built chains of loopback sites, a subprocess voice task,
+the canary and the freshness check as operators run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.media import MediaServer, tone_file
+from tests.support.sources import ENV_CONFIG, write_config
+from timmybot.sources import SourceSettings, Track, default_router, resolve_query, stream_for
+from timmybot.sources.operator import reset_operator_cache
+
+ROOT = Path(__file__).parents[2]
+CHAIN = ("tests.support.sources:loopback_youtube", "tests.support.sources:loopback_soundcloud")
+TONE = {"title": "Tone Four Forty", "artist": "Test Signals", "duration_s": 2, "isrc": None}
+
+
+@pytest.fixture
+def sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MediaServer, MediaServer, Path]]:
+    """Two loopback "sites" with the same tone; YouTube's answers every stream with a bot check."""
+    with MediaServer() as youtube, MediaServer() as soundcloud:
+        youtube.add("tone.webm", tone_file(440, 2, "webm"))
+        soundcloud.add("tone-sc.webm", tone_file(440, 2, "webm"))
+        config = write_config(tmp_path / "sites.json", {
+            "ytfake": {"base_url": youtube.base_url, "fault": "bot_check", "fail_on": ["stream", "search"],
+                       "calls_file": str(tmp_path / "calls.txt"), "tracks": [{"file": "tone.webm", **TONE}]},
+            "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
+        })
+        monkeypatch.setenv(ENV_CONFIG, str(config))
+        default_router.cache_clear()
+        yield youtube, soundcloud, tmp_path
+        default_router.cache_clear()
+
+
+def _settings() -> SourceSettings:
+    return SourceSettings(allow_local_media=True, source_chain=CHAIN)
+
+
+def test_play_survives_a_bot_check_through_the_fallback(
+    sites: tuple[MediaServer, MediaServer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # WHEN /play searches while YouTube answers with a bot check
+    with caplog.at_level("INFO"):
+        [track] = resolve_query("tone four forty", _settings())
+        info = stream_for(track, _settings())
+    # THEN the track came from SoundCloud, says so, and its audio is really there
+    assert (track.source, track.fallback_from, track.label) == ("scfake", "ytfake", "scfake")
+    with urllib.request.urlopen(info.stream_url, timeout=5) as response:
+        assert response.read(4) == b"\x1a\x45\xdf\xa3"  # EBML: a WebM file
+    # AND the operator got the hint and the metric
+    assert "metric=source_failure source=ytfake reason=bot_check" in caplog.text
+    assert "configure cookies or a PO-token provider" in caplog.text
+
+
+def test_a_queued_youtube_track_is_played_from_the_fallback_at_play_time(
+    sites: tuple[MediaServer, MediaServer, Path],
+) -> None:
+    youtube, _, _ = sites
+    # GIVEN a track queued from YouTube when it still worked
+    [queued] = resolve_query(youtube.url_for("tone.webm"), _settings())
+    assert queued.source == "ytfake"
+    # WHEN the voice task resolves its stream THEN SoundCloud's copy (same title, ± 3 s) plays
+    info = stream_for(queued, _settings())
+    assert (info.source, info.fallback_from) == ("scfake", "ytfake")
+    assert info.stream_url.endswith("/tone-sc.webm")
+
+
+def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
+    sites: tuple[MediaServer, MediaServer, Path],
+) -> None:
+    youtube, _, tmp_path = sites
+    track = Track("ytfake", "tone.webm", TONE["title"], youtube.url_for("tone.webm"), 2, None,  # type: ignore[arg-type]
+                  TONE["artist"])  # type: ignore[arg-type]
+    code = textwrap.dedent("""
+        import json, sys
+        from timmybot.config import Settings
+        from timmybot.sources import Track, stream_for
+        info = stream_for(Track.from_dict(json.loads(sys.argv[1])), Settings.from_env().source_settings())
+        print(info.source, info.fallback_from)
+    """)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": f"{ROOT / 'layers/core/python'}:{ROOT}",
+        "TIMMYBOT_ALLOW_LOCAL_MEDIA": "true",
+        "TIMMYBOT_SOURCE_CHAIN": ",".join(CHAIN),
+        "TIMMYBOT_STORE_BACKEND": "sqlite",
+        "TIMMYBOT_SQLITE_PATH": str(tmp_path / "store.sqlite3"),
+        ENV_CONFIG: os.environ[ENV_CONFIG],
+    }
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(track.to_dict())], capture_output=True, check=False,
+                            text=True, timeout=60, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["scfake", "ytfake"]
+    assert "ytfake stream" in (tmp_path / "calls.txt").read_text(encoding="utf-8")
+
+
+def test_a_deployed_environment_cannot_name_test_sources() -> None:
+    code = "from timmybot.config import Settings; Settings.from_env()"
+    env = {"PYTHONPATH": str(ROOT / "layers/core/python"), "TIMMYBOT_SOURCE_CHAIN": ",".join(CHAIN)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, timeout=60,
+                            env=env)
+    assert result.returncode != 0 and "allow_local_media" in result.stderr
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("TIMMYBOT_", "PIP_"))}
+    env.update(extra)
+    return env
+
+
+def test_canary_fails_cleanly_without_network_and_uses_the_operator_secret(tmp_path: Path) -> None:
+    # GIVEN an operator secret whose proxy leads nowhere (no network here either way)
+    secret = tmp_path / "sources.json"
+    secret.write_text(json.dumps({"proxy": "http://canary:pr0xy-pa55word@127.0.0.1:9"}), encoding="utf-8")
+    secret.chmod(0o600)
+    reset_operator_cache()
+    # WHEN the canary runs as operators run it
+    result = subprocess.run(
+        [sys.executable, "scripts/canary.py", "--timeout", "2", "--source-secret-file", str(secret)],
+        capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
+        env=_clean_env(TIMMYBOT_DATA_DIR=str(tmp_path)),
+    )
+    output = result.stdout + result.stderr
+    # THEN it fails with one clear line per source, no traceback, and no proxy password
+    assert result.returncode == 1, output
+    lines = [line for line in output.splitlines() if line.startswith("canary ")]
+    assert [line.split(":")[0] for line in lines] == ["canary youtube", "canary soundcloud"]
+    assert all("FAILED (unreachable)" in line for line in lines), output
+    assert "Traceback" not in output
+    assert "pr0xy-pa55word" not in output
+
+
+def test_version_check_says_clearly_when_the_index_is_unreachable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/check_ytdlp_version.py", "--index-url", "http://127.0.0.1:9/simple",
+         "--timeout", "10"],
+        capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
+        env=_clean_env(PIP_CONFIG_FILE=os.devnull),
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pinned 2026.10.26; newest unknown" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
