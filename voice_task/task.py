@@ -35,6 +35,10 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_FAILURES_IN_A_ROW = 3
+VOICE_GRACE_S = 3.0  # discord.py's own voice reconnect gets this long before we rejoin from scratch
+MAX_REJOINS = 3  # rejoins without a stable minute in between before giving up (never loop)
+STABLE_VOICE_S = 60.0
+DAVE_REQUIRED = 4017
 MAX_IDENTIFY_ATTEMPTS = 6  # identifies without a READY in between before giving up
 MAX_IDENTIFY_BACKOFF_S = 60.0
 MAX_STREAM_RESTARTS = 2
@@ -62,6 +66,24 @@ EXIT_MESSAGES: dict[ExitReason, str] = {
     ExitReason.DISCONNECTED: "Left the channel: I was disconnected.",
     ExitReason.ERROR: "The player hit an error and left.",
 }
+
+
+class VoiceCloseWatcher(logging.Handler):
+    """Learns voice websocket close codes from discord.py's own log records.
+
+    discord.py handles voice closes internally and only logs them (with the ConnectionClosed as
+    ``exc_info``); a logging handler is the public way to see the code, e.g. 4017 (DAVE required).
+    """
+
+    def __init__(self, on_close: Callable[[int], None]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.on_close = on_close
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        code = getattr(exc, "code", None)
+        if isinstance(exc, discord.ConnectionClosed) and isinstance(code, int):
+            self.on_close(code)
 
 
 class Lifecycle(enum.Enum):
@@ -110,6 +132,10 @@ class VoiceTask:
         self.clock = clock
         self._identify_attempts = 0
         self._client_task: asyncio.Task[None] | None = None
+        self._voice_lost_at: float | None = None
+        self._voice_close_code: int | None = None
+        self._rejoins = 0
+        self._voice_up_since = clock()
         self.state = Lifecycle.STARTING
         self.exit_reason: ExitReason | None = None
         self.applied = Applied(skip_seq=0, stop_seq=0, seek_seq=0, paused=False, volume=100)
@@ -139,6 +165,9 @@ class VoiceTask:
         if not await self._claim():
             return ExitReason.LEASE_REFUSED
         loop = asyncio.get_running_loop()
+        watcher = VoiceCloseWatcher(lambda code: loop.call_soon_threadsafe(self._voice_closed, code))
+        voice_logger = logging.getLogger("discord.voice_state")
+        voice_logger.addHandler(watcher)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGTERM, self.request_exit, ExitReason.SIGTERM)
         client_task: asyncio.Task[None] | None = None
@@ -156,6 +185,7 @@ class VoiceTask:
             self.exit_reason = ExitReason.ERROR
         finally:
             await self._shutdown(client_task)
+            voice_logger.removeHandler(watcher)
         return self.exit_reason or ExitReason.ERROR
 
     def request_exit(self, reason: ExitReason) -> None:
@@ -217,6 +247,8 @@ class VoiceTask:
             async def on_voice_state_update(
                 self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
             ) -> None:
+                if self.user is not None and member.id == self.user.id and member.guild.id == int(task.guild_id):
+                    await task._bot_voice_moved(after.channel.id if after.channel else None)
                 task._wake.set()
 
         self.client = _Client(
@@ -278,6 +310,12 @@ class VoiceTask:
         channel = guild.get_channel(int(channel_id)) if guild and channel_id else None
         if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
             _log.error("voice channel %s of guild %s is not available", channel_id, self.guild_id)
+            self.exit_reason = ExitReason.DISCONNECTED
+            return
+        others = [uid for uid in channel.voice_states if self.client.user is None or uid != self.client.user.id]
+        if channel.user_limit and len(others) >= channel.user_limit:
+            _log.warning("voice channel %s is full (%s/%s)", channel.id, len(others), channel.user_limit)
+            await self._notice(f"I can't join <#{channel.id}>: the channel is full. Make room and /play again.")
             self.exit_reason = ExitReason.DISCONNECTED
             return
         self.voice = await channel.connect(self_deaf=True, timeout=30.0, reconnect=True)
@@ -342,8 +380,10 @@ class VoiceTask:
             _log.error("the gateway connection ended")
             self.request_exit(ExitReason.DISCONNECTED)
             return
-        if self.voice is None or (not self.voice.is_connected() and not self._voice_reconnecting()):
+        if self.voice is None:
             self.request_exit(ExitReason.DISCONNECTED)
+            return
+        if not await self._voice_healthy(now):
             return
 
         changed = False
@@ -358,9 +398,86 @@ class VoiceTask:
             await self._publish()
         self._check_timeouts(record, now)
 
-    def _voice_reconnecting(self) -> bool:
-        # discord.py reconnects by itself (4006/4015 and network blips); give it time.
-        return self.voice is not None and self.voice.channel is not None
+    # ------------------------------------------------------------------ voice connection health
+    def _voice_closed(self, code: int) -> None:
+        self._voice_close_code = code
+        _log.warning("metric=VoiceCloseCode code=%s: the voice websocket closed", code)
+        if code == DAVE_REQUIRED:
+            _log.error(
+                "Discord closed voice with 4017 (DAVE end-to-end encryption required): this build cannot join "
+                "voice; check the davey and discord.py versions. Not reconnecting."
+            )
+            self.request_exit(ExitReason.ERROR)
+
+    async def _voice_healthy(self, now: float) -> bool:
+        """False while the voice connection is down; rejoins from scratch if discord.py can't recover."""
+        assert self.voice is not None
+        if self.voice.is_connected():
+            if self._voice_lost_at is not None:
+                _log.info("voice connection back after %.1f s", now - self._voice_lost_at)
+                self._voice_lost_at = None
+                self._voice_up_since = now
+            if now - self._voice_up_since >= STABLE_VOICE_S:
+                self._rejoins = 0
+            return True
+        guild = self.client.get_guild(int(self.guild_id)) if self.client is not None else None
+        if guild is not None and guild.voice_client is None:
+            # discord.py dropped the voice client: an external disconnect (a moderator, a deleted channel).
+            _log.info("disconnected from voice by someone else: leaving")
+            self.request_exit(ExitReason.DISCONNECTED)
+            return False
+        if self._voice_lost_at is None:
+            self._voice_lost_at = now
+            _log.warning("voice connection lost (last close code %s)", self._voice_close_code)
+            return False
+        if now - self._voice_lost_at < VOICE_GRACE_S:
+            return False
+        await self._rejoin()
+        return False
+
+    async def _rejoin(self) -> None:
+        """Leave and join again with a fresh connection, then continue the track where it was."""
+        assert self.voice is not None and self._record is not None
+        self._rejoins += 1
+        if self._rejoins > MAX_REJOINS:
+            _log.error("voice connection lost %s times in a row (last close code %s): giving up", self._rejoins - 1,
+                       self._voice_close_code)  # fmt: skip
+            self.request_exit(ExitReason.DISCONNECTED)
+            return
+        current = self.current
+        position = self._position_ms()
+        self._play_token += 1  # the old player's after-callback must not advance the queue
+        self.current = None
+        _log.warning("rejoining voice (attempt %s) at %s ms", self._rejoins, position)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.voice.disconnect(force=True), timeout=5)
+        self.voice = None
+        try:
+            await self._join()
+        except (TimeoutError, discord.ClientException) as exc:
+            _log.warning("rejoin failed: %s", exc)
+            self._voice_lost_at = self.clock()
+            return
+        self._voice_lost_at = None
+        self._voice_up_since = self.clock()
+        if current is not None:
+            await self._start(current.entry, position_ms=position)
+
+    async def _bot_voice_moved(self, channel_id: int | None) -> None:
+        """Our own voice state changed: kicked (leave cleanly) or moved (follow, and record it)."""
+        if self.state is not Lifecycle.IN_VOICE or self.exit_reason is not None:
+            return
+        if channel_id is None:
+            return  # our own reconnect flow, or a kick: _voice_healthy tells them apart
+        record = self._record
+        if record is not None and record.voice_channel_id != str(channel_id):
+            _log.info("moved to voice channel %s: following", channel_id)
+            await self._call(
+                self.store.set_channels,
+                self.guild_id,
+                voice_channel_id=str(channel_id),
+                text_channel_id=record.text_channel_id,
+            )
 
     async def _apply(self, action: Action, record: GuildRecord) -> bool:
         desired = record.desired
