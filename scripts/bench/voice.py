@@ -1,0 +1,762 @@
+"""Benchmark: the voice task on the loopback Discord emulator, and the CPU of three audio pipelines.
+
+Everything runs in one process on one machine, in this order:
+
+1. CPU per minute of audio (BRIEF §7: our copy path ≤ 25 % of the common pipeline). A 60 s tone
+   is decoded as fast as possible (not in real time) from a loopback HTTP server (a separate
+   process, so serving it costs neither side), and every packet is read:
+   - our copy path: ``voice_task.audio.build_source`` on Opus/WebM at volume 100 (codec copy);
+   - our re-encode path: the same on MP3 at volume 50 (FFmpeg decodes, filters and encodes Opus);
+   - the common pipeline (the baseline): ``discord.FFmpegPCMAudio`` + ``PCMVolumeTransformer`` and
+     ``discord.opus.Encoder().encode`` in this process, as discord.py's player does for PCM.
+   CPU = the FFmpeg child's user+sys (``RUSAGE_CHILDREN`` deltas once it is reaped) + this
+   process's own (``time.process_time`` deltas: reading, parsing, scaling, encoding). The
+   encryption and UDP send that every pipeline shares are left out. The common pipeline needs
+   the system libopus: when ``ctypes.util.find_library("opus")`` finds none, the setup installs
+   Debian's ``libopus0`` (as root, with apt-get); if it cannot, that pipeline is reported as
+   unavailable.
+2. Cold start (issue 5): ``python -m voice_task`` started as the local launcher does (launching
+   lease, then the process) → the emulator's first audio packet, one fresh guild per sample.
+   discord.py waits ``guild_ready_timeout`` (1 s) before READY; it is included, as it is real.
+3. A warm task (already connected and idle; idle and alone timeouts set to an hour), then:
+   - /play → first packet: a signed interaction through the Chalice app (``chalice.test.Client``)
+     → ThreadDispatcher → the /play worker (emulated Discord REST, resolve, enqueue, launcher says
+     "already running") → the Store → the running task's next reconcile tick → FFmpeg → UDP.
+     Baseline in the same run, interleaved: the worker's final write alone (the entry appended to
+     the Store directly) → first packet.
+   - skip → the next track's first packet: ``update_desired(bump_skip=True)`` (what /skip writes)
+     while a tone plays; queued tones alternate 440/660/880/550 Hz. The next track's start is the
+     first packet of a run of audio whose first 200 ms decode to the next tone: a run starts after
+     Discord's silence frames or an arrival gap > 60 ms, which every stop/start leaves. So the
+     figure ends at the right track's first audible packet — never at the old track's trailing
+     packets or the silence frames between them.
+   - packet gaps during steady playback (copy path), 1 s after the track started.
+   - peak RSS (``VmHWM``) of the voice task process after all of the above, and of its FFmpeg child.
+
+The task runs with the default reconcile tick (``Settings.tick_s``), so a store write waits on
+average half a tick before the task sees it. Figures are reported against BRIEF §7 targets and
+never fail the run; a phase that cannot measure prints why and the script exits 1.
+
+    .venv/bin/python -m scripts.bench.voice [--plays 10] [--skips 20] [--cold 3] [--gap-seconds 30]
+        [--cpu-runs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes.util
+import json
+import logging
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if __package__ in (None, ""):  # run as a file: make ``scripts.bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from scripts.bench._common import add_source_paths, median, ms, percentile, print_header, print_reproduce, table
+
+if TYPE_CHECKING:
+    import discord
+
+    from tests.support.emulator import DiscordEmulator, GuildHandle, RtpPacket
+    from tests.support.media import MediaServer
+    from tests.support.voice_stack import VoiceStack, VoiceTaskProcess
+    from timmybot.sources.models import StreamInfo
+
+_log = logging.getLogger(__name__)
+
+# BRIEF §7 targets.
+PLAY_TARGET_S = 1.5
+SKIP_P95_TARGET_S = 1.0
+COLD_TARGET_S = 5.0
+GAPS_WITHIN_TARGET = 0.99
+CPU_RATIO_TARGET = 0.25
+
+FRAME_S = 0.020
+CPU_SOURCE_SECONDS = 60.0
+SKIP_TONES_HZ = (440, 660, 880, 550)  # neighbours differ by ≥ 20 %: a 200 ms window tells them apart
+SKIP_TRACK_SECONDS = 8.0
+PLAY_TRACK_SECONDS = 3.0
+PLAY_TONE_HZ = 740
+BASELINE_TONE_HZ = 587
+COLD_TONE_HZ = 523
+RUN_BREAK_S = 0.060  # an arrival gap this long (or a silence frame) separates two runs of audio
+VERIFY_PACKETS = 10  # 200 ms of audio decoded to tell which tone a run carries
+FREQ_TOLERANCE = 0.03
+IDENTIFY_SPACING_S = 5.5  # Discord allows one IDENTIFY per 5 s (max_concurrency 1): never measure a wait for it
+HOUR_S = "3600"
+JITTER_SEED = 20240607
+
+
+class PhaseError(Exception):
+    """A phase could not measure (its figure is reported as unavailable)."""
+
+
+# ---------------------------------------------------------------------------------------- results
+@dataclass
+class Report:
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def row(self, figure: str, samples: str, result: str, target: str = "", verdict: str = "") -> None:
+        self.rows.append([figure, samples, result, target, verdict])
+
+    def unavailable(self, figure: str, reason: str, *, failure: bool = True) -> None:
+        """A figure that could not be measured; ``failure=False`` for a known gap (no libopus here)."""
+        self.rows.append([figure, "-", f"unavailable: {reason}", "", ""])
+        if failure:
+            self.failed.append(figure)
+
+
+def _verdict(ok: bool) -> str:
+    return "within target" if ok else "OVER target"
+
+
+def _latency_row(report: Report, figure: str, samples: Sequence[float], target: str, ok: bool | None) -> None:
+    result = f"p50 {ms(percentile(samples, 50))}, p95 {ms(percentile(samples, 95))}, max {ms(max(samples))}"
+    report.row(figure, str(len(samples)), result, target, "" if ok is None else _verdict(ok))
+
+
+@contextlib.contextmanager
+def phase(report: Report, figure: str) -> Iterator[None]:
+    """Run one phase; an error becomes an "unavailable" row instead of ending the run."""
+    started = time.monotonic()
+    try:
+        yield
+    except Exception as error:
+        _log.debug("phase %s failed", figure, exc_info=True)
+        report.unavailable(figure, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        print(f"[{figure}] failed:\n{traceback.format_exc()[-3000:]}", file=sys.stderr)
+    finally:
+        _log.info("phase %s took %.1f s", figure, time.monotonic() - started)
+
+
+# ---------------------------------------------------------------------------------------- libopus
+def ensure_libopus() -> str | None:
+    """Make the system libopus loadable; returns None when it is, else why it is not."""
+    if ctypes.util.find_library("opus"):
+        return None
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "libopus not found, and installing Debian's libopus0 needs root and apt-get"
+    print("setup: libopus not found; installing Debian's libopus0 (apt-get)…", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "libopus0"]):
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            return f"`{' '.join(command)}` timed out"
+        if done.returncode != 0:
+            return f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()[-300:]}"
+    if not ctypes.util.find_library("opus"):
+        return "libopus0 was installed but ctypes still cannot find libopus"
+    return None
+
+
+# ---------------------------------------------------------------------------------------- CPU
+@dataclass(frozen=True)
+class CpuRun:
+    ffmpeg_s: float
+    python_s: float
+    packets: int
+
+    @property
+    def per_audio_minute(self) -> float:
+        audio_minutes = self.packets * FRAME_S / 60
+        return (self.ffmpeg_s + self.python_s) / audio_minutes if audio_minutes else float("nan")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reap(source: discord.AudioSource) -> None:
+    """Wait for the source's FFmpeg (discord.py kills and polls it) so RUSAGE_CHILDREN counts it."""
+    inner = getattr(source, "original", source)
+    process = getattr(inner, "_process", None)
+    if isinstance(process, subprocess.Popen):
+        process.wait(timeout=10)
+
+
+def _measure(make: Callable[[], tuple[discord.AudioSource, Callable[[bytes], object] | None]]) -> CpuRun:
+    """CPU of building ``make()``'s source, reading every frame (and encoding it, if asked), cleanup."""
+    children0, own0 = _children_cpu_s(), time.process_time()
+    source, encode = make()
+    packets = 0
+    try:
+        while frame := source.read():
+            if encode is not None:
+                encode(frame)
+            packets += 1
+    finally:
+        source.cleanup()
+        _reap(source)
+    return CpuRun(ffmpeg_s=_children_cpu_s() - children0, python_s=time.process_time() - own0, packets=packets)
+
+
+@contextlib.contextmanager
+def http_file_server(directory: Path) -> Iterator[str]:
+    """``python -m http.server`` on 127.0.0.1 in a child process; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        words = line.split()
+        if "port" not in words:
+            raise PhaseError(f"the loopback file server did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(words[words.index('port') + 1])}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_pipelines(report: Report, runs: int, opus_problem: str | None) -> None:
+    import discord  # noqa: PLC0415 - the heavy import only once the header is printed
+
+    from tests.support.media import cache_dir, tone_file  # noqa: PLC0415
+    from timmybot.sources.models import StreamInfo  # noqa: PLC0415
+    from voice_task.audio import StderrTail, build_source, ffmpeg_executable  # noqa: PLC0415
+
+    webm = tone_file(440, CPU_SOURCE_SECONDS, "webm")
+    mp3 = tone_file(440, CPU_SOURCE_SECONDS, "mp3")
+    executable = ffmpeg_executable()
+
+    with http_file_server(cache_dir()) as base:
+        opus_stream = StreamInfo(stream_url=f"{base}/{webm.name}", codec="opus", container="webm", local=True)
+        mp3_stream = StreamInfo(stream_url=f"{base}/{mp3.name}", codec="mp3", container="mp3", local=True)
+
+        def ours(stream: StreamInfo, volume: int) -> Callable[[], tuple[discord.AudioSource, None]]:
+            def make() -> tuple[discord.AudioSource, None]:
+                source = build_source(stream, position_ms=0, volume=volume, executable=executable, stderr=StderrTail())
+                return source, None
+
+            return make
+
+        def common() -> tuple[discord.AudioSource, Callable[[bytes], object]]:
+            pcm = discord.FFmpegPCMAudio(
+                mp3_stream.stream_url,
+                executable=executable,
+                before_options=mp3_stream.ffmpeg_before_options(),
+                options="-vn",
+            )
+            encoder = discord.opus.Encoder()  # what VoiceClient builds: 128 kbps, FEC, 15 % expected loss
+            return discord.PCMVolumeTransformer(pcm, volume=0.5), lambda frame: encoder.encode(
+                frame, encoder.SAMPLES_PER_FRAME
+            )
+
+        pipelines: dict[str, Callable[[], tuple[discord.AudioSource, Callable[[bytes], object] | None]]] = {
+            "copy": ours(opus_stream, 100),
+            "re-encode": ours(mp3_stream, 50),
+        }
+        if opus_problem is None:
+            pipelines["common"] = common
+        samples: dict[str, list[CpuRun]] = {name: [] for name in pipelines}
+        for make in pipelines.values():  # one untimed pass each: page cache, imports, libopus load
+            _measure(make)
+        for _ in range(runs):  # interleaved, so a noisy moment hits every pipeline alike
+            for name, make in pipelines.items():
+                samples[name].append(_measure(make))
+
+    labels = {
+        "copy": "CPU / audio min: our copy path (Opus/WebM, vol 100)",
+        "re-encode": "CPU / audio min: our re-encode (MP3, vol 50)",
+        "common": "CPU / audio min: common pipeline (baseline)",
+    }
+    per_minute: dict[str, float] = {}
+    for name, label in labels.items():
+        if name not in samples:
+            report.unavailable(label, opus_problem or "not measured", failure=opus_problem is None)
+            continue
+        mid = sorted(samples[name], key=lambda run: run.per_audio_minute)[len(samples[name]) // 2]
+        per_minute[name] = mid.per_audio_minute
+        audio_s = mid.packets * FRAME_S
+        report.row(
+            label,
+            str(len(samples[name])),
+            f"{mid.per_audio_minute:.3f} s (median; ffmpeg {mid.ffmpeg_s:.3f} s + python {mid.python_s:.3f} s "
+            f"for {audio_s:.1f} s of audio)",
+        )
+    if "common" in per_minute:
+        ratio = per_minute["copy"] / per_minute["common"]
+        report.row(
+            "ratio copy / common", "", f"{ratio:.3f}", f"≤ {CPU_RATIO_TARGET:g}", _verdict(ratio <= CPU_RATIO_TARGET)
+        )
+        report.row("ratio re-encode / common", "", f"{per_minute['re-encode'] / per_minute['common']:.3f}", "(none)")
+    else:
+        report.unavailable("ratio copy / common", "no common pipeline", failure=opus_problem is None)
+
+
+# ---------------------------------------------------------------------------------------- voice helpers
+def _deadline_loop(timeout: float, interval: float = 0.02) -> Iterator[float]:
+    """Yields the time left until ``timeout`` seconds from now, sleeping ``interval`` between rounds."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        yield left
+        time.sleep(interval)
+
+
+def _add_listener(emulator: DiscordEmulator, guild: GuildHandle) -> int:
+    user = emulator.add_member(guild.id, "listener")
+    emulator.set_member_voice(guild.id, user, guild.voice_channel_id)
+    return user
+
+
+def _respect_identify_spacing(emulator: DiscordEmulator) -> None:
+    """Start no task within 5 s of the last IDENTIFY, so a cold start never includes a budget wait."""
+    identifies = emulator.identifies()
+    if identifies:
+        time.sleep(max(0.0, identifies[-1].time + IDENTIFY_SPACING_S - time.monotonic()))
+
+
+def _wait_idle(stack: VoiceStack, guild_id: str, timeout: float = 15.0) -> None:
+    """Until nothing is playing or queued and no packet (silence included) arrived for 200 ms."""
+    for _ in _deadline_loop(timeout, 0.05):
+        record = stack.record(guild_id)
+        if record.actual.now_playing is None and not record.queue:
+            quiet_since = time.monotonic() - 0.2
+            if not stack.emulator.packets(int(guild_id), since=quiet_since, include_silence=True):
+                return
+    raise PhaseError(f"the task did not go idle within {timeout} s")
+
+
+def _wait_playing(stack: VoiceStack, guild_id: str, entry_id: str, timeout: float = 15.0) -> None:
+    for _ in _deadline_loop(timeout, 0.02):
+        playing = stack.record(guild_id).actual.now_playing
+        if playing is not None and playing.entry_id == entry_id:
+            return
+    raise PhaseError(f"entry {entry_id} did not start within {timeout} s")
+
+
+class TrackStartFinder:
+    """Finds the first packet of the run of audio that carries a given tone (see the module doc)."""
+
+    def __init__(self, freq_hz: float) -> None:
+        self.freq_hz = freq_hz
+        self._verdicts: dict[int, bool] = {}  # run start (RTP sequence) → carries the tone
+
+    def find(self, packets: Sequence[RtpPacket]) -> RtpPacket | None:
+        from tests.support.audio import decode_opus, dominant_frequency  # noqa: PLC0415
+
+        for index, packet in enumerate(packets):
+            if packet.is_silence or not self._starts_run(packets, index):
+                continue
+            run = self._run(packets, index)
+            ended = index + len(run) < len(packets)
+            if packet.sequence not in self._verdicts:
+                if len(run) < VERIFY_PACKETS:
+                    if ended:  # a short run that stopped: not an 8 s track
+                        self._verdicts[packet.sequence] = False
+                        continue
+                    return None  # the run is still arriving
+                hz = dominant_frequency(decode_opus([p.opus for p in run[:VERIFY_PACKETS]]))
+                self._verdicts[packet.sequence] = abs(hz - self.freq_hz) <= self.freq_hz * FREQ_TOLERANCE
+            if self._verdicts[packet.sequence]:
+                return packet
+        return None
+
+    @staticmethod
+    def _starts_run(packets: Sequence[RtpPacket], index: int) -> bool:
+        if index == 0:
+            return True
+        before = packets[index - 1]
+        return before.is_silence or packets[index].time - before.time > RUN_BREAK_S
+
+    @staticmethod
+    def _run(packets: Sequence[RtpPacket], index: int) -> list[RtpPacket]:
+        run = [packets[index]]
+        for packet in packets[index + 1 :]:
+            if packet.is_silence or packet.time - run[-1].time > RUN_BREAK_S:
+                break
+            run.append(packet)
+        return run
+
+
+def _peak_memory_kib(pid: int) -> dict[str, int]:
+    """``VmHWM`` and ``VmRSS`` (KiB) from /proc; empty when the process is gone."""
+    values: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def _ffmpeg_children(pid: int) -> list[int]:
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for thread in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (thread / "children").read_text().split()]
+    found: list[int] = []
+    for child in children:
+        with contextlib.suppress(OSError):
+            if "ffmpeg" in Path(f"/proc/{child}/comm").read_text():
+                found.append(child)
+    return found
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+# ---------------------------------------------------------------------------------------- voice phases
+def cold_starts(report: Report, stack: VoiceStack, runs: int) -> None:
+    figure = "cold start → first packet"
+    with phase(report, figure):
+        samples: list[float] = []
+        for index in range(runs):
+            guild = stack.emulator.add_guild(f"Cold {index}")
+            _add_listener(stack.emulator, guild)
+            gid = str(guild.id)
+            stack.enqueue(
+                gid,
+                stack.tone_entry(COLD_TONE_HZ, PLAY_TRACK_SECONDS),
+                voice_channel_id=str(guild.voice_channel_id),
+                text_channel_id=str(guild.text_channel_id),
+            )
+            _respect_identify_spacing(stack.emulator)
+            started = time.monotonic()
+            task = stack.launch(gid)  # the local launcher's steps: a launching lease, then the process
+            samples.append(stack.wait_for_audio(gid, since=started, timeout=30, packets=5) - started)
+            stack.store.update_desired(gid, bump_stop=True)
+            task.wait(timeout=20)
+        report.row(
+            f"{figure} (python -m voice_task)",
+            str(len(samples)),
+            f"p50 {ms(median(samples))}, max {ms(max(samples))}",
+            f"≤ {COLD_TARGET_S:g} s",
+            _verdict(max(samples) <= COLD_TARGET_S),
+        )
+
+
+@dataclass
+class WarmGuild:
+    stack: VoiceStack
+    guild: GuildHandle
+    listener: int
+    task: VoiceTaskProcess
+    rng: random.Random = field(default_factory=lambda: random.Random(JITTER_SEED))
+
+    @property
+    def gid(self) -> str:
+        return str(self.guild.id)
+
+    def random_pause(self) -> None:
+        """Sleep a uniform fraction of one reconcile tick, so a request lands at a random point of the
+        task's polling cycle. Without it, waiting for the task's own idle write would phase-lock the
+        next request to just before its next tick, and the figures would come out too good."""
+        time.sleep(self.rng.uniform(0.0, self.stack.settings.tick_s))
+
+    def enqueue(self, *entries: Any) -> None:
+        self.stack.enqueue(
+            self.gid,
+            *entries,
+            voice_channel_id=str(self.guild.voice_channel_id),
+            text_channel_id=str(self.guild.text_channel_id),
+        )
+
+
+def start_warm_task(stack: VoiceStack) -> WarmGuild:
+    guild = stack.emulator.add_guild("Warm")
+    listener = _add_listener(stack.emulator, guild)
+    gid = str(guild.id)
+    stack.store.set_channels(
+        gid, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id)
+    )
+    _respect_identify_spacing(stack.emulator)
+    task = stack.launch(gid)
+    for _ in _deadline_loop(30, 0.05):
+        if stack.emulator.bot_voice_channel(guild.id) == guild.voice_channel_id:
+            return WarmGuild(stack, guild, listener, task)
+    raise PhaseError(f"the warm task did not join voice within 30 s; log:\n{task.log[-2000:]}")
+
+
+@contextlib.contextmanager
+def signed_play_api(warm: WarmGuild, tmp: Path, answers: list[float]) -> Iterator[Callable[[str], float]]:
+    """The api app (``chalice.test.Client``, ThreadDispatcher, local launcher) over the task's store.
+
+    Yields ``post(query)``: sends a signed /play from the listener and returns its monotonic start;
+    how long the api took to answer (deferred, type 5) is appended to ``answers``.
+    """
+    from app import app  # noqa: PLC0415 - after add_source_paths
+    from chalice.test import Client  # noqa: PLC0415
+
+    from chalicelib.bootstrap import app_services, bootstrap  # noqa: PLC0415
+    from tests.support.signing import Signer, command, next_interaction_id  # noqa: PLC0415
+    from timmybot.config import Settings  # noqa: PLC0415
+
+    stack, emulator = warm.stack, warm.stack.emulator
+    os.environ["SSL_CERT_FILE"] = str(emulator.ca_file)  # the worker's Discord REST client trusts the emulator
+    signer = Signer()
+    environ = dict(stack.env)
+    environ.update(
+        TIMMYBOT_DISCORD_PUBLIC_KEY=signer.public_key_hex,
+        TIMMYBOT_ALLOWLIST_EXTRA=warm.gid,
+        TIMMYBOT_DISPATCHER="thread",
+        TIMMYBOT_LAUNCHER="local",
+        TIMMYBOT_DATA_DIR=str(tmp),
+        TIMMYBOT_VOICE_TASK_LOG_DIR=str(tmp),
+    )
+    services = bootstrap(Settings.from_env(environ), in_lambda=False)
+
+    with app_services.override(services), Client(app) as client:
+
+        def post(query: str) -> float:
+            payload = command("play", {"query": query}, guild_id=warm.gid, user_id=str(warm.listener),
+                              interaction_id=next_interaction_id())  # fmt: skip
+            payload.update(
+                application_id=str(emulator.application_id),
+                channel_id=str(warm.guild.text_channel_id),
+                token=f"bench-{payload['id']}",
+            )
+            body = json.dumps(payload).encode()
+            headers = signer.headers(body)
+            started = time.monotonic()
+            response = client.http.post("/interactions", headers=headers, body=body)
+            answered = time.monotonic() - started
+            answer = response.json_body
+            if response.status_code != 200 or answer.get("type") != 5:
+                raise PhaseError(f"/play was not deferred: {response.status_code} {answer}")
+            answers.append(answered)
+            return started
+
+        try:
+            yield post
+        finally:
+            drain = getattr(services.dispatcher, "drain", None)
+            if callable(drain):
+                drain(30)
+            shutdown = getattr(services.dispatcher, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+
+
+def warm_play(report: Report, warm: WarmGuild, tmp: Path, samples: int) -> None:
+    figure = "/play → first packet, warm task"
+    baseline_figure = "baseline: store enqueue → first packet, warm task"
+    stack, gid = warm.stack, warm.gid
+    answers: list[float] = []
+    with phase(report, figure), signed_play_api(warm, tmp, answers) as post_play:
+        play_path = _tone(PLAY_TONE_HZ)
+        baseline_entries = [stack.tone_entry(BASELINE_TONE_HZ, PLAY_TRACK_SECONDS) for _ in range(samples)]
+
+        def play_url(index: int) -> str:
+            name = f"bench-play-{index}.webm"  # a new URL each time: the worker resolves it (no cache hit)
+            stack.media.add(name, play_path)
+            return stack.media.url_for(name)
+
+        def first_packet(started: float) -> float:
+            first = stack.wait_for_audio(gid, since=started, timeout=20, packets=5) - started
+            stack.store.update_desired(gid, bump_skip=True)  # back to idle for the next sample
+            _wait_idle(stack, gid)
+            return first
+
+        # Untimed warm-up: the api's and the worker's first /play import and build their clients.
+        _wait_idle(stack, gid)
+        first_packet(post_play(play_url(0)))
+        answers.clear()
+        played: list[float] = []
+        baseline: list[float] = []
+        for index in range(samples):
+            url = play_url(index + 1)
+            warm.random_pause()
+            played.append(first_packet(post_play(url)))
+            warm.random_pause()
+            started = time.monotonic()
+            warm.enqueue(baseline_entries[index])
+            baseline.append(first_packet(started))
+        _latency_row(report, figure, played, f"≤ {PLAY_TARGET_S:g} s (p95)", percentile(played, 95) <= PLAY_TARGET_S)
+        _latency_row(report, "  of which the api's deferred answer (type 5)", answers, "", None)
+        _latency_row(report, baseline_figure, baseline, "", None)
+
+
+def _tone(freq_hz: int, seconds: float = PLAY_TRACK_SECONDS) -> Path:
+    from tests.support.media import tone_file  # noqa: PLC0415
+
+    return tone_file(freq_hz, seconds, "webm")
+
+
+def skip_latency(report: Report, warm: WarmGuild, skips: int) -> None:
+    figure = "skip → next track's first packet"
+    stack, gid = warm.stack, warm.gid
+    with phase(report, figure):
+        _wait_idle(stack, gid)
+        tones = [SKIP_TONES_HZ[i % len(SKIP_TONES_HZ)] for i in range(skips + 1)]
+        entries = [stack.tone_entry(freq, SKIP_TRACK_SECONDS) for freq in tones]
+        warm.enqueue(*entries)
+        samples: list[float] = []
+        for index in range(skips):
+            _wait_playing(stack, gid, entries[index].entry_id)
+            stack.wait_for_audio(gid, since=time.monotonic(), timeout=10, packets=25)  # 0.5 s of it heard
+            finder = TrackStartFinder(tones[index + 1])
+            warm.random_pause()
+            skipped = time.monotonic()
+            stack.store.update_desired(gid, bump_skip=True)
+            start: RtpPacket | None = None
+            for _ in _deadline_loop(10, 0.05):
+                start = finder.find(stack.emulator.packets(int(gid), since=skipped, include_silence=True))
+                if start is not None:
+                    break
+            if start is None:
+                raise PhaseError(f"no {tones[index + 1]} Hz run within 10 s of skip {index + 1}")
+            samples.append(start.time - skipped)
+        stack.store.update_desired(gid, bump_skip=True)
+        _wait_idle(stack, gid)
+        _latency_row(
+            report, figure, samples, f"p95 ≤ {SKIP_P95_TARGET_S:g} s", percentile(samples, 95) <= SKIP_P95_TARGET_S
+        )
+
+
+def packet_gaps_and_memory(report: Report, warm: WarmGuild, seconds: float) -> None:
+    from tests.support.audio import FRAME_MS, GAP_TOLERANCE_MS, gap_stats  # noqa: PLC0415
+
+    figure = "packet gaps, steady playback (copy path)"
+    stack, gid = warm.stack, warm.gid
+    ffmpeg_kib: list[int] = []
+    with phase(report, figure):
+        _wait_idle(stack, gid)
+        entry = stack.tone_entry(440, seconds + 4)
+        queued = time.monotonic()
+        warm.enqueue(entry)
+        begin = stack.wait_for_audio(gid, since=queued, timeout=20, packets=5) + 1.0
+        # FFmpeg copies faster than real time and exits once the pipe holds the rest: sample it mid-way.
+        time.sleep(max(0.0, begin + seconds / 2 - time.monotonic()))
+        for pid in _ffmpeg_children(warm.task.process.pid):
+            peak = _peak_memory_kib(pid).get("VmHWM")  # absent for a child already exited (a zombie)
+            if peak is not None:
+                ffmpeg_kib.append(peak)
+        time.sleep(max(0.0, begin + seconds - time.monotonic()))
+        stats = gap_stats([p.time for p in stack.packets(gid, since=begin, until=begin + seconds)])
+        if stats.count < 2:
+            raise PhaseError("no packets during the steady window")
+        report.row(
+            figure,
+            str(stats.count),
+            f"p50 {stats.p50_ms:.2f} ms, p95 {stats.p95_ms:.2f} ms, p99 {stats.p99_ms:.2f} ms, "
+            f"max {stats.max_ms:.2f} ms, {100 * stats.within_tolerance:.1f}% within "
+            f"{FRAME_MS:g}±{GAP_TOLERANCE_MS:g} ms",
+            f"{100 * GAPS_WITHIN_TARGET:g}% within",
+            _verdict(stats.within_tolerance >= GAPS_WITHIN_TARGET),
+        )
+    with phase(report, "peak RSS of the voice task"):
+        memory = _peak_memory_kib(warm.task.process.pid)
+        if "VmHWM" not in memory:
+            raise PhaseError("the voice task process is gone")
+        child = f"; its FFmpeg child (copy path) {_mib(max(ffmpeg_kib))}" if ffmpeg_kib else ""
+        report.row(
+            "peak RSS (VmHWM) of the voice task",
+            "1",
+            f"{_mib(memory['VmHWM'])} (RSS now {_mib(memory.get('VmRSS', 0))}){child}",
+        )
+
+
+def voice_phases(report: Report, *, cold: int, plays: int, skips: int, gap_seconds: float) -> None:
+    from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
+    from tests.support.media import MediaServer  # noqa: PLC0415
+    from tests.support.voice_stack import VoiceStack  # noqa: PLC0415
+    from timmybot.config import Settings  # noqa: PLC0415
+
+    with contextlib.ExitStack() as cleanup:
+        emulator: DiscordEmulator = cleanup.enter_context(DiscordEmulator())
+        media: MediaServer = cleanup.enter_context(MediaServer())
+        tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="timmybot-bench-voice-")))
+        stack = VoiceStack(
+            emulator,
+            media,
+            tmp,
+            TIMMYBOT_TICK_S=str(Settings().tick_s),  # the shipped default, not the tests' faster tick
+            TIMMYBOT_IDLE_TIMEOUT_S=HOUR_S,
+            TIMMYBOT_ALONE_TIMEOUT_S=HOUR_S,
+            TIMMYBOT_DATA_DIR=str(tmp),
+        )
+        cleanup.callback(stack.close)
+        report.notes.append(f"voice task reconcile tick: {stack.settings.tick_s:g} s (the default)")
+
+        if cold:
+            cold_starts(report, stack, cold)
+        warm: WarmGuild | None = None
+        with phase(report, "warm task start"):
+            warm = start_warm_task(stack)
+        if warm is None:
+            return
+        warm_play(report, warm, tmp, plays)
+        skip_latency(report, warm, skips)
+        packet_gaps_and_memory(report, warm, gap_seconds)
+        with phase(report, "warm task stop"):
+            stack.store.update_desired(warm.gid, bump_stop=True)
+            code = warm.task.wait(timeout=20)
+            if code != 0:
+                raise PhaseError(f"the warm task exited {code}")
+
+
+# ---------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plays", type=int, default=10, help="/play samples (and as many baseline samples)")
+    parser.add_argument("--skips", type=int, default=20, help="skip samples")
+    parser.add_argument("--cold", type=int, default=3, help="cold starts of python -m voice_task")
+    parser.add_argument("--gap-seconds", type=float, default=30.0, help="steady playback measured for packet gaps")
+    parser.add_argument("--cpu-runs", type=int, default=3, help="timed passes per CPU pipeline (median reported)")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: --plays 2 --skips 3 --cold 1 "
+                        "--gap-seconds 5 --cpu-runs 1")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.plays, args.skips, args.cold, args.gap_seconds, args.cpu_runs = 2, 3, 1, 5.0, 1
+    if min(args.plays, args.skips, args.cpu_runs) < 1 or args.cold < 0 or args.gap_seconds < 1:
+        parser.error("sizes must be positive (--cold may be 0)")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    add_source_paths()
+    started = time.monotonic()
+
+    sizes = (
+        f"--plays {args.plays} --skips {args.skips} --cold {args.cold} --gap-seconds {args.gap_seconds:g} "
+        f"--cpu-runs {args.cpu_runs}"
+    )
+    print_header("voice: warm /play, skip, packet gaps, memory, cold start, CPU per pipeline", sizes)
+    report = Report()
+    opus_problem = ensure_libopus()
+    if opus_problem is not None:
+        print(f"note: the common pipeline is unavailable: {opus_problem}")
+    with phase(report, "CPU / audio min"):
+        cpu_pipelines(report, args.cpu_runs, opus_problem)
+    voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, gap_seconds=args.gap_seconds)
+
+    print()
+    table([["figure", "N", "result", "target", "verdict"], *report.rows])
+    print()
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"total time: {time.monotonic() - started:.1f} s")
+    print_reproduce(f".venv/bin/python -m scripts.bench.voice {sizes}",
+                    "python3 scripts/dev.py bench" + (" --quick" if args.quick else ""))  # fmt: skip
+    if report.failed:
+        print(f"FAIL: not measured: {', '.join(report.failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
