@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from scripts import costs, deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +107,15 @@ def test_cost_figures_match_the_brief_numbers() -> None:
     assert c.idle(0) <= 3.0
     assert c.secrets_manager_vault(10_000) > 100 * c.kms_vault(10_000)
     assert c.sessions_per_day() == 900
+
+
+def test_workflows_use_oidc_and_no_long_lived_keys() -> None:
+    workflows = {p.name: p.read_text() for p in (ROOT / ".github" / "workflows").glob("*.yml")}
+    assert {"tests.yml", "voice-image.yml", "deploy.yml", "canary.yml"} <= set(workflows)
+    for name, text in workflows.items():
+        yaml.safe_load(text)
+        assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, name
+    assert "id-token: write" in workflows["deploy.yml"] and "role-to-assume" in workflows["deploy.yml"]
+    assert "--self-check" in workflows["voice-image.yml"]
+    assert "schedule" in workflows["canary.yml"] and "scripts/canary.py" in workflows["canary.yml"]
+    assert "bash .ci/run" in workflows["tests.yml"]
