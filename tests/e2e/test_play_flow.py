@@ -433,3 +433,16 @@ def test_settings_validation_knows_the_new_settings() -> None:
     with pytest.raises(ValueError, match="worker_function_name"):
         Settings.from_env({}, dispatcher="lambda")
     assert Settings(discord_application_id=APPLICATION_ID).bot_id == APPLICATION_ID
+
+
+def test_a_rate_limited_edit_is_retried_after_retry_after(world: PlayWorld, media: MediaServer) -> None:
+    # GIVEN Discord answers the first edit of the original response with 429
+    payload = world.play_payload(media.url_for("tone 440.webm"))
+    path = f"/webhooks/{APPLICATION_ID}/{payload['token']}/messages/@original"
+    world.emulator.rate_limit("PATCH", path, times=1, retry_after=0.2)
+    # WHEN the /play runs
+    world.api.post(payload)
+    # THEN the worker waited and edited again, successfully
+    statuses = [r.status for r in world.emulator.requests("PATCH", path)]
+    assert statuses == [429, 200]
+    assert world.original(payload["token"])["embeds"][0]["title"] == "tone 440"
