@@ -135,7 +135,7 @@ def _summary(body: Any) -> str:
         return str(body)[:200]
     data = body.get("data", body)
     parts = []
-    if "type" in body:
+    if "type" in body and "id" not in body:  # an interaction response, not a message object
         parts.append(f"type {body['type']}")
     if isinstance(data, dict):
         if data.get("content"):

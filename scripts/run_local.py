@@ -58,7 +58,7 @@ def wait_for_health(base_url: str, process: subprocess.Popen[bytes], timeout_s: 
         if process.poll() is not None:
             raise SystemExit(f"chalice local exited with code {process.returncode} before it was ready.")
         try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
                 return dict(json.loads(response.read()))
         except (urllib.error.URLError, OSError) as exc:
             last_error = str(exc)

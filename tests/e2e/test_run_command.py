@@ -23,7 +23,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_run_without_credentials_generates_a_dev_key_and_answers_a_signed_ping(tmp_path: Path) -> None:
+def test_run_without_credentials_answers_a_signed_ping_and_the_demo_plays_440_hz(tmp_path: Path) -> None:
     # GIVEN a fresh data folder and no Discord credentials
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMMYBOT_")}
     port = _free_port()
@@ -49,3 +49,8 @@ def test_run_without_credentials_generates_a_dev_key_and_answers_a_signed_ping(t
     # and a PING signed with that key was answered with PONG by the real server.
     assert re.search(r"-> PING\n\s+<- HTTP 200 in \d+ ms: type 1", output), output[-4000:]
     assert re.search(r"-> /queue\n\s+<- HTTP 200", output)
+    # and the demo's /play became audio the emulated voice server heard.
+    heard = re.search(r"Heard (\d+) Hz for ([\d.]+) s", output)
+    assert heard is not None, output[-4000:]
+    assert abs(int(heard.group(1)) - 440) <= 10
+    assert float(heard.group(2)) >= 1.0
