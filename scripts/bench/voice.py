@@ -35,7 +35,8 @@ Everything runs in one process on one machine, in this order:
 
 The task runs with the default reconcile tick (``Settings.tick_s``), so a store write waits on
 average half a tick before the task sees it. Figures are reported against BRIEF §7 targets and
-never fail the run; a phase that cannot measure prints why and the script exits 1.
+never fail the run; a phase that cannot measure prints why and the script exits 1 (except a
+libopus that cannot be installed here: that pipeline is reported unavailable, with a note).
 
     .venv/bin/python -m scripts.bench.voice [--plays 10] [--skips 20] [--cold 3] [--gap-seconds 30]
         [--cpu-runs 3] [--quick]
