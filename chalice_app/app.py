@@ -2,10 +2,12 @@
 
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
+from chalice.app import CloudWatchEvent
 
 from chalicelib.bootstrap import app_services
 from chalicelib.interactions import handle_interaction
+from chalicelib.reaper import run_reaper
 from chalicelib.worker import run_job
 from timmybot import __version__
 
@@ -24,6 +26,12 @@ def interactions() -> Response:
 def worker(event: dict[str, Any], context: Any) -> None:
     """Lambda "worker": one /play job per asynchronous invoke (see chalicelib.worker)."""
     run_job(app_services.get(), event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="reaper")
+def reaper(event: CloudWatchEvent) -> None:
+    """Lambda "reaper": relaunch guilds whose voice task died with music queued (see timmybot.reaper)."""
+    run_reaper(app_services.get())
 
 
 @app.route("/health", methods=["GET"])

@@ -836,3 +836,16 @@ class TestSmallRecords:
     def test_guild_and_dedupe_keys_are_refused(self, store: Store) -> None:
         with pytest.raises(ValueError, match="guild or dedupe"):
             store.update_record("G#1", "GUILD", lambda _: {})
+
+
+class TestPurge:
+    def test_purging_leaves_live_items_and_readers_never_see_expired_ones(self, store: Store, clock: FakeClock) -> None:
+        store.claim_interaction("old", ttl_s=10)
+        store.update_record("T#youtube#x", "TRACK", lambda _: {"title": "kept"}, ttl_s=3600)
+        clock.advance(11)
+
+        purged = store.purge_expired()
+
+        assert purged in (0, 1)  # SQLite deletes the expired claim; DynamoDB leaves it to its TTL
+        assert store.claim_interaction("old", ttl_s=10) is True
+        assert store.get_record("T#youtube#x", "TRACK") == {"title": "kept"}

@@ -89,6 +89,7 @@ class Settings:
     alone_timeout_s: int = 120
     shard_count: int = 16
     identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left
+    reaper_recent_s: int = 3600  # the reaper relaunches only guilds active within this window
     tick_s: float = 0.25  # how often the task reconciles desired against applied state
     allow_24_7: bool = True  # the hosted operator may forbid 24/7 mode globally
     ffmpeg_path: str = ""  # empty: ffmpeg on PATH, else the binary shipped in imageio-ffmpeg

@@ -113,6 +113,10 @@ class Store(abc.ABC):
         """Unconditional batch delete."""
 
     @abc.abstractmethod
+    def _purge_expired(self, now: float) -> int:
+        """Delete items whose ``expires_at`` has passed, where the backend has no TTL of its own."""
+
+    @abc.abstractmethod
     def _active_keys(self) -> list[Key]:
         """Keys of every item currently in the sparse active index (never a table scan)."""
 
@@ -416,6 +420,10 @@ class Store(abc.ABC):
         if finished:
             self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in finished])
         return True
+
+    def purge_expired(self) -> int:
+        """Remove expired items (SQLite); DynamoDB's TTL does this by itself. Returns how many."""
+        return self._purge_expired(self._clock())
 
     def active_guild_ids(self) -> list[str]:
         """Guilds with a lease or queued music, read from the sparse index."""

@@ -146,6 +146,9 @@ class DynamoDBStore(Store):
     def _delete_items(self, keys: Sequence[Key]) -> None:
         self._batch_write([{"DeleteRequest": {"Key": _key(key)}} for key in dict.fromkeys(keys)])
 
+    def _purge_expired(self, now: float) -> int:
+        return 0  # the table's TTL attribute deletes expired items (lazily; readers filter them)
+
     def _active_keys(self) -> list[Key]:
         keys: list[Key] = []
         request: QueryInputTypeDef = {

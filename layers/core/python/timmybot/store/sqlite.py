@@ -138,6 +138,10 @@ class SQLiteStore(Store):
         with self._transaction() as connection:
             connection.executemany("DELETE FROM items WHERE pk = ? AND sk = ?", list(dict.fromkeys(keys)))
 
+    def _purge_expired(self, now: float) -> int:
+        cursor = self._connection().execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at < ?", (now,))
+        return int(cursor.rowcount)
+
     def _active_keys(self) -> list[Key]:
         rows = self._connection().execute("SELECT pk, sk FROM items WHERE active IS NOT NULL").fetchall()
         return [(str(pk), str(sk)) for pk, sk in rows]
