@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import MediaServer, tone_file
-from tests.support.sources import ENV_CONFIG, write_config
+from tests.support.sources import ENV_CONFIG, timmybot_logs, write_config  # noqa: F401 - fixture
 from timmybot.sources import SourceSettings, Track, default_router, resolve_query, stream_for
 from timmybot.sources.operator import reset_operator_cache
+
+pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
 ROOT = Path(__file__).parents[2]
 CHAIN = ("tests.support.sources:loopback_youtube", "tests.support.sources:loopback_soundcloud")

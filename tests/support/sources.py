@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
@@ -226,3 +229,20 @@ def loopback_youtube(settings: SourceSettings) -> LoopbackSite:
 def loopback_soundcloud(settings: SourceSettings) -> LoopbackSite:
     """Factory for ``source_chain``: the site configured as "scfake"."""
     return _from_config("scfake", settings)
+
+
+@pytest.fixture
+def timmybot_logs() -> Iterator[None]:
+    """Let ``timmybot`` records reach caplog at every level, whatever another test configured
+    (the Lambda observability set-up gives the package its own handler and stops propagation)."""
+    logger = logging.getLogger("timmybot")
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    logger.handlers = []
+    try:
+        yield
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers = saved[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.clock import FakeClock
-from tests.support.sources import CatalogEntry, LoopbackSite
+from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
 from timmybot.errors import BlockedSourceError, SourceRestingError, SpotifyNotYetSupportedError, TrackNotFoundError
 from timmybot.sources import (
     BreakerState,
@@ -17,6 +17,8 @@ from timmybot.sources import (
     Track,
     resolve_query,
 )
+
+pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
 SETTINGS = SourceSettings(allow_local_media=True, breaker_threshold=5, breaker_cooldown_s=300)
 SONG = CatalogEntry("song.webm", "Never Gonna Give You Up", "Rick Astley", 213, "GBARL9300135")

@@ -16,7 +16,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from scripts.check_ytdlp_version import parse_pip_index, pinned_version, version_key
-from tests.support.sources import FAULTS, ytdlp_failure
+from tests.support.sources import FAULTS, timmybot_logs, ytdlp_failure  # noqa: F401 - fixture
 from timmybot.errors import (
     AgeRestrictedError,
     BlockedSourceError,
@@ -32,6 +32,8 @@ from timmybot.errors import (
 from timmybot.sources import Reason, failure_of, map_ytdlp_error
 from timmybot.sources.failures import report_failure
 from timmybot.sources.metrics import emit_source_failure
+
+pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
 EXPECTED = {
     "bot_check": (BlockedSourceError, Reason.BOT_CHECK),

@@ -15,6 +15,7 @@ import pytest
 import yt_dlp
 from moto import mock_aws
 
+from tests.support.sources import timmybot_logs  # noqa: F401 - fixture
 from tests.unit.test_sources_ytdlp import BOT_CHECK, RecordedYoutubeDL
 from timmybot.errors import BlockedSourceError
 from timmybot.sources import Query, QueryKind, SourceSettings, YouTubeSource
@@ -25,6 +26,8 @@ from timmybot.sources.operator import (
     redact,
     reset_operator_cache,
 )
+
+pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
 COOKIE_VALUE = "AKEyXzVeryPrivateSessionCookie0123456789"
 PROXY_PASSWORD = "s3cr3t-proxy-pass"
