@@ -11,7 +11,9 @@ from chalicelib.reaper import run_reaper
 from chalicelib.worker import run_job
 from timmybot import __version__
 
-app = Chalice(app_name="timmybot")
+# configure_logs=False: Chalice would otherwise take over the "timmybot" logger (our package
+# namespace) at import; chalicelib.observability configures logging once per container.
+app = Chalice(app_name="timmybot", configure_logs=False)
 
 
 @app.route("/interactions", methods=["POST"], content_types=["application/json"])

@@ -16,10 +16,19 @@ FAST_PATH = {
 }  # fmt: skip
 
 
-def test_schema_holds_exactly_the_fast_path_commands() -> None:
+DEFERRED = {"play"}  # answered with type 5; a worker finishes them
+ADMIN = {"settings"}
+
+
+def test_schema_holds_exactly_the_commands_we_serve() -> None:
     names = [c["name"] for c in commands.schema()]
     assert len(names) == len(set(names))
-    assert set(names) == FAST_PATH
+    assert set(names) == FAST_PATH | DEFERRED | ADMIN
+
+
+def test_settings_is_hidden_from_members_without_manage_server() -> None:
+    schema = next(c for c in commands.schema() if c["name"] == "settings")
+    assert schema["default_member_permissions"] == str(1 << 5)
 
 
 @pytest.mark.parametrize("schema", commands.schema(), ids=lambda s: s["name"])

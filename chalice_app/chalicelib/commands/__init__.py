@@ -6,12 +6,12 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import play, playback, queue
+from chalicelib.commands import admin, play, playback, queue
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
 from timmybot.custom_ids import CustomId, NowPlayingAction, NowPlayingId, QueuePageId
 from timmybot.discord.types import CommandSchema
 
-COMMANDS: tuple[Command, ...] = (*play.COMMANDS, *playback.COMMANDS, *queue.COMMANDS)
+COMMANDS: tuple[Command, ...] = (*play.COMMANDS, *playback.COMMANDS, *queue.COMMANDS, *admin.COMMANDS)
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
 _NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {

@@ -136,6 +136,7 @@ class Command:
     description: str
     handler: Handler
     options: tuple[Option, ...] = ()
+    default_member_permissions: Permission | None = None  # hides the command from members without these
 
     def schema(self) -> CommandSchema:
         data: CommandSchema = {
@@ -148,4 +149,6 @@ class Command:
         }
         if self.options:
             data["options"] = [option.schema() for option in self.options]
+        if self.default_member_permissions is not None:
+            data["default_member_permissions"] = str(int(self.default_member_permissions))
         return data

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
@@ -59,10 +60,54 @@ def _title(record: GuildRecord) -> str:
     return f"**{entry.title}**" if entry is not None else "the track"
 
 
+VOTE_SKIP_MIN_LISTENERS = 3
+
+
+def votes_needed(listeners: int, percent: int) -> int:
+    """More than ``percent`` % of the listeners (a majority at 50 %), at least one, at most all."""
+    return max(1, min(listeners, listeners * percent // 100 + 1))
+
+
 def skip(ctx: CommandContext, store: Store) -> Reply:
     record = _playing(ctx, store)
-    store.update_desired(ctx.guild_id, bump_skip=True)
-    return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
+    listeners = record.actual.listener_ids
+    is_dj = bool(record.settings.dj_role_id and record.settings.dj_role_id in ctx.roles)
+    if ctx.is_manager() or is_dj or not record.settings.vote_skip or len(listeners) < VOTE_SKIP_MIN_LISTENERS:
+        store.update_desired(ctx.guild_id, bump_skip=True)
+        return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
+    return _vote_skip(ctx, store, record)
+
+
+def _vote_skip(ctx: CommandContext, store: Store, record: GuildRecord) -> Reply:
+    """With 3+ listeners a skip is a vote; the vote that reaches the threshold skips (atomically)."""
+    playing = record.actual.now_playing
+    assert playing is not None
+    outcome: dict[str, int | bool] = {}
+
+    def change(current: GuildRecord) -> GuildRecord:
+        entry = current.actual.now_playing
+        if entry is None or entry.entry_id != playing.entry_id:
+            outcome.update(moved_on=True)
+            return current
+        listeners = set(current.actual.listener_ids)
+        votes = set(current.skip_votes) if current.skip_votes_entry == entry.entry_id else set()
+        votes = (votes | {ctx.user_id}) & listeners
+        needed = votes_needed(len(listeners), current.settings.vote_skip_percent)
+        outcome.update(votes=len(votes), needed=needed, skipped=len(votes) >= needed)
+        if len(votes) >= needed:
+            desired = replace(current.desired, skip_seq=current.desired.skip_seq + 1)
+            return current.evolve(desired=desired, skip_votes=(), skip_votes_entry=None, last_active=ctx.now)
+        return current.evolve(skip_votes=tuple(sorted(votes)), skip_votes_entry=entry.entry_id)
+
+    store.update_guild(ctx.guild_id, change)
+    if outcome.get("moved_on"):
+        return Reply.private("That track already ended.")
+    if outcome["skipped"]:
+        return Reply.message(f"⏭ Vote passed ({outcome['votes']}/{outcome['needed']}): skipping {_title(record)}.")
+    return Reply.message(
+        f"🗳 <@{ctx.user_id}> voted to skip {_title(record)}: {outcome['votes']}/{outcome['needed']} votes. "
+        "A DJ can skip right away."
+    )
 
 
 def pause(ctx: CommandContext, store: Store) -> Reply:

@@ -86,6 +86,8 @@ class Settings:
     heartbeat_s: int = 15
     launching_ttl_s: int = 90
     idle_timeout_s: int = 300
+    idle_timeout_min_s: int = 60  # the range /settings may choose an idle timeout from
+    idle_timeout_max_s: int = 3600
     alone_timeout_s: int = 120
     shard_count: int = 16
     identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left

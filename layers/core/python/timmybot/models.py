@@ -72,6 +72,7 @@ class GuildSettings:
     twenty_four_seven: bool = False
     idle_timeout_s: int | None = None  # None: the operator default
     vote_skip: bool = True
+    vote_skip_percent: int = 50  # with 3+ listeners a skip needs more than this share of them
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ class GuildRecord:
     text_channel_id: str | None = None
     lease: Lease = field(default_factory=Lease)
     last_active: float = 0.0
+    skip_votes: tuple[str, ...] = ()  # members who voted to skip ``skip_votes_entry``
+    skip_votes_entry: str | None = None
     version: int = 0  # optimistic-concurrency counter; bumped by every write
 
     @property
@@ -153,6 +156,7 @@ class GuildRecord:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["queue"] = list(self.queue)
+        data["skip_votes"] = list(self.skip_votes)
         data["actual"]["listener_ids"] = list(self.actual.listener_ids)
         return data
 
@@ -170,6 +174,7 @@ class GuildRecord:
                 twenty_four_seven=bool(settings.get("twenty_four_seven", False)),
                 idle_timeout_s=_opt_int(settings.get("idle_timeout_s")),
                 vote_skip=bool(settings.get("vote_skip", True)),
+                vote_skip_percent=int(settings.get("vote_skip_percent", 50)),
             ),
             desired=Desired(
                 paused=bool(desired.get("paused", False)),
@@ -206,6 +211,8 @@ class GuildRecord:
                 resume=dict(lease["resume"]) if lease.get("resume") else None,
             ),
             last_active=float(data.get("last_active", 0.0)),
+            skip_votes=tuple(str(x) for x in data.get("skip_votes") or ()),
+            skip_votes_entry=_opt_str(data.get("skip_votes_entry")),
             version=int(data.get("version", 0)),
         )
 

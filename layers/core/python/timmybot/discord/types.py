@@ -183,3 +183,4 @@ class CommandSchema(TypedDict, total=False):
     contexts: list[int]
     integration_types: list[int]
     dm_permission: bool
+    default_member_permissions: str
