@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.support.signing import (
     signed_api,
 )
 from timmybot.config import Settings
+from timmybot.identify import IdentifyBudget
 from timmybot.models import LeaseState
 from timmybot.play import PlayJob, run_play_job
 
@@ -446,3 +448,20 @@ def test_a_rate_limited_edit_is_retried_after_retry_after(world: PlayWorld, medi
     statuses = [r.status for r in world.emulator.requests("PATCH", path)]
     assert statuses == [429, 200]
     assert world.original(payload["token"])["embeds"][0]["title"] == "tone 440"
+
+
+def test_with_the_identify_budget_below_the_reserve_play_answers_resting_and_launches_nothing(
+    world: PlayWorld, media: MediaServer
+) -> None:
+    # GIVEN Discord reported only 5 % of today's identifies left (reset in 42 minutes)
+    IdentifyBudget(world.api.store).observe(
+        {"total": 1000, "remaining": 50, "reset_after": 42 * 60 * 1000, "max_concurrency": 1}
+    )
+    # WHEN a member plays something
+    body, token = world.play(media.url_for("tone 440.webm"))
+    # THEN the reply says the bot is resting and when to come back, and no task was launched
+    assert body == {"type": DEFERRED}
+    text = json.dumps(world.original(token))
+    assert "resting" in text and "42 min" in text
+    assert world.launches() == []
+    assert not world.api.store.get_guild(GUILD_ID).lease.is_live(time.time())

@@ -22,7 +22,8 @@ import logging
 from dataclasses import dataclass, replace
 
 from timmybot.config import Settings
-from timmybot.errors import TimmyError
+from timmybot.errors import BotRestingError, TimmyError
+from timmybot.identify import IdentifyBudget
 from timmybot.models import GuildRecord, LeaseState
 from timmybot.store.base import Store
 
@@ -74,6 +75,12 @@ class Launcher(abc.ABC):
             _log.info("voice task for guild %s is already launching or running", guild_id)
             return LaunchResult(LaunchOutcome.ALREADY_RUNNING)
         generation = lease.generation
+        try:
+            # Every new task costs one IDENTIFY: refuse before the daily budget runs out (BRIEF §4.4).
+            IdentifyBudget(self._store, reserve_fraction=self._settings.identify_reserve_fraction).check_launch()
+        except BotRestingError as resting:
+            self._free_lease(guild_id, generation)
+            return LaunchResult(LaunchOutcome.FAILED, message=resting.user_message)
         try:
             holder = self._start(guild_id, generation)
         except LaunchFailedError as error:
