@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import discord
 
+from timmybot import metrics
 from timmybot.config import Settings
 from timmybot.errors import BotRestingError, SourceError, StaleGenerationError
 from timmybot.identify import IdentifyBudget
@@ -223,6 +224,7 @@ class VoiceTask:
         if lease.resume and record.queue and record.queue[0] == lease.resume.get("entry_id"):
             self._resume_position_ms = int(lease.resume.get("position_ms", 0))
         self._set_state(Lifecycle.CLAIMED)
+        metrics.emit(metrics.TASKS_STARTED)
         _log.info("claimed lease generation %s for guild %s", self.generation, self.guild_id)
         return True
 
@@ -296,7 +298,7 @@ class VoiceTask:
         try:
             wait = await asyncio.to_thread(self.budget.reserve)
         except BotRestingError:
-            _log.error("metric=IdentifyBudgetExhausted: not identifying")
+            _log.error("the identify budget is exhausted: not identifying")
             self.request_exit(ExitReason.RESTING)
             raise
         if wait > 0:
@@ -349,6 +351,7 @@ class VoiceTask:
                 await asyncio.wait_for(client_task, timeout=5)
         self._set_state(Lifecycle.DONE)
         _log.info("voice task for guild %s exits: %s", self.guild_id, reason.value)
+        metrics.emit(metrics.TASK_EXITS, dimensions={"reason": reason.value})
 
     # ------------------------------------------------------------------ the reconcile loop
     async def _loop(self) -> None:
@@ -401,7 +404,8 @@ class VoiceTask:
     # ------------------------------------------------------------------ voice connection health
     def _voice_closed(self, code: int) -> None:
         self._voice_close_code = code
-        _log.warning("metric=VoiceCloseCode code=%s: the voice websocket closed", code)
+        _log.warning("the voice websocket closed with %s", code)
+        metrics.emit(metrics.VOICE_CLOSE_CODE, dimensions={"code": str(code)})
         if code == DAVE_REQUIRED:
             _log.error(
                 "Discord closed voice with 4017 (DAVE end-to-end encryption required): this build cannot join "
@@ -654,7 +658,7 @@ class VoiceTask:
         failure = None if skipped else self._stream_failure(current, error)
         if failure is StreamFailure.GONE or (failure is not None and current.restarts >= MAX_STREAM_RESTARTS):
             _log.warning("stream of %s failed (%s): %s", current.entry.entry_id, failure.value, current.stderr.text())
-            await self._track_failed(current.entry, "the source stopped serving it")
+            await self._track_failed(current.entry, "the source stopped serving it", reason=f"stream_{failure.value}")
             return
         if failure is not None:
             position = self._position_ms()
@@ -691,8 +695,9 @@ class VoiceTask:
                 return None
         return classify_failure(stderr, error)
 
-    async def _track_failed(self, entry: QueueEntry, why: str) -> None:
+    async def _track_failed(self, entry: QueueEntry, why: str, *, reason: str = "source") -> None:
         self._failures_in_a_row += 1
+        metrics.emit(metrics.TRACKS_FAILED, dimensions={"reason": reason})
         _log.warning("track %s failed (%s in a row): %s", entry.entry_id, self._failures_in_a_row, why)
         await self._notice(f"Skipped **{entry.title}**: {why}")
         self.current = None

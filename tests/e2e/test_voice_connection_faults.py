@@ -82,7 +82,7 @@ def test_dave_required_close_is_logged_loudly_and_never_loops(
 
     assert code != 0 or "exits: error" in log
     assert "4017" in log and "DAVE" in log
-    assert "metric=VoiceCloseCode code=4017" in log
+    assert "metric=VoiceCloseCode value=1 code=4017" in log
     assert len(emulator.voice_events(guild.id, "identify")) - voice_identifies_before <= 1
     assert not stack.record(gid).lease.is_live(time.time())
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from timmybot import metrics
 from timmybot.errors import BotRestingError
 from timmybot.store.base import Store
 
@@ -91,7 +92,7 @@ class IdentifyBudget:
             return asdict(state)
 
         state = BudgetState.from_dict(self.store.update_record(BUDGET_PK, BUDGET_SK, change))
-        _log.info("metric=IdentifyBudgetRemaining value=%s total=%s", state.remaining, state.total)
+        metrics.emit(metrics.IDENTIFY_BUDGET_REMAINING, state.remaining)
         return state
 
     def below_reserve(self, state: BudgetState) -> bool:
@@ -104,11 +105,12 @@ class IdentifyBudget:
         if self.below_reserve(state):
             minutes = state.minutes_to_reset(now)
             _log.warning(
-                "metric=LaunchRefused reason=identify_budget remaining=%s total=%s reset_in_min=%s",
+                "refusing a launch: %s of %s identifies left, the budget resets in %s min",
                 state.remaining,
                 state.total,
                 minutes,
             )
+            metrics.emit(metrics.LAUNCHES_REFUSED, dimensions={"reason": "identify_budget"})
             raise BotRestingError(minutes)
 
     def reserve(self) -> float:
