@@ -125,8 +125,9 @@ def bootstrap(
         if discord is not None:
             return discord
         from timmybot.discord.rest import DiscordRest  # noqa: PLC0415 - built on first use
+        from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415
 
-        return DiscordRest.from_settings(settings)
+        return DiscordRest.from_settings(load_parameter_secrets(settings))
 
     lambda_runtime = "AWS_LAMBDA_FUNCTION_NAME" in os.environ if in_lambda is None else in_lambda
     return Services(

@@ -40,6 +40,8 @@ class Settings:
     discord_public_key: str = ""  # hex Ed25519 public key of the application (not secret)
     discord_application_id: str = ""
     discord_bot_token: str = field(default="", repr=False)  # secret
+    discord_bot_token_parameter: str = ""  # AWS: the SSM SecureString holding the bot token (read at cold start)
+    oauth_parameter_prefix: str = ""  # AWS: SSM path prefix of the OAuth client secrets
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg"
 
