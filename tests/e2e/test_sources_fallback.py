@@ -59,7 +59,7 @@ def test_play_survives_a_bot_check_through_the_fallback(
     with urllib.request.urlopen(info.stream_url, timeout=5) as response:
         assert response.read(4) == b"\x1a\x45\xdf\xa3"  # EBML: a WebM file
     # AND the operator got the hint and the metric
-    assert "metric=source_failure source=ytfake reason=bot_check" in caplog.text
+    assert "metric=SourceFailures value=1 source=ytfake reason=bot_check" in caplog.text
     assert "configure cookies or a PO-token provider" in caplog.text
 
 
@@ -151,3 +151,22 @@ def test_version_check_says_clearly_when_the_index_is_unreachable(tmp_path: Path
     assert result.returncode == 2, result.stdout + result.stderr
     assert "pinned 2026.10.26; newest unknown" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_play_through_the_api_tells_the_user_which_source_played(
+    sites: tuple[MediaServer, MediaServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_play_flow import play_world  # noqa: PLC0415 - the /play world of the api tests
+
+    _, _, tmp_path = sites
+    # GIVEN the api wired to the emulator, with a chain whose first site answers with a bot check
+    with play_world(tmp_path / "api", monkeypatch, source_chain=CHAIN) as world:
+        # WHEN a member searches with /play
+        body, token = world.play("tone four forty")
+        # THEN the track was queued from the stand-in, and the reply says so
+        assert body == {"type": 5}
+        original = world.original(token)
+        assert "ytfake refused to serve it right now, so this plays from scfake." in original["content"]
+        record = world.api.store.get_guild(str(world.guild.id))
+        [entry] = world.api.store.get_entries(str(world.guild.id), record.queue)
+        assert (entry.track["source"], entry.track["fallback_from"]) == ("scfake", "ytfake")

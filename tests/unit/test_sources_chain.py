@@ -49,7 +49,7 @@ def test_search_survives_a_bot_check_through_the_next_source(caplog: pytest.LogC
     assert (track.source, track.fallback_from) == ("scfake", "ytfake")
     # AND the operator got the hint and the metric
     assert "YouTube is asking for a sign-in" in caplog.text
-    assert "metric=source_failure source=ytfake reason=bot_check" in caplog.text
+    assert "metric=SourceFailures value=1 source=ytfake reason=bot_check" in caplog.text
 
 
 def test_a_track_from_the_first_source_carries_no_fallback() -> None:

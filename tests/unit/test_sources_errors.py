@@ -104,7 +104,7 @@ def test_a_failure_logs_the_operator_hint_and_the_metric(caplog: pytest.LogCaptu
     text = caplog.text
     # THEN the operator reads what to do, and the metric names source and reason
     assert "YouTube is asking for a sign-in" in text and "docs/SOURCES.md" in text
-    assert "metric=source_failure source=youtube reason=bot_check" in text
+    assert "metric=SourceFailures value=1 source=youtube reason=bot_check" in text
 
 
 def test_a_not_found_emits_no_metric(caplog: pytest.LogCaptureFixture) -> None:
@@ -117,10 +117,10 @@ def test_in_lambda_the_metric_is_an_emf_document(monkeypatch: pytest.MonkeyPatch
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN the Lambda environment
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "timmybot-worker")
-    # WHEN a failure is counted THEN Powertools prints one EMF document with both dimensions
+    # WHEN a failure is counted THEN one EMF document goes to stdout with both dimension sets
     emit_source_failure("youtube", "bot_check")
     out = capsys.readouterr().out
-    assert '"_aws"' in out and '"SourceFailure"' in out and '"bot_check"' in out and '"youtube"' in out
+    assert '"_aws"' in out and '"SourceFailures"' in out and '"bot_check"' in out and '"youtube"' in out
 
 
 def test_version_check_reads_the_pin_and_pips_answer(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from timmybot.permissions import (
     missing,
 )
 from timmybot.sources import QueryKind, Track, classify_query, resolve_query
+from timmybot.sources.models import source_label
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -288,6 +289,12 @@ def added_body(
         lines.append(launch.message)
     if not post.can_post and post.channel_id is not None:
         lines.append(CANT_POST_TEXT.format(channel=post.channel_id))
+    stand_in = next((t for t in tracks if t.fallback_from), None)
+    if stand_in is not None and stand_in.fallback_from is not None:
+        lines.append(
+            f"{source_label(stand_in.fallback_from)} refused to serve it right now, "
+            f"so this plays from {stand_in.label}."
+        )
     embed = _track_embed(job, tracks[0], position) if len(tracks) == 1 else _playlist_embed(job, tracks, position)
     return {"content": "\n".join(lines), "embeds": [embed], "allowed_mentions": NO_MENTIONS}
 
