@@ -23,6 +23,7 @@ SNOWFLAKE_RE = re.compile(r"^[1-9][0-9]{15,20}$")
 StoreBackend = Literal["sqlite", "dynamodb"]
 LauncherKind = Literal["local", "ecs", "none"]
 DispatcherKind = Literal["thread", "lambda", "inline"]
+VaultBackend = Literal["local", "secretsmanager", "kms"]
 
 
 class SettingsError(ValueError):
@@ -110,6 +111,26 @@ class Settings:
     source_js_runtimes: tuple[str, ...] = ()  # yt-dlp JavaScript runtimes (deno, node...); empty: yt-dlp's default
     source_socket_timeout_s: float = 15.0
 
+    # Accounts: the token vault and the OAuth clients (docs/ACCOUNTS.md)
+    vault_backend: VaultBackend = "local"  # where user OAuth tokens live: local, secretsmanager or kms
+    vault_sqlite_path: str = ""  # local vault database; empty = <data_dir>/vault.sqlite3
+    vault_key_file: str = ""  # local vault Fernet key (created 0600 on first run); empty = <data_dir>/vault.key
+    token_table: str = field(default="timmybot-tokens")  # kms vault: the DynamoDB token table
+    token_key_arn: str = ""  # kms vault: the tokens KMS key (envelope encryption, context user_id)
+    user_secret_prefix: str = field(default="/timmybot/users/")  # secretsmanager vault: secret <prefix><user_id>/oauth
+    google_client_id: str = ""  # Google OAuth client of type "TVs and Limited Input devices"
+    google_client_secret: str = field(default="", repr=False)  # secret; AWS: SSM <prefix>google-client-secret
+    google_device_url: str = "https://oauth2.googleapis.com/device/code"
+    google_token_url: str = field(default="https://oauth2.googleapis.com/token")
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    spotify_client_id: str = ""  # Spotify app (PKCE: no secret needed)
+    spotify_client_secret: str = field(default="", repr=False)  # optional; AWS: SSM <prefix>spotify-client-secret
+    spotify_redirect_uri: str = ""  # the exact URI registered at Spotify (docs/ACCOUNTS.md)
+    spotify_authorize_url: str = "https://accounts.spotify.com/authorize"
+    spotify_token_url: str = field(default="https://accounts.spotify.com/api/token")
+    oauth_state_ttl_s: int = 900  # pending /link state and device codes live at most this long (15 min)
+    oauth_timeout_s: float = 2.5  # HTTP timeout of one call to Google or Spotify (inside Discord's 3 s)
+
     # Logging
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
@@ -163,6 +184,16 @@ class Settings:
             problems.append("bot_user_id must be a Discord user id")
         if self.dispatcher_threads < 1:
             problems.append("dispatcher_threads must be at least 1")
+        if self.vault_backend not in ("local", "secretsmanager", "kms"):
+            problems.append("vault_backend must be local, secretsmanager or kms")
+        if self.vault_backend == "kms" and not self.token_key_arn:
+            problems.append("vault_backend=kms needs token_key_arn")
+        if self.spotify_redirect_uri and not _valid_redirect_uri(self.spotify_redirect_uri):
+            problems.append(
+                "spotify_redirect_uri must be https://... or http://127.0.0.1:<port>/... (Spotify refuses localhost)"
+            )
+        if not 60 <= self.oauth_state_ttl_s <= 900:
+            problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")
         try:
             self.source_settings()
         except ValueError as exc:
@@ -178,6 +209,14 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def vault_database_path(self) -> Path:
+        return Path(self.vault_sqlite_path) if self.vault_sqlite_path else self.data_path / "vault.sqlite3"
+
+    @property
+    def vault_key_path(self) -> Path:
+        return Path(self.vault_key_file) if self.vault_key_file else self.data_path / "vault.key"
 
     def source_settings(self) -> SourceSettings:
         from timmybot.sources.models import SourceSettings  # noqa: PLC0415 - keep config import-light
@@ -200,6 +239,18 @@ class Settings:
             source_secret_id=self.source_secret_id,
             source_secret_file=self.source_secret_file,
         )
+
+
+def _valid_redirect_uri(uri: str) -> bool:
+    """Spotify's rule: https, or plain http only on a loopback IP literal (never ``localhost``)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.hostname:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1") and parts.port is not None
 
 
 def _coerce(default: Any, raw: str) -> Any:

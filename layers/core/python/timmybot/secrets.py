@@ -20,15 +20,31 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 
+# The parameter names deploy.py writes under ``oauth_parameter_prefix``.
+OAUTH_PARAMETERS = {
+    "google_client_secret": "google-client-secret",
+    "spotify_client_secret": "spotify-client-secret",
+}
+OPTIONAL = frozenset({"spotify_client_secret"})  # PKCE needs no secret: a missing parameter is fine
+
+
 class SecretUnavailableError(RuntimeError):
     """A secret the settings name could not be read (missing parameter, no permission)."""
 
 
-def load_parameter_secrets(settings: Settings, *, client: SSMClient | Any | None = None) -> Settings:
-    """Settings with every secret that names an SSM parameter (and has no value yet) filled in."""
+def load_parameter_secrets(
+    settings: Settings, *, client: SSMClient | Any | None = None, oauth: bool = False
+) -> Settings:
+    """Settings with every secret that names an SSM parameter (and has no value yet) filled in.
+
+    ``oauth=True`` also reads the Google and Spotify client secrets under ``oauth_parameter_prefix``
+    (only the account commands need them, so only they pay for the extra reads).
+    """
     wanted: dict[str, str] = {}
     if not settings.discord_bot_token and settings.discord_bot_token_parameter:
         wanted["discord_bot_token"] = settings.discord_bot_token_parameter
+    if oauth:
+        wanted.update(_oauth_parameters(settings))
     if not wanted:
         return settings
     ssm = client or _ssm_client(settings)
@@ -37,10 +53,27 @@ def load_parameter_secrets(settings: Settings, *, client: SSMClient | Any | None
         try:
             response = ssm.get_parameter(Name=parameter, WithDecryption=True)
         except Exception as exc:  # botocore's ClientError and friends; the name is safe to log
+            if field_name in OPTIONAL and "ParameterNotFound" in type(exc).__name__ + str(exc):
+                _log.info("no parameter %s; %s stays empty", parameter, field_name)
+                continue
             raise SecretUnavailableError(f"could not read the SSM parameter {parameter}: {exc}") from exc
         values[field_name] = str(response["Parameter"]["Value"])
         _log.info("loaded %s from parameter %s", field_name, parameter)
     return replace(settings, **values)
+
+
+def _oauth_parameters(settings: Settings) -> dict[str, str]:
+    """The OAuth client secrets under ``oauth_parameter_prefix`` (only for clients that are configured)."""
+    prefix = settings.oauth_parameter_prefix
+    if not prefix:
+        return {}
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    wanted: dict[str, str] = {}
+    if settings.google_client_id and not settings.google_client_secret:
+        wanted["google_client_secret"] = prefix + OAUTH_PARAMETERS["google_client_secret"]
+    if settings.spotify_client_id and not settings.spotify_client_secret:
+        wanted["spotify_client_secret"] = prefix + OAUTH_PARAMETERS["spotify_client_secret"]
+    return wanted
 
 
 def _ssm_client(settings: Settings) -> Any:
