@@ -518,6 +518,14 @@ class Store(abc.ABC):
             _backoff(attempt)
         raise ConflictError()
 
+    def delete_record(self, pk: str, sk: str) -> bool:
+        """Delete a small auxiliary record (forget-me, spent OAuth state); True if a live one existed."""
+        if pk.startswith(("G#", "I#")):
+            raise ValueError("auxiliary records may not use guild or dedupe keys")
+        existed = self._fresh(self._get_item((pk, sk))) is not None
+        self._delete_items([(pk, sk)])
+        return existed
+
     # ------------------------------------------------------------------ helpers
     def _fresh(self, item: StoredItem | None) -> StoredItem | None:
         if item is None or (item.expires_at is not None and item.expires_at < self._clock()):
