@@ -1,0 +1,91 @@
+"""The one HTTP call the OAuth clients make: a form POST answered with JSON (stdlib urllib).
+
+Nothing here logs a request or response body: they carry codes, verifiers and tokens. Errors
+name the endpoint's host and the HTTP status or OAuth error code, never a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from timmybot.errors import TimmyError
+
+_log = logging.getLogger(__name__)
+
+USER_AGENT = "TimmyBot (OAuth client)"
+MAX_RESPONSE_BYTES = 256 * 1024
+
+
+class ProviderUnavailableError(TimmyError):
+    """The provider could not be reached, or answered something that is not OAuth JSON."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"I couldn't reach {provider} just now. Please try again in a moment.")
+
+
+@dataclass(frozen=True)
+class OAuthResponse:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def error(self) -> str:
+        value = self.body.get("error")
+        return value if isinstance(value, str) else ""
+
+
+def post_form(
+    url: str,
+    form: Mapping[str, str],
+    *,
+    provider: str,
+    timeout_s: float,
+    basic_auth: tuple[str, str] | None = None,
+) -> OAuthResponse:
+    """POST ``form`` url-encoded; the decoded JSON object and status (4xx answers are returned, not raised)."""
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    if basic_auth is not None:
+        pair = f"{urllib.parse.quote(basic_auth[0])}:{urllib.parse.quote(basic_auth[1])}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    request = urllib.request.Request(  # noqa: S310 - the URL is a setting (https in production)
+        url, data=urllib.parse.urlencode(dict(form)).encode(), headers=headers, method="POST"
+    )
+    host = urllib.parse.urlsplit(url).netloc
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+            status, raw = answer.status, answer.read(MAX_RESPONSE_BYTES)
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read(MAX_RESPONSE_BYTES)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        _log.warning("%s (%s) unreachable: %s", provider, host, type(exc).__name__)
+        raise ProviderUnavailableError(provider) from None
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if 200 <= status < 300 and not raw:
+            return OAuthResponse(status, {})
+        _log.warning("%s (%s) answered HTTP %s without an OAuth JSON body", provider, host, status)
+        raise ProviderUnavailableError(provider)
+    if status >= 500:
+        _log.warning("%s (%s) answered HTTP %s", provider, host, status)
+        raise ProviderUnavailableError(provider)
+    return OAuthResponse(status, body)
