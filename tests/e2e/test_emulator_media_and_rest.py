@@ -54,6 +54,10 @@ def test_fail_answers_every_request_with_the_status_until_cleared(media_server: 
     assert _get(url)[0] == 403
     media_server.clear_faults()
     assert _get(url)[0] == 200
+    # the server logs a request once it has sent the body: give its thread a moment under load
+    deadline = time.monotonic() + 5
+    while len(media_server.requests("tone.webm")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert [r.status for r in media_server.requests("tone.webm")] == [403, 200]
 
 
