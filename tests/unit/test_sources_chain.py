@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
-from timmybot.errors import BlockedSourceError, SourceRestingError, SpotifyNotYetSupportedError, TrackNotFoundError
+from timmybot.errors import BlockedSourceError, SourceRestingError, TrackNotFoundError
 from timmybot.sources import (
     BreakerState,
     MemoryRecords,
@@ -17,6 +17,7 @@ from timmybot.sources import (
     Track,
     resolve_query,
 )
+from timmybot.spotify import SpotifyNotConfiguredError
 
 pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
@@ -215,6 +216,6 @@ def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
     assert names == ["youtube", "ytmusic", "soundcloud"]
 
 
-def test_spotify_still_waits_for_linking_through_the_entry_point() -> None:
-    with pytest.raises(SpotifyNotYetSupportedError):
+def test_spotify_links_without_an_operator_app_say_so_through_the_entry_point() -> None:
+    with pytest.raises(SpotifyNotConfiguredError):
         resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from timmybot.errors import SourceError, SpotifyNotYetSupportedError, UnsupportedUrlError
+from timmybot.errors import SourceError, UnsupportedUrlError
 from timmybot.sources import LocalMediaSource, SourceRouter, SourceSettings, StreamInfo, Track
 from timmybot.sources.models import expiry_from_url
+from timmybot.spotify import SpotifyNotConfiguredError
 
 TRACK = Track(
     source="youtube",
@@ -126,14 +127,12 @@ def test_router_refuses_local_tracks_under_default_settings() -> None:
         SourceRouter(SourceSettings()).stream(local_track)
 
 
-def test_router_says_spotify_waits_for_linking() -> None:
+def test_router_says_spotify_links_need_the_operators_spotify_app() -> None:
+    # GIVEN settings without Spotify app credentials WHEN a Spotify link resolves
     router = SourceRouter(SourceSettings())
-    with pytest.raises(SpotifyNotYetSupportedError):
+    # THEN the user reads that Spotify is not set up on this bot (no network call was made)
+    with pytest.raises(SpotifyNotConfiguredError, match="aren't set up"):
         router.resolve_text("https://open.spotify.com/album/1DFixLWuPkv3KT3TnV35m3")
-    spotify_track = Track("spotify", "4uLU6hMCjMI75M1A2tKUQC", "t",
-                          "https://open.spotify.com/track/x", None, None, None)
-    with pytest.raises(SpotifyNotYetSupportedError):
-        router.stream(spotify_track)
 
 
 def test_router_refuses_tracks_of_unknown_sources() -> None:

@@ -131,6 +131,10 @@ class Settings:
     oauth_state_ttl_s: int = 900  # pending /link state and device codes live at most this long (15 min)
     oauth_timeout_s: float = 2.5  # HTTP timeout of one call to Google or Spotify (inside Discord's 3 s)
 
+    # Personal music and Spotify links (docs/ACCOUNTS.md): metadata APIs, called by the worker only
+    spotify_api_url: str = "https://api.spotify.com/v1"  # Spotify Web API base (links, libraries)
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"  # YouTube Data API v3 base (linked users)
+
     # Logging
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
@@ -238,6 +242,10 @@ class Settings:
             aws_endpoint_url=self.aws_endpoint_url,
             source_secret_id=self.source_secret_id,
             source_secret_file=self.source_secret_file,
+            spotify_api_url=self.spotify_api_url,
+            spotify_token_url=self.spotify_token_url,
+            spotify_client_id=self.spotify_client_id,
+            spotify_client_secret=self.spotify_client_secret,
         )
 
 

@@ -13,7 +13,7 @@ from .local import LocalMediaSource
 from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
 from .operator import OperatorSources, operator_sources
 from .policy import ALLOWED_HOSTS, check_track_url, check_url, classify_query
-from .router import SourceRouter, default_router, mirror_track, resolve_query, stream_for
+from .router import SourceRouter, default_router, mirror_track, mix_for, resolve_query, stream_for
 from .ytdlp import (
     SITE_EXTRACTORS,
     SoundCloudSource,
@@ -54,6 +54,7 @@ __all__ = [
     "failure_of",
     "map_ytdlp_error",
     "mirror_track",
+    "mix_for",
     "operator_sources",
     "resolve_query",
     "source_label",

@@ -26,6 +26,8 @@ class Source(abc.ABC):
     can_search: bool = False
     #: It answers ``find_by_isrc``.
     can_isrc: bool = False
+    #: It answers ``mix`` (a radio of tracks like a seed: YouTube's ``list=RD<videoId>`` mixes).
+    can_mix: bool = False
 
     def accepts(self, query: Query) -> bool:
         """Whether this source resolves ``query`` (a link of its hosts); searches go through ``search``."""
@@ -53,3 +55,12 @@ class Source(abc.ABC):
     def find_by_isrc(self, isrc: str, *, limit: int = 3) -> list[Track]:
         """Candidates for a recording's ISRC, best first; the chain still checks their duration."""
         return []
+
+    def mixes(self, seed: Track) -> bool:
+        """Whether ``mix`` takes ``seed`` as it is (otherwise the chain mirrors the seed here first)."""
+        return self.can_mix and seed.source in self.handles
+
+    def mix(self, seed: Track, *, limit: int = 10) -> list[Track]:
+        """Up to ``limit`` tracks of the radio seeded by ``seed`` (one of this source's own tracks),
+        the seed itself left out. Metadata only; ``TrackNotFoundError`` if there is no such radio."""
+        raise TrackNotFoundError("I couldn't find a mix for that track.")

@@ -11,7 +11,14 @@ SoundCloud), per kind of request:
 - a stream (play time) goes to the source that found the track; if it refuses, the chain mirrors
   the track (ISRC first where a source can, then title + artist with the duration within
   ``mirror_tolerance_s``) and streams the stand-in;
-- ``mirror`` (Spotify, later) finds a track by title, artist, duration and ISRC.
+- ``mirror`` finds a track by title, artist, duration and ISRC;
+- a Spotify link resolves to metadata only (``timmybot.spotify``, the app's token): Spotify gives no
+  audio. At play time a ``spotify`` track is mirrored (ISRC first, then title + artist within the
+  tolerance) and the match is kept in the track cache for 7 days under the Spotify id
+  (``T#spotify#<id>`` / ``MIRROR``), so the next play of that track costs no search. No match is a
+  ``MirrorNotFoundError`` whose sentence names the track;
+- ``mix`` gives a radio around a seed track (YouTube's ``list=RD<videoId>`` mixes), mirroring the
+  seed onto a mixing source first when it comes from elsewhere.
 
 Every call goes through the source's circuit breaker; every failure logs an operator hint and
 emits a metric (``failures.report_failure``). A track or stream that came from a stand-in says so:
@@ -30,7 +37,6 @@ from typing import TYPE_CHECKING, TypeVar
 from timmybot.errors import (
     SourceError,
     SourceRestingError,
-    SpotifyNotYetSupportedError,
     TrackNotFoundError,
     UnsupportedUrlError,
 )
@@ -52,6 +58,21 @@ TrackCache = Callable[[str, str], "Track | None"]
 Clock = Callable[[], float]
 
 MIRROR_CANDIDATES = 5
+MIRROR_SK = "MIRROR"
+MIRROR_CACHE_TTL_S = 7 * 24 * 3600  # the track cache's TTL (BRIEF §4.7)
+
+
+class MirrorNotFoundError(TrackNotFoundError):
+    """No playable source has a recording matching a metadata-only (Spotify) track."""
+
+    def __init__(self, title: str, artist: str | None) -> None:
+        by = f" by {artist}" if artist else ""
+        super().__init__(f"I couldn't find “{title}”{by} on any source I can play from.")
+
+
+def mirror_pk(source: str, source_id: str) -> str:
+    """The track-cache key of a metadata-only track; the mirror it played from is stored under it."""
+    return f"T#{source}#{source_id}"
 
 
 def _youtube(settings: SourceSettings) -> Source:
@@ -190,7 +211,11 @@ class SourceChain:
     def resolve(self, query: Query) -> list[Track]:
         """Metadata for a classified /play argument (worker)."""
         if query.kind.is_spotify:
-            raise SpotifyNotYetSupportedError()
+            from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+
+            if query.source_id is None:
+                raise UnsupportedUrlError()
+            return resolve_link(query.kind.value.removeprefix("spotify_"), query.source_id, self._settings)
         if query.kind is QueryKind.SEARCH:
             return [self.search(query.text)]
         source = self._accepting(query)
@@ -242,10 +267,34 @@ class SourceChain:
         title + artist with the duration within ``mirror_tolerance_s``. ``TrackNotFoundError`` if none."""
         return self._mirror(title, artist, duration_s, isrc, exclude=exclude, then=lambda _source, track: track)
 
+    def mix(self, seed: Track, *, limit: int = 10) -> list[Track]:
+        """Up to ``limit`` tracks of a radio around ``seed`` (metadata; the seed left out)."""
+        mixers = [source for source in self.sources if source.can_mix]
+        if not mixers:
+            raise TrackNotFoundError("None of the sources I use can make a mix.")
+        candidates = [seed]
+        if seed.source == "spotify":
+            mirrored = self._cached_mirror(seed.source_id)
+            if mirrored is not None:
+                candidates.insert(0, mirrored)
+        for candidate in candidates:
+            for source in mixers:
+                if source.mixes(candidate):
+                    return self._guarded(source, "mix", _mixing(source, candidate, limit))
+        others = tuple(source.name for source in self.sources if not source.can_mix)
+        return self._mirror(
+            seed.title,
+            seed.artist,
+            seed.duration_s,
+            seed.isrc,
+            exclude=others,
+            then=lambda s, t: self._guarded(s, "mix", _mixing(s, t, limit)),
+        )
+
     def stream(self, track: Track) -> StreamInfo:
         """A fresh stream for a queued track (voice task); a stand-in's stream if its source refuses."""
         if track.source == "spotify":
-            raise SpotifyNotYetSupportedError()
+            return self._stream_mirrored(track)
         source = self._handler(track.source)
         try:
             info = self._guarded(source, "stream", lambda: source.stream(track))
@@ -269,6 +318,53 @@ class SourceChain:
             return replace(info, source=stand_in.source, fallback_from=source.name)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _stream_mirrored(self, track: Track) -> StreamInfo:
+        """A metadata-only track's audio: its cached mirror, else a fresh mirror (then cached)."""
+        exclude: tuple[str, ...] = ()
+        cached = self._cached_mirror(track.source_id)
+        if cached is not None:
+            source = next((s for s in self.sources if cached.source in s.handles), None)
+            if source is not None:
+                try:
+                    info = self._guarded(source, "stream", lambda: source.stream(cached))
+                    return replace(info, source=source.name, fallback_from=None)
+                except SourceError as exc:
+                    _log.info("cached mirror of %r failed (%s): mirroring again", track.title, type(exc).__name__)
+                    if failure_of(exc).source_fault or isinstance(exc, SourceRestingError):
+                        exclude = (source.name,)
+        match, info = self._mirror(
+            track.title,
+            track.artist,
+            track.duration_s,
+            track.isrc,
+            exclude=exclude,
+            then=lambda s, t: (t, replace(self._guarded(s, "stream", lambda: s.stream(t)), source=s.name)),
+            not_found=MirrorNotFoundError(track.title, track.artist),
+        )
+        self._remember_mirror(track.source_id, match)
+        _log.info("mirrored %s track %s to %s %s", track.source, track.source_id, match.source, match.source_id)
+        return replace(info, fallback_from=None)
+
+    def _cached_mirror(self, spotify_id: str) -> Track | None:
+        _ = self.breaker  # builds the records (the store) on first use
+        assert self._records is not None
+        try:
+            record = self._records.get_record(mirror_pk("spotify", spotify_id), MIRROR_SK)
+            return Track.from_dict(record) if record else None
+        except Exception:
+            _log.warning("mirror cache unreadable for spotify/%s", spotify_id, exc_info=True)
+            return None
+
+    def _remember_mirror(self, spotify_id: str, match: Track) -> None:
+        assert self._records is not None
+        data = match.to_dict()
+        try:
+            self._records.update_record(
+                mirror_pk("spotify", spotify_id), MIRROR_SK, lambda _current: data, ttl_s=MIRROR_CACHE_TTL_S
+            )
+        except Exception:
+            _log.warning("could not cache the mirror of spotify/%s", spotify_id, exc_info=True)
 
     def _accepting(self, query: Query) -> Source:
         for source in self.sources:
@@ -314,6 +410,7 @@ class SourceChain:
         *,
         exclude: Sequence[str],
         then: Callable[[Source, Track], T],
+        not_found: SourceError | None = None,
     ) -> T:
         errors: list[SourceError] = []
         terms = f"{artist} {title}" if artist and artist.lower() not in title.lower() else title
@@ -335,7 +432,9 @@ class SourceChain:
                     errors.append(exc)
                     if failure_of(exc).source_fault or isinstance(exc, SourceRestingError):
                         break  # this source is unwell: go to the next one
-        raise _best_error(errors, default=TrackNotFoundError("I couldn't find that track on any other source."))
+        raise _best_error(
+            errors, default=not_found or TrackNotFoundError("I couldn't find that track on any other source.")
+        )
 
     def _closest(self, candidates: Sequence[Track], duration_s: int | None) -> Track | None:
         if duration_s is None:
@@ -362,6 +461,10 @@ class SourceChain:
 
 def _searching(source: Source, terms: str, limit: int) -> Callable[[], list[Track]]:
     return lambda: source.search(terms, limit=limit)
+
+
+def _mixing(source: Source, seed: Track, limit: int) -> Callable[[], list[Track]]:
+    return lambda: source.mix(seed, limit=limit)
 
 
 def _isrc_lookup(source: Source, isrc: str, limit: int) -> Callable[[], list[Track]]:

@@ -76,6 +76,12 @@ class SourceSettings:
     aws_endpoint_url: str = ""
     source_secret_id: str = ""
     source_secret_file: str = ""
+    #: Spotify metadata for /play links (``timmybot.spotify``): the Web API base, the token URL and
+    #: the app's client credentials. Spotify gives metadata only; its tracks are mirrored at play time.
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_token_url: str = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL, not a secret
+    spotify_client_id: str = ""
+    spotify_client_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.playlist_cap < 1:

@@ -44,3 +44,8 @@ def mirror_track(
 ) -> Track:
     """The same recording on a playable source: ISRC first, then title + artist within ± the tolerance."""
     return default_router(settings).mirror(title, artist, duration_s, isrc)
+
+
+def mix_for(seed: Track, settings: SourceSettings, *, limit: int = 10) -> list[Track]:
+    """A radio around ``seed`` (YouTube mix), the seed left out; metadata only (worker and voice task)."""
+    return default_router(settings).mix(seed, limit=limit)

@@ -70,6 +70,9 @@ SOUNDCLOUD_EXTRACTORS: tuple[str, ...] = (
 SITE_EXTRACTORS: tuple[str, ...] = YOUTUBE_EXTRACTORS + SOUNDCLOUD_EXTRACTORS
 
 STREAM_FORMAT = "bestaudio[acodec=opus]/bestaudio/best"
+# A YouTube mix: the radio YouTube builds around one video; it needs no sign-in.
+MIX_URL = "https://www.youtube.com/watch?v={id}&list=RD{id}"
+_VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
 
 # Flat-playlist placeholders YouTube uses for entries nobody can play.
 _UNPLAYABLE_TITLES = frozenset({"[private video]", "[deleted video]", "[unavailable video]"})
@@ -511,11 +514,38 @@ class YtDlpSource(Source):
 
 
 class YouTubeSource(YtDlpSource):
-    """YouTube links and YouTube search (``ytsearch``)."""
+    """YouTube links, YouTube search (``ytsearch``) and YouTube mixes (``list=RD<videoId>``, no sign-in)."""
 
     name = "youtube"
     handles = frozenset({"youtube"})
+    can_mix = True
     _query_kinds = frozenset({QueryKind.YOUTUBE})
+
+    def mixes(self, seed: Track) -> bool:
+        # YouTube Music tracks are YouTube videos under another name.
+        return seed.source in {"youtube", "ytmusic"} and bool(_VIDEO_ID_RE.fullmatch(seed.source_id))
+
+    def mix(self, seed: Track, *, limit: int = 10) -> list[Track]:
+        """The flat listing of the seed's mix: one request, no player, no per-track lookups."""
+        if not self.mixes(seed):
+            raise TrackNotFoundError("I can only start a mix from a YouTube track.")
+        options = self.options("metadata")
+        options["noplaylist"] = False
+        options["playlistend"] = max(1, limit) + 1  # the mix starts with the seed itself
+        info = self._extract(MIX_URL.format(id=seed.source_id), options)
+        tracks: list[Track] = []
+        for entry in _entries(info):
+            track = _track_from_info(entry)
+            if track is None or track.source_id == seed.source_id:
+                continue
+            if track.duration_s is not None and track.duration_s > self._settings.max_track_seconds:
+                continue
+            tracks.append(track)
+            if len(tracks) >= limit:
+                break
+        if not tracks:
+            raise TrackNotFoundError("YouTube had no mix for that track.")
+        return tracks
 
 
 class YouTubeMusicSource(YtDlpSource):

@@ -1,0 +1,376 @@
+"""Spotify Web API metadata client (spotipy), for the worker only: Spotify gives metadata, never audio.
+
+Every Spotify track becomes an *unresolved* ``Track`` with ``source="spotify"``: its title, first
+artist, duration and ISRC. The voice task mirrors it to a playable source at play time
+(``timmybot.sources.chain``), so resolving a 100-track playlist here costs a few page requests and
+never one search per track.
+
+Two kinds of token:
+
+- the app's own (client-credentials grant, ``spotify_client_id`` + ``spotify_client_secret``) for
+  public links pasted into /play; fetched once and kept until shortly before it expires;
+- a user's (``LinkedAccounts.access_token(user, "spotify")``) for their playlists, saved tracks and
+  recently played.
+
+The API base (``spotify_api_url``) and the token URL are settings, so tests point both at loopback
+fakes. spotipy logs request headers (bearer tokens) at DEBUG level: ``_TokenFilter`` keeps those
+records out of every handler. Tokens never appear in our own log lines or error messages.
+
+Playlists: Spotify's 2026 development mode moved ``/playlists/{id}/tracks`` to ``/items`` and
+renamed each item's ``track`` to ``item``; both shapes are read, and ``/tracks`` is tried when
+``/items`` answers 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from timmybot.errors import SourceError, TrackNotFoundError
+
+if TYPE_CHECKING:
+    from timmybot.sources.models import SourceSettings, Track
+
+_log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 50  # the largest page every endpoint we use accepts
+TOKEN_MARGIN_S = 60.0  # an app token is renewed this long before it expires
+TRACK_URL = "https://open.spotify.com/track/{id}"
+PLAYLIST_URL = "https://open.spotify.com/playlist/{id}"
+
+
+class SpotifyError(SourceError):
+    """Spotify refused or failed; the sentence says what the user can do."""
+
+    user_message = "Spotify didn't answer properly. Please try again in a moment."
+
+
+class SpotifyNotConfiguredError(SpotifyError):
+    user_message = "Spotify links aren't set up on this bot (its operator has not configured a Spotify app)."
+
+
+class SpotifyRateLimitedError(SpotifyError):
+    user_message = "Spotify is asking me to slow down. Please try again in a minute."
+
+
+class SpotifyAuthError(SpotifyError):
+    user_message = "Spotify did not accept my sign-in. If you linked Spotify, run `/link spotify` again."
+
+
+@dataclass(frozen=True, slots=True)
+class SpotifyPlaylist:
+    """One of a user's playlists (for the /my-playlists menu)."""
+
+    id: str
+    name: str
+    total: int | None
+
+
+# ---------------------------------------------------------------------- log hygiene
+class _TokenFilter(logging.Filter):
+    """Drops spotipy's DEBUG records: they print request headers, bearer token included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_FILTER = _TokenFilter()
+_filter_lock = threading.Lock()
+
+
+def _guard_spotipy_logs() -> None:
+    with _filter_lock:
+        for name in ("spotipy", "spotipy.client", "spotipy.oauth2"):
+            logger = logging.getLogger(name)
+            if _FILTER not in logger.filters:
+                logger.addFilter(_FILTER)
+
+
+# ---------------------------------------------------------------------- app token (client credentials)
+@dataclass
+class _AppToken:
+    value: str
+    expires_at: float
+
+
+_app_tokens: dict[tuple[str, str], _AppToken] = {}
+_app_lock = threading.Lock()
+
+
+def app_token(settings: SourceSettings, *, clock: Callable[[], float] = time.time) -> str:
+    """The app's client-credentials token, fetched on first use and reused until near expiry."""
+    if not settings.spotify_client_id or not settings.spotify_client_secret:
+        raise SpotifyNotConfiguredError()
+    key = (settings.spotify_token_url, settings.spotify_client_id)
+    with _app_lock:
+        cached = _app_tokens.get(key)
+        if cached is not None and cached.expires_at - TOKEN_MARGIN_S > clock():
+            return cached.value
+        import requests  # noqa: PLC0415 - worker only
+
+        try:
+            response = requests.post(
+                settings.spotify_token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(settings.spotify_client_id, settings.spotify_client_secret),
+                timeout=settings.socket_timeout_s,
+            )
+        except requests.RequestException as exc:
+            _log.warning("Spotify token endpoint unreachable: %s", type(exc).__name__)
+            raise SpotifyError() from None
+        if response.status_code in (400, 401):
+            _log.error("Spotify refused the app's client credentials (HTTP %s)", response.status_code)
+            raise SpotifyNotConfiguredError(
+                "Spotify refused this bot's app credentials, so Spotify links can't play right now."
+            )
+        if response.status_code != 200:
+            _log.warning("Spotify token endpoint answered HTTP %s", response.status_code)
+            raise SpotifyError()
+        body = response.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise SpotifyError()
+        expires_in = body.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+        _app_tokens[key] = _AppToken(token, clock() + lifetime)
+        _log.info("fetched a Spotify app token (valid %.0f s)", lifetime)
+        return token
+
+
+def forget_app_tokens() -> None:
+    """Drop cached app tokens (tests; a rotated client secret)."""
+    with _app_lock:
+        _app_tokens.clear()
+
+
+# ---------------------------------------------------------------------- the client
+class SpotifyClient:
+    """Metadata calls over spotipy with one bearer token. ``session`` (a ``requests.Session``) is optional."""
+
+    def __init__(self, token: str, *, api_url: str, timeout_s: float = 10.0, session: Any | None = None) -> None:
+        import spotipy  # noqa: PLC0415 - never on the interactions fast path
+
+        _guard_spotipy_logs()
+        self._api_url = api_url.rstrip("/") + "/"
+        self._sp: Any = spotipy.Spotify(
+            auth=token,
+            requests_session=session if session is not None else True,
+            requests_timeout=timeout_s,
+            retries=1,
+            status_retries=1,
+            backoff_factor=0.2,
+        )
+        self._sp.prefix = self._api_url
+
+    @classmethod
+    def for_app(cls, settings: SourceSettings) -> SpotifyClient:
+        return cls(app_token(settings), api_url=settings.spotify_api_url, timeout_s=settings.socket_timeout_s)
+
+    # -- public links ------------------------------------------------------------------------------
+    def track(self, track_id: str) -> Track:
+        data = self._call(lambda: self._sp.track(track_id), what="That Spotify track")
+        track = track_from_spotify(data)
+        if track is None:
+            raise TrackNotFoundError("That Spotify track can't be played (it is a local file or unavailable).")
+        return track
+
+    def album_tracks(self, album_id: str, cap: int) -> list[Track]:
+        album = self._call(lambda: self._sp.album(album_id), what="That Spotify album")
+        images = album.get("images") if isinstance(album, dict) else None
+        thumbnail = _image(images)
+        page = album.get("tracks") if isinstance(album, dict) else None
+        tracks: list[Track] = []
+        for items in self._pages(page, what="That Spotify album"):
+            for raw in items:
+                track = track_from_spotify(raw, thumbnail=thumbnail)
+                if track is not None:
+                    tracks.append(track)
+            if len(tracks) >= cap:
+                break
+        return _nonempty(tracks[:cap], "That Spotify album has no playable tracks.")
+
+    def playlist_pages(self, playlist_id: str, cap: int) -> Iterator[list[Track]]:
+        """A playlist's tracks page by page (for progress), at most ``cap`` in all."""
+        first = self._first_playlist_page(playlist_id)
+        count = 0
+        for items in self._pages(first, what="That Spotify playlist"):
+            batch = [t for t in (track_from_spotify(_item_track(i)) for i in items) if t is not None]
+            batch = batch[: cap - count]
+            count += len(batch)
+            if batch:
+                yield batch
+            if count >= cap:
+                return
+
+    def playlist_tracks(self, playlist_id: str, cap: int) -> list[Track]:
+        tracks = [t for batch in self.playlist_pages(playlist_id, cap) for t in batch]
+        return _nonempty(tracks, "That Spotify playlist has no playable tracks.")
+
+    # -- a user's library (user token) -------------------------------------------------------------
+    def saved_tracks(self, cap: int) -> list[Track]:
+        page = self._call(lambda: self._sp.current_user_saved_tracks(limit=min(PAGE_LIMIT, cap)), what="Your library")
+        return self._collect(page, cap, what="Your library")
+
+    def recently_played(self, cap: int) -> list[Track]:
+        page = self._call(
+            lambda: self._sp.current_user_recently_played(limit=min(PAGE_LIMIT, cap)), what="Your listening history"
+        )
+        items = page.get("items") if isinstance(page, dict) else None
+        tracks = [t for t in (track_from_spotify(_item_track(i)) for i in items or ()) if t is not None]
+        return tracks[:cap]
+
+    def playlists(self, cap: int) -> list[SpotifyPlaylist]:
+        page = self._call(lambda: self._sp.current_user_playlists(limit=min(PAGE_LIMIT, cap)), what="Your playlists")
+        found: list[SpotifyPlaylist] = []
+        for items in self._pages(page, what="Your playlists"):
+            for raw in items:
+                if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                    continue
+                counts = raw.get("items") or raw.get("tracks")
+                total = counts.get("total") if isinstance(counts, dict) else None
+                found.append(
+                    SpotifyPlaylist(
+                        id=raw["id"],
+                        name=str(raw.get("name") or "Untitled"),
+                        total=total if isinstance(total, int) else None,
+                    )
+                )
+            if len(found) >= cap:
+                break
+        return found[:cap]
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _first_playlist_page(self, playlist_id: str) -> Any:
+        from spotipy.exceptions import SpotifyException  # noqa: PLC0415
+
+        try:
+            return self._call(
+                lambda: self._sp.playlist_items(playlist_id, limit=PAGE_LIMIT, additional_types=("track",)),
+                what="That Spotify playlist",
+                reraise=(SpotifyException,),
+            )
+        except SpotifyException as exc:
+            if exc.http_status != 404:
+                raise _mapped(exc, "That Spotify playlist") from None
+        _log.info("playlist %s: /items answered 404, trying /tracks", playlist_id)
+        return self._call(
+            lambda: self._sp._get(f"playlists/{playlist_id}/tracks", limit=PAGE_LIMIT),  # the pre-2026 path
+            what="That Spotify playlist",
+        )
+
+    def _collect(self, page: Any, cap: int, *, what: str) -> list[Track]:
+        tracks: list[Track] = []
+        for items in self._pages(page, what=what):
+            tracks.extend(t for t in (track_from_spotify(_item_track(i)) for i in items) if t is not None)
+            if len(tracks) >= cap:
+                break
+        return tracks[:cap]
+
+    def _pages(self, page: Any, *, what: str) -> Iterator[list[Any]]:
+        """The items of ``page`` and of each following page (``next``), only on the configured API host."""
+        while isinstance(page, dict):
+            items = page.get("items")
+            yield list(items) if isinstance(items, list) else []
+            following = page.get("next")
+            if not isinstance(following, str) or not following.startswith(self._api_url):
+                return
+            page = self._call(_getter(self._sp, following), what=what)
+
+    def _call(self, call: Callable[[], Any], *, what: str, reraise: tuple[type[Exception], ...] = ()) -> Any:
+        import requests  # noqa: PLC0415
+        from spotipy.exceptions import SpotifyException  # noqa: PLC0415
+
+        try:
+            return call()
+        except reraise:
+            raise
+        except SpotifyException as exc:
+            raise _mapped(exc, what) from None
+        except requests.RequestException as exc:
+            _log.warning("Spotify API unreachable: %s", type(exc).__name__)
+            raise SpotifyError("I can't reach Spotify right now. Please try again in a moment.") from None
+
+
+def _mapped(exc: Any, what: str) -> SourceError:
+    status = getattr(exc, "http_status", None)
+    _log.info("Spotify API answered HTTP %s for %s", status, what.lower())
+    if status in {400, 404}:
+        return TrackNotFoundError(f"{what} doesn't exist or isn't public.")
+    if status == 401:
+        return SpotifyAuthError()
+    if status == 403:
+        return SpotifyError(f"Spotify refused access: {what.lower()} may be private, or this app can't read it.")
+    if status == 429:
+        return SpotifyRateLimitedError()
+    return SpotifyError()
+
+
+def _getter(sp: Any, url: str) -> Callable[[], Any]:
+    return lambda: sp._get(url)
+
+
+def _item_track(item: Any) -> Any:
+    """A playlist/library/history item's track: ``item`` (2026 shape) or ``track`` (before)."""
+    if isinstance(item, dict):
+        inner = item.get("item", item.get("track"))
+        if isinstance(inner, dict):
+            return inner
+    return None
+
+
+def _image(images: Any) -> str | None:
+    if isinstance(images, list):
+        for image in images:
+            if isinstance(image, dict) and isinstance(image.get("url"), str) and image["url"].startswith("https://"):
+                return str(image["url"])
+    return None
+
+
+def _nonempty(tracks: list[Track], sentence: str) -> list[Track]:
+    if not tracks:
+        raise TrackNotFoundError(sentence)
+    return tracks
+
+
+def track_from_spotify(data: Any, *, thumbnail: str | None = None) -> Track | None:
+    """An unresolved ``Track`` (source "spotify") from a Spotify track object; None for local files,
+    episodes and anything without an id."""
+    from timmybot.sources.models import Track  # noqa: PLC0415 - plain data
+
+    if not isinstance(data, Mapping):
+        return None
+    track_id = data.get("id")
+    if not isinstance(track_id, str) or not track_id or data.get("is_local") or data.get("type") == "episode":
+        return None
+    artists = data.get("artists")
+    artist = None
+    if isinstance(artists, list) and artists and isinstance(artists[0], dict):
+        artist = artists[0].get("name") if isinstance(artists[0].get("name"), str) else None
+    duration_ms = data.get("duration_ms")
+    external = data.get("external_ids")
+    isrc = external.get("isrc") if isinstance(external, dict) and isinstance(external.get("isrc"), str) else None
+    album = data.get("album")
+    return Track(
+        source="spotify",
+        source_id=track_id,
+        title=str(data.get("name") or f"Spotify track {track_id}"),
+        url=TRACK_URL.format(id=track_id),
+        duration_s=round(duration_ms / 1000) if isinstance(duration_ms, int) else None,
+        thumbnail=_image(album.get("images")) if isinstance(album, dict) else thumbnail,
+        artist=artist,
+        isrc=isrc,
+    )
+
+
+def resolve_link(kind: str, spotify_id: str, settings: SourceSettings) -> list[Track]:
+    """/play of a public Spotify link (``kind`` track/album/playlist), with the app's token."""
+    client = SpotifyClient.for_app(settings)
+    if kind == "track":
+        return [client.track(spotify_id)]
+    if kind == "album":
+        return client.album_tracks(spotify_id, settings.playlist_cap)
+    return client.playlist_tracks(spotify_id, settings.playlist_cap)
