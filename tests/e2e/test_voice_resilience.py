@@ -178,3 +178,43 @@ def test_a_second_task_for_the_same_guild_exits_and_only_one_plays(
     assert "held by another task" in second.log
     assert first.process.poll() is None
     assert len({p.ssrc for p in stack.packets(gid, since=0)}) == 1
+
+
+def test_a_rate_limited_now_playing_post_is_retried_after_retry_after(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    _listen(emulator, guild)
+    gid = str(guild.id)
+    path = f"/channels/{guild.text_channel_id}/messages"
+    emulator.rate_limit("POST", path, times=1, retry_after=0.6)
+    stack.enqueue(gid, stack.tone_entry(440, 6), **_channels(guild))
+
+    task = stack.launch(gid)
+    stack.wait_for_audio(gid, since=0)
+    record = stack.wait_record(gid, lambda r: r.actual.message_id is not None, what="now-playing post")
+    posts = emulator.requests(method="POST", path=path)
+
+    assert len(posts) == 2 and posts[1].time - posts[0].time >= 0.55
+    assert record.actual.message_id is not None
+    assert task.process.poll() is None
+
+
+def test_three_failures_in_a_row_pause_the_guild_with_a_notice(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer
+) -> None:
+    _listen(emulator, guild)
+    gid = str(guild.id)
+    broken = [stack.tone_entry(freq, 2) for freq in (330, 550, 770)]
+    for freq in (330, 550, 770):
+        media_server.fail(f"tone-{freq}-2.webm", 404)
+    last = stack.tone_entry(880, 4)
+    stack.enqueue(gid, *broken, last, **_channels(guild))
+
+    task = stack.launch(gid)
+    record = stack.wait_record(gid, lambda r: r.desired.paused, timeout=30, what="paused after three failures")
+    notices = [m.content or "" for m in emulator.messages(guild.text_channel_id)]
+
+    assert any("Paused after 3 tracks failed in a row" in text for text in notices), notices
+    assert sum("Skipped" in text for text in notices) == 3
+    assert task.process.poll() is None  # no crash loop: it waits for /resume
+    assert record.desired.paused
