@@ -33,6 +33,22 @@ REAL_DISCORD_SETTINGS = (
 )
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a ``.env`` file (comments and blanks skipped; no interpolation)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip().strip('"').strip("'")
+        if key.startswith("TIMMYBOT_") and value:
+            values[key] = value
+    return values
+
+
 def dev_signing_key(data_dir: Path) -> tuple[str, str, bool]:
     """(private seed hex, public key hex, created now) of the development key pair."""
     from nacl.signing import SigningKey  # noqa: PLC0415 - imported inside the venv
@@ -78,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     base_url = f"http://{args.host}:{args.port}"
     env = dict(os.environ)
+    for key, value in read_env_file(ROOT / ".env").items():
+        env.setdefault(key, value)  # the real environment wins over .env
     env.setdefault("TIMMYBOT_STORE_BACKEND", "sqlite")
     env.setdefault("TIMMYBOT_SQLITE_PATH", str(data_dir / "timmybot.sqlite3"))
     env.setdefault("TIMMYBOT_DATA_DIR", str(data_dir))
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ).rstrip(os.pathsep)
 
     real_discord = all(env.get(name) for name in REAL_DISCORD_SETTINGS)
+    if real_discord and not env.get("TIMMYBOT_DISCORD_PUBLIC_KEY"):
+        real_discord = False
     signing_seed: str | None = None
     if not env.get("TIMMYBOT_DISCORD_PUBLIC_KEY"):
         signing_seed, public_key, created = dev_signing_key(data_dir)
@@ -119,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if real_discord:
             print("  Discord credentials found: serving the real Discord.")
         else:
-            missing = ", ".join(name for name in REAL_DISCORD_SETTINGS if not os.environ.get(name))
+            missing = ", ".join(name for name in REAL_DISCORD_SETTINGS if not env.get(name))
             print(f"  Real Discord would still need: {missing}.")
             print("  No credentials: running the demo against the loopback Discord emulator.\n")
             assert demo is not None
