@@ -88,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--data-dir", default=os.environ.get("TIMMYBOT_DATA_DIR", str(ROOT / ".local")))
     parser.add_argument("--once", action="store_true", help="run the demo (if any) and exit instead of serving")
+    parser.add_argument("--env-file", default=str(ROOT / ".env"), help="TIMMYBOT_* settings file (default: .env)")
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     base_url = f"http://{args.host}:{args.port}"
     env = dict(os.environ)
-    for key, value in read_env_file(ROOT / ".env").items():
+    for key, value in read_env_file(Path(args.env_file)).items():
         env.setdefault(key, value)  # the real environment wins over .env
     env.setdefault("TIMMYBOT_STORE_BACKEND", "sqlite")
     env.setdefault("TIMMYBOT_SQLITE_PATH", str(data_dir / "timmybot.sqlite3"))

@@ -30,7 +30,18 @@ def test_run_without_credentials_answers_a_signed_ping_and_the_demo_plays_440_hz
 
     # WHEN the run script starts the local stack and its demo once
     result = subprocess.run(
-        [sys.executable, "scripts/run_local.py", "--once", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "scripts/run_local.py",
+            "--once",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--env-file",
+            str(tmp_path / "no.env"),
+        ],
+        check=False,
         cwd=ROOT,
         env=env,
         capture_output=True,
