@@ -7,6 +7,7 @@ from chalice.app import CloudWatchEvent
 
 from chalicelib.bootstrap import app_services
 from chalicelib.interactions import handle_interaction
+from chalicelib.oauth_callback import handle_spotify_callback
 from chalicelib.reaper import run_reaper
 from chalicelib.worker import run_job
 from timmybot import __version__
@@ -22,6 +23,13 @@ def interactions() -> Response:
     request = app.current_request
     result = handle_interaction(app_services.get(), request.headers, request.raw_body)
     return Response(body=dict(result.body), status_code=result.status, headers={"Content-Type": "application/json"})
+
+
+@app.route("/oauth/spotify/callback", methods=["GET"])
+def spotify_callback() -> Response:
+    """The browser's return from Spotify's consent page: a small HTML page (see chalicelib.oauth_callback)."""
+    page = handle_spotify_callback(app_services.get(), app.current_request.query_params)
+    return Response(body=page.body, status_code=page.status, headers=dict(page.headers))
 
 
 @app.lambda_function(name="worker")

@@ -23,6 +23,7 @@ from timmybot.config import Settings
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher
+    from timmybot.accounts import LinkedAccounts
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher
     from timmybot.store.base import Store
@@ -42,10 +43,12 @@ class Services:
     discord_factory: Callable[[], DiscordRest]
     dispatcher_factory: Callable[[Services], Dispatcher] | None = field(default=None, repr=False)
     launcher_factory: Callable[[Services], Launcher] | None = field(default=None, repr=False)
+    accounts_factory: Callable[[Services], LinkedAccounts] | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _discord: DiscordRest | None = field(default=None, repr=False)
     _dispatcher: Dispatcher | None = field(default=None, repr=False)
     _launcher: Launcher | None = field(default=None, repr=False)
+    _accounts: LinkedAccounts | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -84,8 +87,22 @@ class Services:
         return self._launcher
 
     @property
+    def accounts(self) -> LinkedAccounts:
+        """Linked accounts and the token vault: built only for account commands and the OAuth callback."""
+        if self._accounts is None:
+            _ = self.store  # built first: building it takes the same lock
+            with self._lock:
+                if self._accounts is None:
+                    self._accounts = (self.accounts_factory or _default_accounts)(self)
+        return self._accounts
+
+    @property
     def store_built(self) -> bool:
         return self._store is not None
+
+    @property
+    def accounts_built(self) -> bool:
+        return self._accounts is not None
 
 
 def _default_dispatcher(services: Services) -> Dispatcher:
@@ -101,6 +118,16 @@ def _default_launcher(services: Services) -> Launcher:
     return build_launcher(services.settings, services.store)
 
 
+def _default_accounts(services: Services) -> LinkedAccounts:
+    from timmybot.accounts import build_linked_accounts  # noqa: PLC0415 - account commands only
+    from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415
+    from timmybot.vault import build_vault  # noqa: PLC0415
+
+    settings = load_parameter_secrets(services.settings, oauth=True)
+    _log.info("building the %s vault", settings.vault_backend)
+    return build_linked_accounts(settings, services.store, build_vault(settings))
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -108,10 +135,11 @@ def bootstrap(
     discord: DiscordRest | None = None,
     dispatcher: Dispatcher | None = None,
     launcher: Launcher | None = None,
+    accounts: LinkedAccounts | None = None,
     in_lambda: bool | None = None,
 ) -> Services:
-    """Build the api's services. ``store``/``discord``/``dispatcher``/``launcher`` replace the adapters
-    the settings name."""
+    """Build the api's services. ``store``/``discord``/``dispatcher``/``launcher``/``accounts`` replace
+    the adapters the settings name."""
 
     def make_store() -> Store:
         if store is not None:
@@ -139,6 +167,7 @@ def bootstrap(
         discord_factory=make_discord,
         dispatcher_factory=(lambda _services: dispatcher) if dispatcher is not None else None,
         launcher_factory=(lambda _services: launcher) if launcher is not None else None,
+        accounts_factory=(lambda _services: accounts) if accounts is not None else None,
     )
 
 

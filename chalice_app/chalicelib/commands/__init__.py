@@ -6,12 +6,18 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import admin, play, playback, queue
+from chalicelib.commands import accounts, admin, play, playback, queue
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
-from timmybot.custom_ids import CustomId, NowPlayingAction, NowPlayingId, QueuePageId
+from timmybot.custom_ids import AuthCheckId, CustomId, ForgetConfirmId, NowPlayingAction, NowPlayingId, QueuePageId
 from timmybot.discord.types import CommandSchema
 
-COMMANDS: tuple[Command, ...] = (*play.COMMANDS, *playback.COMMANDS, *queue.COMMANDS, *admin.COMMANDS)
+COMMANDS: tuple[Command, ...] = (
+    *play.COMMANDS,
+    *playback.COMMANDS,
+    *queue.COMMANDS,
+    *admin.COMMANDS,
+    *accounts.COMMANDS,
+)
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
 _NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {
@@ -32,6 +38,10 @@ def component_route(custom_id: CustomId) -> tuple[str, Handler]:
             return "queue.page", queue.queue_page_click
         case NowPlayingId(action=action):
             return _NOW_PLAYING_ROUTES[action]
+        case AuthCheckId():
+            return "auth.check", accounts.check_click
+        case ForgetConfirmId():
+            return "forget.confirm", accounts.forget_confirm
 
 
 __all__ = [

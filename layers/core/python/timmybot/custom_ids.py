@@ -6,6 +6,13 @@ Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limi
     v1:np:pause         the now-playing buttons: pause (toggles), skip, stop
     v1:np:skip
     v1:np:stop
+    v1:auth:check:youtube   /link youtube's "Check" button (polls the user's own pending device code)
+    v1:forget:confirm       /forget-me's confirmation button
+    v1:mypl:page:2          /my-playlists' ◀ ▶ buttons (1-based page of the user's own listing)
+    v1:mypl:pick            /my-playlists' select menu; each option's value is a playlist choice:
+                            v1:sp:<22 base62> (Spotify) or v1:yt:<2-64 of A-Z a-z 0-9 _ -> (YouTube)
+    v1:hist:<owner id>:<index 0-49>:<8 hex>   /play-history's re-queue buttons (owner-only; the hex
+                            digest names the track, so a stale or edited index finds nothing)
 
 Anything else — another version, an unknown kind, extra or missing fields, a page outside
 1..MAX_PAGE, non-ASCII — raises ``InvalidCustomIdError``: custom ids come back from clients and
@@ -47,7 +54,57 @@ class NowPlayingId:
     action: NowPlayingAction
 
 
-CustomId = QueuePageId | NowPlayingId
+@dataclass(frozen=True)
+class AuthCheckId:
+    platform: str  # only "youtube" (the device flow) has a Check button
+
+
+@dataclass(frozen=True)
+class ForgetConfirmId:
+    pass
+
+
+AUTH_CHECK_PLATFORMS = frozenset({"youtube"})
+
+
+@dataclass(frozen=True)
+class MyPlaylistsPageId:
+    page: int
+
+
+@dataclass(frozen=True)
+class MyPlaylistsPickId:
+    pass
+
+
+@dataclass(frozen=True)
+class HistoryReplayId:
+    owner_id: str
+    index: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class PlaylistChoice:
+    """A /my-playlists option value: which platform's playlist, by id (untrusted until parsed)."""
+
+    platform: str  # "spotify" | "youtube"
+    playlist_id: str
+
+
+HISTORY_MAX_INDEX = 49
+_SNOWFLAKE_RE = re.compile(r"[1-9][0-9]{15,20}")
+_INDEX_RE = re.compile(r"0|[1-9][0-9]?")
+_DIGEST_RE = re.compile(r"[0-9a-f]{8}")
+_CHOICE_PATTERNS = {
+    "sp": ("spotify", re.compile(r"[A-Za-z0-9]{22}")),
+    "yt": ("youtube", re.compile(r"[A-Za-z0-9_-]{2,64}")),
+}
+_CHOICE_PREFIX = {platform: prefix for prefix, (platform, _) in _CHOICE_PATTERNS.items()}
+
+CustomId = (
+    QueuePageId | NowPlayingId | AuthCheckId | ForgetConfirmId | MyPlaylistsPageId | MyPlaylistsPickId | HistoryReplayId
+)
 
 
 def build(custom_id: CustomId) -> str:
@@ -55,6 +112,26 @@ def build(custom_id: CustomId) -> str:
         if not 1 <= custom_id.page <= MAX_PAGE:
             raise ValueError(f"queue page out of range: {custom_id.page}")
         raw = f"{VERSION}:queue:page:{custom_id.page}"
+    elif isinstance(custom_id, AuthCheckId):
+        if custom_id.platform not in AUTH_CHECK_PLATFORMS:
+            raise ValueError(f"no Check button for {custom_id.platform!r}")
+        raw = f"{VERSION}:auth:check:{custom_id.platform}"
+    elif isinstance(custom_id, ForgetConfirmId):
+        raw = f"{VERSION}:forget:confirm"
+    elif isinstance(custom_id, MyPlaylistsPageId):
+        if not 1 <= custom_id.page <= MAX_PAGE:
+            raise ValueError(f"playlist page out of range: {custom_id.page}")
+        raw = f"{VERSION}:mypl:page:{custom_id.page}"
+    elif isinstance(custom_id, MyPlaylistsPickId):
+        raw = f"{VERSION}:mypl:pick"
+    elif isinstance(custom_id, HistoryReplayId):
+        if (
+            not _SNOWFLAKE_RE.fullmatch(custom_id.owner_id)
+            or not 0 <= custom_id.index <= HISTORY_MAX_INDEX
+            or not _DIGEST_RE.fullmatch(custom_id.digest)
+        ):
+            raise ValueError("invalid history button")
+        raw = f"{VERSION}:hist:{custom_id.owner_id}:{custom_id.index}:{custom_id.digest}"
     else:
         raw = f"{VERSION}:np:{custom_id.action.value}"
     assert len(raw) <= MAX_LENGTH
@@ -81,5 +158,38 @@ def parse(raw: object) -> CustomId:
             return QueuePageId(int(page))
         case ["np", action] if action in NowPlayingAction._value2member_map_:
             return NowPlayingId(NowPlayingAction(action))
+        case ["auth", "check", platform] if platform in AUTH_CHECK_PLATFORMS:
+            return AuthCheckId(platform)
+        case ["forget", "confirm"]:
+            return ForgetConfirmId()
+        case ["mypl", "page", page] if _PAGE_RE.fullmatch(page) and int(page) <= MAX_PAGE:
+            return MyPlaylistsPageId(int(page))
+        case ["mypl", "pick"]:
+            return MyPlaylistsPickId()
+        case ["hist", owner, index, digest] if (
+            _SNOWFLAKE_RE.fullmatch(owner) and _INDEX_RE.fullmatch(index) and _DIGEST_RE.fullmatch(digest)
+        ):
+            return HistoryReplayId(owner, int(index), digest)
         case _:
             raise InvalidCustomIdError()
+
+
+def playlist_choice(platform: str, playlist_id: str) -> str:
+    """The select-option value naming one playlist (validated like ``parse_playlist_choice``)."""
+    prefix = _CHOICE_PREFIX.get(platform)
+    if prefix is None or not _CHOICE_PATTERNS[prefix][1].fullmatch(playlist_id):
+        raise ValueError(f"not a {platform} playlist id")
+    return f"{VERSION}:{prefix}:{playlist_id}"
+
+
+def parse_playlist_choice(raw: object) -> PlaylistChoice:
+    """A select-option value we built; InvalidCustomIdError for anything else."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_LENGTH or not raw.isascii():
+        raise InvalidCustomIdError()
+    parts = raw.split(":")
+    if len(parts) != 3 or parts[0] != VERSION or parts[1] not in _CHOICE_PATTERNS:
+        raise InvalidCustomIdError()
+    platform, pattern = _CHOICE_PATTERNS[parts[1]]
+    if not pattern.fullmatch(parts[2]):
+        raise InvalidCustomIdError()
+    return PlaylistChoice(platform, parts[2])
