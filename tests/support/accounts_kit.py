@@ -1,0 +1,133 @@
+"""The api app wired for account tests: fake Google and Spotify on loopback, a FakeClock shared by
+the store and the accounts service, and a vault of the chosen backend.
+
+    with accounts_api(tmp_path) as kit:
+        kit.post(command("link", {"platform": "youtube"}))
+        kit.clock.advance(5)
+        kit.google.approve(user_code)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import app
+from chalice.test import Client, HTTPResponse
+
+from chalicelib.bootstrap import Services, app_services, bootstrap
+from tests.support.clock import FakeClock
+from tests.support.fake_google import FakeGoogle
+from tests.support.fake_spotify_auth import FakeSpotifyAuth
+from tests.support.signing import Signer, make_settings
+from timmybot.accounts import LinkedAccounts, build_linked_accounts
+from timmybot.store.base import Store
+from timmybot.store.sqlite import SQLiteStore
+from timmybot.vault import Vault, build_vault
+
+REDIRECT_URI = "http://127.0.0.1:8000/oauth/spotify/callback"
+REGION = "us-east-1"
+TOKEN_TABLE = "timmybot-tokens-e2e"
+
+
+@dataclass
+class AccountsKit:
+    client: Client
+    signer: Signer
+    services: Services
+    clock: FakeClock
+    google: FakeGoogle
+    spotify: FakeSpotifyAuth
+    vault: Vault
+    db_path: Path
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def accounts(self) -> LinkedAccounts:
+        return self.services.accounts
+
+    def post(self, payload: Mapping[str, Any]) -> HTTPResponse:
+        body = json.dumps(payload).encode()
+        return self.client.http.post("/interactions", headers=self.signer.headers(body), body=body)
+
+    def callback(self, query: Mapping[str, str]) -> HTTPResponse:
+        from urllib.parse import urlencode  # noqa: PLC0415
+
+        return self.client.http.get("/oauth/spotify/callback?" + urlencode(dict(query)))
+
+    def user_rows(self, user_id: str) -> list[tuple[str, str]]:
+        """Every store row that belongs to the user (U#, O#device#/O#spotify#) or any OAuth state."""
+        import sqlite3  # noqa: PLC0415
+
+        with sqlite3.connect(self.db_path) as connection:
+            rows = connection.execute(
+                "SELECT pk, sk FROM items WHERE pk LIKE ? OR pk LIKE 'O#%'", (f"U#{user_id}%",)
+            ).fetchall()
+        return [(str(pk), str(sk)) for pk, sk in rows]
+
+
+def _vault(backend: str, tmp_path: Path, clock: FakeClock) -> tuple[Vault, dict[str, Any]]:
+    if backend == "local":
+        return build_vault(make_settings(tmp_path, Signer()), clock=clock), {}
+    import boto3  # noqa: PLC0415
+
+    if backend == "secretsmanager":
+        client = boto3.client("secretsmanager", region_name=REGION)
+        return build_vault(make_settings(tmp_path, Signer(), vault_backend="secretsmanager"), secretsmanager=client), {
+            "vault_backend": "secretsmanager"
+        }
+    from timmybot.vault.schema import create_token_table  # noqa: PLC0415
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    kms = boto3.client("kms", region_name=REGION)
+    create_token_table(dynamodb, TOKEN_TABLE)
+    key_arn = kms.create_key(Description="tokens")["KeyMetadata"]["Arn"]
+    extra = {"vault_backend": "kms", "token_table": TOKEN_TABLE, "token_key_arn": key_arn}
+    settings = make_settings(tmp_path, Signer(), **extra)
+    return build_vault(settings, dynamodb=dynamodb, kms=kms, clock=clock), extra
+
+
+@contextlib.contextmanager
+def accounts_api(
+    tmp_path: Path,
+    *,
+    vault_backend: str = "local",
+    google_lifetime_s: int = 3600,
+    spotify_lifetime_s: int = 3600,
+    **overrides: Any,
+) -> Iterator[AccountsKit]:
+    """Everything in-process except the two fakes, which are real HTTP servers on 127.0.0.1.
+
+    With ``vault_backend`` "secretsmanager" or "kms" the caller must be inside ``mock_aws()``.
+    """
+    clock = FakeClock()
+    signer = Signer()
+    with (
+        FakeGoogle(access_token_lifetime_s=google_lifetime_s) as google,
+        FakeSpotifyAuth(REDIRECT_URI, access_token_lifetime_s=spotify_lifetime_s) as spotify,
+    ):
+        vault, vault_settings = _vault(vault_backend, tmp_path, clock)
+        values = {**google.settings(), **spotify.settings(), **vault_settings, **overrides}
+        settings = make_settings(tmp_path, signer, **values)
+        store = SQLiteStore(settings.sqlite_path, clock=clock)
+        accounts = build_linked_accounts(settings, store, vault, clock=clock)
+        services = bootstrap(settings, store=store, accounts=accounts, in_lambda=False)
+        with app_services.override(services), Client(app) as client:
+            yield AccountsKit(
+                client=client,
+                signer=signer,
+                services=services,
+                clock=clock,
+                google=google,
+                spotify=spotify,
+                vault=vault,
+                db_path=Path(settings.sqlite_path),
+            )
+        store.close()
