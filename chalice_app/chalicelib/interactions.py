@@ -43,6 +43,8 @@ ROUTED_TYPES = frozenset(
     }
 )
 MAX_ID_LENGTH = 32
+MAX_SELECT_VALUES = 25  # Discord's limit of options in a select menu
+MAX_VALUE_LENGTH = 100
 UNKNOWN = "unknown"
 
 
@@ -181,6 +183,7 @@ def _route(
         permissions=Permission(_int_bits(_member(payload).get("permissions"))),
         options=options,
         custom_id=custom_id,
+        values=_values(data.get("values")) if kind is InteractionType.MESSAGE_COMPONENT else (),
         token=_opt_str(payload.get("token")) or "",
         app_permissions=_int_bits(payload.get("app_permissions")),
         locale=_opt_str(payload.get("locale")),
@@ -198,6 +201,15 @@ def _options(raw: object) -> dict[str, OptionValue]:
             if isinstance(value, str | int | float | bool):
                 options[item["name"]] = value
     return options
+
+
+def _values(raw: object) -> tuple[str, ...]:
+    """A select menu's values: at most 25 strings of at most 100 characters, else none at all."""
+    if not isinstance(raw, list) or len(raw) > MAX_SELECT_VALUES:
+        return ()
+    if not all(isinstance(value, str) and len(value) <= MAX_VALUE_LENGTH for value in raw):
+        return ()
+    return tuple(raw)
 
 
 def _metric_name(kind: InteractionType, payload: dict[str, Any]) -> str:

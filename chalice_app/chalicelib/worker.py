@@ -1,4 +1,5 @@
-"""The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``.
+"""The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``
+(or ``run_personal_job`` for the personal-music commands' jobs).
 
 The thread and inline dispatchers call ``run_job`` with the api process's own services.
 A malformed event is logged and dropped (a retry cannot fix it); infrastructure failures inside
@@ -7,10 +8,14 @@ the job propagate so Lambda retries them (the job is idempotent).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from timmybot.config import Settings
+from timmybot.personal import Library
+from timmybot.personal_jobs import PersonalJob, PersonalPorts, is_personal_job, run_personal_job
 from timmybot.play import PlayJob, run_play_job
 
 if TYPE_CHECKING:
@@ -20,6 +25,9 @@ _log = logging.getLogger(__name__)
 
 
 def run_job(services: Services, event: Mapping[str, Any]) -> None:
+    if is_personal_job(event):
+        _run_personal_job(services, event)
+        return
     try:
         job = PlayJob.from_dict(event)
     except (TypeError, ValueError) as error:
@@ -30,5 +38,36 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
-        settings=services.settings,
+        settings=_worker_settings(services),
     )
+
+
+def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
+    """A personal-music job (timmybot.personal_jobs): the user's libraries, history, mixes."""
+    try:
+        job = PersonalJob.from_dict(event)
+    except (TypeError, ValueError) as error:
+        _log.error("dropping a malformed personal job (interaction %s): %s", event.get("interaction_id"), error)
+        return
+    settings = _worker_settings(services)
+    ports = PersonalPorts(
+        store=services.store,
+        rest=services.discord,
+        launcher=services.launcher,
+        settings=settings,
+        library=Library(services.accounts, settings),
+    )
+    run_personal_job(job, ports)
+
+
+@functools.lru_cache(maxsize=8)
+def _with_secrets(settings: Settings) -> Settings:
+    from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415 - only the worker reads these secrets
+
+    return load_parameter_secrets(settings, oauth=True)
+
+
+def _worker_settings(services: Services) -> Settings:
+    """The settings with the secrets the worker needs (the Spotify app secret for Spotify links), read
+    from SSM once per container; locally they come from the environment and nothing is fetched."""
+    return _with_secrets(services.settings)

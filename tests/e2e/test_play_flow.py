@@ -352,11 +352,12 @@ def test_queue_full_gets_its_sentence(tmp_path: Path, monkeypatch: pytest.Monkey
         assert len(world.api.store.get_guild(GUILD_ID).queue) == 2
 
 
-def test_spotify_link_gets_the_not_yet_sentence(world: PlayWorld) -> None:
+def test_spotify_link_without_a_spotify_app_says_so(world: PlayWorld) -> None:
+    # (tests/e2e/test_spotify_links.py plays Spotify links against a fake Spotify API)
     body, token = world.play("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC")
     assert body == {"type": DEFERRED}
     assert world.original(token)["content"] == (
-        "Spotify links will play once account linking ships. Try a YouTube or SoundCloud link."
+        "Spotify links aren't set up on this bot (its operator has not configured a Spotify app)."
     )
 
 

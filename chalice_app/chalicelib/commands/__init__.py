@@ -6,9 +6,19 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, play, playback, queue
+from chalicelib.commands import accounts, admin, personal, play, playback, queue
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
-from timmybot.custom_ids import AuthCheckId, CustomId, ForgetConfirmId, NowPlayingAction, NowPlayingId, QueuePageId
+from timmybot.custom_ids import (
+    AuthCheckId,
+    CustomId,
+    ForgetConfirmId,
+    HistoryReplayId,
+    MyPlaylistsPageId,
+    MyPlaylistsPickId,
+    NowPlayingAction,
+    NowPlayingId,
+    QueuePageId,
+)
 from timmybot.discord.types import CommandSchema
 
 COMMANDS: tuple[Command, ...] = (
@@ -17,6 +27,7 @@ COMMANDS: tuple[Command, ...] = (
     *queue.COMMANDS,
     *admin.COMMANDS,
     *accounts.COMMANDS,
+    *personal.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
@@ -42,6 +53,12 @@ def component_route(custom_id: CustomId) -> tuple[str, Handler]:
             return "auth.check", accounts.check_click
         case ForgetConfirmId():
             return "forget.confirm", accounts.forget_confirm
+        case MyPlaylistsPageId():
+            return "mypl.page", personal.my_playlists_page
+        case MyPlaylistsPickId():
+            return "mypl.pick", personal.my_playlists_pick
+        case HistoryReplayId():
+            return "history.replay", personal.history_replay
 
 
 __all__ = [

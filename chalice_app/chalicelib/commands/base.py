@@ -47,6 +47,7 @@ class CommandContext:
     permissions: Permission = NO_PERMISSIONS
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     custom_id: CustomId | None = None
+    values: tuple[str, ...] = ()  # a select menu's chosen option values (untrusted: parse them)
     token: str = field(default="", repr=False)  # the interaction token (15 min); never log it
     app_permissions: int = 0
     locale: str | None = None

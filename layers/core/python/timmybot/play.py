@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import ui
+from timmybot import personal, ui
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
@@ -33,7 +33,7 @@ from timmybot.errors import (
     TimmyError,
     TrackNotFoundError,
 )
-from timmybot.models import QueueEntry
+from timmybot.models import GuildRecord, QueueEntry
 from timmybot.permissions import (
     POST_REQUIREMENTS,
     THREAD_POST_REQUIREMENTS,
@@ -166,6 +166,31 @@ def run_play_job(
 def _play(
     job: PlayJob, *, store: Store, rest: DiscordRest, launcher: Launcher, settings: Settings, now: float
 ) -> dict[str, Any]:
+    placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
+    tracks = resolve_tracks(job.query, store=store, settings=settings)
+    queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now)
+    launch = start_playback(job, placement, store=store, launcher=launcher)
+    position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
+    _log.info(
+        "play job %s queued %s track(s) in guild %s (launcher: %s)",
+        job.interaction_id,
+        len(entries),
+        job.guild_id,
+        launch.outcome.value,
+    )
+    return added_body(job, tracks, position=position, launch=launch, post=placement.post)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the job's music plays (the member's voice channel) and whether cards may be posted."""
+
+    voice_id: str
+    post: PostRights
+
+
+def prepare_play(job: PlayJob, *, store: Store, rest: DiscordRest, settings: Settings, now: float) -> Placement:
+    """The checks before anything is queued: in voice, not a stage, the bot's permissions, same channel."""
     voice_id = member_voice_channel(rest, job.guild_id, job.user_id)
     voice = _channel(rest, voice_id)
     if voice.is_stage:
@@ -175,31 +200,39 @@ def _play(
     bot_roles = _member_roles(rest, job.guild_id, bot_id)
     check_voice_permissions(guild, bot_id, bot_roles, voice)
     post = post_rights(rest, guild, bot_id, bot_roles, job.channel_id)
-
     record = store.get_guild(job.guild_id)
     if record.lease.is_live(now) and record.voice_channel_id and record.voice_channel_id != voice_id:
         raise PlayingElsewhereError(record.voice_channel_id)
+    return Placement(voice_id, post)
 
-    tracks = resolve_tracks(job.query, store=store, settings=settings)
+
+def enqueue_tracks(
+    job: PlayJob, tracks: Sequence[Track], *, store: Store, settings: Settings, now: float, offset: int = 0
+) -> tuple[GuildRecord, list[QueueEntry]]:
+    """Append ``tracks`` (entry ids from the interaction id, from ``offset``) and note them in the
+    requester's play history and as the guild's last track."""
     entries = [
-        QueueEntry(entry_id=job.entry_id(n), track=t.to_dict(), requester_id=job.user_id, added_at=now)
+        QueueEntry(entry_id=job.entry_id(offset + n), track=t.to_dict(), requester_id=job.user_id, added_at=now)
         for n, t in enumerate(tracks)
     ]
     queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
+    if tracks:
+        try:
+            personal.record_history(store, job.user_id, tracks, now)
+            personal.remember_guild_track(store, job.guild_id, tracks[-1], now)
+        except Exception:
+            _log.warning("could not record the play history of job %s", job.interaction_id, exc_info=True)
+    return queued, entries
+
+
+def start_playback(job: PlayJob, placement: Placement, *, store: Store, launcher: Launcher) -> LaunchResult:
+    """Remember the channels, clear a pause and make sure a voice task runs."""
+    post = placement.post
     store.set_channels(
-        job.guild_id, voice_channel_id=voice_id, text_channel_id=post.channel_id if post.can_post else None
+        job.guild_id, voice_channel_id=placement.voice_id, text_channel_id=post.channel_id if post.can_post else None
     )
     store.update_desired(job.guild_id, paused=False)
-    launch = launcher.ensure_running(job.guild_id)
-    position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
-    _log.info(
-        "play job %s queued %s track(s) in guild %s (launcher: %s)",
-        job.interaction_id,
-        len(entries),
-        job.guild_id,
-        launch.outcome.value,
-    )
-    return added_body(job, tracks, position=position, launch=launch, post=post)
+    return launcher.ensure_running(job.guild_id)
 
 
 # ---------------------------------------------------------------------- Discord lookups

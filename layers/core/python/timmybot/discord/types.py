@@ -155,6 +155,11 @@ class ComponentPayload(TypedDict, total=False):
     url: str
     disabled: bool
     components: list[ComponentPayload]
+    # string select menus
+    placeholder: str
+    options: list[dict[str, str]]
+    min_values: int
+    max_values: int
 
 
 class ResponsePayload(TypedDict):
