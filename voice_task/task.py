@@ -8,6 +8,7 @@ generation, so a stalled or superseded task can change nothing (BRIEF §4.3).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -20,9 +21,9 @@ from typing import Any, TypeVar
 
 import discord
 
-from timmybot import metrics
+from timmybot import metrics, personal
 from timmybot.config import Settings
-from timmybot.errors import BotRestingError, SourceError, StaleGenerationError
+from timmybot.errors import BotRestingError, SourceError, StaleGenerationError, TimmyError
 from timmybot.identify import IdentifyBudget
 from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntry
 from timmybot.sources import stream_for
@@ -43,6 +44,9 @@ DAVE_REQUIRED = 4017
 MAX_IDENTIFY_ATTEMPTS = 6  # identifies without a READY in between before giving up
 MAX_IDENTIFY_BACKOFF_S = 60.0
 MAX_STREAM_RESTARTS = 2
+MAX_AUTOPLAY_MISSES = 3  # autoplay batches in a row that never started playing before autoplay gives up
+AUTOPLAY_MEMORY = 50  # tracks autoplay will not pick again
+AUTOPLAY_REQUESTER = "autoplay"
 EARLY_END_TOLERANCE_S = 3.0
 
 
@@ -156,6 +160,10 @@ class VoiceTask:
         self._record: GuildRecord | None = None
         self._ready = asyncio.Event()
         self._resume_position_ms: int | None = None
+        self._played: collections.deque[tuple[str, str]] = collections.deque(maxlen=AUTOPLAY_MEMORY)
+        self._last_played: Track | None = None
+        self._autoplay_misses = 0
+        self._autoplay_seq = 0
 
     # ------------------------------------------------------------------ lifecycle
     def _set_state(self, state: Lifecycle) -> None:
@@ -543,6 +551,9 @@ class VoiceTask:
             return False
         entry = await self._call(self.store.pop_head, self.guild_id, self.generation, requeue_current=requeue)
         fresh = await self._call(self.store.get_guild, self.guild_id)
+        if entry is None and await self._autoplay(record.actual.now_playing, fresh):
+            entry = await self._call(self.store.pop_head, self.guild_id, self.generation)
+            fresh = await self._call(self.store.get_guild, self.guild_id)
         self._record = fresh
         self.actual = fresh.actual
         if entry is None:
@@ -552,6 +563,47 @@ class VoiceTask:
         position = self._resume_position_ms or 0
         self._resume_position_ms = None
         await self._start(entry, position_ms=position)
+        return True
+
+    async def _autoplay(self, finished: QueueEntry | None, record: GuildRecord) -> bool:
+        """The queue ran out: with autoplay on, queue the next track of the YouTube mix seeded by the
+        last track played. Gives up after ``MAX_AUTOPLAY_MISSES`` batches that never played."""
+        if not record.desired.autoplay or finished is None:
+            return False
+        if self._autoplay_misses >= MAX_AUTOPLAY_MISSES:
+            _log.info("autoplay: %s batches in a row did not play; waiting for a track to play", MAX_AUTOPLAY_MISSES)
+            return False
+        self._autoplay_misses += 1
+        try:
+            seed = self._last_played or Track.from_dict(finished.track)
+            tracks = await asyncio.to_thread(
+                personal.autoplay_tracks, seed, self.settings, exclude=frozenset(self._played)
+            )
+        except (SourceError, KeyError, ValueError) as exc:
+            _log.info("autoplay found nothing after %s: %s", finished.entry_id, type(exc).__name__)
+            why = exc.user_message if isinstance(exc, SourceError) else "that track can't seed a mix"
+            await self._notice(f"Autoplay stopped after **{finished.title}**: {why}")
+            return False
+        if not tracks:
+            await self._notice(f"Autoplay stopped after **{finished.title}**: its mix has nothing new.")
+            return False
+        self._autoplay_seq += 1
+        now = self.clock()
+        entries = [
+            QueueEntry(
+                entry_id=f"autoplay-{self.generation}-{int(now * 1000)}-{self._autoplay_seq}-{n}",
+                track=track.to_dict(),
+                requester_id=AUTOPLAY_REQUESTER,
+                added_at=now,
+            )
+            for n, track in enumerate(tracks)
+        ]
+        try:
+            await self._call(self.store.append_entries, self.guild_id, entries, cap=self.settings.queue_cap)
+        except TimmyError as exc:
+            _log.info("autoplay could not queue: %s", type(exc).__name__)
+            return False
+        _log.info("autoplay queued %s track(s) after %s", len(entries), finished.entry_id)
         return True
 
     async def _start(self, entry: QueueEntry, *, position_ms: int) -> None:
@@ -586,10 +638,22 @@ class VoiceTask:
             self.current.paused_position_ms = position_ms
             self.voice.pause()
         self._skip_requested = False
+        self._note_played(entry)
         _log.info("playing %s at %s ms (volume %s)", entry.entry_id, position_ms, self.applied.volume)
         await self._publish()
         await self._post_now_playing()
         self._prefetch_next()
+
+    def _note_played(self, entry: QueueEntry) -> None:
+        """Autoplay's memory: the seed for the next mix, and tracks not to pick again."""
+        try:
+            track = Track.from_dict(entry.track)
+        except (KeyError, TypeError, ValueError):
+            return
+        self._last_played = track
+        self._autoplay_misses = 0
+        if track.cache_key not in self._played:
+            self._played.append(track.cache_key)
 
     async def _resolve(self, entry: QueueEntry) -> StreamInfo:
         track = Track.from_dict(entry.track)

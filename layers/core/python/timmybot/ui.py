@@ -51,6 +51,11 @@ def _title_link(entry: QueueEntry) -> str:
     return f"[{title}]({url})" if url.startswith(("https://", "http://")) else f"**{title}**"
 
 
+def _requester(entry: QueueEntry) -> str:
+    """A mention of who queued the entry; autoplay's own entries say so instead."""
+    return "autoplay" if entry.requester_id == "autoplay" else f"<@{entry.requester_id}>"
+
+
 def _total_line(page: QueuePage) -> str:
     total = format_duration(page.total_duration_s)
     if page.unknown_durations:
@@ -69,7 +74,7 @@ def queue_embed(record: GuildRecord, page: QueuePage, page_number: int) -> Embed
         lines.append("The queue is empty. Add music with /play.")
     start = (page_number - 1) * PAGE_SIZE
     for index, entry in enumerate(page.entries, start=start + 1):
-        lines.append(f"`{index}.` {_title_link(entry)} · {format_duration(entry.duration_s)} · <@{entry.requester_id}>")
+        lines.append(f"`{index}.` {_title_link(entry)} · {format_duration(entry.duration_s)} · {_requester(entry)}")
     return {
         "title": "Queue",
         "description": "\n".join(lines)[:DESCRIPTION_MAX],
@@ -97,7 +102,7 @@ def now_playing_embed(record: GuildRecord, now: float) -> EmbedPayload:
     lines = [
         _title_link(entry),
         f"`{progress_bar(actual.position_at(now), entry.duration_s)}`",
-        f"Requested by <@{entry.requester_id}>" if entry.requester_id else "",
+        f"Requested by {_requester(entry)}" if entry.requester_id else "",
     ]
     embed: EmbedPayload = {
         "title": f"Now playing · {state}",
