@@ -13,6 +13,7 @@ import pytest
 from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.signing import OTHER_USER_ID, USER_ID, command, component
 from timmybot.accounts import device_pk
+from timmybot.oauth import LinkRevokedError
 from timmybot.vault import Platform
 
 CHECK = "v1:auth:check:youtube"
@@ -194,8 +195,6 @@ def test_unlink_revokes_at_google_and_deletes_the_tokens(kit: AccountsKit) -> No
 
 
 def test_a_revoked_grant_is_removed_at_the_next_refresh_with_a_sentence(kit: AccountsKit) -> None:
-    from timmybot.oauth import LinkRevokedError
-
     _linked(kit)
     stored = kit.vault.get(USER_ID, Platform.YOUTUBE)
     assert stored is not None and stored.refresh_token is not None

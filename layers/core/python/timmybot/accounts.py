@@ -5,7 +5,8 @@ Store keys (BRIEF §4.5, §4.6; tokens themselves are only ever in the vault):
 
     per-user records        pk="U#{user_id}"          sk in USER_RECORDS ("PREFS", "HISTORY")
     Google device code      pk="O#device#{user_id}"   sk="GOOGLE"    until the code expires (≤ 15 min)
-    Spotify state           pk="O#state#{sha256(state)}" sk="SPOTIFY" single use, 15 min, names its user
+    Spotify state           pk="O#state#{sha256(state)}" sk="SPOTIFY" single use, 15 min, names its user;
+                                                                     deleted once the link succeeded
     Spotify latest state    pk="O#spotify#{user_id}"  sk="PENDING"   the user's newest state (older ones
                                                                      stop working; forget-me finds it)
 
@@ -290,6 +291,8 @@ class LinkedAccounts:
         self._store.update_record(key, SPOTIFY_STATE_SK, spend, ttl_s=max(1.0, float(record["expires_at"]) - now))
         tokens = self._spotify.exchange(code, str(record["verifier"]))
         self._vault.put(user_id, Platform.SPOTIFY, tokens)
+        # Done: nothing of this link stays in the store (a replay now finds no state at all).
+        self._store.delete_record(key, SPOTIFY_STATE_SK)
         self._store.delete_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
         _log.info("user %s linked Spotify", user_id)
         return user_id
