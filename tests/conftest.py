@@ -25,3 +25,22 @@ def _no_timmybot_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no TIMMYBOT_* variables; tests set what they need."""
     for name in [n for n in os.environ if n.startswith("TIMMYBOT_")]:
         monkeypatch.delenv(name, raising=False)
+
+
+# -- token leak guard (docs/ACCOUNTS.md): captured logs of the whole suite contain no token or code ----
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from tests.support.log_guard import install  # noqa: PLC0415
+
+    install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.log_guard import GUARD  # noqa: PLC0415
+
+    leaks = GUARD.leaks()
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"TOKEN LEAK: {leak}" for leak in leaks[:20]]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
