@@ -1,0 +1,173 @@
+"""A loopback YouTube Data API v3 (what a linked user's token can list), and a loopback YouTube
+"site" that also answers mixes.
+
+``FakeYouTubeApi`` serves ``/youtube/v3/playlists?mine=true``, ``/playlistItems?playlistId=``,
+``/videos?id=a,b`` and ``/videos?myRating=like`` with ``pageToken`` paging (``page_size`` caps each
+page), for bearer tokens it knows; anything else gets the API's 401. It serves no search (the bot
+must never spend 100 quota units on one). ``requests`` records (path, params) without tokens.
+
+``loopback_youtube_mix`` is a ``source_chain`` factory (tests only, with ``allow_local_media``): the
+"ytfake" loopback site of ``tests.support.sources`` that also answers ``mix`` — the catalog after the
+seed, in order and wrapping round, as a YouTube mix lists videos related to its seed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.support.sources import LoopbackSite, _from_config
+from timmybot.errors import TrackNotFoundError
+from timmybot.sources import SourceSettings, Track
+
+
+def video_id(n: int) -> str:
+    """A well-formed YouTube video id (11 characters)."""
+    return f"vid{n:08d}"
+
+
+def video(vid: str, title: str, channel: str, duration_s: int) -> dict[str, Any]:
+    minutes, seconds = divmod(duration_s, 60)
+    return {
+        "kind": "youtube#video",
+        "id": vid,
+        "snippet": {
+            "title": title,
+            "channelTitle": channel,
+            "thumbnails": {"high": {"url": f"https://i.ytimg.com/vi/{vid}/hqdefault.jpg"}},
+        },
+        "contentDetails": {"duration": f"PT{minutes}M{seconds}S"},
+    }
+
+
+@dataclass
+class YouTubeUser:
+    playlists: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (id, title, video ids)
+    liked: list[str] = field(default_factory=list)  # video ids
+
+
+@dataclass
+class FakeYouTubeApi:
+    page_size: int = 50
+    videos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, YouTubeUser] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+
+    def add_videos(self, *items: dict[str, Any]) -> list[str]:
+        for item in items:
+            self.videos[item["id"]] = item
+        return [item["id"] for item in items]
+
+    def add_user(self, token: str, **data: Any) -> YouTubeUser:
+        user = YouTubeUser(**data)
+        self.users[token] = user
+        return user
+
+    @property
+    def api_url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/youtube/v3"
+
+    def __enter__(self) -> FakeYouTubeApi:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                fake._get(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, name="fake-youtube", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(handler.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path.removeprefix("/youtube/v3/")
+        self.requests.append((path, query))
+        auth = handler.headers.get("Authorization") or ""
+        user = self.users.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        if user is None:
+            return _error(handler, 401, "authError", "Request had invalid authentication credentials.")
+        if path == "playlists" and query.get("mine") == "true":
+            rows = [
+                {"id": pid, "snippet": {"title": title}, "contentDetails": {"itemCount": len(ids)}}
+                for pid, title, ids in user.playlists
+            ]
+            return _send(handler, self._page(rows, query))
+        if path == "playlistItems":
+            found = next((ids for pid, _, ids in user.playlists if pid == query.get("playlistId")), None)
+            if found is None:
+                return _error(handler, 404, "playlistNotFound", "The playlist cannot be found.")
+            rows = [{"contentDetails": {"videoId": vid}, "snippet": {"title": "?"}} for vid in found]
+            return _send(handler, self._page(rows, query))
+        if path == "videos" and query.get("myRating") == "like":
+            return _send(handler, self._page([self.videos[v] for v in user.liked], query))
+        if path == "videos" and "id" in query:
+            ids = query["id"].split(",")
+            return _send(handler, {"items": [self.videos[v] for v in ids if v in self.videos]})
+        return _error(handler, 400, "badRequest", "Unsupported request.")
+
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+        offset = int(query.get("pageToken") or 0)
+        size = min(int(query.get("maxResults", "5")), self.page_size)
+        body: dict[str, Any] = {"items": rows[offset : offset + size], "pageInfo": {"totalResults": len(rows)}}
+        if offset + size < len(rows):
+            body["nextPageToken"] = str(offset + size)
+        return body
+
+
+def _send(handler: BaseHTTPRequestHandler, body: Any, status: int = 200) -> None:
+    raw = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(raw)))
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
+def _error(handler: BaseHTTPRequestHandler, status: int, reason: str, message: str) -> None:
+    _send(handler, {"error": {"code": status, "message": message, "errors": [{"reason": reason}]}}, status)
+
+
+# ---------------------------------------------------------------------- a loopback site with mixes
+@dataclass
+class MixingLoopbackSite(LoopbackSite):
+    """A loopback site that also answers ``mix``: the catalog after the seed, wrapping round."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.can_mix = True
+
+    def mix(self, seed: Track, *, limit: int = 10) -> list[Track]:
+        self._called("mix", seed.source_id)
+        names = [entry.file for entry in self.catalog]
+        if seed.source_id not in names:
+            raise TrackNotFoundError("YouTube had no mix for that track.")
+        start = names.index(seed.source_id)
+        rotated = self.catalog[start + 1 :] + self.catalog[:start]
+        return [self._track(entry) for entry in rotated][:limit]
+
+
+def mixing(site: LoopbackSite) -> MixingLoopbackSite:
+    return MixingLoopbackSite(**{f.name: getattr(site, f.name) for f in fields(site)})
+
+
+def loopback_youtube_mix(settings: SourceSettings) -> MixingLoopbackSite:
+    """Factory for ``source_chain``: the "ytfake" site of ``TIMMYBOT_LOOPBACK_SITES``, with mixes."""
+    return mixing(_from_config("ytfake", settings))
