@@ -167,7 +167,10 @@ def parse(raw: object) -> CustomId:
         case ["mypl", "pick"]:
             return MyPlaylistsPickId()
         case ["hist", owner, index, digest] if (
-            _SNOWFLAKE_RE.fullmatch(owner) and _INDEX_RE.fullmatch(index) and _DIGEST_RE.fullmatch(digest)
+            _SNOWFLAKE_RE.fullmatch(owner)
+            and _INDEX_RE.fullmatch(index)
+            and int(index) <= HISTORY_MAX_INDEX
+            and _DIGEST_RE.fullmatch(digest)
         ):
             return HistoryReplayId(owner, int(index), digest)
         case _:
