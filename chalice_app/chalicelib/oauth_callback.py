@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.bootstrap import Services
 from timmybot.errors import TimmyError
-from timmybot.oauth.errors import CallbackDeniedError, CodeRejectedError, StateError
-from timmybot.oauth.http import ProviderUnavailableError
+from timmybot.oauth.errors import CallbackDeniedError, CodeRejectedError, ProviderUnavailableError, StateError
 
 _log = logging.getLogger(__name__)
 

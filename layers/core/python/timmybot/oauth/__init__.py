@@ -16,13 +16,13 @@ from timmybot.oauth.errors import (
     LinkRevokedError,
     NoPendingLinkError,
     NotConfiguredError,
+    ProviderUnavailableError,
     SlowDownError,
     StateError,
     StateSupersededError,
     StateUsedError,
     TooSoonError,
 )
-from timmybot.oauth.http import ProviderUnavailableError
 
 __all__ = [
     "AccessDeniedError",

@@ -11,6 +11,14 @@ class LinkError(TimmyError):
     user_message = "Linking didn't work. Please try again."
 
 
+class ProviderUnavailableError(LinkError):
+    """The provider could not be reached, or answered something that is not OAuth JSON."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"I couldn't reach {provider} just now. Please try again in a moment.")
+
+
 class NotConfiguredError(LinkError):
     def __init__(self, label: str) -> None:
         super().__init__(f"{label} linking isn't set up on this bot yet (its operator has to add the OAuth app).")

@@ -9,27 +9,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from timmybot.errors import TimmyError
+from timmybot.oauth.errors import ProviderUnavailableError
 
 _log = logging.getLogger(__name__)
 
 USER_AGENT = "TimmyBot (OAuth client)"
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-class ProviderUnavailableError(TimmyError):
-    """The provider could not be reached, or answered something that is not OAuth JSON."""
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        super().__init__(f"I couldn't reach {provider} just now. Please try again in a moment.")
 
 
 @dataclass(frozen=True)
@@ -56,6 +45,10 @@ def post_form(
     basic_auth: tuple[str, str] | None = None,
 ) -> OAuthResponse:
     """POST ``form`` url-encoded; the decoded JSON object and status (4xx answers are returned, not raised)."""
+    import urllib.error  # noqa: PLC0415 - urllib.request pulls in ssl and email: only when a provider is called
+    import urllib.parse  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",
@@ -89,3 +82,6 @@ def post_form(
         _log.warning("%s (%s) answered HTTP %s", provider, host, status)
         raise ProviderUnavailableError(provider)
     return OAuthResponse(status, body)
+
+
+__all__ = ["OAuthResponse", "ProviderUnavailableError", "post_form"]
