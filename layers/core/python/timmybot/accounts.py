@@ -57,7 +57,13 @@ USER_PREFIX = "U#"
 PENDING_PREFIX = "O#"
 PREFS_SK = "PREFS"
 HISTORY_SK = "HISTORY"
-USER_RECORDS: dict[str, str] = {PREFS_SK: "preferences", HISTORY_SK: "play history"}
+USER_RECORDS: dict[str, str] = {
+    PREFS_SK: "preferences",
+    HISTORY_SK: "play history",
+    # timmybot.personal's short-lived lists behind /my-playlists and /play-history buttons (15 min)
+    "PLAYLISTS": "playlist menu",
+    "HISTORY_VIEW": "history list",
+}
 GOOGLE_SK = "GOOGLE"
 SPOTIFY_STATE_SK = "SPOTIFY"
 SPOTIFY_POINTER_SK = "PENDING"
