@@ -116,7 +116,9 @@ class Demo:
             time.sleep(0.05)
         return None
 
-    def _round_trip(self, client: InteractionsClient, label: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _round_trip(
+        self, client: InteractionsClient, label: str, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter()
         status, body = client.send(payload)
         elapsed_ms = (time.perf_counter() - started) * 1000

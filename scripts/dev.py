@@ -35,7 +35,7 @@ def _requirements_hash() -> str:
 
 
 def ensure_venv() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script must explain itself on an older Python
         sys.exit(f"TimmyBot needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     wanted = _requirements_hash()
     if not _python().exists():

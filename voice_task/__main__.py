@@ -11,9 +11,13 @@ import asyncio
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from timmybot.config import Settings, SettingsError
 from voice_task.selfcheck import run_self_check
+
+if TYPE_CHECKING:
+    from voice_task.task import ExitReason, VoiceTask
 
 _log = logging.getLogger("voice_task")
 
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from voice_task.bootstrap import build_task  # noqa: PLC0415 - discord.py only past the checks
+    from voice_task.task import ExitReason  # noqa: PLC0415
 
     task = build_task(settings, args.guild, os.environ.get("TIMMYBOT_LEASE_GENERATION"))
     context = _TaskContext(args.guild, task.holder)
@@ -65,13 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     reason = asyncio.run(_run(task, context))
     _log.info("exit reason: %s", reason)
-    return 0 if reason.value not in ("error",) else 1
+    return 1 if reason is ExitReason.ERROR else 0
 
 
-async def _run(task: object, context: _TaskContext) -> object:
-    from voice_task.task import VoiceTask  # noqa: PLC0415
-
-    assert isinstance(task, VoiceTask)
+async def _run(task: VoiceTask, context: _TaskContext) -> ExitReason:
 
     async def track_generation() -> None:
         while True:

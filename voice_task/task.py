@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import discord
 
@@ -35,6 +35,7 @@ from voice_task.reconcile import Action, Applied, plan, shard_of
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_FAILURES_IN_A_ROW = 3
 VOICE_GRACE_S = 3.0  # discord.py's own voice reconnect gets this long before we rejoin from scratch
@@ -174,7 +175,10 @@ class VoiceTask:
         if not await self._claim():
             return ExitReason.LEASE_REFUSED
         loop = asyncio.get_running_loop()
-        watcher = VoiceCloseWatcher(lambda code: loop.call_soon_threadsafe(self._voice_closed, code))
+        def closed(code: int) -> None:
+            loop.call_soon_threadsafe(self._voice_closed, code)
+
+        watcher = VoiceCloseWatcher(closed)
         voice_logger = logging.getLogger("discord.voice_state")
         voice_logger.addHandler(watcher)
         with contextlib.suppress(NotImplementedError):
@@ -549,20 +553,20 @@ class VoiceTask:
             return True
         if not record.queue and record.actual.now_playing is None:
             return False
-        entry = await self._call(self.store.pop_head, self.guild_id, self.generation, requeue_current=requeue)
+        popped = await self._call(self.store.pop_head, self.guild_id, self.generation, requeue_current=requeue)
         fresh = await self._call(self.store.get_guild, self.guild_id)
-        if entry is None and await self._autoplay(record.actual.now_playing, fresh):
-            entry = await self._call(self.store.pop_head, self.guild_id, self.generation)
+        if popped is None and await self._autoplay(record.actual.now_playing, fresh):
+            popped = await self._call(self.store.pop_head, self.guild_id, self.generation)
             fresh = await self._call(self.store.get_guild, self.guild_id)
         self._record = fresh
         self.actual = fresh.actual
-        if entry is None:
+        if popped is None:
             self.current = None
             self._idle_since = self.clock()
             return True
         position = self._resume_position_ms or 0
         self._resume_position_ms = None
-        await self._start(entry, position_ms=position)
+        await self._start(popped, position_ms=position)
         return True
 
     async def _autoplay(self, finished: QueueEntry | None, record: GuildRecord) -> bool:
@@ -874,7 +878,7 @@ class VoiceTask:
             )
 
     # ------------------------------------------------------------------ helpers
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking store call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 

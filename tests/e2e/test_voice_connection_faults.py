@@ -94,7 +94,9 @@ def test_a_full_channel_gets_its_own_sentence_and_the_task_leaves(
     user = emulator.add_member(guild.id, "listener")
     emulator.set_member_voice(guild.id, user, small)
     gid = str(guild.id)
-    stack.enqueue(gid, stack.tone_entry(440, 5), voice_channel_id=str(small), text_channel_id=str(guild.text_channel_id))
+    stack.enqueue(
+        gid, stack.tone_entry(440, 5), voice_channel_id=str(small), text_channel_id=str(guild.text_channel_id)
+    )
 
     task = stack.launch(gid)
     code = task.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_five_launches_at_once_identify_five_seconds_apart_and_all_five_guilds_p
         stack.wait_for_audio(str(guild.id), since=0, timeout=60)
 
     identify_times = sorted(record.time for record in emulator.identifies())
-    gaps = [later - earlier for earlier, later in zip(identify_times, identify_times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(identify_times)]
     assert len(identify_times) == 5
     assert min(gaps) >= 4.9, gaps
     assert stack.store.get_record("B#identify", "BUDGET")["remaining"] == emulator.session_start_remaining()

@@ -37,7 +37,10 @@ def _listener(emulator: DiscordEmulator, guild: GuildHandle) -> int:
 def _start(stack: VoiceStack, guild: GuildHandle, *freqs: int, seconds: float = 6.0) -> list[str]:
     entries = [stack.tone_entry(freq, seconds) for freq in freqs]
     stack.enqueue(
-        str(guild.id), *entries, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id)
+        str(guild.id),
+        *entries,
+        voice_channel_id=str(guild.voice_channel_id),
+        text_channel_id=str(guild.text_channel_id),
     )
     stack.launch(str(guild.id))
     return [e.entry_id for e in entries]
