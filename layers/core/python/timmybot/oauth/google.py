@@ -27,7 +27,7 @@ from timmybot.oauth.errors import (
     NotConfiguredError,
     SlowDownError,
 )
-from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, post_form
+from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, positive_int, post_form, token_set
 from timmybot.vault.base import TokenSet
 
 if TYPE_CHECKING:
@@ -97,8 +97,8 @@ class GoogleDeviceFlow:
         if not answer.ok or not (isinstance(device_code, str) and isinstance(user_code, str) and isinstance(url, str)):
             _log.warning("Google refused a device code: HTTP %s %s", answer.status, answer.error or "-")
             raise ProviderUnavailableError(PROVIDER)
-        interval = _positive_int(body.get("interval"), DEFAULT_INTERVAL_S)
-        expires_in = _positive_int(body.get("expires_in"), DEFAULT_EXPIRES_S)
+        interval = positive_int(body.get("interval"), DEFAULT_INTERVAL_S)
+        expires_in = positive_int(body.get("expires_in"), DEFAULT_EXPIRES_S)
         return DeviceAuthorization(
             device_code=device_code,
             user_code=user_code,
@@ -169,31 +169,10 @@ class GoogleDeviceFlow:
         return post_form(url, form, provider=PROVIDER, timeout_s=self._timeout_s)
 
     def _tokens(self, answer: OAuthResponse, *, previous_refresh: str | None) -> TokenSet:
-        body = answer.body
-        access = body.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise ProviderUnavailableError(PROVIDER)
-        refresh = body.get("refresh_token")
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
-            expires_at=self._clock() + _positive_int(body.get("expires_in"), 3600),
-            scope=str(body.get("scope") or SCOPE),
-            token_type=str(body.get("token_type") or "Bearer"),
+        return token_set(
+            answer, provider=PROVIDER, now=self._clock(), default_scope=SCOPE, previous_refresh=previous_refresh
         )
 
     def _require_configured(self) -> None:
         if not self._client_id:
             raise NotConfiguredError("YouTube")
-
-
-def _positive_int(value: object, default: int) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int | float | str):
-        try:
-            number = int(value)
-        except ValueError:
-            return default
-        return number if number > 0 else default
-    return default

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from timmybot.oauth.errors import ProviderUnavailableError
+from timmybot.vault.base import TokenSet
 
 _log = logging.getLogger(__name__)
 
@@ -85,3 +86,37 @@ def post_form(
 
 
 __all__ = ["OAuthResponse", "ProviderUnavailableError", "post_form"]
+
+
+def positive_int(value: object, default: int) -> int:
+    """``value`` as a positive whole number (providers send ints, floats or strings), else ``default``."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int | float | str):
+        try:
+            number = int(value)
+        except ValueError:
+            return default
+        return number if number > 0 else default
+    return default
+
+
+def token_set(
+    answer: OAuthResponse, *, provider: str, now: float, default_scope: str, previous_refresh: str | None
+) -> TokenSet:
+    """The tokens of a successful token-endpoint answer (RFC 6749 §5.1).
+
+    A refresh answer without a new refresh token keeps the previous one; a rotated one replaces it.
+    """
+    body = answer.body
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise ProviderUnavailableError(provider)
+    refresh = body.get("refresh_token")
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
+        expires_at=now + positive_int(body.get("expires_in"), 3600),
+        scope=str(body.get("scope") or default_scope),
+        token_type=str(body.get("token_type") or "Bearer"),
+    )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from timmybot.oauth.errors import CodeRejectedError, LinkRevokedError, NotConfiguredError
-from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, post_form
+from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, post_form, token_set
 from timmybot.vault.base import TokenSet
 
 if TYPE_CHECKING:
@@ -143,19 +143,12 @@ class SpotifyPkce:
         return post_form(self._token_url, form, provider=PROVIDER, timeout_s=self._timeout_s, basic_auth=auth)
 
     def _tokens(self, answer: OAuthResponse, *, previous_refresh: str | None) -> TokenSet:
-        body = answer.body
-        access = body.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise ProviderUnavailableError(PROVIDER)
-        refresh = body.get("refresh_token")
-        expires_in = body.get("expires_in")
-        lifetime = int(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
-            expires_at=self._clock() + lifetime,
-            scope=str(body.get("scope") or " ".join(SCOPES)),
-            token_type=str(body.get("token_type") or "Bearer"),
+        return token_set(
+            answer,
+            provider=PROVIDER,
+            now=self._clock(),
+            default_scope=" ".join(SCOPES),
+            previous_refresh=previous_refresh,
         )
 
     def _require_configured(self) -> None:
