@@ -33,6 +33,8 @@ from timmybot.play import (
     PlayJob,
     added_body,
     enqueue_tracks,
+    envelope_from_dict,
+    envelope_to_dict,
     prepare_play,
     start_playback,
 )
@@ -85,14 +87,7 @@ class PersonalJob:
         return {
             "job": JOB_TAG,
             "kind": self.kind.value,
-            "interaction_id": self.interaction_id,
-            "application_id": self.application_id,
-            "token": self.token,
-            "guild_id": self.guild_id,
-            "channel_id": self.channel_id,
-            "user_id": self.user_id,
-            "roles": list(self.roles),
-            "permissions": str(self.permissions),
+            **envelope_to_dict(self),
             "platform": self.platform,
             "item_id": self.item_id,
             "title": self.title,
@@ -102,23 +97,11 @@ class PersonalJob:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PersonalJob:
         """Parse a job; ``ValueError`` names what is wrong (never the token's value)."""
-        required = ("interaction_id", "application_id", "token", "guild_id", "user_id")
-        absent = [name for name in required if not isinstance(data.get(name), str) or not data.get(name)]
-        if absent:
-            raise ValueError(f"personal job lacks {', '.join(absent)}")
-        kind = JobKind(str(data.get("kind")))
+        envelope = envelope_from_dict(data, what="personal job")
         track = data.get("track")
-        permissions = data.get("permissions") or 0
         return cls(
-            kind=kind,
-            interaction_id=str(data["interaction_id"]),
-            application_id=str(data["application_id"]),
-            token=str(data["token"]),
-            guild_id=str(data["guild_id"]),
-            channel_id=_opt(data.get("channel_id")),
-            user_id=str(data["user_id"]),
-            roles=tuple(str(r) for r in data.get("roles") or ()),
-            permissions=int(permissions) if str(permissions).isdigit() else 0,
+            kind=JobKind(str(data.get("kind"))),
+            **envelope,
             platform=_opt(data.get("platform")),
             item_id=_opt(data.get("item_id")),
             title=_opt(data.get("title")),

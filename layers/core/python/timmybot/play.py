@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from timmybot import personal, ui
 from timmybot.discord.rest import DiscordHTTPError
@@ -69,6 +69,61 @@ _VOICE_SENTENCES: dict[str, str] = {
 CANT_POST_TEXT = "I can't post in <#{channel}>, so now-playing cards will only show here."
 
 
+class InteractionJob(Protocol):
+    """The interaction fields every worker job carries (the envelope), read-only."""
+
+    @property
+    def interaction_id(self) -> str: ...
+    @property
+    def application_id(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def guild_id(self) -> str: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+    @property
+    def permissions(self) -> int: ...
+
+
+def envelope_to_dict(job: InteractionJob) -> dict[str, Any]:
+    """The envelope as plain JSON types, for a Lambda event or a thread pool."""
+    return {
+        "interaction_id": job.interaction_id,
+        "application_id": job.application_id,
+        "token": job.token,
+        "guild_id": job.guild_id,
+        "channel_id": job.channel_id,
+        "user_id": job.user_id,
+        "roles": list(job.roles),
+        "permissions": str(job.permissions),
+    }
+
+
+def envelope_from_dict(data: Mapping[str, Any], *, what: str, also_required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The envelope's constructor arguments; ``ValueError`` names what is missing (never the token's value)."""
+    required = ("interaction_id", "application_id", "token", "guild_id", "user_id", *also_required)
+    absent = [name for name in required if not isinstance(data.get(name), str) or not data.get(name)]
+    if absent:
+        raise ValueError(f"{what} lacks {', '.join(absent)}")
+    channel = data.get("channel_id")
+    permissions = data.get("permissions") or 0
+    return {
+        "interaction_id": str(data["interaction_id"]),
+        "application_id": str(data["application_id"]),
+        "token": str(data["token"]),
+        "guild_id": str(data["guild_id"]),
+        "channel_id": str(channel) if channel else None,
+        "user_id": str(data["user_id"]),
+        "roles": tuple(str(r) for r in data.get("roles") or ()),
+        "permissions": int(permissions) if str(permissions).isdigit() else 0,
+    }
+
+
 @dataclass(frozen=True)
 class PlayJob:
     """What the api hands the worker (a plain dict on the wire: ``to_dict``/``from_dict``)."""
@@ -84,39 +139,11 @@ class PlayJob:
     token: str = field(default="", repr=False)  # the interaction token: never log it
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "interaction_id": self.interaction_id,
-            "application_id": self.application_id,
-            "token": self.token,
-            "guild_id": self.guild_id,
-            "channel_id": self.channel_id,
-            "user_id": self.user_id,
-            "roles": list(self.roles),
-            "permissions": str(self.permissions),
-            "query": self.query,
-        }
+        return {**envelope_to_dict(self), "query": self.query}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlayJob:
-        """Parse a job; ``ValueError`` names what is missing (never the token's value)."""
-        required = ("interaction_id", "application_id", "token", "guild_id", "user_id", "query")
-        absent = [name for name in required if not isinstance(data.get(name), str) or not data.get(name)]
-        if absent:
-            raise ValueError(f"play job lacks {', '.join(absent)}")
-        channel = data.get("channel_id")
-        roles = data.get("roles") or ()
-        permissions = data.get("permissions") or 0
-        return cls(
-            interaction_id=str(data["interaction_id"]),
-            application_id=str(data["application_id"]),
-            token=str(data["token"]),
-            guild_id=str(data["guild_id"]),
-            channel_id=str(channel) if channel else None,
-            user_id=str(data["user_id"]),
-            roles=tuple(str(r) for r in roles),
-            permissions=int(permissions) if str(permissions).isdigit() else 0,
-            query=str(data["query"]),
-        )
+        return cls(**envelope_from_dict(data, what="play job", also_required=("query",)), query=str(data["query"]))
 
     @property
     def marker(self) -> str:
