@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from chalice import Chalice, Rate, Response
-from chalice.app import CloudWatchEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response
 
 from chalicelib.bootstrap import app_services
 from chalicelib.interactions import handle_interaction
@@ -20,7 +19,7 @@ app = Chalice(app_name="timmybot", configure_logs=False)
 @app.route("/interactions", methods=["POST"], content_types=["application/json"])
 def interactions() -> Response:
     """Discord's interactions endpoint (signed slash commands, buttons, autocomplete, modals)."""
-    request = app.current_request
+    request = _request()
     result = handle_interaction(app_services.get(), request.headers, request.raw_body)
     return Response(body=dict(result.body), status_code=result.status, headers={"Content-Type": "application/json"})
 
@@ -28,7 +27,7 @@ def interactions() -> Response:
 @app.route("/oauth/spotify/callback", methods=["GET"])
 def spotify_callback() -> Response:
     """The browser's return from Spotify's consent page: a small HTML page (see chalicelib.oauth_callback)."""
-    page = handle_spotify_callback(app_services.get(), app.current_request.query_params)
+    page = handle_spotify_callback(app_services.get(), _request().query_params)
     return Response(body=page.body, status_code=page.status, headers=dict(page.headers))
 
 
@@ -47,3 +46,9 @@ def reaper(event: CloudWatchEvent) -> None:
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "only called while Chalice handles a request"
+    return request

@@ -57,7 +57,9 @@ class HttpResult:
 UNAUTHORIZED = HttpResult(401, {"error": "invalid request signature"})
 
 
-def handle_interaction(services: Services, headers: Mapping[str, str], raw_body: bytes) -> HttpResult:
+def handle_interaction(services: Services, headers: Mapping[str, str], raw_body: bytes | str) -> HttpResult:
+    if isinstance(raw_body, str):  # Chalice hands bytes; keep the exact bytes Discord signed either way
+        raw_body = raw_body.encode("utf-8")
     lowered = {key.lower(): value for key, value in headers.items()}
     if not services.verifier.verify(
         lowered.get(SIGNATURE_HEADER.lower()), lowered.get(TIMESTAMP_HEADER.lower()), raw_body
