@@ -1,0 +1,30 @@
+"""The tree stays ruff-clean and the shared package type-checks under mypy --strict (STYLE.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_finds_nothing_in_the_tree() -> None:
+    result = _run("ruff", "check", ".")
+
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_mypy_strict_passes_on_the_core_package_the_voice_task_and_the_chalice_app() -> None:
+    result = _run("mypy", "layers/core/python/timmybot", "voice_task", "chalice_app/app.py", "chalice_app/chalicelib")
+
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Success" in result.stdout
