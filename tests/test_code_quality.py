@@ -23,7 +23,7 @@ def test_ruff_finds_nothing_in_the_tree() -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def test_mypy_strict_passes_on_the_core_package_the_voice_task_and_the_chalice_app() -> None:
+def test_mypy_is_clean_strict_on_the_core_package_and_on_the_voice_task_and_chalice_app() -> None:
     result = _run("mypy", "layers/core/python/timmybot", "voice_task", "chalice_app/app.py", "chalice_app/chalicelib")
 
     assert result.returncode == 0, result.stdout[-4000:]
