@@ -105,3 +105,23 @@ def test_a_full_channel_gets_its_own_sentence_and_the_task_leaves(
     assert code == 0
     assert any("channel is full" in text for text in notices), notices
     assert emulator.bot_voice_channel(guild.id) is None
+
+
+def test_being_moved_to_another_channel_follows_the_move_and_keeps_playing(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    other = emulator.add_channel(guild.id, "Other", ChannelType.GUILD_VOICE)
+    gid = _playing(stack, emulator, guild)
+    listener = emulator.add_member(guild.id, "follower")
+    emulator.set_member_voice(guild.id, listener, other)
+
+    emulator.set_member_voice(guild.id, emulator.bot_user_id, other)
+    moved_at = time.monotonic()
+    record = stack.wait_record(gid, lambda r: r.voice_channel_id == str(other), what="the new channel recorded")
+    stack.wait_for_audio(gid, since=moved_at + 1.0, timeout=15)
+    heard = stack.hear(gid, 1.0)
+
+    assert emulator.bot_voice_channel(guild.id) == other
+    assert record.voice_channel_id == str(other)
+    assert heard.dominant_hz is not None and abs(heard.dominant_hz - 440) < 15
+    assert stack.tasks[0].process.poll() is None
