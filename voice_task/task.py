@@ -24,7 +24,7 @@ import discord
 from timmybot import metrics, personal
 from timmybot.config import Settings
 from timmybot.errors import BotRestingError, SourceError, StaleGenerationError, TimmyError
-from timmybot.identify import IdentifyBudget
+from timmybot.identify import IDENTIFY_WINDOW_S, IdentifyBudget
 from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntry
 from timmybot.sources import stream_for
 from timmybot.sources.models import StreamInfo, Track
@@ -42,7 +42,6 @@ VOICE_GRACE_S = 3.0  # discord.py's own voice reconnect gets this long before we
 MAX_REJOINS = 3  # rejoins without a stable minute in between before giving up (never loop)
 STABLE_VOICE_S = 60.0
 DAVE_REQUIRED = 4017
-MAX_IDENTIFY_ATTEMPTS = 6  # identifies without a READY in between before giving up
 MAX_IDENTIFY_BACKOFF_S = 60.0
 MAX_STREAM_RESTARTS = 2
 MAX_AUTOPLAY_MISSES = 3  # autoplay batches in a row that never started playing before autoplay gives up
@@ -289,12 +288,12 @@ class VoiceTask:
     async def _before_identify(self, *, initial: bool) -> None:
         """Every IDENTIFY (discord.py's re-identifies too) goes through the shared budget (BRIEF §4.4)."""
         self._identify_attempts += 1
-        if self._identify_attempts > MAX_IDENTIFY_ATTEMPTS:
+        if self._identify_attempts > self.settings.identify_max_attempts:
             _log.error("gave up after %s identifies without a session", self._identify_attempts - 1)
             self.request_exit(ExitReason.ERROR)
             raise RuntimeError("too many invalid sessions")
         if self._identify_attempts > 1:
-            backoff = min(MAX_IDENTIFY_BACKOFF_S, 2.0 ** (self._identify_attempts - 2))
+            backoff = min(MAX_IDENTIFY_BACKOFF_S, IDENTIFY_WINDOW_S * 2.0 ** (self._identify_attempts - 2))
             _log.warning(
                 "identify attempt %s (initial=%s): backing off %.0f s", self._identify_attempts, initial, backoff
             )

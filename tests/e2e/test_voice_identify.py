@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,31 @@ def test_five_launches_at_once_identify_five_seconds_apart_and_all_five_guilds_p
         received = {int(g.strip().strip("'")) for g in seen.group(3).split(",") if g.strip()}
         assert guild.id in received
         assert all(shard_for(other, SHARDS) == shard for other in received)
+
+
+def test_repeated_invalid_sessions_back_off_and_give_up_instead_of_looping(
+    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path
+) -> None:
+    stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_IDENTIFY_MAX_ATTEMPTS="3")
+    try:
+        guild = emulator.add_guild("Invalid sessions")
+        stack.enqueue(
+            str(guild.id),
+            stack.tone_entry(440, 5),
+            voice_channel_id=str(guild.voice_channel_id),
+            text_channel_id=str(guild.text_channel_id),
+        )
+        emulator.invalidate_next_identify(times=100)
+
+        task = stack.launch(str(guild.id))
+        code = task.wait(timeout=90)
+        identifies = sorted(record.time for record in emulator.identifies())
+        gaps = [later - earlier for earlier, later in itertools.pairwise(identifies)]
+
+        assert code != 0
+        assert len(identifies) == 3  # then it gave up: no loop
+        assert gaps[1] > gaps[0]  # the waits grow
+        assert "gave up after 3 identifies" in task.log
+        assert not stack.record(str(guild.id)).lease.is_live(time.time())
+    finally:
+        stack.close()

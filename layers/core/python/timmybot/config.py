@@ -93,6 +93,7 @@ class Settings:
     idle_timeout_max_s: int = 3600
     alone_timeout_s: int = 120
     shard_count: int = 16
+    identify_max_attempts: int = 6  # identifies without a READY in between before a voice task gives up
     identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left
     reaper_recent_s: int = 3600  # the reaper relaunches only guilds active within this window
     tick_s: float = 0.25  # how often the task reconciles desired against applied state
