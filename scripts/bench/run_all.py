@@ -34,7 +34,9 @@ def accepts_quick(path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes in every script that supports them")
+    parser.add_argument("--only", default="", help="comma-separated script names to run (default: all)")
     args = parser.parse_args(argv)
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[tuple[str, str]] = []
     for name in SCRIPTS:
         path = BENCH_DIR / f"{name}.py"
+        if chosen and name not in chosen:
+            outcomes.append((name, "not selected (--only)"))
+            continue
         if not path.exists():
             outcomes.append((name, "not present, skipped"))
             continue
