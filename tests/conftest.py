@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -44,3 +45,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_logs() -> Iterator[None]:
+    """The same guard per test: the test that logged a token fails (this also works in xdist workers,
+    whose session-finish status does not reach the controller)."""
+    from tests.support.log_guard import GUARD  # noqa: PLC0415
+
+    before = len(GUARD.leaks())
+    yield
+    new = GUARD.leaks()[before:]
+    if new:
+        pytest.fail("token or code in a log line: " + "; ".join(str(leak) for leak in new[:5]), pytrace=False)
