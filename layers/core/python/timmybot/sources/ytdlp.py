@@ -392,23 +392,7 @@ class YtDlpSource(Source):
         options = self.options("metadata")
         options["playlistend"] = max(1, limit)
         info = self._extract(self._search_target(terms, limit), options)
-        tracks: list[Track] = []
-        too_long = 0
-        for entry in _entries(info):
-            track = _track_from_info(entry)
-            if track is None:
-                continue
-            if track.duration_s is not None and track.duration_s > self._settings.max_track_seconds:
-                too_long += 1
-                continue
-            tracks.append(self._own(track))
-            if len(tracks) >= limit:
-                break
-        if not tracks:
-            if too_long:
-                raise _too_long(self._settings)
-            raise TrackNotFoundError()
-        return tracks
+        return self._playable(info, limit=limit, rename=True, empty=TrackNotFoundError())
 
     def _search_target(self, terms: str, limit: int) -> str:
         if limit <= 1:
@@ -420,6 +404,15 @@ class YtDlpSource(Source):
         return track
 
     def _playlist_tracks(self, info: Mapping[str, Any]) -> list[Track]:
+        return self._playable(
+            info,
+            limit=self._settings.playlist_cap,
+            rename=False,
+            empty=TrackNotFoundError("That playlist has no playable tracks."),
+        )
+
+    def _playable(self, info: Mapping[str, Any], *, limit: int, rename: bool, empty: SourceError) -> list[Track]:
+        """Up to ``limit`` entries of a search or playlist answer, leaving out over-long ones."""
         tracks: list[Track] = []
         too_long = 0
         for entry in _entries(info):
@@ -429,15 +422,13 @@ class YtDlpSource(Source):
             if track.duration_s is not None and track.duration_s > self._settings.max_track_seconds:
                 too_long += 1
                 continue
-            tracks.append(track)
-            if len(tracks) >= self._settings.playlist_cap:
+            tracks.append(self._own(track) if rename else track)
+            if len(tracks) >= limit:
                 break
         if not tracks:
-            if too_long:
-                raise _too_long(self._settings)
-            raise TrackNotFoundError("That playlist has no playable tracks.")
+            raise _too_long(self._settings) if too_long else empty
         if too_long:
-            _log.info("skipped %s over-long playlist entries", too_long)
+            _log.info("skipped %s over-long entries", too_long)
         return tracks
 
     def _check_duration(self, track: Track) -> None:
