@@ -14,17 +14,21 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from timmybot.config import Settings
-from timmybot.personal import Library
-from timmybot.personal_jobs import PersonalJob, PersonalPorts, is_personal_job, run_personal_job
-from timmybot.play import PlayJob, run_play_job
+from timmybot.jobs import PlayJob
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Services
+
+# The worker's own modules (sources, launcher, personal libraries) are imported when a job runs: the
+# api and reaper functions load this module too (one app.py), and must not pay for them.
 
 _log = logging.getLogger(__name__)
 
 
 def run_job(services: Services, event: Mapping[str, Any]) -> None:
+    from timmybot.personal_jobs import is_personal_job  # noqa: PLC0415
+    from timmybot.play import run_play_job  # noqa: PLC0415
+
     if is_personal_job(event):
         _run_personal_job(services, event)
         return
@@ -44,6 +48,9 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
 
 def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
     """A personal-music job (timmybot.personal_jobs): the user's libraries, history, mixes."""
+    from timmybot.personal import Library  # noqa: PLC0415
+    from timmybot.personal_jobs import PersonalJob, PersonalPorts, run_personal_job  # noqa: PLC0415
+
     try:
         job = PersonalJob.from_dict(event)
     except (TypeError, ValueError) as error:

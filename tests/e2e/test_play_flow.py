@@ -36,8 +36,9 @@ from tests.support.signing import (
 )
 from timmybot.config import Settings
 from timmybot.identify import IdentifyBudget
+from timmybot.jobs import PlayJob
 from timmybot.models import LeaseState
-from timmybot.play import PlayJob, run_play_job
+from timmybot.play import run_play_job
 
 FAKE_TASK = str(Path(fake_voice_task.__file__).resolve())
 EPHEMERAL = 64

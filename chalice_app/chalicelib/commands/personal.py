@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING
 from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
-from timmybot import custom_ids, personal
+from timmybot import custom_ids
 from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, PermissionDeniedError
-from timmybot.personal_jobs import JobKind, PersonalJob, playlist_menu
 from timmybot.store.base import Store
+
+# The handlers import timmybot.personal and timmybot.personal_jobs where they use them: those pull in
+# the source chain, which the interactions fast path must not pay for on a cold start.
 
 if TYPE_CHECKING:
     from timmybot.discord.types import ComponentPayload
+    from timmybot.personal_jobs import JobKind
 
 _log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ EXPIRED_LIST = "That list has expired (lists last 15 minutes). Run the command a
 
 
 def _dispatch(ctx: CommandContext, kind: JobKind, **fields: object) -> None:
+    from timmybot.personal_jobs import PersonalJob  # noqa: PLC0415
+
     job = PersonalJob(
         kind=kind,
         interaction_id=ctx.interaction_id,
@@ -50,11 +55,16 @@ def _dispatch(ctx: CommandContext, kind: JobKind, **fields: object) -> None:
 
 # ---------------------------------------------------------------------- slash commands
 def my_playlists(ctx: CommandContext, store: Store) -> Reply:
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     _dispatch(ctx, JobKind.MY_PLAYLISTS)
     return Reply.deferred(ephemeral=True)
 
 
 def liked_songs(ctx: CommandContext, store: Store) -> Reply:
+    from timmybot import personal  # noqa: PLC0415
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     raw = ctx.options.get("platform")
     platform = personal.check_platform(raw if isinstance(raw, str) else None)
     _dispatch(ctx, JobKind.LIKED, platform=platform)
@@ -62,11 +72,15 @@ def liked_songs(ctx: CommandContext, store: Store) -> Reply:
 
 
 def play_history(ctx: CommandContext, store: Store) -> Reply:
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     _dispatch(ctx, JobKind.HISTORY)
     return Reply.deferred(ephemeral=True)
 
 
 def recommendations(ctx: CommandContext, store: Store) -> Reply:
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     _dispatch(ctx, JobKind.RECOMMEND)
     return Reply.deferred()
 
@@ -90,6 +104,9 @@ def autoplay(ctx: CommandContext, store: Store) -> Reply:
 # ---------------------------------------------------------------------- components
 def my_playlists_page(ctx: CommandContext, store: Store) -> Reply:
     """◀ ▶: another page of the clicking user's own listing (type 7, from the store)."""
+    from timmybot import personal  # noqa: PLC0415
+    from timmybot.personal_jobs import playlist_menu  # noqa: PLC0415
+
     if not isinstance(ctx.custom_id, MyPlaylistsPageId):
         raise InvalidCustomIdError()
     listed = personal.saved_playlists(store, ctx.user_id)
@@ -102,6 +119,9 @@ def my_playlists_page(ctx: CommandContext, store: Store) -> Reply:
 
 def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
     """A playlist chosen in the menu: queue it (worker, with progress edits of this message)."""
+    from timmybot import personal  # noqa: PLC0415
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     if len(ctx.values) != 1:
         raise InvalidCustomIdError()
     choice = custom_ids.parse_playlist_choice(ctx.values[0])
@@ -117,6 +137,9 @@ def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
 
 def history_replay(ctx: CommandContext, store: Store) -> Reply:
     """A /play-history button: only its owner may use it; it queues the track it names."""
+    from timmybot import personal  # noqa: PLC0415
+    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+
     if not isinstance(ctx.custom_id, HistoryReplayId):
         raise InvalidCustomIdError()
     if ctx.custom_id.owner_id != ctx.user_id:

@@ -16,8 +16,7 @@ from chalicelib.commands.base import Command, CommandContext, Option
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError
-from timmybot.play import PlayJob
-from timmybot.sources.policy import classify_query
+from timmybot.jobs import PlayJob
 from timmybot.store.base import Store
 
 if TYPE_CHECKING:
@@ -32,6 +31,8 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     query = ctx.str_option("query")
     if len(query) > QUERY_MAX_LENGTH:
         raise InvalidInputError(f"That's too long: a search or link can be at most {QUERY_MAX_LENGTH} characters.")
+    from timmybot.sources.policy import classify_query  # noqa: PLC0415 - paid by /play only, not every cold start
+
     classify_query(query, ctx.settings.source_settings())  # raises the user's sentence for a refused query
     job = PlayJob(
         interaction_id=ctx.interaction_id,

@@ -25,16 +25,14 @@ from typing import TYPE_CHECKING, Any
 from timmybot import custom_ids, personal, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
+from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
 from timmybot.personal import Library, PlaylistRef
 from timmybot.play import (
     GENERIC_APOLOGY,
     NO_MENTIONS,
     Placement,
-    PlayJob,
     added_body,
     enqueue_tracks,
-    envelope_from_dict,
-    envelope_to_dict,
     prepare_play,
     start_playback,
 )
