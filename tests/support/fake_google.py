@@ -25,7 +25,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant, DeviceCredentialDict
 from flask import Flask, Response, request
 
-from tests.support.oauth_server import LoopbackServer, issue
+from tests.support.oauth_server import LoopbackFake, issue
 
 CLIENT_ID = "fake-google-client.apps.googleusercontent.com"
 CLIENT_SECRET = "fake-google-client-secret"
@@ -109,23 +109,10 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeGoogle:
+class FakeGoogle(LoopbackFake):
     def __init__(self, *, access_token_lifetime_s: int = 3600) -> None:
         self.state = _State()
-        self.app = self._build_app(access_token_lifetime_s)
-        self._server = LoopbackServer(self.app)
-
-    # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> FakeGoogle:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
+        super().__init__(self._build_app(access_token_lifetime_s))
 
     def settings(self) -> dict[str, Any]:
         return {

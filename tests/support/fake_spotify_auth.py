@@ -26,7 +26,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Flask, Response
 
-from tests.support.oauth_server import LoopbackServer, issue
+from tests.support.oauth_server import LoopbackFake, issue
 
 CLIENT_ID = "fakespotifyclient0000000000000000"
 SCOPES = "playlist-read-private playlist-read-collaborative user-library-read user-read-recently-played"
@@ -117,24 +117,12 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeSpotifyAuth:
+class FakeSpotifyAuth(LoopbackFake):
     def __init__(self, redirect_uri: str, *, client_secret: str = "", access_token_lifetime_s: int = 3600) -> None:
         self.redirect_uri = redirect_uri
         self.client_secret = client_secret
         self.state = _State()
-        self.app = self._build_app(access_token_lifetime_s)
-        self._server = LoopbackServer(self.app)
-
-    def __enter__(self) -> FakeSpotifyAuth:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
+        super().__init__(self._build_app(access_token_lifetime_s))
 
     def settings(self) -> dict[str, Any]:
         return {

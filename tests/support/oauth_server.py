@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import threading
-from typing import Any
+from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -62,3 +62,22 @@ class LoopbackServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class LoopbackFake:
+    """A fake provider served by ``LoopbackServer``: subclasses build ``self.app`` and call this."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._server = LoopbackServer(app)
+
+    def __enter__(self) -> Self:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url
