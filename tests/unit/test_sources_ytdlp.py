@@ -19,7 +19,6 @@ from timmybot.errors import (
     BlockedSourceError,
     SourceError,
     SourceTimeoutError,
-    SpotifyNotYetSupportedError,
     TrackNotFoundError,
     TrackTooLongError,
     TrackUnavailableError,
@@ -271,9 +270,10 @@ def test_soundcloud_track_keeps_its_permalink_and_artist() -> None:
     assert recorded.calls[0][1]["extract_flat"] is False
 
 
-def test_spotify_query_says_linking_must_ship_first() -> None:
+def test_a_spotify_query_is_not_yt_dlps_to_resolve() -> None:
+    # Spotify links are resolved by the chain's Spotify metadata client, never by yt-dlp.
     source = YtDlpSource(SETTINGS, ydl_factory=RecordedYoutubeDL({}).factory)
-    with pytest.raises(SpotifyNotYetSupportedError, match="account linking ships"):
+    with pytest.raises(UnsupportedUrlError):
         source.resolve(Query(QueryKind.SPOTIFY_TRACK, "https://open.spotify.com/track/x", "x"))
 
 

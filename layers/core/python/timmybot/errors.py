@@ -83,12 +83,6 @@ class TrackTooLongError(SourceError):
     user_message = "That track is too long."
 
 
-class SpotifyNotYetSupportedError(SourceError):
-    """A Spotify link was recognized; playing it needs mirroring, which a later issue adds."""
-
-    user_message = "Spotify links will play once account linking ships. Try a YouTube or SoundCloud link."
-
-
 class StageChannelError(TimmyError):
     user_message = "Stage channels aren't supported yet — use a voice channel."
 

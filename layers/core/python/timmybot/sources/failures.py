@@ -20,7 +20,6 @@ from timmybot.errors import (
     SourceRestingError,
     SourceTimeoutError,
     SourceUnreachableError,
-    SpotifyNotYetSupportedError,
     StreamForbiddenError,
     TrackNotFoundError,
     TrackTooLongError,
@@ -143,7 +142,6 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
     (TrackNotFoundError, Failure(Reason.NOT_FOUND, source_fault=False, fallback=False, hint=None)),
     (TrackTooLongError, Failure(Reason.TOO_LONG, source_fault=False, fallback=False, hint=None)),
     (UnsupportedUrlError, Failure(Reason.UNSUPPORTED, source_fault=False, fallback=False, hint=None)),
-    (SpotifyNotYetSupportedError, Failure(Reason.UNSUPPORTED, source_fault=False, fallback=False, hint=None)),
     (TrackUnavailableError, Failure(Reason.UNAVAILABLE, source_fault=False, fallback=False, hint=None)),
     (
         SourceRestingError,

@@ -29,7 +29,6 @@ from timmybot.errors import (
     SourceLoginRequiredError,
     SourceTimeoutError,
     SourceUnreachableError,
-    SpotifyNotYetSupportedError,
     StreamForbiddenError,
     TrackNotFoundError,
     TrackTooLongError,
@@ -370,8 +369,6 @@ class YtDlpSource(Source):
     # -- metadata (worker) -------------------------------------------------------------------------
 
     def resolve(self, query: Query) -> list[Track]:
-        if query.kind.is_spotify:
-            raise SpotifyNotYetSupportedError()
         if query.kind is QueryKind.SEARCH:
             return self.search(query.text, limit=1)
         if query.kind not in self._query_kinds:
