@@ -4,25 +4,21 @@
 
 YouTube changes its player often and old yt-dlp releases stop working within weeks, so operators
 (and the scheduled workflow) run this and bump the pin when it says so. It asks ``pip index
-versions yt-dlp`` (the configured index, or ``--index-url``); without ``--index-url`` it falls back
-to the index's JSON API. Exit status: 0 the pin is the newest, 1 a newer release exists,
-2 the answer could not be found (offline, no pin): the message says why.
+versions yt-dlp`` (pip's configured index, or ``--index-url``). Exit status: 0 the pin is the
+newest, 1 a newer release exists, 2 the answer could not be found (offline, no pin): the message
+says why.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "yt-dlp"
-JSON_API = "https://pypi.org/pypi/yt-dlp/json"
 
 EXIT_CURRENT = 0
 EXIT_OUTDATED = 1
@@ -87,22 +83,10 @@ def newest_from_pip(index_url: str | None, timeout_s: float) -> str:
     return parse_pip_index(completed.stdout)
 
 
-def newest_from_json_api(timeout_s: float) -> str:
-    try:
-        with urllib.request.urlopen(JSON_API, timeout=timeout_s) as response:
-            document = json.load(response)
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        raise Unknown(f"the package index's JSON API is unreachable ({type(exc).__name__})") from None
-    version = document.get("info", {}).get("version")
-    if not isinstance(version, str):
-        raise Unknown("the package index's JSON API did not name a version")
-    return version
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Compare the pinned yt-dlp with the newest release.")
     parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
-    parser.add_argument("--index-url", help="ask this package index (no JSON API fallback)")
+    parser.add_argument("--index-url", help="ask this package index instead of pip's configured one")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per lookup")
     args = parser.parse_args(argv)
 
@@ -112,15 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yt-dlp: cannot tell: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     try:
-        try:
-            newest = newest_from_pip(args.index_url, args.timeout)
-        except Unknown as pip_problem:
-            if args.index_url:
-                raise
-            try:
-                newest = newest_from_json_api(args.timeout)
-            except Unknown as api_problem:
-                raise Unknown(f"{pip_problem}; {api_problem}") from None
+        newest = newest_from_pip(args.index_url, args.timeout)
     except Unknown as exc:
         print(f"yt-dlp: pinned {pinned}; newest unknown: {exc}. Are we offline?", file=sys.stderr)
         return EXIT_UNKNOWN
