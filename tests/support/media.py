@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -268,6 +269,14 @@ class _MediaHTTPServer(ThreadingHTTPServer):
     def __init__(self, state: _ServerState) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A player that hangs up mid-request (FFmpeg killed on skip or stop) is normal, not an error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            _log.debug("media server: client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class MediaServer:
