@@ -66,6 +66,15 @@ class QueueEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RemotePlaylist:
+    """One of a user's playlists on YouTube or Spotify, as the /my-playlists menu lists it."""
+
+    id: str
+    name: str
+    total: int | None
+
+
 @dataclass(frozen=True)
 class GuildSettings:
     dj_role_id: str | None = None

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import SourceError, TrackNotFoundError
+from timmybot.models import RemotePlaylist
 
 if TYPE_CHECKING:
     from timmybot.sources.models import SourceSettings, Track
@@ -59,15 +60,6 @@ class SpotifyRateLimitedError(SpotifyError):
 
 class SpotifyAuthError(SpotifyError):
     user_message = "Spotify did not accept my sign-in. If you linked Spotify, run `/link spotify` again."
-
-
-@dataclass(frozen=True, slots=True)
-class SpotifyPlaylist:
-    """One of a user's playlists (for the /my-playlists menu)."""
-
-    id: str
-    name: str
-    total: int | None
 
 
 # ---------------------------------------------------------------------- log hygiene
@@ -223,9 +215,9 @@ class SpotifyClient:
         tracks = [t for t in (track_from_spotify(_item_track(i)) for i in items or ()) if t is not None]
         return tracks[:cap]
 
-    def playlists(self, cap: int) -> list[SpotifyPlaylist]:
+    def playlists(self, cap: int) -> list[RemotePlaylist]:
         page = self._call(lambda: self._sp.current_user_playlists(limit=min(PAGE_LIMIT, cap)), what="Your playlists")
-        found: list[SpotifyPlaylist] = []
+        found: list[RemotePlaylist] = []
         for items in self._pages(page, what="Your playlists"):
             for raw in items:
                 if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
@@ -233,7 +225,7 @@ class SpotifyClient:
                 counts = raw.get("items") or raw.get("tracks")
                 total = counts.get("total") if isinstance(counts, dict) else None
                 found.append(
-                    SpotifyPlaylist(
+                    RemotePlaylist(
                         id=raw["id"],
                         name=str(raw.get("name") or "Untitled"),
                         total=total if isinstance(total, int) else None,

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import SourceError, TrackNotFoundError
+from timmybot.models import RemotePlaylist
 
 if TYPE_CHECKING:
     from timmybot.sources.models import Track
@@ -43,13 +43,6 @@ class YouTubeQuotaError(YouTubeDataError):
     user_message = "This bot has used up today's YouTube API allowance. Please try again tomorrow."
 
 
-@dataclass(frozen=True, slots=True)
-class YouTubePlaylist:
-    id: str
-    name: str
-    total: int | None
-
-
 class YouTubeDataClient:
     """One user's token against the Data API. ``session`` is a ``requests.Session`` (optional)."""
 
@@ -61,8 +54,8 @@ class YouTubeDataClient:
         self._timeout_s = timeout_s
         self._session: Any = session if session is not None else requests.Session()
 
-    def playlists(self, cap: int) -> list[YouTubePlaylist]:
-        found: list[YouTubePlaylist] = []
+    def playlists(self, cap: int) -> list[RemotePlaylist]:
+        found: list[RemotePlaylist] = []
         for items in self._pages(
             "playlists", {"part": "snippet,contentDetails", "mine": "true"}, what="Your playlists"
         ):
@@ -73,7 +66,7 @@ class YouTubeDataClient:
                 snippet = _dict(raw.get("snippet"))
                 count = _dict(raw.get("contentDetails")).get("itemCount")
                 found.append(
-                    YouTubePlaylist(
+                    RemotePlaylist(
                         id=playlist_id,
                         name=str(snippet.get("title") or "Untitled"),
                         total=count if isinstance(count, int) else None,
