@@ -160,6 +160,10 @@ class VoiceTask:
         self._record: GuildRecord | None = None
         self._ready = asyncio.Event()
         self._resume_position_ms: int | None = None
+        # Track changes (the tick starting the next track, a track ending on the player thread, a
+        # rejoin) run one at a time: two of them racing would both pick "the next track".
+        self._transition = asyncio.Lock()
+        self._recovered = False  # the first advance replays a track a dead predecessor left playing
         self._played: collections.deque[tuple[str, str]] = collections.deque(maxlen=AUTOPLAY_MEMORY)
         self._last_played: Track | None = None
         self._autoplay_misses = 0
@@ -405,8 +409,11 @@ class VoiceTask:
             changed |= await self._apply(action, record)
             if self.exit_reason is not None:
                 return
-        if self.current is None:
-            changed |= await self._advance(record, finished=False)
+        if self.current is None and not self._transition.locked():
+            async with self._transition:
+                if self.current is None:
+                    fresh = await self._call(self.store.get_guild, self.guild_id)
+                    changed |= await self._advance(fresh, finished=False)
         changed |= self._refresh_listeners()
         if changed:
             await self._publish()
@@ -452,6 +459,10 @@ class VoiceTask:
 
     async def _rejoin(self) -> None:
         """Leave and join again with a fresh connection, then continue the track where it was."""
+        async with self._transition:
+            await self._rejoin_now()
+
+    async def _rejoin_now(self) -> None:
         assert self.voice is not None and self._record is not None
         self._rejoins += 1
         if self._rejoins > MAX_REJOINS:
@@ -542,7 +553,9 @@ class VoiceTask:
             await self._start(entry, position_ms=0)
             return True
         requeue = finished and record.desired.loop is LoopMode.QUEUE
-        if record.actual.now_playing is not None and not finished and self.current is None:
+        recovering = not self._recovered
+        self._recovered = True
+        if recovering and record.actual.now_playing is not None and not finished and self.current is None:
             # A previous task died mid-track (no clean release): play that track again.
             entry = record.actual.now_playing
             position = 0
@@ -715,6 +728,10 @@ class VoiceTask:
         asyncio.get_running_loop().create_task(self._handle_track_end(error))
 
     async def _handle_track_end(self, error: Exception | None) -> None:
+        async with self._transition:
+            await self._track_ended(error)
+
+    async def _track_ended(self, error: Exception | None) -> None:
         current = self.current
         if current is None:
             return
