@@ -18,7 +18,7 @@ StartBot = Callable[..., MinimalBotProcess]
 def _joined_bot(start_bot: StartBot, guild: GuildHandle) -> MinimalBotProcess:
     bot = start_bot()
     bot.wait_event("ready")
-    bot.command("join", guild=guild.id, channel=guild.voice_channel_id, timeout=3)
+    bot.command("join", guild=guild.id, channel=guild.voice_channel_id, timeout=3, dave_timeout=0)
     bot.wait_event("joined")
     return bot
 

@@ -21,7 +21,8 @@ def test_discord_py_client_plays_a_440hz_tone_that_the_emulator_decodes(
     start_bot: Callable[..., MinimalBotProcess],
     tone_440: Path,
 ) -> None:
-    # GIVEN a discord.py client logged in to the emulator
+    # GIVEN a discord.py client logged in to the emulator, and a listener in the voice channel
+    emulator.add_listener(guild.id, guild.voice_channel_id)
     bot = start_bot()
     ready = bot.wait_event("ready")
     assert ready["guilds"] == [str(guild.id)]
@@ -60,7 +61,8 @@ def test_silence_frames_at_the_end_of_a_track_are_recorded_but_left_out_by_defau
     start_bot: Callable[..., MinimalBotProcess],
     tone_440: Path,
 ) -> None:
-    # GIVEN a bot that played a track to its end
+    # GIVEN a bot that played a track to its end to a listener
+    emulator.add_listener(guild.id, guild.voice_channel_id)
     bot = start_bot()
     bot.wait_event("ready")
     bot.command("join", guild=guild.id, channel=guild.voice_channel_id)

@@ -5,7 +5,9 @@ The child (``python -m tests.support.minimal_bot``) reads ``EMU_API_BASE``, ``EM
 attributes allowed (``discord.http.Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``), logs in,
 then obeys JSON-line commands on stdin and reports JSON-line events on stdout:
 
-    {"cmd": "join", "guild": G, "channel": C}          -> {"event": "joined", ...}
+    {"cmd": "join", "guild": G, "channel": C}          -> {"event": "joined", "dave": {...}, "dave_ready": bool}
+                                                          (once DAVE can encrypt, or after dave_timeout)
+    {"cmd": "dave", "guild": G}                        -> {"event": "dave", "version", "can_encrypt", "privacy_code"}
     {"cmd": "play", "guild": G, "path": P}             -> {"event": "playing", "t": monotonic}
                                                           {"event": "play_done", "error": null, "t": ...}
     {"cmd": "leave", "guild": G}                       -> {"event": "left"}
@@ -59,6 +61,9 @@ async def _child_main() -> None:
     discord.http.Route.BASE = os.environ["EMU_API_BASE"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["EMU_GATEWAY_URL"])
     identify_delay = float(os.environ.get("EMU_IDENTIFY_DELAY", "0"))
+    if os.environ.get("EMU_NO_DAVE"):
+        # A client build without DAVE: it offers max_dave_protocol_version 0 (what Discord refuses).
+        discord.voice_state.VoiceConnectionState.max_dave_protocol_version = property(lambda self: 0)  # type: ignore[assignment,method-assign]
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
 
     class MinimalBot(discord.Client):
@@ -98,6 +103,22 @@ async def _child_main() -> None:
                     _log.exception("command %s failed", command)
                     _emit("error", cmd=command["cmd"], error=repr(exc))
 
+        @staticmethod
+        def _dave(voice: discord.VoiceClient) -> dict[str, Any]:
+            state = voice._connection
+            return {"version": state.dave_protocol_version, "can_encrypt": state.can_encrypt,
+                    "privacy_code": voice.voice_privacy_code}  # fmt: skip
+
+        @staticmethod
+        async def _dave_ready(voice: discord.VoiceClient, timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                state = voice._connection
+                if state.dave_protocol_version == 0 or state.can_encrypt:
+                    return True
+                await asyncio.sleep(0.01)
+            return False
+
         def _voice(self, guild_id: str) -> discord.VoiceClient:
             guild = self.get_guild(int(guild_id))
             if guild is None or not isinstance(guild.voice_client, discord.VoiceClient):
@@ -110,8 +131,14 @@ async def _child_main() -> None:
                 channel = self.get_channel(int(command["channel"]))
                 if not isinstance(channel, discord.VoiceChannel | discord.StageChannel):
                     raise RuntimeError(f"no voice channel {command['channel']}")
-                await channel.connect(timeout=float(command.get("timeout", 10)), self_deaf=True)
-                _emit("joined", guild=str(channel.guild.id), channel=str(channel.id), t=time.monotonic())
+                voice = await channel.connect(timeout=float(command.get("timeout", 10)), self_deaf=True)
+                # Unmodified discord.py sends plain Opus until its DAVE session can encrypt: wait for it,
+                # as DAVE_NOTES advises, so "joined" means audio can flow.
+                ready = await self._dave_ready(voice, float(command.get("dave_timeout", 5)))
+                _emit("joined", guild=str(channel.guild.id), channel=str(channel.id), t=time.monotonic(),
+                      dave=self._dave(voice), dave_ready=ready)  # fmt: skip
+            elif cmd == "dave":
+                _emit("dave", **self._dave(self._voice(command["guild"])))
             elif cmd == "play":
                 voice = self._voice(command["guild"])
                 source = discord.FFmpegOpusAudio(command["path"], codec="copy", executable=ffmpeg)

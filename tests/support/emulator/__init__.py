@@ -1,5 +1,7 @@
 """A loopback Discord emulator (REST subset, gateway v10, voice gateway v8 + UDP) for end-to-end tests."""
 
+from .dave import DaveEvent, DaveMode
+from .listener import PrivacyCode
 from .records import (
     OPUS_SILENCE,
     GatewayEvent,
@@ -17,6 +19,8 @@ from .state import ChannelType, Overwrite, OverwriteType, Permission, shard_for,
 __all__ = [
     "OPUS_SILENCE",
     "ChannelType",
+    "DaveEvent",
+    "DaveMode",
     "DiscordEmulator",
     "GatewayEvent",
     "GuildHandle",
@@ -25,6 +29,7 @@ __all__ = [
     "Overwrite",
     "OverwriteType",
     "Permission",
+    "PrivacyCode",
     "RestRequest",
     "RtpPacket",
     "VoiceStateChange",

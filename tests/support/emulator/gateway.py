@@ -181,19 +181,34 @@ class GatewaySession:
         if channel_id is not None and channel_id not in guild.channels:
             _log.warning("gateway %d: voice state update for unknown channel %s", self.connection, channel_id)
             return
-        await hub.set_voice_state(
-            guild,
-            hub.bot_user.id,
-            channel_id,
-            self_mute=bool(data.get("self_mute")),
-            self_deaf=bool(data.get("self_deaf")),
-            session_id=self.session_id,
-        )
-        if channel_id is not None:
-            await self.dispatch(
-                "VOICE_SERVER_UPDATE",
-                {"token": hub.new_voice_token(guild.id), "guild_id": str(guild.id), "endpoint": hub.voice_endpoint},
+        async def state_update() -> None:
+            await hub.set_voice_state(
+                guild,
+                hub.bot_user.id,
+                channel_id,
+                self_mute=bool(data.get("self_mute")),
+                self_deaf=bool(data.get("self_deaf")),
+                session_id=self.session_id,
             )
+
+        if channel_id is None:
+            await state_update()
+            return
+        # As on Discord, the two events come in either order, and the server update may first come
+        # without an endpoint (the voice server is still being allocated), then again with one.
+        token = hub.new_voice_token(guild.id)
+        server_updates = [{"token": token, "guild_id": str(guild.id), "endpoint": hub.voice_endpoint}]
+        if hub.rng.random() < 0.3:
+            server_updates.insert(0, {"token": token, "guild_id": str(guild.id), "endpoint": None})
+        server_first = hub.rng.random() < 0.5
+        order = [*("server" if u["endpoint"] else "server:null" for u in server_updates)]
+        hub.records.voice_dispatches[guild.id].append(("state", *order) if not server_first else (*order, "state"))
+        if not server_first:
+            await state_update()
+        for update in server_updates:
+            await self.dispatch("VOICE_SERVER_UPDATE", update)
+        if server_first:
+            await state_update()
 
     async def request_members(self, data: JSON) -> None:
         guild = self.hub.guilds.get(int(data["guild_id"]))

@@ -5,16 +5,20 @@ A ``Hub`` lives on the emulator's event-loop thread; only code running on that l
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .dave import OPUS_SILENCE, DaveEvent, DaveMode, MediaSession, is_protocol_frame
+from .listener import Listener
 from .records import (
     GatewayEvent,
     IdentifyRecord,
@@ -25,7 +29,7 @@ from .records import (
     VoiceWsEvent,
     WebhookRecord,
 )
-from .state import JSON, Application, Guild, User, VoiceState, shard_for, snowflake
+from .state import JSON, Application, ChannelType, Guild, User, VoiceState, shard_for, snowflake
 
 if TYPE_CHECKING:
     from .gateway import GatewaySession
@@ -100,13 +104,22 @@ class Recordings:
     voice_ws: dict[int, list[VoiceWsEvent]] = field(default_factory=lambda: defaultdict(list))
     packets: dict[int, list[RtpPacket]] = field(default_factory=lambda: defaultdict(list))
     undecryptable_packets: int = 0
+    # DAVE: what each listener decrypted, plain Opus frames sent while DAVE was in force (real clients
+    # drop them), DAVE frames no listener could read, frames that are not Opus audio, the exchange.
+    heard: dict[tuple[int, int], list[RtpPacket]] = field(default_factory=lambda: defaultdict(list))
+    plaintext_frames: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    unread_dave_frames: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    not_audio_frames: dict[int, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    dave_events: dict[int, list[DaveEvent]] = field(default_factory=lambda: defaultdict(list))
+    # The order the voice join events went out in, e.g. ("server:null", "server", "state").
+    voice_dispatches: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class Hub:
     """Shared state of one emulated Discord."""
 
     def __init__(self, *, bot_token: str, application_id: int, heartbeat_interval_ms: int,
-                 voice_modes: list[str]) -> None:  # fmt: skip
+                 voice_modes: list[str], dave_mode: DaveMode = DaveMode.REQUIRED, seed: int = 0) -> None:  # fmt: skip
         bot = User(application_id, "TimmyBot", bot=True)
         self.app = Application(id=application_id, bot=bot, token=bot_token)
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -124,6 +137,18 @@ class Hub:
         self.voice_sessions: dict[int, VoiceSession] = {}
         self.voice_by_ssrc: dict[int, VoiceSession] = {}
         self.voice_tokens: dict[int, str] = {}
+        # DAVE: the default mode and per-guild overrides, one media session per voice channel, the
+        # listener of each human member in voice, and listeners who left (still fed, to prove they
+        # can no longer decrypt).
+        self.default_dave_mode = dave_mode
+        self.dave_modes: dict[int, DaveMode] = {}
+        self.media_sessions: dict[int, MediaSession] = {}
+        self.listeners: dict[tuple[int, int], Listener] = {}
+        self.departed: list[Listener] = []
+        self.withheld_keys: set[tuple[int, int]] = set()
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self._tasks: set[asyncio.Task[Any]] = set()
         # Message storage for GET/PATCH.
         self.channel_messages: dict[int, dict[int, JSON]] = defaultdict(dict)
         self.webhook_messages: dict[str, dict[int | str, JSON]] = defaultdict(dict)
@@ -204,12 +229,88 @@ class Hub:
             )
         member = guild.members.get(user_id)
         await self.dispatch_guild(guild.id, "VOICE_STATE_UPDATE", state.to_json(member))
+        if user_id != self.bot_user.id and member is not None and not member.user.bot:
+            await self._move_listener(guild, user_id, channel_id)
         return state
 
     def new_voice_token(self, guild_id: int) -> str:
         token = secrets.token_hex(8)
         self.voice_tokens[guild_id] = token
         return token
+
+    # DAVE ------------------------------------------------------------------------------------------
+    def dave_mode(self, guild_id: int) -> DaveMode:
+        return self.dave_modes.get(guild_id, self.default_dave_mode)
+
+    def dave_applies(self, guild: Guild, channel_id: int | None) -> bool:
+        channel = guild.channels.get(channel_id) if channel_id else None
+        return (channel is not None and channel.type == ChannelType.GUILD_VOICE
+                and self.dave_mode(guild.id) is not DaveMode.OFF)  # fmt: skip
+
+    def media_session(self, guild_id: int, channel_id: int) -> MediaSession:
+        media = self.media_sessions.get(channel_id)
+        if media is None:
+            media = self.media_sessions[channel_id] = MediaSession(self, guild_id, channel_id)
+        return media
+
+    async def _move_listener(self, guild: Guild, user_id: int, channel_id: int | None) -> None:
+        """A human's client joins the DAVE group of the channel it is in, and leaves the one it was in."""
+        key = (guild.id, user_id)
+        current = self.listeners.get(key)
+        if current is not None and current.channel_id == channel_id:
+            return
+        if current is not None:
+            del self.listeners[key]
+            current.leave()
+            self.departed.append(current)
+            await self.media_session(guild.id, current.channel_id).disconnect(user_id)
+        if channel_id is not None and self.dave_applies(guild, channel_id):
+            media = self.media_session(guild.id, channel_id)
+            listener = Listener(media, user_id, rng=self.rng)
+            listener.withhold_key = key in self.withheld_keys
+            self.listeners[key] = listener
+            await media.connect(listener)
+
+    def hear(self, session: Any, now: float, sequence: int, timestamp: int, payload: bytes) -> None:
+        """One transport-decrypted frame from the bot's ``session`` (a ``VoiceSession``)."""
+        guild_id = session.guild_id
+        records = self.records
+        packet = RtpPacket(now, guild_id, session.ssrc, sequence, timestamp, payload)
+        if not session.dave_version or payload == OPUS_SILENCE:
+            records.packets[guild_id].append(packet)
+            self._check_audio(guild_id, payload)
+            return
+        if not is_protocol_frame(payload):
+            records.plaintext_frames[guild_id].append(now)
+            _log.debug("udp: plain Opus frame seq %d from a DAVE session in guild %s", sequence, guild_id)
+            return
+        heard = None
+        for listener in [*self.listeners.values(), *self.departed]:
+            if listener.media.guild_id != guild_id:
+                continue
+            opus = listener.decrypt(session.user_id, payload)
+            if opus is None:
+                continue
+            records.heard[(guild_id, listener.user_id)].append(
+                RtpPacket(now, guild_id, session.ssrc, sequence, timestamp, opus)
+            )
+            if listener.departed_at is None and listener.channel_id == session.channel_id:
+                heard = opus
+        if heard is None:
+            records.unread_dave_frames[guild_id] += 1
+            return
+        records.packets[guild_id].append(RtpPacket(now, guild_id, session.ssrc, sequence, timestamp, heard))
+        self._check_audio(guild_id, heard)
+
+    def _check_audio(self, guild_id: int, opus: bytes) -> None:
+        """Frames a Discord client would feed its Opus decoder that are not Opus audio."""
+        if not opus or opus.startswith((b"OpusHead", b"OpusTags")):
+            self.records.not_audio_frames[guild_id].append(opus[:16])
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # recording helpers -------------------------------------------------------------------------
     def record_voice(self, guild_id: int, connection: int, kind: str, data: Any) -> None:

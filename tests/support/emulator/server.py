@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -19,12 +20,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
+from .dave import DaveEvent, DaveMode, DaveOp
 from .gateway import gateway_handler
 from .hub import HUB_KEY, GuildCreateHook, Hub, LatencyFault, RateLimitFault
+from .listener import PrivacyCode
 from .records import (
     GatewayEvent,
     IdentifyRecord,
@@ -70,6 +73,15 @@ class GuildHandle:
     voice_channel_id: int | None
 
 
+@dataclass(frozen=True)
+class EmulatorReport:
+    """What one emulator saw over its life that a real Discord listener would not accept."""
+
+    seed: int
+    plaintext_frames: int
+    listener_failures: list[str]
+
+
 class DiscordEmulator:
     """A loopback Discord for end-to-end tests.
 
@@ -89,14 +101,21 @@ class DiscordEmulator:
         application_id: int | None = None,
         heartbeat_interval_ms: int = 41_250,
         voice_modes: Iterable[str] = (MODE_XCHACHA,),
+        dave_mode: DaveMode | str = DaveMode.REQUIRED,
+        seed: int | None = None,
     ) -> None:
         self.bot_token = bot_token or f"emulated.{secrets.token_urlsafe(24)}"
         self.application_id = application_id or snowflake()
+        if seed is None:
+            seed = int(os.environ.get("EMU_SEED") or secrets.randbelow(2**32))
+        self.seed = seed
         self._hub = Hub(
             bot_token=self.bot_token,
             application_id=self.application_id,
             heartbeat_interval_ms=heartbeat_interval_ms,
             voice_modes=list(voice_modes),
+            dave_mode=DaveMode(dave_mode),
+            seed=seed,
         )
         self._tmp: Path | None = None
         self._tls: TlsMaterial | None = None
@@ -117,8 +136,8 @@ class DiscordEmulator:
         self._thread = threading.Thread(target=self._run_loop, args=(ready,), name="discord-emulator", daemon=True)
         self._thread.start()
         ready.result(timeout=_CALL_TIMEOUT)
-        _log.info("Discord emulator up: api %s, gateway %s, voice %s, udp %d",
-                  self.api_base, self.gateway_url, self.voice_endpoint, self.udp_port)  # fmt: skip
+        _log.info("Discord emulator up: api %s, gateway %s, voice %s, udp %d, seed %s (EMU_SEED repeats it)",
+                  self.api_base, self.gateway_url, self.voice_endpoint, self.udp_port, self.seed)  # fmt: skip
         return self
 
     def _run_loop(self, ready: concurrent.futures.Future[None]) -> None:
@@ -158,6 +177,8 @@ class DiscordEmulator:
         self._hub.voice_endpoint = self.voice_endpoint
 
     async def _shutdown(self) -> None:
+        for listener in [*self._hub.listeners.values(), *self._hub.departed]:
+            listener.leave()
         for session in list(self._hub.gateway_sessions.values()):
             await session.ws.close(code=1001, message=b"emulator stopping")
         for voice in list(self._hub.voice_sessions.values()):
@@ -168,9 +189,24 @@ class DiscordEmulator:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    #: One report per emulator that stopped in this process (the suite's DAVE guard reads them).
+    finished: ClassVar[list[EmulatorReport]] = []
+
+    def report(self) -> EmulatorReport:
+        def run() -> EmulatorReport:
+            listeners = [*self._hub.listeners.values(), *self._hub.departed]
+            return EmulatorReport(
+                self.seed,
+                sum(len(times) for times in self._hub.records.plaintext_frames.values()),
+                [f for li in listeners for f in li.failures],
+            )
+
+        return self._call(run)
+
     def stop(self) -> None:
         if self._thread is None or self._loop is None:
             return
+        DiscordEmulator.finished.append(self.report())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=15)
         if self._thread.is_alive():
@@ -489,6 +525,117 @@ class DiscordEmulator:
 
     def undecryptable_packets(self) -> int:
         return self._call(lambda: self._hub.records.undecryptable_packets)
+
+    # DAVE --------------------------------------------------------------------------------------
+    def set_dave_mode(self, guild_id: int, mode: DaveMode | str) -> None:
+        """``off`` (version 0), ``on`` (v1 offered) or ``required`` (v1; no DAVE → 4017) for one guild."""
+        self._call(lambda: self._hub.dave_modes.__setitem__(guild_id, DaveMode(mode)))
+
+    def add_listener(self, guild_id: int, channel_id: int, name: str = "listener", *,
+                     withhold_key: bool = False) -> int:  # fmt: skip
+        """A human member who joins ``channel_id`` now; returns the user id. Every human in a voice
+        channel is a libdave listener; ``withhold_key`` keeps the bot's key from this one (a negative
+        control: it hears nothing)."""
+        user_id = self.add_member(guild_id, name)
+        if withhold_key:
+            self._call(lambda: self._hub.withheld_keys.add((guild_id, user_id)))
+        self.set_member_voice(guild_id, user_id, channel_id)
+        return user_id
+
+    def listeners(self, guild_id: int) -> list[int]:
+        """User ids of the listeners in the guild's voice channels now."""
+        return self._call(lambda: sorted(uid for (gid, uid) in self._hub.listeners if gid == guild_id))
+
+    def heard(self, guild_id: int, user_id: int, *, since: float | None = None, until: float | None = None,
+              include_silence: bool = False) -> list[RtpPacket]:  # fmt: skip
+        """What one listener decrypted (also after it left: it must then decrypt nothing new)."""
+        return self._call(
+            lambda: [
+                p for p in self._hub.records.heard.get((guild_id, user_id), [])
+                if (since is None or p.time >= since) and (until is None or p.time <= until)
+                and (include_silence or not p.is_silence)
+            ]
+        )  # fmt: skip
+
+    def plaintext_frames(self, guild_id: int | None = None, *, since: float | None = None) -> int:
+        """Frames the bot sent as plain Opus while DAVE was in force (silence frames aside): real
+        clients drop them. Every guild's when ``guild_id`` is None."""
+
+        def run() -> int:
+            times = self._hub.records.plaintext_frames
+            chosen = [times.get(guild_id, [])] if guild_id is not None else list(times.values())
+            return sum(1 for group in chosen for t in group if since is None or t >= since)
+
+        return self._call(run)
+
+    def not_audio_frames(self, guild_id: int | None = None) -> list[bytes]:
+        """Frames a listener would hand its Opus decoder that are no audio (empty, Ogg headers)."""
+        records = self._hub.records.not_audio_frames
+        return self._call(
+            lambda: [f for gid, frames in records.items() if guild_id in (None, gid) for f in frames]
+        )
+
+    def unread_dave_frames(self, guild_id: int) -> int:
+        """DAVE frames that no listener in the channel could decrypt."""
+        return self._call(lambda: self._hub.records.unread_dave_frames.get(guild_id, 0))
+
+    def privacy_codes(self, guild_id: int, user_id: int | None = None) -> list[PrivacyCode]:
+        """Each code a listener computed after a transition (libdave's epoch authenticator), oldest first."""
+
+        def run() -> list[PrivacyCode]:
+            listeners = [*self._hub.listeners.values(), *self._hub.departed]
+            codes = [c for li in listeners if li.media.guild_id == guild_id for c in li.codes]
+            return sorted((c for c in codes if user_id in (None, c.user_id)), key=lambda c: c.time)
+
+        return self._call(run)
+
+    def dave_events(self, guild_id: int, kind: str | None = None) -> list[DaveEvent]:
+        return self._call(
+            lambda: [e for e in self._hub.records.dave_events.get(guild_id, []) if kind in (None, e.kind)]
+        )
+
+    def dave_group(self, channel_id: int) -> dict[str, Any]:
+        """The voice server's view of a channel's DAVE group: established, epoch, leaves, members."""
+
+        def run() -> dict[str, Any]:
+            media = self._hub.media_sessions.get(channel_id)
+            return media.snapshot() if media is not None else {"established": False, "members": []}
+
+        return self._call(run)
+
+    def voice_dispatches(self, guild_id: int) -> list[tuple[str, ...]]:
+        """For each voice join: the order VOICE_STATE_UPDATE ("state") and VOICE_SERVER_UPDATE
+        ("server", or "server:null" without an endpoint) went out in."""
+        return self._call(lambda: list(self._hub.records.voice_dispatches.get(guild_id, [])))
+
+    def listener_failures(self, guild_id: int) -> list[str]:
+        """libdave failures and errors any listener of the guild hit (should stay empty)."""
+
+        def run() -> list[str]:
+            listeners = [*self._hub.listeners.values(), *self._hub.departed]
+            return [f for li in listeners if li.media.guild_id == guild_id for f in li.failures]
+
+        return self._call(run)
+
+    def inject_invalid_dave(self, guild_id: int, op: int = DaveOp.MLS_ANNOUNCE_COMMIT_TRANSITION) -> bool:
+        """Send the bot a corrupt op 29 (or 30): it should answer op 31 and be re-added."""
+
+        async def run() -> bool:
+            session = self._hub.voice_sessions.get(guild_id)
+            if session is None or session.media is None:
+                return False
+            return await session.media.send_invalid(session.user_id, DaveOp(op))
+
+        return bool(self._call_async(run))
+
+    def hold_dave_commits(self, channel_id: int, seconds: float) -> None:
+        """Make the channel's group ready ``seconds`` late: each winning commit waits that long."""
+
+        def run() -> None:
+            guild_id = next(g.id for g in self._hub.guilds.values() if channel_id in g.channels)
+            self._hub.media_session(guild_id, channel_id).faults.hold_commits_s = seconds
+
+        self._call(run)
 
     # waiting -----------------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,

@@ -1,0 +1,255 @@
+"""DAVE in the emulator's voice server, against unmodified discord.py 2.7.1 (with davey) and
+libdave listeners: the exchange, the modes, the refusals, and what a listener hears."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.audio import analyse
+from tests.support.emulator import ChannelType, DaveMode, DiscordEmulator, GuildHandle
+from tests.support.minimal_bot import MinimalBotProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+StartBot = Callable[..., MinimalBotProcess]
+
+
+def _join(bot: MinimalBotProcess, guild: GuildHandle, channel: int | None = None, **extra: Any) -> dict[str, Any]:
+    bot.wait_event("ready")
+    bot.command("join", guild=guild.id, channel=channel or guild.voice_channel_id, **extra)
+    return bot.wait_event("joined")
+
+
+def _play_to_the_end(bot: MinimalBotProcess, guild: GuildHandle, path: Path) -> float:
+    bot.command("play", guild=guild.id, path=path)
+    started = float(bot.wait_event("playing")["t"])
+    assert bot.wait_event("play_done", timeout=20)["error"] is None
+    return started
+
+
+def test_dave_v1_is_negotiated_and_the_listener_decrypts_what_the_bot_plays(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+) -> None:
+    # GIVEN a listener in the channel and a discord.py bot joining it
+    listener = emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    joined = _join(bot, guild)
+
+    # THEN DAVE v1 is in force, the group holds both, and both show the same privacy code
+    assert joined["dave_ready"] and joined["dave"]["version"] == 1
+    group = emulator.dave_group(guild.voice_channel_id)
+    assert group["established"] and sorted(group["members"]) == sorted([listener, emulator.bot_user_id])
+    kinds = [e.kind for e in emulator.voice_events(guild.id)]
+    assert kinds.index("sent_mls_external_sender") > kinds.index("select_protocol")  # op 25 after op 4
+    emulator.wait_for(lambda: emulator.privacy_codes(guild.id), message="the listener's privacy code")
+    assert emulator.privacy_codes(guild.id)[-1].code == joined["dave"]["privacy_code"]
+
+    # WHEN the bot plays a 3 s tone
+    started = _play_to_the_end(bot, guild, tone_440)
+
+    # THEN the listener decrypted it, frame by frame, and nothing went out in plain text
+    heard = analyse(emulator.heard(guild.id, listener, since=started))
+    assert heard.packet_count == pytest.approx(150, rel=0.1)
+    assert heard.dominant_hz == pytest.approx(440, rel=0.02)
+    assert emulator.plaintext_frames(guild.id) == 0
+    assert emulator.listener_failures(guild.id) == []
+
+
+def test_a_client_without_dave_is_closed_with_4017_in_required_mode(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot
+) -> None:
+    # GIVEN a client build that does not offer DAVE (max_dave_protocol_version 0)
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot(EMU_NO_DAVE="1")
+    bot.wait_event("ready")
+
+    # WHEN it tries to join a voice channel
+    bot.command("join", guild=guild.id, channel=guild.voice_channel_id, timeout=4)
+    bot.wait_event("error", timeout=20)
+
+    # THEN Discord's answer is 4017, before any session description
+    identifies = emulator.voice_events(guild.id, "identify")
+    assert identifies and all(e.data["max_dave_protocol_version"] == 0 for e in identifies)
+    assert {e.data for e in emulator.voice_events(guild.id, "closed_by_server")} == {4017}
+    assert emulator.voice_events(guild.id, "select_protocol") == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "no_dave", "stage", "version"),
+    [
+        (DaveMode.OFF, False, False, 0),  # transport encryption only
+        (DaveMode.ON, True, False, 0),  # offered, but this client has no DAVE: version 0, no close
+        (DaveMode.ON, False, False, 1),
+        (DaveMode.REQUIRED, False, True, 0),  # stage channels stay at version 0, as on Discord
+    ],
+)
+def test_the_dave_version_follows_the_mode_the_client_and_the_channel(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path,
+    mode: DaveMode, no_dave: bool, stage: bool, version: int,
+) -> None:  # fmt: skip
+    emulator.set_dave_mode(guild.id, mode)
+    channel = emulator.add_channel(guild.id, "Stage", ChannelType.GUILD_STAGE_VOICE) if stage else None
+    listener = emulator.add_listener(guild.id, channel or guild.voice_channel_id)
+    bot = start_bot(**({"EMU_NO_DAVE": "1"} if no_dave else {}))
+
+    joined = _join(bot, guild, channel)
+    started = _play_to_the_end(bot, guild, tone_440)
+
+    assert joined["dave"]["version"] == version
+    heard = analyse(emulator.packets(guild.id, since=started))
+    assert heard.dominant_hz == pytest.approx(440, rel=0.02)
+    # Only DAVE frames are decrypted by the listener itself; version 0 is heard as it was sent.
+    assert bool(emulator.heard(guild.id, listener, since=started)) == (version == 1)
+
+
+@pytest.mark.plaintext_expected
+def test_plain_opus_sent_before_the_group_is_ready_is_counted_and_never_heard(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+) -> None:
+    # GIVEN a group that becomes ready 1.5 s late, and an unmodified discord.py bot that does not wait
+    emulator.hold_dave_commits(guild.voice_channel_id, 1.5)
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    joined = _join(bot, guild, dave_timeout=0)
+    assert not joined["dave_ready"]
+
+    # WHEN it plays at once
+    started = _play_to_the_end(bot, guild, tone_440)
+
+    # THEN the frames it sent before the group was ready went out in plain text, counted here,
+    # and the listener heard only the rest of the track
+    plain = emulator.plaintext_frames(guild.id)
+    assert 30 <= plain <= 100, plain
+    heard = analyse(emulator.packets(guild.id, since=started))
+    assert heard.packet_count == pytest.approx(150 - plain, abs=5)
+
+
+def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+) -> None:
+    # GIVEN a listener kept from the bot's key (the negative control)
+    listener = emulator.add_listener(guild.id, guild.voice_channel_id, withhold_key=True)
+    bot = start_bot()
+    _join(bot, guild)
+
+    # WHEN the bot plays
+    started = _play_to_the_end(bot, guild, tone_440)
+
+    # THEN the analysis hears nothing, and the check every voice test makes would fail on it
+    heard = analyse(emulator.packets(guild.id, since=started))
+    assert (heard.packet_count, heard.dominant_hz) == (0, 0.0)
+    with pytest.raises(AssertionError):
+        assert heard.dominant_hz == pytest.approx(440, rel=0.02)
+    assert emulator.heard(guild.id, listener) == []
+    assert emulator.unread_dave_frames(guild.id) >= 140
+
+
+def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+) -> None:
+    # GIVEN a bot in an established group with a listener
+    listener = emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    _join(bot, guild)
+    epoch = emulator.dave_group(guild.voice_channel_id)["epoch"]
+
+    # WHEN the voice server sends it a corrupt op 29
+    assert emulator.inject_invalid_dave(guild.id)
+
+    # THEN it flags it (op 31), is removed and re-added with a fresh key package, and audio flows again
+    emulator.wait_for(lambda: emulator.voice_events(guild.id, "dave_mls_invalid_commit_welcome"), message="op 31")
+    emulator.wait_for(
+        lambda: (g := emulator.dave_group(guild.voice_channel_id))["established"] and g["epoch"] >= 1
+        and len(g["members"]) == 2 and not g["pending"], message="the group formed again",
+    )  # fmt: skip
+    assert len(emulator.voice_events(guild.id, "dave_mls_key_package")) >= 2
+    bot.command("dave", guild=guild.id)
+    state = bot.wait_event("dave")
+    emulator.wait_for(lambda: emulator.privacy_codes(guild.id, listener)[-1].code == state["privacy_code"],
+                      message="the same privacy code on both sides")  # fmt: skip
+    assert state["can_encrypt"] and epoch >= 1
+    started = _play_to_the_end(bot, guild, tone_440)
+    assert analyse(emulator.packets(guild.id, since=started)).dominant_hz == pytest.approx(440, rel=0.02)
+
+
+def test_voice_join_events_come_in_either_order_and_the_server_update_may_first_lack_an_endpoint(
+    start_bot: StartBot,
+) -> None:
+    # GIVEN emulators with different seeds (each seed fixes the order of one join's events)
+    orders: set[tuple[str, ...]] = set()
+    for seed in range(12):
+        with DiscordEmulator(seed=seed) as emulator:
+            guild = emulator.add_guild("Orders")
+            bot = MinimalBotProcess(emulator).start()
+            try:
+                # WHEN a discord.py bot joins
+                joined = _join(bot, guild, dave_timeout=0)
+            finally:
+                bot.stop()
+            # THEN it connects whatever the order
+            assert joined["dave"]["version"] == 1
+            orders.update(emulator.voice_dispatches(guild.id))
+    # AND every variant came up
+    assert {("state", "server"), ("server", "state")} <= orders
+    assert any("server:null" in order for order in orders)
+
+
+def test_a_voice_session_closed_with_4006_cannot_be_resumed(emulator: DiscordEmulator, guild: GuildHandle,
+                                                            start_bot: StartBot) -> None:  # fmt: skip
+    # GIVEN a bot's voice session that the server closed with 4006
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    _join(bot, guild)
+    identify = emulator.voice_events(guild.id, "identify")[0].data
+    assert emulator.close_voice(guild.id, 4006)
+    bot.stop()
+
+    # WHEN a client tries to RESUME it
+    async def resume() -> int | None:
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"wss://{emulator.voice_endpoint}/?v=8", ssl=emulator.ssl_context()
+        ) as ws:
+            payload = {"server_id": identify["server_id"], "session_id": identify["session_id"],
+                       "token": identify["token"], "seq_ack": 0}  # fmt: skip
+            await ws.send_str(json.dumps({"op": 7, "d": payload}))
+            await ws.receive(timeout=5)
+            return ws.close_code
+
+    # THEN it is refused with 4006, as Discord does
+    assert asyncio.run(resume()) == 4006
+
+
+def test_listener_changes_make_new_epochs_and_a_sole_member_is_reset(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot
+) -> None:
+    # GIVEN the bot and one listener in a group
+    first = emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    _join(bot, guild)
+    channel = guild.voice_channel_id
+    assert channel is not None
+    epoch = emulator.dave_group(channel)["epoch"]
+
+    # WHEN a second listener joins, then the first leaves, then the second leaves too
+    second = emulator.add_listener(guild.id, channel, "second")
+    emulator.wait_for(lambda: emulator.dave_group(channel)["epoch"] == epoch + 1, message="the Add's epoch")
+    emulator.set_member_voice(guild.id, first, None)
+    emulator.wait_for(lambda: emulator.dave_group(channel)["epoch"] == epoch + 2, message="the Remove's epoch")
+    group = emulator.dave_group(channel)
+    emulator.set_member_voice(guild.id, second, None)
+
+    # THEN each change was one commit, and the bot left alone was reset (op 24 epoch 1, op 21 id 0)
+    assert sorted(group["members"]) == sorted([emulator.bot_user_id, second])
+    emulator.wait_for(lambda: emulator.dave_events(guild.id, "sole_member_reset"), message="a sole-member reset")
+    time.sleep(0.2)
+    assert not emulator.dave_group(channel)["established"]
+    assert emulator.voice_events(guild.id, "sent_prepare_epoch")
+    assert emulator.listener_failures(guild.id) == []
