@@ -8,6 +8,7 @@ import logging
 import shlex
 import shutil
 import threading
+from collections.abc import Callable
 
 import discord
 
@@ -17,6 +18,10 @@ _log = logging.getLogger(__name__)
 
 OPUS_BITRATE_KBPS = 128
 STDERR_TAIL_BYTES = 4096
+FRAME_MS = 20
+#: The one frame DAVE passes through unencrypted; sent while the call cannot encrypt yet.
+OPUS_SILENCE = b"\xf8\xff\xfe"
+_OGG_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 class StderrTail:
@@ -103,3 +108,48 @@ def build_source(
         options=options,
         stderr=stderr,  # type: ignore[arg-type]  # any object with write() is piped by a reader thread
     )
+
+
+class TrackSource(discord.AudioSource):
+    """One track as the player reads it, frame by frame.
+
+    - While ``may_send()`` is False (DAVE cannot encrypt yet), it yields the Opus silence frame and
+      leaves FFmpeg unread, so the track's position does not move and nothing is lost.
+    - It skips the Ogg ``OpusHead``/``OpusTags`` packets ``FFmpegOpusAudio`` yields first: they are
+      not audio, and a listener's decoder would get two broken frames per track.
+    - ``position_ms`` counts the frames that actually went out, not wall-clock time.
+    """
+
+    def __init__(self, inner: discord.FFmpegOpusAudio, *, start_ms: int, may_send: Callable[[], bool]) -> None:
+        self._inner = inner
+        self.start_ms = start_ms
+        self._may_send = may_send
+        self.frames = 0
+        self.held_frames = 0
+
+    def is_opus(self) -> bool:
+        return True
+
+    @property
+    def position_ms(self) -> int:
+        return self.start_ms + self.frames * FRAME_MS
+
+    @property
+    def _current_error(self) -> Exception | None:
+        """discord.py's player reads this to report an FFmpeg failure to the after-callback."""
+        error = getattr(self._inner, "_current_error", None)
+        return error if isinstance(error, Exception) else None
+
+    def read(self) -> bytes:
+        if not self._may_send():
+            self.held_frames += 1
+            return OPUS_SILENCE
+        frame = self._inner.read()
+        while self.frames == 0 and frame.startswith(_OGG_HEADERS):
+            frame = self._inner.read()
+        if frame:
+            self.frames += 1
+        return frame
+
+    def cleanup(self) -> None:
+        self._inner.cleanup()

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import enum
+import functools
 import logging
 import os
 import signal
@@ -29,19 +30,26 @@ from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntr
 from timmybot.sources import stream_for
 from timmybot.sources.models import StreamInfo, Track
 from timmybot.store.base import Store
-from voice_task.audio import StderrTail, StreamFailure, build_source, classify_failure, ffmpeg_executable
+from voice_task.audio import (
+    StderrTail,
+    StreamFailure,
+    TrackSource,
+    build_source,
+    classify_failure,
+    ffmpeg_executable,
+)
 from voice_task.notices import Notifier, now_playing_message
 from voice_task.reconcile import Action, Applied, plan, shard_of
+from voice_task.voice_client import DAVE_REQUIRED, DaveVoiceClient, VoiceEvents, dave_ready
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
 MAX_FAILURES_IN_A_ROW = 3
-VOICE_GRACE_S = 3.0  # discord.py's own voice reconnect gets this long before we rejoin from scratch
+VOICE_STUCK_S = 10.0  # not connected and not reconnecting this long: rejoin from scratch
 MAX_REJOINS = 3  # rejoins without a stable minute in between before giving up (never loop)
 STABLE_VOICE_S = 60.0
-DAVE_REQUIRED = 4017
 MAX_IDENTIFY_BACKOFF_S = 60.0
 MAX_STREAM_RESTARTS = 2
 MAX_AUTOPLAY_MISSES = 3  # autoplay batches in a row that never started playing before autoplay gives up
@@ -73,24 +81,6 @@ EXIT_MESSAGES: dict[ExitReason, str] = {
 }
 
 
-class VoiceCloseWatcher(logging.Handler):
-    """Learns voice websocket close codes from discord.py's own log records.
-
-    discord.py handles voice closes internally and only logs them (with the ConnectionClosed as
-    ``exc_info``); a logging handler is the public way to see the code, e.g. 4017 (DAVE required).
-    """
-
-    def __init__(self, on_close: Callable[[int], None]) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.on_close = on_close
-
-    def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        code = getattr(exc, "code", None)
-        if isinstance(exc, discord.ConnectionClosed) and isinstance(code, int):
-            self.on_close(code)
-
-
 class Lifecycle(enum.Enum):
     STARTING = "starting"
     CLAIMED = "claimed"
@@ -109,6 +99,7 @@ class Playing:
     restarts: int = 0
     play_token: int = 0
     stderr: StderrTail = field(default_factory=StderrTail)
+    source: TrackSource | None = None
 
 
 class VoiceTask:
@@ -178,12 +169,6 @@ class VoiceTask:
         if not await self._claim():
             return ExitReason.LEASE_REFUSED
         loop = asyncio.get_running_loop()
-        def closed(code: int) -> None:
-            loop.call_soon_threadsafe(self._voice_closed, code)
-
-        watcher = VoiceCloseWatcher(closed)
-        voice_logger = logging.getLogger("discord.voice_state")
-        voice_logger.addHandler(watcher)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGTERM, self.request_exit, ExitReason.SIGTERM)
         client_task: asyncio.Task[None] | None = None
@@ -201,7 +186,6 @@ class VoiceTask:
             self.exit_reason = ExitReason.ERROR
         finally:
             await self._shutdown(client_task)
-            voice_logger.removeHandler(watcher)
         return self.exit_reason or ExitReason.ERROR
 
     def request_exit(self, reason: ExitReason) -> None:
@@ -335,7 +319,24 @@ class VoiceTask:
             await self._notice(f"I can't join <#{channel.id}>: the channel is full. Make room and /play again.")
             self.exit_reason = ExitReason.DISCONNECTED
             return
-        self.voice = await channel.connect(self_deaf=True, timeout=30.0, reconnect=True)
+        events = VoiceEvents(
+            on_close=self._voice_closed,
+            on_transition=self._wake.set,
+            on_recovered=self._voice_recovered,
+            reconnect_deadline_s=self.settings.voice_reconnect_deadline_s,
+        )
+        try:
+            # reconnect=False: discord.py's own reconnect stays off; DaveVoiceClient owns it. The
+            # timeout is also how long the player waits for a reconnect before it gives up a track.
+            self.voice = await channel.connect(
+                cls=functools.partial(DaveVoiceClient, events=events),
+                self_deaf=True,
+                timeout=max(30.0, self.settings.voice_reconnect_deadline_s),
+                reconnect=False,
+            )
+        except discord.ConnectionClosed as exc:
+            self._voice_closed(exc.code)
+            raise
         self._set_state(Lifecycle.IN_VOICE)
 
     async def _shutdown(self, client_task: asyncio.Task[None] | None) -> None:
@@ -420,16 +421,21 @@ class VoiceTask:
         self._check_timeouts(record, now)
 
     # ------------------------------------------------------------------ voice connection health
-    def _voice_closed(self, code: int) -> None:
+    def _voice_closed(self, code: int | None) -> None:
+        """Every voice websocket close, by code (from the voice client itself, not from logs)."""
         self._voice_close_code = code
         _log.warning("the voice websocket closed with %s", code)
-        metrics.emit(metrics.VOICE_CLOSE_CODE, dimensions={"code": str(code)})
+        metrics.emit(metrics.VOICE_CLOSE_CODE, dimensions={"code": str(code) if code is not None else "timeout"})
         if code == DAVE_REQUIRED:
             _log.error(
                 "Discord closed voice with 4017 (DAVE end-to-end encryption required): this build cannot join "
                 "voice; check the davey and discord.py versions. Not reconnecting."
             )
             self.request_exit(ExitReason.ERROR)
+
+    def _voice_recovered(self, seconds: float) -> None:
+        _log.info("voice connection recovered in %.2f s", seconds)
+        self._wake.set()
 
     async def _voice_healthy(self, now: float) -> bool:
         """False while the voice connection is down; rejoins from scratch if discord.py can't recover."""
@@ -452,7 +458,9 @@ class VoiceTask:
             self._voice_lost_at = now
             _log.warning("voice connection lost (last close code %s)", self._voice_close_code)
             return False
-        if now - self._voice_lost_at < VOICE_GRACE_S:
+        if isinstance(self.voice, DaveVoiceClient) and self.voice.reconnecting:
+            return False  # the voice client is getting it back, until its deadline
+        if now - self._voice_lost_at < VOICE_STUCK_S:
             return False
         await self._rejoin()
         return False
@@ -635,9 +643,7 @@ class VoiceTask:
         token = self._play_token
         loop = asyncio.get_running_loop()
         stderr = StderrTail()
-        source = build_source(
-            stream, position_ms=position_ms, volume=self.applied.volume, executable=self._ffmpeg, stderr=stderr
-        )
+        source = self._track_source(stream, position_ms, stderr)
 
         def after(error: Exception | None) -> None:
             loop.call_soon_threadsafe(self._on_track_end, token, error)
@@ -648,8 +654,9 @@ class VoiceTask:
             self.voice.stop()
         self.voice.play(source, after=after)
         self.current = Playing(
-            entry=entry, stream=stream, started_at=self.clock() - position_ms / 1000, play_token=token, stderr=stderr
-        )
+            entry=entry, stream=stream, started_at=self.clock() - position_ms / 1000, play_token=token, stderr=stderr,
+            source=source,
+        )  # fmt: skip
         if self.applied.paused:
             self.current.paused_position_ms = position_ms
             self.voice.pause()
@@ -706,13 +713,8 @@ class VoiceTask:
         if duration:
             position_ms = min(position_ms, max(0, duration * 1000 - 500))
         current.stderr = StderrTail()
-        source = build_source(
-            stream,
-            position_ms=position_ms,
-            volume=self.applied.volume,
-            executable=self._ffmpeg,
-            stderr=current.stderr,
-        )
+        source = self._track_source(stream, position_ms, current.stderr)
+        current.source = source
         old = self.voice.source
         self.voice.source = source  # AudioPlayer.set_source: swaps without firing the after-callback
         if self.applied.paused:
@@ -721,6 +723,12 @@ class VoiceTask:
         if old is not None:
             old.cleanup()
         current.started_at = self.clock() - position_ms / 1000
+
+    def _track_source(self, stream: StreamInfo, position_ms: int, stderr: StderrTail) -> TrackSource:
+        ffmpeg = build_source(
+            stream, position_ms=position_ms, volume=self.applied.volume, executable=self._ffmpeg, stderr=stderr
+        )
+        return TrackSource(ffmpeg, start_ms=position_ms, may_send=lambda: dave_ready(self.voice))
 
     def _on_track_end(self, token: int, error: Exception | None) -> None:
         if token != self._play_token or self.exit_reason is not None:
@@ -805,6 +813,8 @@ class VoiceTask:
             return 0
         if current.paused_position_ms is not None:
             return current.paused_position_ms
+        if current.source is not None:
+            return current.source.position_ms  # frames sent, so a stall or a DAVE hold does not move it
         return max(0, int((self.clock() - current.started_at) * 1000))
 
     def _listener_ids(self) -> tuple[str, ...]:
@@ -834,7 +844,9 @@ class VoiceTask:
         self.actual = replace(
             self.actual,
             now_playing=current.entry if current else None,
-            started_at=current.started_at if current and current.paused_position_ms is None else None,
+            started_at=self.clock() - self._position_ms() / 1000
+            if current and current.paused_position_ms is None
+            else None,
             position_ms=self._position_ms(),
             paused=self.applied.paused,
             volume=self.applied.volume,

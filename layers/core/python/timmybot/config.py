@@ -92,6 +92,7 @@ class Settings:
     idle_timeout_min_s: int = 60  # the range /settings may choose an idle timeout from
     idle_timeout_max_s: int = 3600
     alone_timeout_s: int = 120
+    voice_reconnect_deadline_s: float = 60.0  # how long the task keeps trying to get its voice connection back
     shard_count: int = 16
     identify_max_attempts: int = 6  # identifies without a READY in between before a voice task gives up
     identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left
