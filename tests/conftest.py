@@ -58,3 +58,20 @@ def _no_token_in_logs() -> Iterator[None]:
     new = GUARD.leaks()[before:]
     if new:
         pytest.fail("token or code in a log line: " + "; ".join(str(leak) for leak in new[:5]), pytrace=False)
+
+
+# -- DAVE guard: no test may send what a real Discord listener would drop ---------------------------
+@pytest.fixture(autouse=True)
+def _heard_as_discord_listeners_hear_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every emulator a test ran saw no plain Opus under DAVE and no libdave failure. A test that
+    sends plaintext on purpose (to show the count works) carries ``@pytest.mark.plaintext_expected``."""
+    from tests.support.dave_checks import report_problems  # noqa: PLC0415
+    from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
+
+    before = len(DiscordEmulator.finished)
+    yield
+    if request.node.get_closest_marker("plaintext_expected"):
+        return
+    problems = [p for report in DiscordEmulator.finished[before:] for p in report_problems(report)]
+    if problems:
+        pytest.fail("DAVE: " + "; ".join(problems[:5]), pytrace=False)

@@ -84,7 +84,9 @@ def test_24_7_mode_prevents_both_exits(stack: VoiceStack, emulator: DiscordEmula
     stack.store.update_settings(gid, twenty_four_seven=True)
     stack.enqueue(gid, stack.tone_entry(440, 1), **_channels(guild))  # nobody in the channel, short track
     task = stack.launch(gid)
-    stack.wait_for_audio(gid, since=0)
+    # Alone, the bot is the sole member of its DAVE call and nobody can hear it: the track is loaded
+    # and held until a listener joins.
+    stack.wait_record(gid, lambda r: r.actual.now_playing is not None, what="the track to start")
 
     time.sleep(5)  # well past both 2 s timeouts
 

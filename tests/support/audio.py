@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tests.support.media import ffmpeg_exe
+from tests.support.media import SWEEP_HZ_PER_S, SWEEP_START_HZ, ffmpeg_exe
 
 SAMPLE_RATE = 48_000
 OPUS_SILENCE = b"\xf8\xff\xfe"
@@ -205,3 +205,35 @@ def frequency_timeline(packets: Sequence[PacketLike], window_s: float = 0.5) -> 
     for packet in audio:
         buckets.setdefault(int((packet.time - start) / window_s), []).append(packet.opus)
     return [(index * window_s, dominant_frequency(decode_opus(frames))) for index, frames in sorted(buckets.items())]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A run of consecutive packets: when its first one arrived and the frequency it carries."""
+
+    time: float
+    hz: float
+    packets: int
+
+
+def windows(packets: Sequence[PacketLike], frames: int = 10) -> list[Window]:
+    """The dominant frequency of each run of ``frames`` packets (200 ms by default), decoded once.
+
+    Packets are decoded as one stream, so a window is what a listener heard in that span, whatever
+    the gaps between arrivals.
+    """
+    audio = [p for p in packets if p.opus != OPUS_SILENCE]
+    if not audio:
+        return []
+    samples = decode_opus([p.opus for p in audio])
+    offsets = np.cumsum([0] + [opus_packet_samples(p.opus) for p in audio])
+    result = []
+    for start in range(0, len(audio) - frames + 1, frames):
+        chunk = samples[int(offsets[start]) : int(offsets[start + frames])]
+        result.append(Window(audio[start].time, dominant_frequency(chunk), frames))
+    return result
+
+
+def sweep_position(hz: float) -> float:
+    """Where in a ``media.sweep_file`` a frequency is heard, in seconds."""
+    return (hz - SWEEP_START_HZ) / SWEEP_HZ_PER_S

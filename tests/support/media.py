@@ -68,17 +68,36 @@ def tone_file(freq_hz: float, seconds: float, fmt: ToneFormat = "webm", *, stere
     webm: Opus in WebM (like YouTube's itag 251); mp3: MP3 via libmp3lame; ogg: Opus in Ogg.
     Sample rate 48 kHz; the tone's amplitude is ffmpeg's ``sine`` default (1/8 of full scale).
     """
-    if fmt not in _ENCODE_ARGS:
-        raise ValueError(f"unsupported tone format {fmt!r}")
     channels = 2 if stereo else 1
     name = f"tone-{freq_hz:g}hz-{seconds:g}s-{channels}ch.{fmt}"
+    source = f"sine=frequency={freq_hz:g}:sample_rate=48000:duration={seconds:g}"
+    return _generate(name, source, fmt, channels)
+
+
+#: A sweep's frequency at position ``t`` seconds is ``SWEEP_START_HZ + SWEEP_HZ_PER_S * t``.
+SWEEP_START_HZ = 200.0
+SWEEP_HZ_PER_S = 20.0
+
+
+def sweep_file(seconds: float, fmt: ToneFormat = "webm") -> Path:
+    """A rising sine sweep whose frequency tells the position: ``SWEEP_START_HZ`` at 0 s, plus
+    ``SWEEP_HZ_PER_S`` each second (2 kHz at 90 s). Fault tests read where playback is from it."""
+    name = f"sweep-{SWEEP_START_HZ:g}-{SWEEP_HZ_PER_S:g}-{seconds:g}s.{fmt}"
+    phase = f"2*PI*({SWEEP_START_HZ:g}*t+{SWEEP_HZ_PER_S / 2:g}*t*t)"
+    source = f"aevalsrc=0.125*sin({phase}):sample_rate=48000:duration={seconds:g}"
+    return _generate(name, source, fmt, 2)
+
+
+def _generate(name: str, lavfi_source: str, fmt: ToneFormat, channels: int) -> Path:
+    if fmt not in _ENCODE_ARGS:
+        raise ValueError(f"unsupported tone format {fmt!r}")
     target = cache_dir() / name
     if target.exists() and target.stat().st_size > 0:
         return target
     partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-f", "lavfi", "-i", f"sine=frequency={freq_hz:g}:sample_rate=48000:duration={seconds:g}",
+        "-f", "lavfi", "-i", lavfi_source,
         "-ac", str(channels), *_ENCODE_ARGS[fmt], str(partial),
     ]  # fmt: skip
     _log.debug("generating tone: %s", cmd)

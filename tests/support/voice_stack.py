@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tests.support.audio import AudioAnalysis, analyse
+from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, RtpPacket
-from tests.support.media import MediaServer, tone_file
+from tests.support.media import MediaServer, sweep_file, tone_file
 from timmybot.config import Settings
 from timmybot.models import GuildRecord, LeaseState, QueueEntry
 from timmybot.sources import resolve_query
@@ -30,9 +31,10 @@ _entry_ids = itertools.count(1)
 
 
 class VoiceTaskProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path, guild_id: str) -> None:
         self.process = process
         self.log_path = log_path
+        self.guild_id = guild_id
 
     @property
     def log(self) -> str:
@@ -85,6 +87,15 @@ class VoiceStack:
     def tone_entry(self, freq_hz: int, seconds: float = 4.0, *, fmt: str = "webm", requester: str = "1") -> QueueEntry:
         name = f"tone-{freq_hz}-{seconds}.{fmt}"
         self.media.add(name, tone_file(freq_hz, seconds, fmt))  # type: ignore[arg-type]
+        return self._entry(name, requester)
+
+    def sweep_entry(self, seconds: float, *, requester: str = "1") -> QueueEntry:
+        """A track whose frequency tells the position (``media.sweep_file``)."""
+        name = f"sweep-{seconds}.webm"
+        self.media.add(name, sweep_file(seconds))
+        return self._entry(name, requester)
+
+    def _entry(self, name: str, requester: str) -> QueueEntry:
         tracks = resolve_query(self.media.url_for(name), self.settings.source_settings())
         return QueueEntry(
             entry_id=f"e{next(_entry_ids):05d}",
@@ -98,35 +109,52 @@ class VoiceStack:
         self.store.append_entries(guild_id, list(entries), cap=self.settings.queue_cap)
 
     # ------------------------------------------------------------------ processes
-    def start_task(self, guild_id: str, *, generation: int | None = None, **extra_env: str) -> VoiceTaskProcess:
+    def start_task(self, guild_id: str, *, generation: int | None = None, python_path: Sequence[Path] = (),
+                   **extra_env: str) -> VoiceTaskProcess:  # fmt: skip
+        """``python_path``: folders put first on the task's PYTHONPATH (test wiring, e.g. a site hook)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMMYBOT_")}
         env.update(self.env)
         env.update(extra_env)
         env["TIMMYBOT_GUILD_ID"] = guild_id
         if generation is not None:
             env["TIMMYBOT_LEASE_GENERATION"] = str(generation)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "core" / "python"), str(ROOT)])
+        env["PYTHONPATH"] = os.pathsep.join(
+            [*(str(p) for p in python_path), str(ROOT / "layers" / "core" / "python"), str(ROOT)]
+        )
         log_path = self.tmp_path / f"voice-task-{guild_id}-{len(self.tasks)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "voice_task"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        task = VoiceTaskProcess(process, log_path)
+        task = VoiceTaskProcess(process, log_path, guild_id)
         self.tasks.append(task)
         return task
 
-    def launch(self, guild_id: str, **extra_env: str) -> VoiceTaskProcess:
+    def launch(self, guild_id: str, *, python_path: Sequence[Path] = (), **extra_env: str) -> VoiceTaskProcess:
         """What the local launcher does: take a launching lease, then start the task with its generation."""
         lease = self.store.acquire_lease(
             guild_id, holder="test-launcher", state=LeaseState.LAUNCHING, ttl_s=self.settings.launching_ttl_s
         )
         assert lease is not None, "the guild already has a live lease"
-        return self.start_task(guild_id, generation=lease.generation, **extra_env)
+        return self.start_task(guild_id, generation=lease.generation, python_path=python_path, **extra_env)
 
     def close(self) -> None:
         for task in self.tasks:
             task.stop()
         self.store.close()
+        self.check_privacy_codes()
+
+    def check_privacy_codes(self) -> None:
+        """After each DAVE transition, the code the bot logged is the one its listeners computed."""
+        by_guild: dict[str, list[str]] = {}
+        for task in self.tasks:
+            by_guild.setdefault(task.guild_id, []).append(task.log)
+        problems = [
+            f"guild {guild_id}: {problem}"
+            for guild_id, logs in by_guild.items()
+            for problem in privacy_code_problems(self.emulator, int(guild_id), logs)
+        ]
+        assert not problems, "; ".join(problems)
 
     # ------------------------------------------------------------------ observing
     def record(self, guild_id: str) -> GuildRecord:

@@ -1,0 +1,92 @@
+"""Voice faults in the middle of a long track, heard through a libdave listener under DAVE.
+
+Each test plays a 90 s sweep (its frequency tells the position) and then a 150 Hz tone, injects a
+fault 20 s in, and checks what a listener heard:
+- the sweep comes back within 10 s, from where it stopped (± 0.5 s), with nothing skipped;
+- it is still heard 45 s after the fault and plays to its end;
+- the next track follows.
+A test that ended right after the fault would miss the failures that come later (a stale voice
+connection leaving 30 s on, a track dropped when its player gave up), so these run to the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.emulator import DiscordEmulator, GuildHandle
+from tests.support.faults import NEXT_TONE_HZ, fault_outcome
+from tests.support.media import MediaServer
+from tests.support.voice_stack import VoiceStack
+from timmybot.models import GuildRecord
+
+pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(240)]
+
+SWEEP_S = 90.0
+FAULT_AT_S = 20.0
+
+
+@pytest.fixture
+def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
+    voice_stack = VoiceStack(emulator, media_server, tmp_path)
+    yield voice_stack
+    voice_stack.close()
+
+
+def _close(code: int) -> Callable[[DiscordEmulator, GuildHandle], None]:
+    def inject(emulator: DiscordEmulator, guild: GuildHandle) -> None:
+        assert emulator.close_voice(guild.id, code)
+
+    return inject
+
+
+def _invalid_commit(emulator: DiscordEmulator, guild: GuildHandle) -> None:
+    assert emulator.inject_invalid_dave(guild.id)
+
+
+FAULTS = {
+    "4006": _close(4006),
+    "4015": _close(4015),
+    "op31": _invalid_commit,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_after_a_fault_mid_track_the_rest_of_the_track_and_the_next_are_heard(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, fault: str
+) -> None:
+    # GIVEN a listener hearing a 90 s sweep, with a tone queued after it
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    gid = str(guild.id)
+    sweep, after = stack.sweep_entry(SWEEP_S), stack.tone_entry(NEXT_TONE_HZ, 4)
+    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
+                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
+    task = stack.launch(gid)
+    started = stack.wait_for_audio(gid, since=0, timeout=20)
+
+    # WHEN the fault hits 20 s into the sweep
+    time.sleep(max(0.0, started + FAULT_AT_S - time.monotonic()))
+    fault_at = time.monotonic()
+    FAULTS[fault](emulator, guild)
+
+    # THEN the sweep plays to its end and the next tone follows
+    def next_track_playing(record: GuildRecord) -> bool:
+        playing = record.actual.now_playing
+        return playing is not None and playing.entry_id == after.entry_id
+
+    stack.wait_record(gid, next_track_playing, timeout=SWEEP_S + 30, what="the track after the sweep")
+    time.sleep(2.0)
+    outcome = fault_outcome(emulator.packets(guild.id, since=started), fault_at)
+    assert task.process.poll() is None, task.log[-3000:]
+    # AND it came back within 10 s, from where it stopped, and was still heard 45 s after the fault
+    assert outcome.gap_s <= 10.0, outcome.describe()
+    assert abs(outcome.after_s - outcome.before_s) <= 0.7, outcome.describe()
+    assert any(t >= fault_at + 45 for t in outcome.heard_at), outcome.describe()
+    # AND nothing was skipped or played twice, and the next track was heard after it
+    assert outcome.last_sweep_s >= SWEEP_S - 1.5, outcome.describe()
+    assert outcome.sweep_heard_s == pytest.approx(SWEEP_S, abs=1.0), outcome.describe()
+    assert outcome.next_track_after_sweep, outcome.describe()
+    assert emulator.plaintext_frames(guild.id) == 0
