@@ -90,9 +90,13 @@ class Demo:
         time.sleep(2.0)
         self._round_trip(client, "/nowplaying", client.command("nowplaying", actor=actor))
         heard = analyse(self.emulator.packets(self.guild.id, since=first))
+        codes = self.emulator.privacy_codes(self.guild.id)
+        code = codes[-1].code if codes else "none"
         print(
             f"Heard {heard.dominant_hz or 0:.0f} Hz for {heard.duration_s:.1f} s "
-            f"({heard.packet_count} Opus packets, {heard.rms_dbfs or 0:.1f} dBFS) in the voice channel."
+            f"({heard.packet_count} Opus packets, {heard.rms_dbfs or 0:.1f} dBFS) in the voice channel, "
+            f"decrypted by a DAVE listener (libdave; privacy code {code}); "
+            f"{self.emulator.plaintext_frames(self.guild.id)} frames sent in plain text."
         )
         self._round_trip(client, "/stop", client.command("stop", actor=actor))
 

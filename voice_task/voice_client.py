@@ -22,6 +22,14 @@ Moves (4014 with a new server) keep discord.py's handling; 4014 kicks, 4017 and 
 connection without a loop. ``disconnect`` also ends the runner and connector, and ``cleanup`` only
 removes this client from the cache, never a newer one.
 
+Two more discord.py races turned up by repeated reconnects against the emulator, each of which hung
+a fresh session until its timeout:
+- ``_wait_for_state`` can miss a state change made before its waiting task first runs (the state
+  setter sets and clears an event at once); here the state is polled instead;
+- the UDP socket reader can be left in ``select()`` on the closed socket, whose file descriptor
+  number the new socket then reuses, so IP discovery's answer sits unread; each fresh session gets
+  a new reader, which starts idle so it cannot swallow that answer before its listener exists.
+
 This module relies on discord.py internals (``VoiceConnectionState``, ``ConnectionFlowState``, the
 websocket hook); ``SUPPORTED_DISCORD_VERSION`` pins the version they were read from, and a test
 fails when the installed discord.py differs.
@@ -40,7 +48,7 @@ from typing import Any
 
 import discord
 from discord.gateway import DiscordVoiceWebSocket
-from discord.voice_state import ConnectionFlowState, VoiceConnectionState
+from discord.voice_state import ConnectionFlowState, SocketReader, VoiceConnectionState
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +71,7 @@ _DAVE_PREPARE_TRANSITION = 21
 _DAVE_EXECUTE_TRANSITION = 22
 
 RESUME_TIMEOUT_S = 5.0
+STATE_POLL_S = 0.01
 ATTEMPT_TIMEOUT_S = 10.0
 MAX_BACKOFF_S = 5.0
 
@@ -91,6 +100,36 @@ class VoiceEvents:
     reconnect_deadline_s: float = 60.0
 
 
+class _IdleSocketReader(SocketReader):
+    """A socket reader that starts idle: the first listener registered starts it.
+
+    IP discovery sends its request before it registers its listener; a reader that was already
+    reading would take the answer first and drop it.
+    """
+
+    def __init__(self, state: VoiceConnectionState) -> None:
+        super().__init__(state, start_paused=False)
+        self._idle_paused = True
+
+    def run(self) -> None:
+        self._end.clear()
+        try:
+            self._do_run()
+        except Exception:
+            _log.exception("error in %s", self)
+        finally:
+            self.stop()
+            self._running.clear()
+            self._callbacks.clear()
+
+
+@dataclass
+class _RetiredState:
+    """What a retired socket reader still sees: only the socket it was reading."""
+
+    socket: socket.socket | None
+
+
 class ResilientConnection(VoiceConnectionState):
     """discord.py's voice connection with the task's reconnect policy (see the module docstring)."""
 
@@ -99,6 +138,16 @@ class ResilientConnection(VoiceConnectionState):
         self.events = events
         self.reconnecting = False
         self._resumed = asyncio.Event()
+
+    async def _wait_for_state(self, state: ConnectionFlowState, *other_states: ConnectionFlowState,
+                              timeout: float | None = None) -> None:  # fmt: skip
+        """discord.py waits on an event that its state setter sets and clears at once: a state change
+        made before the waiting task first runs is missed, and the wait hangs (seen on reconnects,
+        where Discord's answer is quick). Polling the state cannot miss one."""
+        states = (state, *other_states)
+        async with asyncio.timeout(timeout):
+            while self.state not in states:
+                await asyncio.sleep(STATE_POLL_S)
 
     # ------------------------------------------------------------------ messages
     async def _on_message(self, ws: Any, message: dict[str, Any]) -> None:
@@ -212,6 +261,7 @@ class ResilientConnection(VoiceConnectionState):
         with contextlib.suppress(Exception):
             await self.ws.close()
         self._socket_reader.pause()
+        retired_socket = self.socket or None
         self._close_socket()
         self.ip = discord.utils.MISSING
         self.port = discord.utils.MISSING
@@ -222,8 +272,24 @@ class ResilientConnection(VoiceConnectionState):
         self.state = ConnectionFlowState.set_guild_voice_state
         await self._voice_connect(self_deaf=self.self_deaf, self_mute=self.self_mute)
         await self._wait_for_state(ConnectionFlowState.got_both_voice_updates)
+        self._replace_socket_reader(retired_socket)
         self.ws = await self._connect_websocket(False)
         await self._handshake_websocket()
+
+    def _replace_socket_reader(self, retired_socket: socket.socket | None) -> None:
+        """A new reader thread for the new UDP socket.
+
+        The old reader may sit in a 30 s ``select()`` on the old socket: closing a socket does not
+        reliably wake a ``select()`` in another thread, and the new socket usually gets the same file
+        descriptor number, so the old reader would keep waiting on a dead file while IP discovery's
+        answer waited unread on the new one. The old reader is told to end, and pointed at the old
+        socket so that it can never read the new one's packets.
+        """
+        old = self._socket_reader
+        old.state = _RetiredState(retired_socket)  # type: ignore[assignment]
+        old.stop()
+        self._socket_reader = _IdleSocketReader(self)
+        self._socket_reader.start()
 
     def _close_socket(self) -> None:
         """Close the UDP socket so that the reader thread notices: a socket closed under its

@@ -32,6 +32,12 @@ Everything runs in one process on one machine, in this order:
      packets or the silence frames between them.
    - packet gaps during steady playback (copy path), 1 s after the track started.
    - peak RSS (``VmHWM``) of the voice task process after all of the above, and of its FFmpeg child.
+   - reconnect gaps: ``--faults`` voice closes of each kind mid-track (4006: the task opens a fresh
+     voice session; 4015: it resumes the same one), each the silence the libdave listener heard:
+     from the last packet above -40 dBFS before the close to the first after it. Baseline in the
+     same run: the longest packet gap in steady playback just before.
+
+Every figure is what the emulator's libdave listener decrypted under DAVE (required, as on Discord).
 
 The task runs with the default reconcile tick (``Settings.tick_s``), so a store write waits on
 average half a tick before the task sees it. Figures are reported against BRIEF §7 targets and
@@ -39,7 +45,7 @@ never fail the run; a phase that cannot measure prints why and the script exits 
 libopus that cannot be installed here: that pipeline is reported unavailable, with a note).
 
     .venv/bin/python -m scripts.bench.voice [--plays 10] [--skips 20] [--cold 3] [--gap-seconds 30]
-        [--cpu-runs 3] [--quick]
+        [--cpu-runs 3] [--faults 20] [--quick]
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes.util
+import itertools
 import json
 import logging
 import os
@@ -99,6 +106,9 @@ FREQ_TOLERANCE = 0.03
 IDENTIFY_SPACING_S = 5.5  # Discord allows one IDENTIFY per 5 s (max_concurrency 1): never measure a wait for it
 HOUR_S = "3600"
 JITTER_SEED = 20240607
+RECONNECT_P95_TARGET_S = 1.0
+RECONNECT_SPACING_S = 1.0  # playback between two voice closes, after the 3 s each gap is judged over
+AUDIBLE_DBFS = -40.0
 
 
 class PhaseError(Exception):
@@ -674,7 +684,63 @@ def packet_gaps_and_memory(report: Report, warm: WarmGuild, seconds: float) -> N
         )
 
 
-def voice_phases(report: Report, *, cold: int, plays: int, skips: int, gap_seconds: float) -> None:
+def audible_gap(packets: Sequence[RtpPacket], fault_at: float, *, settle_s: float = 3.0) -> float | None:
+    """The longest silence a listener heard after ``fault_at`` (within ``settle_s``): the longest
+    run between two packets above ``AUDIBLE_DBFS`` (listener-decoded audio), less one frame. Frames
+    already in flight when the fault hit arrive after it, so the silence is not simply "first
+    packet after the fault minus last before"."""
+    from tests.support.audio import packet_levels  # noqa: PLC0415
+
+    audible = [t for t, level in packet_levels(packets) if level > AUDIBLE_DBFS]
+    spans = [b - a for a, b in itertools.pairwise(audible) if fault_at <= b <= fault_at + settle_s]
+    if not audible or audible[-1] < fault_at + settle_s:
+        return None  # audio has not been back for long enough to judge
+    return max(0.0, max(spans, default=0.0) - FRAME_S)
+
+
+def reconnect_gaps(report: Report, warm: WarmGuild, faults: int) -> None:
+    """Voice closes mid-track (4006: a fresh session; 4015: a resume), the silence a listener hears."""
+    stack, gid = warm.stack, warm.gid
+    emulator = stack.emulator
+    with phase(report, "reconnect gap"):
+        _wait_idle(stack, gid)
+        steady_from = time.monotonic()
+        warm.enqueue(stack.tone_entry(440, 4 * faults * RECONNECT_SPACING_S + 30))
+        stack.wait_for_audio(gid, since=steady_from, timeout=20, packets=50)
+        time.sleep(1.0)
+        baseline_from = time.monotonic()
+        time.sleep(RECONNECT_SPACING_S)
+        steady = [p.time for p in stack.packets(gid, since=baseline_from)]
+        baseline = max((b - a for a, b in itertools.pairwise(steady)), default=0.0)
+        for code in (4006, 4015):
+            samples: list[float] = []
+            for _ in range(faults):
+                warm.random_pause()
+                fault_at = time.monotonic()
+                if not emulator.close_voice(warm.guild.id, code):
+                    raise PhaseError(f"no voice connection to close with {code}")
+                gap = None
+                time.sleep(3.2)
+                for _ in _deadline_loop(20, 0.5):
+                    gap = audible_gap(stack.packets(gid, since=fault_at - 1.0), fault_at)
+                    if gap is not None:
+                        break
+                if gap is None:
+                    heard = len(stack.packets(gid, since=fault_at))
+                    raise PhaseError(f"no audio for 3 s within 20 s of a {code} close ({heard} packets since); "
+                                     f"log:\n{warm.task.log[-3000:]}")  # fmt: skip
+                samples.append(gap)
+                time.sleep(RECONNECT_SPACING_S)
+            ok = percentile(samples, 95) <= RECONNECT_P95_TARGET_S
+            _latency_row(report, f"reconnect gap after {code} (silence heard)", samples,
+                         f"p95 ≤ {RECONNECT_P95_TARGET_S:g} s", ok)  # fmt: skip
+        report.notes.append(f"reconnect baseline: the longest packet gap in {RECONNECT_SPACING_S:g} s of steady "
+                            f"playback before the faults was {ms(baseline)}")  # fmt: skip
+        stack.store.update_desired(gid, bump_skip=True)
+        _wait_idle(stack, gid)
+
+
+def voice_phases(report: Report, *, cold: int, plays: int, skips: int, gap_seconds: float, faults: int) -> None:
     from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
     from tests.support.media import MediaServer  # noqa: PLC0415
     from tests.support.voice_stack import VoiceStack  # noqa: PLC0415
@@ -706,6 +772,8 @@ def voice_phases(report: Report, *, cold: int, plays: int, skips: int, gap_secon
         warm_play(report, warm, tmp, plays)
         skip_latency(report, warm, skips)
         packet_gaps_and_memory(report, warm, gap_seconds)
+        if faults:
+            reconnect_gaps(report, warm, faults)
         with phase(report, "warm task stop"):
             stack.store.update_desired(warm.gid, bump_stop=True)
             code = warm.task.wait(timeout=20)
@@ -721,11 +789,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", type=int, default=3, help="cold starts of python -m voice_task")
     parser.add_argument("--gap-seconds", type=float, default=30.0, help="steady playback measured for packet gaps")
     parser.add_argument("--cpu-runs", type=int, default=3, help="timed passes per CPU pipeline (median reported)")
+    parser.add_argument("--faults", type=int, default=20, help="voice closes per kind (4006, 4015); 0 skips them")
     parser.add_argument("--quick", action="store_true", help="smoke sizes: --plays 2 --skips 3 --cold 1 "
-                        "--gap-seconds 5 --cpu-runs 1")  # fmt: skip
+                        "--gap-seconds 5 --cpu-runs 1 --faults 2")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
-        args.plays, args.skips, args.cold, args.gap_seconds, args.cpu_runs = 2, 3, 1, 5.0, 1
+        args.plays, args.skips, args.cold, args.gap_seconds, args.cpu_runs, args.faults = 2, 3, 1, 5.0, 1, 2
     if min(args.plays, args.skips, args.cpu_runs) < 1 or args.cold < 0 or args.gap_seconds < 1:
         parser.error("sizes must be positive (--cold may be 0)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -734,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = (
         f"--plays {args.plays} --skips {args.skips} --cold {args.cold} --gap-seconds {args.gap_seconds:g} "
-        f"--cpu-runs {args.cpu_runs}"
+        f"--cpu-runs {args.cpu_runs} --faults {args.faults}"
     )
     print_header("voice: warm /play, skip, packet gaps, memory, cold start, CPU per pipeline", sizes)
     report = Report()
@@ -743,7 +812,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: the common pipeline is unavailable: {opus_problem}")
     with phase(report, "CPU / audio min"):
         cpu_pipelines(report, args.cpu_runs, opus_problem)
-    voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, gap_seconds=args.gap_seconds)
+    voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, gap_seconds=args.gap_seconds,
+                 faults=args.faults)  # fmt: skip
 
     print()
     table([["figure", "N", "result", "target", "verdict"], *report.rows])

@@ -237,3 +237,13 @@ def windows(packets: Sequence[PacketLike], frames: int = 10) -> list[Window]:
 def sweep_position(hz: float) -> float:
     """Where in a ``media.sweep_file`` a frequency is heard, in seconds."""
     return (hz - SWEEP_START_HZ) / SWEEP_HZ_PER_S
+
+
+def packet_levels(packets: Sequence[PacketLike]) -> list[tuple[float, float]]:
+    """``(arrival time, dBFS)`` of each audio packet, from one decode of the whole run."""
+    audio = [p for p in packets if p.opus and p.opus != OPUS_SILENCE]
+    if not audio:
+        return []
+    samples = decode_opus([p.opus for p in audio])
+    offsets = np.cumsum([0] + [opus_packet_samples(p.opus) for p in audio])
+    return [(p.time, rms_dbfs(samples[int(a) : int(b)])) for p, a, b in zip(audio, offsets, offsets[1:], strict=False)]

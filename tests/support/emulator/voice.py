@@ -327,6 +327,7 @@ class VoiceUdpServer(asyncio.DatagramProtocol):
 
     def _discovery(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         ssrc = struct.unpack_from(">I", data, 4)[0]
+        _log.debug("udp: IP discovery from %s for ssrc %s", addr, ssrc)
         reply = bytearray(_DISCOVERY_LENGTH)
         struct.pack_into(">HHI", reply, 0, _DISCOVERY_RESPONSE, 70, ssrc)
         ip = str(addr[0]).encode("ascii")
