@@ -2,7 +2,7 @@
 """The two newcomer commands, with nothing but Python 3.11+ installed.
 
     python3 scripts/dev.py run     # venv + install, then the bot locally (SQLite, local launcher, demo)
-    python3 scripts/dev.py test    # venv + install (dev set), then the whole test suite
+    python3 scripts/dev.py test    # venv + install (dev set), then the test suite and the long-track fault tests
 
 Each creates ``.venv`` next to the repository (or reuses it while the requirement files are
 unchanged: a stamp holds their hash) and re-runs the real work inside it. Stdlib only.
@@ -14,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -52,6 +53,31 @@ def ensure_venv() -> Path:
     return _python()
 
 
+def _test(python: str, rest: list[str]) -> int:
+    """The suite, then the long-track fault tests as a second step (each pytest run must pass).
+
+    pytest exits 5 when it collects nothing: that fails loudly, so no special casing here. The suite
+    runs on two workers, one test file each at a time: the end-to-end tests mostly wait on audio and
+    subprocesses, so this halves the wall time on a 2-core machine (`-n 0` runs serially). The long
+    tests (a 90 s track each, one guild each) mostly wait, so they run three at once. Arguments go
+    to one pytest run instead (e.g. `test tests/unit -n 0`, or `test -m long`).
+    """
+    pytest = [python, "-m", "pytest"]
+    if rest:
+        return subprocess.call([*pytest, *rest], cwd=ROOT)
+    steps = [
+        ("suite", [*pytest, "-n", "2", "--dist", "loadfile", "-m", "not long"]),
+        ("long-track fault tests", [*pytest, "-n", "3", "-m", "long"]),
+    ]
+    for name, cmd in steps:
+        started = time.monotonic()
+        code = subprocess.call(cmd, cwd=ROOT)
+        print(f"== {name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
+        if code != 0:
+            return code
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "lint", "bench"):
         print(__doc__)
@@ -59,10 +85,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     python = str(ensure_venv())
     if command == "test":
-        # pytest exits 5 when it collects nothing: that must fail loudly, so no special casing here.
-        # Two workers, one test file each at a time: the end-to-end tests mostly wait on audio and
-        # subprocesses, so this halves the wall time on a 2-core machine. `-n 0` runs serially.
-        return subprocess.call([python, "-m", "pytest", "-n", "2", "--dist", "loadfile", *rest], cwd=ROOT)
+        return _test(python, rest)
     if command == "lint":
         first = subprocess.call([python, "-m", "ruff", "check", "."], cwd=ROOT)
         second = subprocess.call([python, "-m", "mypy", "layers/core/python/timmybot"], cwd=ROOT)

@@ -165,16 +165,23 @@ def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
     assert emulator.inject_invalid_dave(guild.id)
 
     # THEN it flags it (op 31), is removed and re-added with a fresh key package, and audio flows again
-    emulator.wait_for(lambda: emulator.voice_events(guild.id, "dave_mls_invalid_commit_welcome"), message="op 31")
-    emulator.wait_for(
-        lambda: (g := emulator.dave_group(guild.voice_channel_id))["established"] and g["epoch"] >= 1
-        and len(g["members"]) == 2 and not g["pending"], message="the group formed again",
-    )  # fmt: skip
+    flagged = emulator.wait_for(lambda: emulator.voice_events(guild.id, "dave_mls_invalid_commit_welcome"),
+                                message="op 31")[0].time  # fmt: skip
+    emulator.wait_for(lambda: [e for e in emulator.dave_events(guild.id, "transition_executed") if e.time > flagged],
+                      message="a new group's transition")  # fmt: skip
+    group = emulator.dave_group(guild.voice_channel_id)
+    assert group["established"] and len(group["members"]) == 2 and not group["pending"]
     assert len(emulator.voice_events(guild.id, "dave_mls_key_package")) >= 2
-    bot.command("dave", guild=guild.id)
-    state = bot.wait_event("dave")
-    emulator.wait_for(lambda: emulator.privacy_codes(guild.id, listener)[-1].code == state["privacy_code"],
-                      message="the same privacy code on both sides")  # fmt: skip
+
+    state: dict[str, Any] = {}
+
+    def same_code() -> bool:
+        after = len(bot.events)
+        bot.command("dave", guild=guild.id)
+        state.update(bot.wait_event("dave", after=after))
+        return state["privacy_code"] == emulator.privacy_codes(guild.id, listener)[-1].code
+
+    emulator.wait_for(same_code, interval=0.1, message="the same privacy code on both sides")
     assert state["can_encrypt"] and epoch >= 1
     started = _play_to_the_end(bot, guild, tone_440)
     assert analyse(emulator.packets(guild.id, since=started)).dominant_hz == pytest.approx(440, rel=0.02)

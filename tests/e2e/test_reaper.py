@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
@@ -31,7 +33,8 @@ def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) 
 def launcher(stack: VoiceStack, tmp_path: Path) -> Iterator[LocalLauncher]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TIMMYBOT_")}
     environ.update(stack.env)
-    local = LocalLauncher(stack.store, stack.settings, environ=environ)
+    settings = dataclasses.replace(stack.settings, voice_task_log_dir=str(tmp_path / "launched"))
+    local = LocalLauncher(stack.store, settings, environ=environ)
     yield local
     for pid in list(local._children):  # the test's own children: stop what is still running
         try:
@@ -39,6 +42,10 @@ def launcher(stack: VoiceStack, tmp_path: Path) -> Iterator[LocalLauncher]:
         except ProcessLookupError:
             continue
     local.wait_children(15)
+    for log in (tmp_path / "launched").glob("voice_task-*.log"):
+        guild_id = int(log.stem.split("-", 1)[1])
+        problems = privacy_code_problems(stack.emulator, guild_id, [log.read_text(errors="replace")])
+        assert not problems, problems
 
 
 def _listen_and_queue(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, seconds: float) -> str:

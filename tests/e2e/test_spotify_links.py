@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.audio import analyse
+from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track
 from tests.support.media import MediaServer, tone_file
@@ -100,6 +101,9 @@ def spotify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: 
                 wait = getattr(api.services.launcher, "wait_children", None)
                 if wait is not None:
                     wait(30)
+            logs = [path.read_text(errors="replace") for path in tmp_path.glob("voice_task-*.log")]
+            problems = privacy_code_problems(emulator, guild.id, logs)
+            assert not problems, problems
         default_router.cache_clear()
 
 

@@ -11,6 +11,7 @@ only inflates binary frames, and the emulator sends text frames).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -25,6 +26,12 @@ from .records import GatewayEvent, IdentifyRecord
 from .state import JSON, shard_for
 
 _log = logging.getLogger(__name__)
+
+
+#: How long after a voice state update (op 4) the gateway answers with the voice events.
+VOICE_ANSWER_LATENCY_S = (0.002, 0.02)
+#: ...and between one voice event and the next.
+VOICE_EVENT_GAP_S = (0.001, 0.01)
 
 
 class GatewayOp(enum.IntEnum):
@@ -195,7 +202,10 @@ class GatewaySession:
             await state_update()
             return
         # As on Discord, the two events come in either order, and the server update may first come
-        # without an endpoint (the voice server is still being allocated), then again with one.
+        # without an endpoint (the voice server is still being allocated), then again with one. They
+        # come a few milliseconds after op 4 and apart, as over a real network: unmodified discord.py
+        # misses a state change that lands before its waiting task runs (the voice task does not).
+        await asyncio.sleep(hub.rng.uniform(*VOICE_ANSWER_LATENCY_S))
         token = hub.new_voice_token(guild.id)
         server_updates = [{"token": token, "guild_id": str(guild.id), "endpoint": hub.voice_endpoint}]
         if hub.rng.random() < 0.3:
@@ -203,10 +213,15 @@ class GatewaySession:
         server_first = hub.rng.random() < 0.5
         order = [*("server" if u["endpoint"] else "server:null" for u in server_updates)]
         hub.records.voice_dispatches[guild.id].append(("state", *order) if not server_first else (*order, "state"))
+        async def gap() -> None:  # separate dispatches, a moment apart, as they arrive from Discord
+            await asyncio.sleep(hub.rng.uniform(*VOICE_EVENT_GAP_S))
+
         if not server_first:
             await state_update()
+            await gap()
         for update in server_updates:
             await self.dispatch("VOICE_SERVER_UPDATE", update)
+            await gap()
         if server_first:
             await state_update()
 
