@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,28 @@ def _heard_as_discord_listeners_hear_it(request: pytest.FixtureRequest) -> Itera
     problems = [p for report in DiscordEmulator.finished[before:] for p in report_problems(report)]
     if problems:
         pytest.fail("DAVE: " + "; ".join(problems[:5]), pytrace=False)
+
+
+# -- Discord's rules: no test may send a body Discord refuses, or a message that could ping ----------
+@pytest.fixture(autouse=True)
+def _bodies_discord_would_take(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every REST body the emulator saw and every /interactions answer passed Discord's spec (made
+    strict), its documented limits and the mention rule. Tests that send bad bodies on purpose carry
+    ``@pytest.mark.discord_refusal_expected``."""
+    from tests.support.emulator.discord_rules import FINDINGS  # noqa: PLC0415
+
+    before = len(FINDINGS)
+    yield
+    if request.node.get_closest_marker("discord_refusal_expected"):
+        return
+    found = FINDINGS[before:]
+    if found:
+        pytest.fail("Discord would refuse or ping: " + " | ".join(str(f) for f in found[:4]), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.support.emulator.discord_rules import LENIENCIES  # noqa: PLC0415
+
+    terminalreporter.write_line(f"Discord body checks: {len(LENIENCIES)} leniencies beyond the spec")
+    for leniency in LENIENCIES:
+        terminalreporter.write_line(f"  - {leniency.name}: {leniency.reason}")

@@ -25,5 +25,4 @@ def now_playing_message(record: GuildRecord, now: float) -> Body:
     return {
         "embeds": [ui.now_playing_embed(record, now)],
         "components": list(ui.now_playing_buttons()),
-        "allowed_mentions": {"parse": []},
     }

@@ -16,6 +16,7 @@ from timmybot.discord.types import (
     InteractionResponseType,
     MessageFlags,
     ResponsePayload,
+    no_mentions,
 )
 from timmybot.errors import TimmyError
 
@@ -23,7 +24,6 @@ _log = logging.getLogger(__name__)
 
 GENERIC_ERROR_TEXT = "Something went wrong on my side. Please try again in a moment."
 ALREADY_WORKING_TEXT = "I'm already working on that."
-NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Reply:
             data["embeds"] = [dict(e) for e in self.embeds]
         if self.components or self.kind is InteractionResponseType.UPDATE_MESSAGE:
             data["components"] = [dict(c) for c in self.components]
-        data["allowed_mentions"] = NO_MENTIONS
+        data["allowed_mentions"] = no_mentions()
         return {"type": self.kind, "data": data}
 
 

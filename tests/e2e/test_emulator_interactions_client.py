@@ -55,8 +55,11 @@ class _VerifyingHandler(BaseHTTPRequestHandler):
         self.server.received.append(payload)
         if payload["type"] == InteractionType.PING:
             self._answer(200, {"type": 1})
+        elif payload["type"] == InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
+            self._answer(200, {"type": 8, "data": {"choices": []}})
         else:
-            self._answer(200, {"type": 4, "data": {"content": f"got {payload['data'].get('name')}"}})
+            content = f"got {payload['data'].get('name')}"
+            self._answer(200, {"type": 4, "data": {"content": content, "allowed_mentions": {"parse": []}}})
 
     def _answer(self, status: int, data: dict[str, Any]) -> None:
         raw = json.dumps(data).encode()
@@ -179,8 +182,8 @@ def test_webhook_edits_for_an_interaction_token_are_readable(emulator: DiscordEm
 
     # WHEN the bot edits @original and posts a follow-up
     for method, url, body in (
-        ("PATCH", f"{base}/messages/@original", {"content": "Queued tone"}),
-        ("POST", base, {"content": "Now playing", "embeds": [{"title": "tone"}]}),
+        ("PATCH", f"{base}/messages/@original", {"content": "Queued tone", "allowed_mentions": {"parse": []}}),
+        ("POST", base, {"content": "Now playing", "embeds": [{"title": "tone"}], "allowed_mentions": {"parse": []}}),
     ):
         request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"},
                                          method=method)

@@ -181,10 +181,12 @@ def test_guild_channel_and_member_routes_expose_permissions(emulator: DiscordEmu
 
 def test_messages_and_commands_are_recorded_and_echoed(emulator: DiscordEmulator, guild: GuildHandle) -> None:
     # WHEN a message is created then edited, and commands are registered
+    row = {"type": 1, "components": [{"type": 2, "style": 2, "label": "Skip", "custom_id": "v1:skip"}]}
+    quiet = {"parse": []}
     created = _api(emulator, "POST", f"/channels/{guild.text_channel_id}/messages",
-                   {"content": "Now playing", "components": [{"type": 1, "components": []}]})[2]  # fmt: skip
+                   {"content": "Now playing", "components": [row], "allowed_mentions": quiet})[2]  # fmt: skip
     edited = _api(emulator, "PATCH", f"/channels/{guild.text_channel_id}/messages/{created['id']}",
-                  {"content": "Paused"})[2]  # fmt: skip
+                  {"content": "Paused", "allowed_mentions": quiet})[2]  # fmt: skip
     commands = _api(emulator, "PUT", f"/applications/{emulator.application_id}/guilds/{guild.id}/commands",
                     [{"name": "play", "description": "Play"}])[2]  # fmt: skip
 
@@ -192,7 +194,7 @@ def test_messages_and_commands_are_recorded_and_echoed(emulator: DiscordEmulator
     assert edited["id"] == created["id"] and edited["content"] == "Paused"
     records = emulator.messages(guild.text_channel_id)
     assert [(m.action, m.content) for m in records] == [("create", "Now playing"), ("edit", "Paused")]
-    assert records[0].components == [{"type": 1, "components": []}]
+    assert records[0].components == [row]
     assert commands[0]["name"] == "play" and "id" in commands[0]
     assert emulator.registered_commands(guild.id)[0]["name"] == "play"
 

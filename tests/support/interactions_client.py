@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import nacl.signing
 
+from tests.support.emulator.discord_rules import check_answer
+
 if TYPE_CHECKING:
     from tests.support.emulator import DiscordEmulator, WebhookRecord
 
@@ -274,9 +276,12 @@ class InteractionsClient:
         request = urllib.request.Request(self.endpoint_url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as response:
-                return response.status, _parse(response.read())
+                status, answer = response.status, _parse(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, _parse(exc.read())
+        if status == 200 and corrupt is None:
+            check_answer(payload, answer)  # held to what Discord's callback endpoint takes
+        return status, answer
 
 
 def _parse(raw: bytes) -> Any:

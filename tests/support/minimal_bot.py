@@ -183,6 +183,7 @@ async def _child_main() -> None:
     intents.voice_states = True
     bot = MinimalBot(
         intents=intents,
+        allowed_mentions=discord.AllowedMentions.none(),  # what every bot that quotes users' text should send
         chunk_guilds_at_startup=False,
         guild_ready_timeout=float(os.environ.get("EMU_GUILD_READY_TIMEOUT", "0.2")),
     )

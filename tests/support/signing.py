@@ -21,6 +21,7 @@ from chalice.test import Client, HTTPResponse
 from nacl.signing import SigningKey
 
 from chalicelib.bootstrap import Services, app_services, bootstrap
+from tests.support.emulator.discord_rules import check_answer
 from timmybot.config import Settings
 from timmybot.models import Actual, LeaseState, QueueEntry
 from timmybot.store.base import Store
@@ -205,7 +206,10 @@ class SignedApi:
     def post(self, payload: Mapping[str, Any] | bytes, *, headers: Mapping[str, str] | None = None) -> HTTPResponse:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = dict(headers) if headers is not None else self.signer.headers(body)
-        return self.client.http.post("/interactions", headers=sent, body=body)
+        response = self.client.http.post("/interactions", headers=sent, body=body)
+        if response.status_code == 200 and headers is None and not isinstance(payload, bytes):
+            check_answer(dict(payload), response.json_body)  # held to what Discord's callback endpoint takes
+        return response
 
     def get(self, path: str) -> HTTPResponse:
         return self.client.http.get(path)

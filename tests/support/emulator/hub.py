@@ -111,6 +111,9 @@ class Recordings:
     unread_dave_frames: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     not_audio_frames: dict[int, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     dave_events: dict[int, list[DaveEvent]] = field(default_factory=lambda: defaultdict(list))
+    # Bodies refused as Discord would (400 / 50035), and message bodies that could ping.
+    refused: list[tuple[str, Any]] = field(default_factory=list)
+    pings: list[tuple[str, Any]] = field(default_factory=list)
     # The order the voice join events went out in, e.g. ("server:null", "server", "state").
     voice_dispatches: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import discord_rules
 from .hub import HUB_KEY, Hub, RateLimitFault
 from .records import MessageRecord, RestRequest, WebhookRecord
 from .state import JSON, Guild, message_json, snowflake
@@ -76,17 +77,18 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     auth: bool = True
+    spec: str | None = None  # the route's path in Discord's OpenAPI spec: its body is checked
 
 
 _ROUTES: list[Route] = []
 
 
-def route(method: str, template: str, *, auth: bool = True) -> Callable[[Handler], Handler]:
+def route(method: str, template: str, *, auth: bool = True, spec: str | None = None) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``template`` (``{name}`` segments match one path segment)."""
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
 
     def decorator(handler: Handler) -> Handler:
-        _ROUTES.append(Route(method, re.compile(f"^{regex}$"), handler, auth))
+        _ROUTES.append(Route(method, re.compile(f"^{regex}$"), handler, auth, spec))
         return handler
 
     return decorator
@@ -202,7 +204,7 @@ def _record_message(hub: Hub, action: str, channel_id: int, message_id: int, bod
     )  # fmt: skip
 
 
-@route("POST", "/channels/{channel}/messages")
+@route("POST", "/channels/{channel}/messages", spec="/channels/{channel_id}/messages")
 async def create_message(hub: Hub, call: Call) -> web.Response:
     guild, channel_id = _find_channel(hub, call.params["channel"])
     message_id = snowflake()
@@ -228,7 +230,7 @@ async def get_message(hub: Hub, call: Call) -> web.Response:
     return json_response(_stored_message(hub, call)[2])
 
 
-@route("PATCH", "/channels/{channel}/messages/{message}")
+@route("PATCH", "/channels/{channel}/messages/{message}", spec="/channels/{channel_id}/messages/{message_id}")
 async def edit_message(hub: Hub, call: Call) -> web.Response:
     channel_id, message_id, message = _stored_message(hub, call)
     message.update({k: v for k, v in call.json.items() if k in ("content", "embeds", "components", "flags")})
@@ -267,7 +269,8 @@ def _webhook_message(hub: Hub, call: Call, key: int | str, *, create: bool, edit
     return message
 
 
-@route("PATCH", "/webhooks/{app}/{token}/messages/@original", auth=False)
+@route("PATCH", "/webhooks/{app}/{token}/messages/@original", auth=False,
+       spec="/webhooks/{webhook_id}/{webhook_token}/messages/@original")
 async def edit_original(hub: Hub, call: Call) -> web.Response:
     message = _webhook_message(hub, call, "@original", create=True, edited=True)
     _record_webhook(hub, call.params["token"], "edit_original", int(message["id"]), call.json)
@@ -290,7 +293,7 @@ async def delete_original(hub: Hub, call: Call) -> web.Response:
     return no_content()
 
 
-@route("POST", "/webhooks/{app}/{token}", auth=False)
+@route("POST", "/webhooks/{app}/{token}", auth=False, spec="/webhooks/{webhook_id}/{webhook_token}")
 async def create_followup(hub: Hub, call: Call) -> web.Response:
     message_id = snowflake()
     message = message_json(
@@ -301,7 +304,8 @@ async def create_followup(hub: Hub, call: Call) -> web.Response:
     return json_response(message)
 
 
-@route("PATCH", "/webhooks/{app}/{token}/messages/{message}", auth=False)
+@route("PATCH", "/webhooks/{app}/{token}/messages/{message}", auth=False,
+       spec="/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
 async def edit_followup(hub: Hub, call: Call) -> web.Response:
     raw = call.params["message"]
     message = _webhook_message(hub, call, int(raw) if raw.isdigit() else raw, create=False, edited=True)
@@ -309,7 +313,8 @@ async def edit_followup(hub: Hub, call: Call) -> web.Response:
     return json_response(message)
 
 
-@route("POST", "/interactions/{interaction}/{token}/callback", auth=False)
+@route("POST", "/interactions/{interaction}/{token}/callback", auth=False,
+       spec="/interactions/{interaction_id}/{interaction_token}/callback")
 async def interaction_callback(hub: Hub, call: Call) -> web.Response:
     body = call.json
     data = body.get("data")
@@ -332,12 +337,13 @@ def _put_commands(hub: Hub, call: Call, guild_id: int | None) -> web.Response:
     return json_response(echoed)
 
 
-@route("PUT", "/applications/{app}/commands")
+@route("PUT", "/applications/{app}/commands", spec="/applications/{application_id}/commands")
 async def put_global_commands(hub: Hub, call: Call) -> web.Response:
     return _put_commands(hub, call, None)
 
 
-@route("PUT", "/applications/{app}/guilds/{guild}/commands")
+@route("PUT", "/applications/{app}/guilds/{guild}/commands",
+       spec="/applications/{application_id}/guilds/{guild_id}/commands")
 async def put_guild_commands(hub: Hub, call: Call) -> web.Response:
     return _put_commands(hub, call, int(call.params["guild"]))
 
@@ -367,20 +373,62 @@ def _rate_limited(fault: RateLimitFault) -> web.Response:
     return json_response(body, status=429, headers=headers)
 
 
-async def _read_body(request: web.Request) -> Any:
+@dataclass(frozen=True)
+class Body:
+    value: Any
+    files: tuple[tuple[str, int], ...] = ()  # multipart: (field name, bytes)
+
+
+async def _read_body(request: web.Request) -> Body:
     if not request.can_read_body:
-        return None
+        return Body(None)
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         payload = form.get("payload_json")
-        return json.loads(payload) if isinstance(payload, str) else None
+        files = tuple((name, len(part.file.read())) for name, part in form.items() if isinstance(part, web.FileField))
+        return Body(json.loads(payload) if isinstance(payload, str) else None, files)
     raw = await request.read()
     if not raw:
-        return None
+        return Body(None)
     try:
-        return json.loads(raw)
+        return Body(json.loads(raw))
     except ValueError:
-        return raw.decode(errors="replace")
+        return Body(raw.decode(errors="replace"))
+
+
+#: Discord's upload limit for a bot's request without boosts (all files together).
+UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024
+MAX_FILES = 10
+_FILE_FIELD = re.compile(r"files\[(\d+)\]")
+
+
+def _file_problems(files: tuple[tuple[str, int], ...]) -> list[discord_rules.FieldError]:
+    found = []
+    if len(files) > MAX_FILES:
+        found.append(discord_rules.FieldError(("files",), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_FILES} or fewer."))
+    for name, _ in files:
+        if not _FILE_FIELD.fullmatch(name):
+            found.append(discord_rules.FieldError((name,), "UNKNOWN_FIELD", "Files go in files[n] fields."))
+    if sum(size for _, size in files) > UPLOAD_LIMIT_BYTES:
+        return [*found, discord_rules.FieldError(("files",), "FILE_TOO_LARGE", "Request entity too large.")]
+    return found
+
+
+def _held_to_discords_rules(hub: Hub, route: Route, method: str, path: str, body: Body) -> web.Response | None:
+    """Refuse what Discord refuses (400 / 50035); note a message that could ping. None: go on."""
+    assert route.spec is not None
+    label = f"{method} {route.spec}"
+    pings = discord_rules.ping_problems(method, route.spec, body.value)
+    if pings:
+        hub.records.pings.append((label, body.value))
+        discord_rules.record("could_ping", label, pings, body.value)
+    problems = discord_rules.request_problems(method, route.spec, body.value) + _file_problems(body.files)
+    if not problems:
+        return None
+    _log.warning("REST: refusing %s %s: %s", method, path, "; ".join(str(p) for p in problems[:3]))
+    hub.records.refused.append((label, body.value))
+    discord_rules.record("refused", label, problems, body.value)
+    return json_response(discord_rules.error_body(problems), status=400)
 
 
 async def rest_handler(request: web.Request) -> web.StreamResponse:
@@ -388,7 +436,8 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     arrived = time.monotonic()
     path = request.path[len(API_PREFIX) :] or "/"
     method = request.method
-    body = await _read_body(request)
+    received = await _read_body(request)
+    body = received.value
     authorized = hub.check_bot_auth(request.headers.get("Authorization"))
     matched_route: Route | None = None
     params: dict[str, str] = {}
@@ -409,9 +458,10 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     elif matched_route.auth and not authorized:
         response = error_response(401, 0, "401: Unauthorized")
     else:
+        refused = _held_to_discords_rules(hub, matched_route, method, path, received) if matched_route.spec else None
         call = Call(method, path, params, dict(request.query), body)
         try:
-            response = await matched_route.handler(hub, call)
+            response = refused or await matched_route.handler(hub, call)
         except RestError as exc:
             response = error_response(exc.status, exc.code, exc.message)
     if matched_route is None:

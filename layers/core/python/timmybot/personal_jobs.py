@@ -29,7 +29,6 @@ from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
 from timmybot.personal import Library, PlaylistRef
 from timmybot.play import (
     GENERIC_APOLOGY,
-    NO_MENTIONS,
     Placement,
     added_body,
     enqueue_tracks,
@@ -319,7 +318,7 @@ def playlist_menu(playlists: Sequence[PlaylistRef], page: int) -> dict[str, Any]
             }
         )
     content = f"Your playlists ({len(playlists)}) — page {page}/{pages}. Choose one to queue it."
-    return {"content": content, "embeds": [], "components": rows, "allowed_mentions": NO_MENTIONS}
+    return {"content": content, "embeds": [], "components": rows}
 
 
 def history_menu(owner_id: str, tracks: Sequence[Track], *, with_spotify: bool = False) -> dict[str, Any]:
@@ -342,7 +341,7 @@ def history_menu(owner_id: str, tracks: Sequence[Track], *, with_spotify: bool =
         "color": ui.COLOR,
         "footer": {"text": f"Newest first{note}. Press a button to queue that track again."},
     }
-    return {"content": "", "embeds": [embed], "components": rows, "allowed_mentions": NO_MENTIONS}
+    return {"content": "", "embeds": [embed], "components": rows}
 
 
 def _button(label: str, custom_id: custom_ids.CustomId, *, disabled: bool = False) -> ComponentPayload:
@@ -364,7 +363,7 @@ def _clip(text: str, limit: int = TITLE_MAX) -> str:
 
 
 def _sentence(text: str) -> dict[str, Any]:
-    return {"content": text, "embeds": [], "components": [], "allowed_mentions": NO_MENTIONS}
+    return {"content": text, "embeds": [], "components": []}
 
 
 def _opt(value: object) -> str | None:

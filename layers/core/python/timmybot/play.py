@@ -57,7 +57,6 @@ _log = logging.getLogger(__name__)
 
 GENERIC_APOLOGY = "Sorry, something went wrong on my side while adding that. Please try /play again in a moment."
 STARTING_TEXT = "Starting the player…"
-NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 MAX_LISTED = 5  # playlist titles shown in the reply
 EMBED_TITLE_MAX = 256
 UNPOSTABLE_STATUSES = frozenset({403, 404})
@@ -274,7 +273,7 @@ def added_body(
             f"so this plays from {stand_in.label}."
         )
     embed = _track_embed(job, tracks[0], position) if len(tracks) == 1 else _playlist_embed(job, tracks, position)
-    return {"content": "\n".join(lines), "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+    return {"content": "\n".join(lines), "embeds": [embed]}
 
 
 def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, Any]:
@@ -314,7 +313,7 @@ def _playlist_embed(job: PlayJob, tracks: Sequence[Track], position: int | None)
 
 
 def _sentence(text: str) -> dict[str, Any]:
-    return {"content": text, "embeds": [], "allowed_mentions": NO_MENTIONS}
+    return {"content": text, "embeds": []}
 
 
 def _clip(text: str, limit: int = EMBED_TITLE_MAX) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from timmybot import __version__
+from timmybot.discord.types import no_mentions
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -108,14 +109,14 @@ class DiscordRest:
             "PATCH",
             f"/webhooks/{_seg(application_id)}/{_seg(interaction_token)}/messages/@original",
             route="/webhooks/{app}/{token}/messages/@original",
-            body=body,
+            body=_no_pings(body),
             auth=False,
         )
         return _object(result)
 
     def create_message(self, channel_id: str, body: Mapping[str, Any]) -> JSON:
         result = self.request(
-            "POST", f"/channels/{_seg(channel_id)}/messages", route="/channels/{channel}/messages", body=body
+            "POST", f"/channels/{_seg(channel_id)}/messages", route="/channels/{channel}/messages", body=_no_pings(body)
         )
         return _object(result)
 
@@ -124,7 +125,7 @@ class DiscordRest:
             "PATCH",
             f"/channels/{_seg(channel_id)}/messages/{_seg(message_id)}",
             route="/channels/{channel}/messages/{message}",
-            body=body,
+            body=_no_pings(body),
         )
         return _object(result)
 
@@ -199,6 +200,11 @@ class DiscordRest:
             backoff: float = 0.25 * 2 ** (attempt - 1)
             return min(self._max_retry_after_s, backoff)
         return None
+
+
+def _no_pings(body: Mapping[str, Any]) -> JSON:
+    """Every message the bot writes, whoever built it, can ping nobody (see ``no_mentions``)."""
+    return {**body, "allowed_mentions": no_mentions()}
 
 
 def _seg(value: str) -> str:

@@ -9,6 +9,12 @@ import enum
 from typing import Any, NotRequired, TypedDict
 
 
+def no_mentions() -> dict[str, list[str]]:
+    """``allowed_mentions`` that let nothing ping: ``<@id>`` still renders, nobody is notified, and a
+    title such as ``@everyone`` stays text. Every message the bot writes carries it."""
+    return {"parse": []}
+
+
 class InteractionType(enum.IntEnum):
     PING = 1
     APPLICATION_COMMAND = 2
