@@ -164,18 +164,36 @@ def _rebase(node: Any) -> Any:
     return node
 
 
+def _is_discriminator(error: jsonschema.ValidationError) -> bool:
+    """The branch of a union is the wrong one: its ``type`` tag or its JSON type does not match."""
+    if not error.relative_path:
+        return error.validator == "type"
+    return error.relative_path[-1] == "type" and error.validator in ("enum", "const") and len(error.relative_path) == 1
+
+
+def _explain(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a union (oneOf/anyOf), the error of the branch the body meant to be, not of any branch."""
+    while error.context:
+        branches: dict[Any, list[jsonschema.ValidationError]] = {}
+        for inner in error.context:
+            branches.setdefault(inner.schema_path[0], []).append(inner)
+        meant = [errs for errs in branches.values() if not any(_is_discriminator(e) for e in errs)]
+        error = jsonschema.exceptions.best_match(min(meant or list(branches.values()), key=len))
+    return error
+
+
 def _schema_errors(method: str, spec_path: str, body: Any) -> list[FieldError]:
     found = []
     for error in _validator(method, spec_path).iter_errors(body):
-        deepest = jsonschema.exceptions.best_match([error])
-        if deepest.context:
-            deepest = jsonschema.exceptions.best_match(deepest.context)
+        deepest = _explain(error)
         found.append(FieldError(tuple(deepest.absolute_path), "SCHEMA_INVALID", deepest.message[:300]))
     return found
 
 
 # ------------------------------------------------------------------ documented limits
 CONTENT_MAX = 2000
+ACTION_ROWS_MAX = 5  # without the components-v2 flag, whose layouts allow 40 components
+IS_COMPONENTS_V2 = 1 << 15
 EMBEDS_TOTAL_MAX = 6000
 CHOICE_VALUE_MAX = 100
 COMMAND_TOTAL_MAX = 4000
@@ -201,6 +219,12 @@ def message_limits(body: dict[str, Any], prefix: tuple[str | int, ...] = ()) -> 
     if isinstance(content, str) and len(content) > CONTENT_MAX:
         found.append(FieldError((*prefix, "content"), "BASE_TYPE_MAX_LENGTH",
                                 f"Must be {CONTENT_MAX} or fewer in length (is {len(content)})."))  # fmt: skip
+    flags = body.get("flags")
+    components_v2 = isinstance(flags, int) and bool(flags & IS_COMPONENTS_V2)
+    rows = body.get("components")
+    if not components_v2 and isinstance(rows, list) and len(rows) > ACTION_ROWS_MAX:
+        found.append(FieldError((*prefix, "components"), "BASE_TYPE_MAX_LENGTH",
+                                f"Must be {ACTION_ROWS_MAX} or fewer in length."))  # fmt: skip
     embeds = [e for e in body.get("embeds") or [] if isinstance(e, dict)]
     total = sum(_embed_text(e) for e in embeds)
     if total > EMBEDS_TOTAL_MAX:

@@ -384,8 +384,13 @@ async def _read_body(request: web.Request) -> Body:
         return Body(None)
     if request.content_type.startswith("multipart/"):
         form = await request.post()
-        payload = form.get("payload_json")
-        files = tuple((name, len(part.file.read())) for name, part in form.items() if isinstance(part, web.FileField))
+        payload: Any = form.get("payload_json")
+        if isinstance(payload, web.FileField):
+            payload = payload.file.read()
+        if isinstance(payload, bytes | bytearray):
+            payload = payload.decode()
+        files = tuple((name, len(part.file.read())) for name, part in form.items()
+                      if isinstance(part, web.FileField) and name != "payload_json")  # fmt: skip
         return Body(json.loads(payload) if isinstance(payload, str) else None, files)
     raw = await request.read()
     if not raw:

@@ -526,6 +526,14 @@ class DiscordEmulator:
     def undecryptable_packets(self) -> int:
         return self._call(lambda: self._hub.records.undecryptable_packets)
 
+    def refused_bodies(self) -> list[tuple[str, Any]]:
+        """REST bodies refused as Discord would refuse them (route, body), oldest first."""
+        return self._call(lambda: list(self._hub.records.refused))
+
+    def ping_bodies(self) -> list[tuple[str, Any]]:
+        """Message bodies taken that could ping (no ``allowed_mentions`` that allow nothing)."""
+        return self._call(lambda: list(self._hub.records.pings))
+
     # DAVE --------------------------------------------------------------------------------------
     def set_dave_mode(self, guild_id: int, mode: DaveMode | str) -> None:
         """``off`` (version 0), ``on`` (v1 offered) or ``required`` (v1; no DAVE → 4017) for one guild."""
