@@ -22,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import discord
 
-from timmybot import metrics, personal
+from timmybot import metrics, personal, text
 from timmybot.config import Settings
 from timmybot.errors import BotRestingError, SourceError, StaleGenerationError, TimmyError
 from timmybot.identify import IDENTIFY_WINDOW_S, IdentifyBudget
@@ -606,10 +606,12 @@ class VoiceTask:
         except (SourceError, KeyError, ValueError) as exc:
             _log.info("autoplay found nothing after %s: %s", finished.entry_id, type(exc).__name__)
             why = exc.user_message if isinstance(exc, SourceError) else "that track can't seed a mix"
-            await self._notice(f"Autoplay stopped after **{finished.title}**: {why}")
+            await self._notice(text.fit("Autoplay stopped after **{title}**: {why}", text.IN_LINE, title=finished.title,
+                                        why=why))
             return False
         if not tracks:
-            await self._notice(f"Autoplay stopped after **{finished.title}**: its mix has nothing new.")
+            title = text.quote(finished.title, text.IN_SENTENCE)
+            await self._notice(f"Autoplay stopped after **{title}**: its mix has nothing new.")
             return False
         self._autoplay_seq += 1
         now = self.clock()
@@ -791,7 +793,7 @@ class VoiceTask:
         self._failures_in_a_row += 1
         metrics.emit(metrics.TRACKS_FAILED, dimensions={"reason": reason})
         _log.warning("track %s failed (%s in a row): %s", entry.entry_id, self._failures_in_a_row, why)
-        await self._notice(f"Skipped **{entry.title}**: {why}")
+        await self._notice(text.fit("Skipped **{title}**: {why}", text.IN_LINE, title=entry.title, why=why))
         self.current = None
         if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
             self._failures_in_a_row = 0

@@ -11,6 +11,7 @@ cut after some bytes followed by a status code for every later request ("403 mid
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -79,6 +80,14 @@ SWEEP_START_HZ = 200.0
 SWEEP_HZ_PER_S = 20.0
 
 
+def titled_tone_file(freq_hz: float, seconds: float, title: str) -> Path:
+    """A WebM tone whose title tag is ``title`` (the local source reads it, as yt-dlp reads a page's)."""
+    digest = hashlib.sha256(title.encode()).hexdigest()[:16]
+    source = f"sine=frequency={freq_hz:g}:sample_rate=48000:duration={seconds:g}"
+    name = f"tone-{freq_hz:g}hz-{seconds:g}s-titled-{digest}.webm"
+    return _generate(name, source, "webm", 2, ("-metadata", f"title={title}"))
+
+
 def sweep_file(seconds: float, fmt: ToneFormat = "webm") -> Path:
     """A rising sine sweep whose frequency tells the position: ``SWEEP_START_HZ`` at 0 s, plus
     ``SWEEP_HZ_PER_S`` each second (2 kHz at 90 s). Fault tests read where playback is from it."""
@@ -88,7 +97,7 @@ def sweep_file(seconds: float, fmt: ToneFormat = "webm") -> Path:
     return _generate(name, source, fmt, 2)
 
 
-def _generate(name: str, lavfi_source: str, fmt: ToneFormat, channels: int) -> Path:
+def _generate(name: str, lavfi_source: str, fmt: ToneFormat, channels: int, extra: tuple[str, ...] = ()) -> Path:
     if fmt not in _ENCODE_ARGS:
         raise ValueError(f"unsupported tone format {fmt!r}")
     target = cache_dir() / name
@@ -98,7 +107,7 @@ def _generate(name: str, lavfi_source: str, fmt: ToneFormat, channels: int) -> P
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
         "-f", "lavfi", "-i", lavfi_source,
-        "-ac", str(channels), *_ENCODE_ARGS[fmt], str(partial),
+        "-ac", str(channels), *extra, *_ENCODE_ARGS[fmt], str(partial),
     ]  # fmt: skip
     _log.debug("generating tone: %s", cmd)
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
-from timmybot import custom_ids
+from timmybot import custom_ids, text
 from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, PermissionDeniedError
@@ -132,7 +132,7 @@ def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
     if ref is None:
         raise InvalidInputError("That playlist isn't in your list. Run /my-playlists again.")
     _dispatch(ctx, JobKind.PLAYLIST, platform=ref.platform, item_id=ref.id, title=ref.name)
-    return Reply.update(f"Adding **{ref.name}** ({ref.label})…", components=())
+    return Reply.update(f"Adding **{text.quote(ref.name, text.IN_SENTENCE)}** ({ref.label})…", components=())
 
 
 def history_replay(ctx: CommandContext, store: Store) -> Reply:

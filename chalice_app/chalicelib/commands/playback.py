@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
-from timmybot import ui
+from timmybot import text, ui
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, NothingPlayingError
 from timmybot.models import GuildRecord, LoopMode
@@ -57,7 +57,7 @@ def _controllable(ctx: CommandContext, store: Store) -> GuildRecord:
 
 def _title(record: GuildRecord) -> str:
     entry = record.actual.now_playing
-    return f"**{entry.title}**" if entry is not None else "the track"
+    return f"**{text.quote(entry.title, text.IN_SENTENCE)}**" if entry is not None else "the track"
 
 
 VOTE_SKIP_MIN_LISTENERS = 3

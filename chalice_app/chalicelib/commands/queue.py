@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from chalicelib.commands.base import Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
-from timmybot import ui
+from timmybot import text, ui
 from timmybot.custom_ids import MAX_PAGE, QueuePageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, QueueEmptyError
@@ -48,7 +48,8 @@ def remove(ctx: CommandContext, store: Store) -> Reply:
     position = ctx.int_option("position")
     require_control(ctx, store.get_guild(ctx.guild_id))
     entry = store.remove_at(ctx.guild_id, position)
-    return Reply.message(f"🗑 <@{ctx.user_id}> removed **{entry.title}** (was #{position}).")
+    title = text.quote(entry.title, text.IN_SENTENCE)
+    return Reply.message(f"🗑 <@{ctx.user_id}> removed **{title}** (was #{position}).")
 
 
 def move(ctx: CommandContext, store: Store) -> Reply:
@@ -56,7 +57,8 @@ def move(ctx: CommandContext, store: Store) -> Reply:
     destination = ctx.int_option("to")
     require_control(ctx, store.get_guild(ctx.guild_id))
     entry = store.move(ctx.guild_id, source, destination)
-    return Reply.message(f"↕ <@{ctx.user_id}> moved **{entry.title}** from #{source} to #{destination}.")
+    title = text.quote(entry.title, text.IN_SENTENCE)
+    return Reply.message(f"↕ <@{ctx.user_id}> moved **{title}** from #{source} to #{destination}.")
 
 
 def shuffle(ctx: CommandContext, store: Store) -> Reply:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.sources.models import Track, source_label
 
@@ -103,6 +104,9 @@ class PlaylistRef:
     id: str
     name: str
     total: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", text.cap(self.name))  # a user's own words: stored capped
 
     @property
     def label(self) -> str:

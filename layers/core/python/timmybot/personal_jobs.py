@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import custom_ids, personal, ui
+from timmybot import custom_ids, personal, text, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
 from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
@@ -188,12 +188,13 @@ def _playlist(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
         if launch is None:
             launch = start_playback(play_job, placement, store=ports.store, launcher=ports.launcher)
         total = max(expected or 0, len(added))
-        _edit(ports, job, _sentence(f"Adding **{_clip(name)}**… Added {len(added)}/{total}"))
+        _edit(ports, job, _sentence(f"Adding **{text.quote(name, text.IN_SENTENCE)}**… Added {len(added)}/{total}"))
     if not added or launch is None:
-        raise TrackNotFoundError(f"**{_clip(name)}** has no tracks I can play.")
+        raise TrackNotFoundError(f"**{text.quote(name, text.IN_SENTENCE)}** has no tracks I can play.")
     total = max(expected or 0, len(added))
     body = added_body(play_job, added, position=None, launch=launch, post=placement.post)
-    body["content"] = "\n".join(filter(None, [f"Added {len(added)}/{total} from **{_clip(name)}**.", body["content"]]))
+    done = f"Added {len(added)}/{total} from **{text.quote(name, text.IN_SENTENCE)}**."
+    body["content"] = "\n".join(filter(None, [done, body["content"]]))
     body["components"] = []
     _log.info("personal job %s queued %s track(s) of a %s playlist", job.interaction_id, len(added), job.platform)
     return body
@@ -239,9 +240,8 @@ def _recommend(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
     seed = personal.mix_seed(ports.store, job.user_id, job.guild_id)
     tracks = personal.recommendations(seed, ports.settings)
-    return _queue(
-        job, play_job, placement, tracks, ports=ports, now=now, lead=f"A mix based on **{_clip(seed.title)}**:"
-    )
+    lead = f"A mix based on **{text.quote(seed.title, text.IN_SENTENCE)}**:"
+    return _queue(job, play_job, placement, tracks, ports=ports, now=now, lead=lead)
 
 
 HANDLERS: dict[JobKind, Callable[[PersonalJob, PersonalPorts], dict[str, Any]]] = {
@@ -293,7 +293,7 @@ def playlist_menu(playlists: Sequence[PlaylistRef], page: int) -> dict[str, Any]
         count = f" · {ref.total} tracks" if ref.total is not None else ""
         options.append(
             {
-                "label": _clip(ref.name, OPTION_LABEL_MAX),
+                "label": text.cap(ref.name, OPTION_LABEL_MAX),  # plain text: no markdown in a select
                 "value": custom_ids.playlist_choice(ref.platform, ref.id),
                 "description": f"{ref.label}{count}",
             }
@@ -323,13 +323,13 @@ def playlist_menu(playlists: Sequence[PlaylistRef], page: int) -> dict[str, Any]
 
 def history_menu(owner_id: str, tracks: Sequence[Track], *, with_spotify: bool = False) -> dict[str, Any]:
     """The user's recent tracks, numbered, with one re-queue button each (owner-only)."""
-    lines = [f"`{n}.` {_clip(personal.describe(t), TITLE_MAX)}" for n, t in enumerate(tracks, start=1)]
+    lines = [f"`{n}.` {text.quote(personal.describe(t), TITLE_MAX)}" for n, t in enumerate(tracks, start=1)]
     note = " (with your Spotify recently played)" if with_spotify else ""
     rows: list[ComponentPayload] = []
     for start in range(0, len(tracks), 5):
         buttons = [
             _button(
-                f"{n + 1}. {_clip(t.title, LABEL_MAX - 5)}",
+                f"{n + 1}. {text.cap(t.title, LABEL_MAX - 5)}",  # a button label is plain text
                 custom_ids.HistoryReplayId(owner_id, n, personal.track_digest(t)),
             )
             for n, t in enumerate(tracks[start : start + 5], start=start)
@@ -356,10 +356,6 @@ def _button(label: str, custom_id: custom_ids.CustomId, *, disabled: bool = Fals
 
 def _label(platform: str) -> str:
     return personal.PLATFORM_LABELS.get(platform, platform)
-
-
-def _clip(text: str, limit: int = TITLE_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sentence(text: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from timmybot import ui
+from timmybot import text, ui
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
@@ -278,7 +278,7 @@ def added_body(
 
 def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, Any]:
     embed: dict[str, Any] = {
-        "title": _clip(track.title),
+        "title": text.quote(track.title, EMBED_TITLE_MAX),
         "description": "Added to the queue",
         "color": ui.COLOR,
         "fields": [
@@ -296,7 +296,7 @@ def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, 
 
 def _playlist_embed(job: PlayJob, tracks: Sequence[Track], position: int | None) -> dict[str, Any]:
     known = [t.duration_s for t in tracks if t.duration_s is not None]
-    listed = [f"`{n}.` {_clip(t.title, 80)}" for n, t in enumerate(tracks[:MAX_LISTED], start=1)]
+    listed = [f"`{n}.` {text.quote(t.title, 80)}" for n, t in enumerate(tracks[:MAX_LISTED], start=1)]
     if len(tracks) > MAX_LISTED:
         listed.append(f"…and {len(tracks) - MAX_LISTED} more")
     last = position + len(tracks) - 1 if position else None
@@ -314,10 +314,6 @@ def _playlist_embed(job: PlayJob, tracks: Sequence[Track], position: int | None)
 
 def _sentence(text: str) -> dict[str, Any]:
     return {"content": text, "embeds": []}
-
-
-def _clip(text: str, limit: int = EMBED_TITLE_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _edit(rest: DiscordRest, job: PlayJob, body: Mapping[str, Any]) -> None:

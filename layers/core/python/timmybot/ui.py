@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from timmybot import custom_ids
+from timmybot import custom_ids, text
 from timmybot.custom_ids import NowPlayingAction
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
 from timmybot.models import GuildRecord, QueueEntry
@@ -44,11 +44,13 @@ def page_count(total: int) -> int:
 
 
 def _title_link(entry: QueueEntry) -> str:
-    title = entry.title.replace("[", "(").replace("]", ")").replace("`", "'")
-    if len(title) > TITLE_MAX:
-        title = title[: TITLE_MAX - 1] + "…"
+    """The title, escaped and shortened, as a link to the track's own page (never a link the title
+    itself could make)."""
+    title = text.quote(entry.title, TITLE_MAX)
     url = entry.url
-    return f"[{title}]({url})" if url.startswith(("https://", "http://")) else f"**{title}**"
+    if url.startswith(("https://", "http://")) and not any(ch in url for ch in " ()<>"):
+        return f"[{title}]({url})"
+    return f"**{title}**"
 
 
 def _requester(entry: QueueEntry) -> str:

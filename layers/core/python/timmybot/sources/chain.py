@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
+from timmybot import text
 from timmybot.errors import (
     SourceError,
     SourceRestingError,
@@ -66,8 +67,8 @@ class MirrorNotFoundError(TrackNotFoundError):
     """No playable source has a recording matching a metadata-only (Spotify) track."""
 
     def __init__(self, title: str, artist: str | None) -> None:
-        by = f" by {artist}" if artist else ""
-        super().__init__(f"I couldn't find “{title}”{by} on any source I can play from.")
+        by = f" by {text.quote(artist, text.IN_SENTENCE)}" if artist else ""
+        super().__init__(f"I couldn't find “{text.quote(title, text.IN_SENTENCE)}”{by} on any source I can play from.")
 
 
 def mirror_pk(source: str, source_id: str) -> str:

@@ -1,6 +1,7 @@
 """Test/demo-only source: audio files served over HTTP on loopback.
 
-Metadata comes from the URL path (the title) and one ``ffmpeg -i`` probe (duration and codec): no
+Metadata comes from one ``ffmpeg -i`` probe (duration, codec, and the file's title tag, else the
+URL path's file name): no
 ffprobe is needed and no yt-dlp generic extractor is ever enabled. It refuses to exist unless
 ``SourceSettings.allow_local_media`` is true, which no deployed configuration sets.
 """
@@ -26,6 +27,7 @@ LOCAL_SOURCE = "local"
 
 _DURATION_RE = re.compile(r"Duration:\s*(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)")
 _AUDIO_CODEC_RE = re.compile(r"Stream #\S+.*?: Audio: (?P<codec>[A-Za-z0-9_]+)")
+_TITLE_RE = re.compile(r"^ {4}title\s*: ?(?P<title>.*)$", re.MULTILINE)  # the input's own tags (4 spaces)
 _CODEC_BY_EXTENSION = {
     "webm": "opus",
     "ogg": "opus",
@@ -69,10 +71,10 @@ class LocalMediaSource(Source):
         if query.kind is not QueryKind.LOCAL:
             raise UnsupportedUrlError()
         url = check_url(query.text, self._settings)
-        duration_s, _codec = self._probe(url)
+        duration_s, _codec, tagged = self._probe(url)
         path = urlsplit(url).path
         name = PurePosixPath(unquote(path)).name
-        title = PurePosixPath(name).stem or name or "Local track"
+        title = tagged or PurePosixPath(name).stem or name or "Local track"
         return [
             Track(
                 source=LOCAL_SOURCE,
@@ -100,8 +102,8 @@ class LocalMediaSource(Source):
             local=True,
         )
 
-    def _probe(self, url: str) -> tuple[int | None, str | None]:
-        """Duration (whole seconds, rounded) and audio codec of ``url`` from ``ffmpeg -i``'s banner."""
+    def _probe(self, url: str) -> tuple[int | None, str | None, str | None]:
+        """Duration (whole seconds, rounded), audio codec and title tag of ``url`` from ``ffmpeg -i``'s banner."""
         command = [
             self._ffmpeg_exe or ffmpeg_executable(),
             "-hide_banner",
@@ -136,4 +138,6 @@ class LocalMediaSource(Source):
                 + float(duration_match.group("s"))
             )
             duration_s = round(seconds)
-        return duration_s, codec_match.group("codec")
+        title_match = _TITLE_RE.search(banner)
+        title = title_match.group("title").strip() if title_match else None
+        return duration_s, codec_match.group("codec"), title or None

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from timmybot import text
+
 # ffmpeg protocols a remote stream needs: HTTPS (and HLS segments over it, possibly AES-encrypted).
 REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
 # Test/demo-only loopback media server.
@@ -182,6 +184,13 @@ class Track:
     #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
     #: failed (e.g. "youtube"); None for the source the user asked for.
     fallback_from: str | None = None
+
+    def __post_init__(self) -> None:
+        # Titles and artists come from whoever uploaded the track: stored no longer than STORED_MAX
+        # (rendering escapes and shortens again, for records stored before this cap).
+        object.__setattr__(self, "title", text.cap(self.title))
+        if self.artist is not None:
+            object.__setattr__(self, "artist", text.cap(self.artist))
 
     @property
     def label(self) -> str:
