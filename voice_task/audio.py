@@ -19,6 +19,8 @@ _log = logging.getLogger(__name__)
 OPUS_BITRATE_KBPS = 128
 STDERR_TAIL_BYTES = 4096
 FRAME_MS = 20
+#: A stream that stops this close to the track's end has simply ended (lengths are rounded).
+EARLY_END_TOLERANCE_MS = 3000
 #: The one frame DAVE passes through unencrypted; sent while the call cannot encrypt yet.
 OPUS_SILENCE = b"\xf8\xff\xfe"
 _OGG_HEADERS = (b"OpusHead", b"OpusTags")
@@ -120,10 +122,22 @@ class TrackSource(discord.AudioSource):
     - ``position_ms`` counts the frames that actually went out, not wall-clock time.
     """
 
-    def __init__(self, inner: discord.FFmpegOpusAudio, *, start_ms: int, may_send: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        inner: discord.FFmpegOpusAudio,
+        *,
+        start_ms: int,
+        may_send: Callable[[], bool],
+        entry_id: str = "",
+        duration_ms: int | None = None,
+        stderr: StderrTail | None = None,
+    ) -> None:
         self._inner = inner
         self.start_ms = start_ms
         self._may_send = may_send
+        self.entry_id = entry_id
+        self.duration_ms = duration_ms
+        self.stderr = stderr or StderrTail()
         self.frames = 0
         self.held_frames = 0
 
@@ -150,6 +164,16 @@ class TrackSource(discord.AudioSource):
         if frame:
             self.frames += 1
         return frame
+
+    def ended_naturally(self) -> bool:
+        """The stream ran out because the track did (not a broken or expired stream)."""
+        text = self.stderr.text()
+        if "Server returned" in text or "HTTP error" in text or self._current_error is not None:
+            return False
+        if not self.duration_ms:
+            return True  # a live stream or an unknown length: nothing to compare with
+        remaining = self.duration_ms - self.position_ms
+        return remaining <= min(EARLY_END_TOLERANCE_MS, self.duration_ms // 4)
 
     def cleanup(self) -> None:
         self._inner.cleanup()

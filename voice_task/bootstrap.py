@@ -15,6 +15,7 @@ from timmybot.identify import IdentifyBudget
 from timmybot.store import build_store
 from voice_task.rest_notifier import RestNotifier
 from voice_task.task import VoiceTask, holder_id
+from voice_task.wake import build_listener
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -32,13 +33,15 @@ def build_task(settings: Settings, guild_id: str, generation: str | None) -> Voi
     def gateway_limits() -> dict[str, Any]:
         return dict(rest.request("GET", "/gateway/bot", route="/gateway/bot").get("session_start_limit") or {})
 
+    launched = int(generation) if generation else None
     return VoiceTask(
         settings,
         store,
         guild_id,
-        generation=int(generation) if generation else None,
+        generation=launched,
         holder=holder_id(),
         notifier=notifier,
         budget=IdentifyBudget(store, reserve_fraction=settings.identify_reserve_fraction),
         gateway_limits=gateway_limits,
+        wake=build_listener(settings, guild_id, launched or 0),
     )

@@ -20,9 +20,9 @@ class Notifier(Protocol):
     def upsert(self, channel_id: str, message_id: str | None, body: Body) -> str | None: ...
 
 
-def now_playing_message(record: GuildRecord, now: float) -> Body:
-    """The same card /nowplaying shows, with the ⏯ ⏭ ⏹ buttons."""
+def now_playing_message(record: GuildRecord, now: float, *, status: str | None = None) -> Body:
+    """The same card /nowplaying shows, with the ⏯ ⏭ ⏹ buttons (``status``: e.g. reconnecting)."""
     return {
-        "embeds": [ui.now_playing_embed(record, now)],
+        "embeds": [ui.now_playing_embed(record, now, status=status)],
         "components": list(ui.now_playing_buttons()),
     }

@@ -137,6 +137,7 @@ class ResilientConnection(VoiceConnectionState):
         super().__init__(voice_client, hook=self._on_message)
         self.events = events
         self.reconnecting = False
+        self.gave_up = False  # tried until the deadline: the task leaves
         self._resumed = asyncio.Event()
 
     async def _wait_for_state(self, state: ConnectionFlowState, *other_states: ConnectionFlowState,
@@ -232,6 +233,7 @@ class ResilientConnection(VoiceConnectionState):
                 self.events.on_recovered(elapsed)
                 return True
             _log.error("voice reconnect gave up after %.0f s", time.monotonic() - started)
+            self.gave_up = True
             return False
         finally:
             self.reconnecting = False
@@ -328,6 +330,11 @@ class DaveVoiceClient(discord.VoiceClient):
     def reconnecting(self) -> bool:
         connection = self._connection
         return isinstance(connection, ResilientConnection) and connection.reconnecting
+
+    @property
+    def gave_up(self) -> bool:
+        connection = self._connection
+        return isinstance(connection, ResilientConnection) and connection.gave_up
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         if not dave_ready(self) and (encode or data != OPUS_SILENCE):

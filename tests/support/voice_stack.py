@@ -75,6 +75,7 @@ class VoiceStack:
             "TIMMYBOT_DISCORD_GATEWAY_URL": emulator.gateway_url,
             "TIMMYBOT_ALLOW_LOCAL_MEDIA": "true",
             "TIMMYBOT_TICK_S": "0.1",
+            "TIMMYBOT_STRICT_STATES": "true",
             "TIMMYBOT_LOG_LEVEL": "INFO",
             "SSL_CERT_FILE": str(emulator.ca_file),
         }

@@ -93,6 +93,12 @@ class Settings:
     idle_timeout_max_s: int = 3600
     alone_timeout_s: int = 120
     voice_reconnect_deadline_s: float = 60.0  # how long the task keeps trying to get its voice connection back
+    pause_after_failures: int = 3  # tracks failing in a row before the guild is paused
+    reaper_voice_cooldown_s: int = 900  # no relaunch this long after a task gave up on its voice connection
+    wake_hints: Literal["udp", "sqs", "none"] = "udp"  # how controls tell the task to tick now
+    wake_queue_prefix: str = "timmybot-wake-"  # sqs: the per-task queue's name prefix
+    poll_max_s: float = 2.0  # with wake hints, the task polls this seldom while nothing changes
+    strict_states: bool = False  # an impossible state change raises (tests) instead of being logged
     shard_count: int = 16
     identify_max_attempts: int = 6  # identifies without a READY in between before a voice task gives up
     identify_reserve_fraction: float = 0.1  # refuse launches once this share of the daily identifies is left
@@ -188,6 +194,10 @@ class Settings:
             problems.append("voice_task_command must not be empty with launcher=local")
         if self.bot_user_id and not is_snowflake(self.bot_user_id):
             problems.append("bot_user_id must be a Discord user id")
+        if self.wake_hints not in ("udp", "sqs", "none"):
+            problems.append("wake_hints must be udp, sqs or none")
+        if self.pause_after_failures < 1:
+            problems.append("pause_after_failures must be at least 1")
         if self.dispatcher_threads < 1:
             problems.append("dispatcher_threads must be at least 1")
         if self.vault_backend not in ("local", "secretsmanager", "kms"):

@@ -131,6 +131,11 @@ class Lease:
     holder: str | None = None
     expires_at: float = 0.0
     resume: dict[str, Any] | None = None  # {"entry_id": str, "position_ms": int} after SIGTERM
+    #: Where the running task listens for wake hints ("udp://127.0.0.1:port" locally, an SQS queue
+    #: URL on AWS); None: it only polls (a task of an older release, or no listener).
+    wake: str | None = None
+    #: When the last task gave up on its voice connection: the reaper does not relaunch for a while.
+    voice_gave_up_at: float | None = None
 
     def is_live(self, now: float) -> bool:
         return self.state in (LeaseState.LAUNCHING, LeaseState.RUNNING) and self.expires_at > now
@@ -218,6 +223,8 @@ class GuildRecord:
                 holder=_opt_str(lease.get("holder")),
                 expires_at=float(lease.get("expires_at", 0.0)),
                 resume=dict(lease["resume"]) if lease.get("resume") else None,
+                wake=_opt_str(lease.get("wake")),
+                voice_gave_up_at=_opt_float(lease.get("voice_gave_up_at")),
             ),
             last_active=float(data.get("last_active", 0.0)),
             skip_votes=tuple(str(x) for x in data.get("skip_votes") or ()),

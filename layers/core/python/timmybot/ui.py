@@ -95,12 +95,12 @@ def queue_buttons(page_number: int, total: int) -> tuple[ComponentPayload, ...]:
     return ({"type": ComponentType.ACTION_ROW, "components": [previous, following]},)
 
 
-def now_playing_embed(record: GuildRecord, now: float) -> EmbedPayload:
+def now_playing_embed(record: GuildRecord, now: float, *, status: str | None = None) -> EmbedPayload:
     actual = record.actual
     entry = actual.now_playing
     if entry is None:
         return {"title": "Nothing is playing", "color": COLOR}
-    state = "⏸ Paused" if actual.paused else "▶ Playing"
+    state = status or ("⏸ Paused" if actual.paused else "▶ Playing")
     lines = [
         _title_link(entry),
         f"`{progress_bar(actual.position_at(now), entry.duration_s)}`",

@@ -76,6 +76,9 @@ class Store(abc.ABC):
 
     def __init__(self, *, clock: Clock = time.time) -> None:
         self._clock = clock
+        #: Called with each guild record this store wrote (the control plane sends a wake hint to
+        #: the guild's voice task from here); None in the voice task itself.
+        self.on_guild_write: Callable[[GuildRecord], None] | None = None
 
     # ------------------------------------------------------------------ adapter primitives
     @abc.abstractmethod
@@ -146,9 +149,18 @@ class Store(abc.ABC):
                 active=written.is_active(now),
             )
             if ok:
+                if self.on_guild_write is not None:
+                    self._notify(written)
                 return written
             _backoff(attempt)
         raise ConflictError()
+
+    def _notify(self, record: GuildRecord) -> None:
+        assert self.on_guild_write is not None
+        try:
+            self.on_guild_write(record)
+        except Exception:  # a hint is only a hint: the write stands, the task will poll it
+            _log.warning("guild-write hook failed for guild %s", record.guild_id, exc_info=True)
 
     def update_desired(self, guild_id: str, **changes: Any) -> GuildRecord:
         """Set desired fields (paused, volume, loop, autoplay, seek_ms); counters via ``bump_*``."""
@@ -336,7 +348,8 @@ class Store(abc.ABC):
         return record.actual.now_playing
 
     # ------------------------------------------------------------------ lease (BRIEF §4.3)
-    def acquire_lease(self, guild_id: str, *, holder: str, state: LeaseState, ttl_s: float) -> Lease | None:
+    def acquire_lease(self, guild_id: str, *, holder: str, state: LeaseState, ttl_s: float,
+                      wake: str | None = None) -> Lease | None:  # fmt: skip
         """Take the lease if it is free, released or expired; bumps the generation.
 
         A new holder adopts the desired counters as applied, so a stale skip never skips the
@@ -353,6 +366,8 @@ class Store(abc.ABC):
                 holder=holder,
                 expires_at=now + ttl_s,
                 resume=record.lease.resume,
+                wake=wake,
+                voice_gave_up_at=record.lease.voice_gave_up_at,
             )
             return record.evolve(lease=lease, actual=_adopt_counters(record.actual, record.desired))
 
@@ -361,7 +376,8 @@ class Store(abc.ABC):
         except _LeaseHeld:
             return None
 
-    def claim_lease(self, guild_id: str, *, generation: int, holder: str, ttl_s: float) -> Lease | None:
+    def claim_lease(self, guild_id: str, *, generation: int, holder: str, ttl_s: float,
+                    wake: str | None = None) -> Lease | None:  # fmt: skip
         """A launched task turns its ``launching`` lease (same generation) into ``running``."""
 
         def change(record: GuildRecord) -> GuildRecord:
@@ -370,7 +386,7 @@ class Store(abc.ABC):
             if lease.generation != generation or lease.state != LeaseState.LAUNCHING or lease.expires_at <= now:
                 raise _LeaseHeld()
             return record.evolve(
-                lease=replace(lease, state=LeaseState.RUNNING, holder=holder, expires_at=now + ttl_s),
+                lease=replace(lease, state=LeaseState.RUNNING, holder=holder, expires_at=now + ttl_s, wake=wake),
                 actual=_adopt_counters(record.actual, record.desired),
             )
 
@@ -390,11 +406,14 @@ class Store(abc.ABC):
             return False
         return True
 
-    def release_lease(self, guild_id: str, *, generation: int, resume_position_ms: int | None = None) -> bool:
+    def release_lease(self, guild_id: str, *, generation: int, resume_position_ms: int | None = None,
+                      voice_gave_up: bool = False) -> bool:  # fmt: skip
         """Give the lease up (``released``).
 
-        With ``resume_position_ms`` (SIGTERM, a deploy) the current entry goes back to the head of
-        the queue and the lease remembers where to continue; otherwise the current entry is done.
+        With ``resume_position_ms`` (SIGTERM, a deploy, a voice connection given up) the current
+        entry goes back to the head of the queue and the lease remembers where to continue;
+        otherwise the current entry is done. ``voice_gave_up`` keeps the reaper from relaunching
+        for a while (each relaunch costs an identify).
         """
         finished: list[str] = []
 
@@ -409,7 +428,9 @@ class Store(abc.ABC):
                 resume = {"entry_id": current.entry_id, "position_ms": int(resume_position_ms)}
             elif current is not None:
                 finished[:] = [current.entry_id]
-            lease = replace(record.lease, state=LeaseState.RELEASED, expires_at=0.0, resume=resume)
+            gave_up = self._clock() if voice_gave_up else record.lease.voice_gave_up_at
+            lease = replace(record.lease, state=LeaseState.RELEASED, expires_at=0.0, resume=resume, wake=None,
+                            voice_gave_up_at=gave_up)  # fmt: skip
             actual = replace(record.actual, now_playing=None, started_at=None, position_ms=0, listener_ids=())
             return record.evolve(lease=lease, actual=actual, queue=queue)
 

@@ -1,0 +1,73 @@
+"""The lease heartbeat, on a thread of its own.
+
+It renews the lease every ``heartbeat_s`` whatever the task is doing: a hung resolve, a slow REST
+call or a long tick can never starve it, so the reaper never relaunches a guild under a task that
+is still playing. It only ever calls ``Store.renew_lease``; a renewal refused because another task
+took the lease (a newer generation) is reported once through ``on_lost``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from timmybot.store.base import Store
+
+_log = logging.getLogger(__name__)
+
+#: After a failed renewal (a store error), try again this soon rather than a whole beat later.
+RETRY_S = 2.0
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        store: Store,
+        guild_id: str,
+        generation: int,
+        *,
+        ttl_s: float,
+        every_s: float,
+        on_lost: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._guild_id = guild_id
+        self._generation = generation
+        self._ttl_s = ttl_s
+        self._every_s = every_s
+        self._on_lost = on_lost
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{guild_id}", daemon=True)
+        self.renewals = 0
+        self.last_renewed_at = clock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        wait = self._every_s
+        while not self._stop.wait(wait):
+            try:
+                renewed = self._store.renew_lease(
+                    self._guild_id, generation=self._generation, ttl_s=self._ttl_s
+                )
+            except Exception as exc:  # the store is down for a moment: the lease has ttl_s of slack
+                _log.warning("lease renewal failed (%s): retrying in %.0f s", type(exc).__name__, RETRY_S)
+                wait = RETRY_S
+                continue
+            if not renewed:
+                _log.warning("lease generation %s is no longer ours", self._generation)
+                self._on_lost()
+                return
+            self.renewals += 1
+            self.last_renewed_at = self._clock()
+            wait = self._every_s
