@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ def test_ruff_finds_nothing_in_the_tree() -> None:
     result = _run("ruff", "check", ".")
 
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_the_core_package_and_the_voice_task_are_checked_strictly() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    strict: set[str] = set()
+    for override in config.get("overrides", []):
+        modules = override["module"]
+        if override.get("strict"):
+            strict.update([modules] if isinstance(modules, str) else modules)
+
+    assert {"timmybot.*", "voice_task.*"} <= strict
 
 
 def test_mypy_is_clean_strict_on_the_core_package_and_on_the_voice_task_and_chalice_app() -> None:

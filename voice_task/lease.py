@@ -57,9 +57,7 @@ class LeaseKeeper:
         wait = self._every_s
         while not self._stop.wait(wait):
             try:
-                renewed = self._store.renew_lease(
-                    self._guild_id, generation=self._generation, ttl_s=self._ttl_s
-                )
+                renewed = self._store.renew_lease(self._guild_id, generation=self._generation, ttl_s=self._ttl_s)
             except Exception as exc:  # the store is down for a moment: the lease has ttl_s of slack
                 _log.warning("lease renewal failed (%s): retrying in %.0f s", type(exc).__name__, RETRY_S)
                 wait = RETRY_S

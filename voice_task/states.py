@@ -50,16 +50,25 @@ class PlaybackState(enum.StrEnum):
 PLAYBACK_MOVES: Mapping[PlaybackState, frozenset[PlaybackState]] = {
     PlaybackState.IDLE: frozenset({PlaybackState.RESOLVING, PlaybackState.STOPPING}),
     PlaybackState.RESOLVING: frozenset(
-        {PlaybackState.PLAYING, PlaybackState.PAUSED, PlaybackState.FAILED, PlaybackState.IDLE,
-         PlaybackState.STOPPING}
+        {PlaybackState.PLAYING, PlaybackState.PAUSED, PlaybackState.FAILED, PlaybackState.IDLE, PlaybackState.STOPPING}
     ),
     PlaybackState.PLAYING: frozenset(
-        {PlaybackState.PAUSED, PlaybackState.RESOLVING, PlaybackState.FAILED, PlaybackState.IDLE,
-         PlaybackState.STOPPING}
+        {
+            PlaybackState.PAUSED,
+            PlaybackState.RESOLVING,
+            PlaybackState.FAILED,
+            PlaybackState.IDLE,
+            PlaybackState.STOPPING,
+        }
     ),
     PlaybackState.PAUSED: frozenset(
-        {PlaybackState.PLAYING, PlaybackState.RESOLVING, PlaybackState.IDLE, PlaybackState.FAILED,
-         PlaybackState.STOPPING}
+        {
+            PlaybackState.PLAYING,
+            PlaybackState.RESOLVING,
+            PlaybackState.IDLE,
+            PlaybackState.FAILED,
+            PlaybackState.STOPPING,
+        }
     ),
     PlaybackState.FAILED: frozenset({PlaybackState.RESOLVING, PlaybackState.IDLE, PlaybackState.STOPPING}),
     PlaybackState.STOPPING: frozenset(),

@@ -18,7 +18,6 @@ import concurrent.futures
 import contextlib
 import enum
 import functools
-import inspect
 import logging
 import os
 import signal
@@ -29,19 +28,20 @@ from typing import Any, ParamSpec, TypeVar
 
 import discord
 
-from timmybot import metrics, text
+from timmybot import metrics
 from timmybot.config import Settings
-from timmybot.errors import SourceError, StaleGenerationError, TimmyError
+from timmybot.errors import StaleGenerationError
 from timmybot.identify import IdentifyBudget
-from timmybot.models import Actual, GuildRecord, LeaseState, LoopMode, QueueEntry
+from timmybot.models import Actual, GuildRecord, LeaseState
 from timmybot.store.base import Store
-from voice_task.audio import StreamFailure, classify_failure, ffmpeg_executable
+from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
 from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, Health, NoVoiceChannelError
 from voice_task.lease import LeaseKeeper
 from voice_task.notices import Notifier, now_playing_message
-from voice_task.player import WARM_AHEAD_S, Player, SourceEvent
+from voice_task.player import Player, SourceEvent
 from voice_task.reconcile import Action, Applied, plan
+from voice_task.sequencer import End, Sequencer
 from voice_task.states import LIFECYCLE_MOVES, PLAYBACK_MOVES, Lifecycle, Machine, PlaybackState
 from voice_task.voice_client import DAVE_REQUIRED, FINAL_CLOSES
 from voice_task.wake import WakeListener
@@ -50,7 +50,6 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
-MAX_STREAM_RESTARTS = 2
 PLAYING_POLL_MAX_S = 1.0  # while playing, tick at least this often (warm-ahead, published position)
 RECONNECTING_CARD_AFTER_S = 1.0
 
@@ -82,15 +81,6 @@ EXIT_MESSAGES: dict[ExitReason, str] = {
 RESUMABLE = frozenset({ExitReason.SIGTERM, ExitReason.VOICE_LOST})
 
 
-class End(enum.Enum):
-    """Why the track before the next one ended."""
-
-    NATURAL = "natural"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    NONE = "none"  # nothing was playing
-
-
 class VoiceTask:
     def __init__(self, settings: Settings, store: Store, guild_id: str, *, generation: int | None, holder: str,
                  notifier: Notifier | None = None, budget: IdentifyBudget | None = None,
@@ -109,20 +99,12 @@ class VoiceTask:
         self.exit_reason: ExitReason | None = None
         self.applied = Applied(skip_seq=0, stop_seq=0, seek_seq=0, paused=False, volume=100)
         self.actual = Actual()
-        self._record: GuildRecord | None = None
+        self.record: GuildRecord | None = None
         self._wake = asyncio.Event()
         self._store_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
         self._rest_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rest")
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._transition = asyncio.Lock()
-        self._advancing: asyncio.Task[None] | None = None
-        self._warming = False
-        self._failures_in_a_row = 0
-        self._recovered = False  # what a dead predecessor left playing was looked at
-        self._left_behind: tuple[QueueEntry, int] | None = None
-        self._loading: QueueEntry | None = None  # the entry being resolved (published as now playing)
-        self._resume_position_ms: int | None = None
-        self._idle_since = clock()
+        self.idle_since = clock()
         self._alone_since: float | None = None
         self._lost_since: float | None = None
         self._close_code: int | None = None
@@ -130,7 +112,7 @@ class VoiceTask:
         self.connection = Connection(settings, guild_id, ConnectionEvents(
             on_voice_close=self._voice_closed, on_transition=self._wake.set, on_recovered=self._voice_recovered,
             on_bot_moved=self._bot_moved, on_change=self._wake.set, on_identify_refused=self._identify_refused,
-        ), budget=budget, gateway_limits=gateway_limits, run_blocking=self._io)  # fmt: skip
+        ), budget=budget, gateway_limits=gateway_limits, run_blocking=self.io)  # fmt: skip
         self.player = Player(
             source_settings=settings.source_settings(),
             ffmpeg=ffmpeg_executable(settings.ffmpeg_path),
@@ -140,7 +122,14 @@ class VoiceTask:
             on_player_end=self._player_ended,
             clock=clock,
         )
-        self.autoplay = Autoplay(settings, run_blocking=self._io)
+        self.autoplay = Autoplay(settings, run_blocking=self.io)
+        self.sequencer = Sequencer(self, self.player, self.autoplay)
+
+    def _source_event(self, event: SourceEvent) -> None:
+        self.sequencer.source_event(event)
+
+    def _player_ended(self, token: int, error: Exception | None) -> None:
+        self.sequencer.player_ended(token, error)
 
     # ------------------------------------------------------------------ running
     async def run(self) -> ExitReason:
@@ -181,7 +170,7 @@ class VoiceTask:
             self.exit_reason = reason
         self._wake.set()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str, *, fatal: bool = False) -> asyncio.Task[Any]:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str, *, fatal: bool = False) -> asyncio.Task[Any]:
         """A background task, kept referenced; its failure is logged (and ends the task if fatal)."""
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
@@ -199,7 +188,7 @@ class VoiceTask:
         task.add_done_callback(done)
         return task
 
-    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call off the event loop, in the store's own pool."""
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._store_pool, call)
@@ -212,17 +201,17 @@ class VoiceTask:
         ttl = self.settings.lease_ttl_s
         wake = self._wake_listener.address if self._wake_listener is not None else None
         if self._launched_generation is not None:
-            lease = await self._io(self.store.claim_lease, self.guild_id, generation=self._launched_generation,
+            lease = await self.io(self.store.claim_lease, self.guild_id, generation=self._launched_generation,
                                    holder=self.holder, ttl_s=ttl, wake=wake)  # fmt: skip
         else:
-            lease = await self._io(self.store.acquire_lease, self.guild_id, holder=self.holder,
+            lease = await self.io(self.store.acquire_lease, self.guild_id, holder=self.holder,
                                    state=LeaseState.RUNNING, ttl_s=ttl, wake=wake)  # fmt: skip
         if lease is None:
             _log.warning("lease for guild %s is held by another task: exiting", self.guild_id)
             return False
         self.generation = lease.generation
-        record = await self._io(self.store.get_guild, self.guild_id)
-        self._record, self.actual = record, record.actual
+        record = await self.io(self.store.get_guild, self.guild_id)
+        self.record, self.actual = record, record.actual
         actual = record.actual
         self.applied = Applied(
             skip_seq=actual.applied_skip_seq,
@@ -233,13 +222,13 @@ class VoiceTask:
         )
         self.player.volume = record.desired.volume
         if lease.resume and record.queue and record.queue[0] == lease.resume.get("entry_id"):
-            self._resume_position_ms = int(lease.resume.get("position_ms", 0))
+            self.sequencer.resume_position_ms = int(lease.resume.get("position_ms", 0))
         left = actual.now_playing
         if left is not None:  # a previous task died mid-track (no clean release): it plays again
             position = 0
             if actual.started_at is not None and actual.updated_at:
                 position = max(0, int((actual.updated_at - actual.started_at) * 1000))
-            self._left_behind = (left, position)
+            self.sequencer.left_behind = (left, position)
         self.lifecycle.move(Lifecycle.CLAIMED, f"lease generation {self.generation}")
         metrics.emit(metrics.TASKS_STARTED)
         return True
@@ -249,12 +238,12 @@ class VoiceTask:
         if not await self.connection.connect():
             self.request_exit(ExitReason.ERROR)
             return
-        assert self._record is not None
+        assert self.record is not None
         try:
-            await self.connection.join(self._record.voice_channel_id)
+            await self.connection.join(self.record.voice_channel_id)
         except ChannelFullError as full:
             _log.warning("voice channel %s is full", full.channel_id)
-            await self._notice(f"I can't join <#{full.channel_id}>: the channel is full. Make room and /play again.")
+            await self.notice(f"I can't join <#{full.channel_id}>: the channel is full. Make room and /play again.")
             self.request_exit(ExitReason.DISCONNECTED)
             return
         except NoVoiceChannelError as missing:
@@ -277,28 +266,28 @@ class VoiceTask:
             self.request_exit(ExitReason.ERROR)
         elif code not in FINAL_CLOSES and self.lifecycle.state is Lifecycle.IN_VOICE:
             self.lifecycle.move(Lifecycle.RECONNECTING, f"voice closed with {code}")
-            self._spawn(self._reconnecting_card(), "reconnecting card")
+            self.spawn(self._reconnecting_card(), "reconnecting card")
 
     def _voice_recovered(self, seconds: float) -> None:
         _log.info("voice connection recovered in %.2f s; %s", seconds, self.connection.voice_check())
         if self.lifecycle.state is Lifecycle.RECONNECTING:
             self.lifecycle.move(Lifecycle.IN_VOICE, f"recovered in {seconds:.2f} s")
-            self._spawn(self._post_now_playing(), "now-playing card")
+            self.spawn(self.post_now_playing(), "now-playing card")
         self._wake.set()
 
     async def _reconnecting_card(self) -> None:
         await asyncio.sleep(RECONNECTING_CARD_AFTER_S)
         if self.lifecycle.state is Lifecycle.RECONNECTING:
-            await self._post_now_playing(status="🔄 Reconnecting…")
+            await self.post_now_playing(status="🔄 Reconnecting…")
 
     async def _bot_moved(self, channel_id: int | None) -> None:
         """Our own voice state changed: moved (follow, and record it); a kick shows as GONE."""
-        record = self._record
+        record = self.record
         if channel_id is None or self.exit_reason is not None or record is None:
             return
         if record.voice_channel_id != str(channel_id):
             _log.info("moved to voice channel %s: following", channel_id)
-            self._record = await self._io(self.store.set_channels, self.guild_id, voice_channel_id=str(channel_id),
+            self.record = await self.io(self.store.set_channels, self.guild_id, voice_channel_id=str(channel_id),
                                           text_channel_id=record.text_channel_id)  # fmt: skip
 
     async def _keep_voice(self, now: float) -> bool:
@@ -325,10 +314,10 @@ class VoiceTask:
             _log.error("voice connection stuck since %.0f s: giving up", now - self._lost_since)
             self.request_exit(ExitReason.VOICE_LOST)
             return
-        async with self._transition:
+        async with self.sequencer.transition:
             self.player.detach()
             try:
-                await self.connection.rejoin(self._record.voice_channel_id if self._record else None)
+                await self.connection.rejoin(self.record.voice_channel_id if self.record else None)
             except (TimeoutError, discord.ClientException, NoVoiceChannelError, ChannelFullError) as exc:
                 _log.warning("rejoin failed: %s; trying again", exc)
                 await asyncio.sleep(min(5.0, 1.0 + (now - self._lost_since) / 4))
@@ -354,9 +343,9 @@ class VoiceTask:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
 
     async def _tick(self) -> bool:
-        record = await self._io(self.store.get_guild, self.guild_id)
-        changed = self._record is None or record.version != self._record.version
-        self._record = record
+        record = await self.io(self.store.get_guild, self.guild_id)
+        changed = self.record is None or record.version != self.record.version
+        self.record = record
         now = self.clock()
         if record.lease.generation != self.generation or record.lease.state is not LeaseState.RUNNING:
             _log.warning("lease superseded (now generation %s)", record.lease.generation)
@@ -372,12 +361,12 @@ class VoiceTask:
             await self._apply(action, record)
             if self.exit_reason is not None:
                 return True
-        idle = self.player.current is None and self._advancing is None and not self.applied.paused
-        if idle and (record.queue or not self._recovered):
-            self._start_advance(None, End.NONE)
-        self._warm_ahead(record)
+        idle = self.player.current is None and self.sequencer.advancing is None and not self.applied.paused
+        if idle and (record.queue or not self.sequencer.recovered):
+            self.sequencer.start_advance(None, End.NONE)
+        self.sequencer.warm_ahead(record)
         if self._refresh_listeners() or changed:
-            await self._publish()
+            await self.publish()
         self._check_timeouts(record, now)
         return changed
 
@@ -386,11 +375,11 @@ class VoiceTask:
         _log.info("apply %s", action.value)
         if action is Action.STOP:
             self.applied = replace(self.applied, stop_seq=desired.stop_seq)
-            await self._io(self.store.clear_queue, self.guild_id)
+            await self.io(self.store.clear_queue, self.guild_id)
             self.request_exit(ExitReason.STOPPED)
         elif action is Action.SKIP:
             self.applied = replace(self.applied, skip_seq=desired.skip_seq, seek_seq=desired.seek_seq)
-            await self._skip()
+            await self.sequencer.skip()
         elif action is Action.SEEK:
             self.applied = replace(self.applied, seek_seq=desired.seek_seq)
             self.player.restart(desired.seek_ms, reason="seek")
@@ -407,278 +396,7 @@ class VoiceTask:
             self.applied = replace(self.applied, paused=False)
             if self.player.current is not None:
                 self.player.resume()
-        await self._publish()
-
-    # ------------------------------------------------------------------ track changes
-    def _start_advance(self, finished: QueueEntry | None, end: End, *, restart: bool = False,
-                       popped: QueueEntry | None = None) -> None:  # fmt: skip
-        """Start the next track, one change at a time (a running change is replaced only on ``restart``).
-        ``popped``: the entry already taken from the queue, to play without taking another."""
-        running = self._advancing
-        if running is not None and not running.done():
-            if not restart:
-                return
-            running.cancel()
-
-        async def advance() -> None:
-            try:
-                if running is not None:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await running
-                async with self._transition:
-                    await self._advance(finished, end, popped)
-            finally:
-                if self._advancing is task:
-                    self._advancing = None
-
-        task = self._spawn(advance(), "advance", fatal=True)
-        self._advancing = task
-
-    async def _advance(self, finished: QueueEntry | None, end: End, popped: QueueEntry | None = None) -> None:
-        """Play the next playable track. Tracks that fail are tried one after another in this loop
-        (never by recursion), checking exit, stop and the failure limit between tries."""
-        while self.exit_reason is None:
-            record = await self._io(self.store.get_guild, self.guild_id)
-            self._record = record
-            if record.desired.stop_seq > self.applied.stop_seq:
-                return  # the tick stops the task
-            entry, position = (popped, 0) if popped is not None else await self._next_entry(record, finished, end)
-            popped = None
-            if entry is None:
-                if self.player.current is None or end is not End.NONE:
-                    self.player.idle("nothing more to play")
-                self._idle_since = self.clock()
-                await self._publish()
-                return
-            self.player.machine.move(PlaybackState.RESOLVING, f"starting {entry.entry_id}")
-            self._loading = entry
-            try:
-                stream = await self.player.resolve(entry, timeout_s=self._resolve_timeout_s)
-            except (SourceError, TimeoutError) as exc:
-                self._loading = None
-                why = exc.user_message if isinstance(exc, SourceError) else "its source did not answer in time"
-                if await self._failed(entry, why):
-                    return
-                finished, end = entry, End.FAILED
-                continue
-            self._loading = None
-            if self.exit_reason is not None:
-                return
-            self.player.play(entry, stream, position, paused=self.applied.paused, reason=f"playing {entry.entry_id}")
-            self.autoplay.note_played(entry)
-            _log.info("playing %s at %s ms (volume %s)", entry.entry_id, position, self.player.volume)
-            await self._publish()
-            self._spawn(self._post_now_playing(), "now-playing card")
-            self._spawn(self._prefetch(record), "prefetch")
-            return
-
-    async def _next_entry(self, record: GuildRecord, finished: QueueEntry | None,
-                          end: End) -> tuple[QueueEntry | None, int]:  # fmt: skip
-        if end is End.NATURAL and finished is not None and record.desired.loop is LoopMode.TRACK:
-            return finished, 0
-        if not self._recovered:
-            self._recovered = True
-            if self._left_behind is not None and finished is None and self.player.current is None:
-                return self._left_behind
-        requeue = end in (End.NATURAL, End.SKIPPED) and record.desired.loop is LoopMode.QUEUE
-        popped = await self._io(self.store.pop_head, self.guild_id, self.generation, requeue_current=requeue)
-        if popped is None and finished is not None and record.desired.autoplay:
-            refill = await self.autoplay.refill(finished, generation=self.generation, now=self.clock())
-            if refill.notice:
-                await self._notice(text.fit("Autoplay stopped after **{title}**: {why}", text.IN_LINE,
-                                            title=finished.title, why=refill.notice))  # fmt: skip
-            if refill.entries:
-                with contextlib.suppress(TimmyError):
-                    await self._io(self.store.append_entries, self.guild_id, list(refill.entries),
-                                   cap=self.settings.queue_cap)  # fmt: skip
-                    popped = await self._io(self.store.pop_head, self.guild_id, self.generation)
-        position = self._resume_position_ms or 0
-        self._resume_position_ms = None
-        return popped, position
-
-    async def _failed(self, entry: QueueEntry, why: str, *, reason: str = "source") -> bool:
-        """A track could not be played: say so. True when it was the last failure allowed in a row
-        (the guild is then paused, with the rest of the queue kept)."""
-        self._failures_in_a_row += 1
-        self.player.machine.move(PlaybackState.FAILED, f"{entry.entry_id}: {why}")
-        metrics.emit(metrics.TRACKS_FAILED, dimensions={"reason": reason})
-        _log.warning("track %s failed (%s in a row; stack depth %s): %s", entry.entry_id, self._failures_in_a_row,
-                     len(inspect.stack(0)), why)  # fmt: skip
-        await self._notice(text.fit("Skipped **{title}**: {why}", text.IN_LINE, title=entry.title, why=why))
-        if self._failures_in_a_row < self.settings.pause_after_failures:
-            return False
-        self._failures_in_a_row = 0
-        await self._io(self.store.update_desired, self.guild_id, paused=True)
-        self.applied = replace(self.applied, paused=True)
-        await self._notice(f"Paused after {self.settings.pause_after_failures} tracks failed in a row. "
-                           "Use /resume to try the rest.")  # fmt: skip
-        self.player.idle("paused after failures")
-        await self._publish()
-        return True
-
-    async def _skip(self) -> None:
-        current = self.player.current
-        if current is None:
-            if self._advancing is not None:  # resolving: abandon that track, take the next
-                self._start_advance(None, End.SKIPPED, restart=True)
-            return
-        warm, record = self.player.warm, self._record
-        head = record.queue[0] if record is not None and record.queue else None
-        if warm is None or warm.entry.entry_id != head or record is None:
-            self._start_advance(current.entry, End.SKIPPED, restart=True)
-            return
-        async with self._transition:  # the next track is open already: switch to it at once
-            popped = await self._io(self.store.pop_head, self.guild_id, self.generation,
-                                    requeue_current=record.desired.loop is LoopMode.QUEUE)  # fmt: skip
-            if popped is None or popped.entry_id != warm.entry.entry_id:
-                self.player.drop_warm("the queue changed")
-                if popped is None:
-                    self.player.idle("the queue was emptied")
-                    await self._publish()
-                else:
-                    self._start_advance(current.entry, End.SKIPPED, restart=True, popped=popped)
-                return
-            self.player.take_warm(popped)
-            self.autoplay.note_played(popped)
-            await self._publish()
-        self._spawn(self._post_now_playing(), "now-playing card")
-        self._spawn(self._prefetch(self._record), "prefetch")
-
-    @property
-    def _resolve_timeout_s(self) -> float:
-        return self.settings.source_socket_timeout_s + 30
-
-    def _source_event(self, event: SourceEvent) -> None:
-        """The current stream ended (from the player thread, delivered on the loop)."""
-        self._spawn(self._after_stream(event), "track end", fatal=True)
-
-    async def _after_stream(self, event: SourceEvent) -> None:
-        async with self._transition:
-            current = self.player.current
-            if current is None or current.source is not event.ended:
-                return
-            if event.natural:
-                self._failures_in_a_row = 0
-            if event.started is not None:
-                await self._chained(current.entry, event.started.entry_id)
-                return
-            if not event.natural:
-                await self._stream_broke(current)
-                return
-        self._start_advance(current.entry, End.NATURAL)
-
-    async def _chained(self, finished: QueueEntry, started_id: str) -> None:
-        """The source went on to the warm next track: make the store agree (a fenced pop)."""
-        warm = self.player.warm
-        record = self._record
-        loop_mode = record.desired.loop if record is not None else LoopMode.OFF
-        if warm is None or warm.entry.entry_id != started_id:
-            return
-        if loop_mode is LoopMode.TRACK and started_id == finished.entry_id:
-            self.player.chain(warm.source, finished, warm.stream)
-        else:
-            popped = await self._io(self.store.pop_head, self.guild_id, self.generation,
-                                    requeue_current=loop_mode is LoopMode.QUEUE)  # fmt: skip
-            if popped is None or popped.entry_id != started_id:
-                _log.warning("the queue changed under the next track (%s, not %s): following the store",
-                             popped.entry_id if popped else None, started_id)  # fmt: skip
-                self.player.chain(warm.source, warm.entry, warm.stream)
-                if popped is None:
-                    self.player.idle("the queue was emptied")
-                    await self._publish()
-                else:
-                    self._start_advance(None, End.NONE, restart=True, popped=popped)
-                return
-            self.player.chain(warm.source, popped, warm.stream)
-            self.autoplay.note_played(popped)
-        await self._publish()
-        self._spawn(self._post_now_playing(), "now-playing card")
-        self._spawn(self._prefetch(self._record), "prefetch")
-
-    async def _stream_broke(self, current: Any) -> None:
-        """A stream ended before its track: resolve it again and go on, or skip the track."""
-        failure = classify_failure(current.source.stderr.text(), None)
-        position = current.source.position_ms
-        if failure is StreamFailure.GONE or current.restarts >= MAX_STREAM_RESTARTS:
-            _log.warning("stream of %s failed (%s): %s", current.entry.entry_id, failure.value,
-                         current.source.stderr.text()[-500:])  # fmt: skip
-            if not await self._failed(current.entry, "the source stopped serving it", reason=f"stream_{failure.value}"):
-                self._start_advance(current.entry, End.FAILED)
-            return
-        _log.warning("stream of %s broke at %s ms (%s): resolving it again", current.entry.entry_id, position,
-                     failure.value)  # fmt: skip
-        try:
-            current.stream = await self.player.resolve(current.entry, timeout_s=self._resolve_timeout_s)
-        except (SourceError, TimeoutError):
-            if not await self._failed(current.entry, "the source stopped serving it"):
-                self._start_advance(current.entry, End.FAILED)
-            return
-        current.restarts += 1
-        self.player.restart(position, reason=f"stream {failure.value}")
-
-    def _player_ended(self, token: int, error: Exception | None) -> None:
-        """discord.py's audio player stopped on its own (an error, or a reconnect it waited out)."""
-        if token != self.player.token or self.exit_reason is not None:
-            return
-        if self.player.machine.state in (PlaybackState.IDLE, PlaybackState.STOPPING):
-            return
-        _log.warning("the audio player stopped (%r): playing the track again from where it was", error)
-        self.player.source = None
-        self._spawn(self._replay_current(), "replay after the player stopped")
-
-    async def _replay_current(self) -> None:
-        for _ in range(int(self.settings.voice_reconnect_deadline_s)):
-            if self.exit_reason is not None or self.player.current is None:
-                return
-            if self.connection.health(self.clock()) is Health.CONNECTED:
-                async with self._transition:
-                    self.player.reattach(paused=self.applied.paused)
-                return
-            await asyncio.sleep(1.0)
-
-    def _warm_ahead(self, record: GuildRecord) -> None:
-        """A few seconds before the end, open the next track so the change is seamless."""
-        current = self.player.current
-        warm = self.player.warm
-        if current is None:
-            return
-        loop_track = record.desired.loop is LoopMode.TRACK
-        next_id = current.entry.entry_id if loop_track else (record.queue[0] if record.queue else None)
-        if next_id is None and record.desired.loop is LoopMode.QUEUE:
-            next_id = current.entry.entry_id
-        if warm is not None and warm.entry.entry_id != next_id:
-            self.player.drop_warm("the next entry changed")
-        remaining = self.player.remaining_s()
-        if (warm is None and next_id is not None and not self._warming and remaining is not None
-                and remaining <= WARM_AHEAD_S and self.player.machine.state is PlaybackState.PLAYING):  # fmt: skip
-            self._warming = True
-            self._spawn(self._warm(next_id, current.entry), "warm next")
-
-    async def _warm(self, entry_id: str, current: QueueEntry) -> None:
-        try:
-            if entry_id == current.entry_id:
-                entry: QueueEntry | None = current
-            else:
-                entries = await self._io(self.store.get_entries, self.guild_id, [entry_id])
-                entry = entries[0] if entries else None
-            if entry is None:
-                return
-            stream = await self.player.resolve(entry, timeout_s=WARM_AHEAD_S * 2)
-            if self.player.current is not None and self.player.warm is None:
-                self.player.warm_next(entry, stream)
-        except (SourceError, TimeoutError) as exc:
-            _log.info("could not warm %s: %s", entry_id, exc)  # it is resolved again when it starts
-        finally:
-            self._warming = False
-
-    async def _prefetch(self, record: GuildRecord | None) -> None:
-        """Resolve the next entry's stream early (a skip then only has to open it)."""
-        if record is None or not record.queue:
-            return
-        entries = await self._io(self.store.get_entries, self.guild_id, [record.queue[0]])
-        if entries:
-            with contextlib.suppress(SourceError, TimeoutError):
-                self.player.prefetched(entries[0].entry_id, await self.player.resolve(entries[0], timeout_s=60))
+        await self.publish()
 
     # ------------------------------------------------------------------ state out
     def _refresh_listeners(self) -> bool:
@@ -688,13 +406,13 @@ class VoiceTask:
         self.actual = replace(self.actual, listener_ids=listeners)
         return True
 
-    async def _publish(self) -> None:
+    async def publish(self) -> None:
         current = self.player.current
         position = self.player.position_ms
         playing = current is not None and not self.applied.paused
         self.actual = replace(
             self.actual,
-            now_playing=current.entry if current else self._loading,
+            now_playing=current.entry if current else self.sequencer.loading,
             started_at=self.clock() - position / 1000 if playing else None,
             position_ms=position,
             paused=self.applied.paused,
@@ -704,15 +422,15 @@ class VoiceTask:
             applied_seek_seq=self.applied.seek_seq,
             listener_ids=self.connection.listener_ids(),
         )
-        record = await self._io(self.store.write_actual, self.guild_id, self.generation, self.actual)
-        self._record, self.actual = record, record.actual
+        record = await self.io(self.store.write_actual, self.guild_id, self.generation, self.actual)
+        self.record, self.actual = record, record.actual
 
     def _check_timeouts(self, record: GuildRecord, now: float) -> None:
         if record.settings.twenty_four_seven and self.settings.allow_24_7:
             return
-        if self.player.current is not None or record.queue or self._advancing is not None:
-            self._idle_since = now
-        if now - self._idle_since >= (record.settings.idle_timeout_s or self.settings.idle_timeout_s):
+        if self.player.current is not None or record.queue or self.sequencer.advancing is not None:
+            self.idle_since = now
+        if now - self.idle_since >= (record.settings.idle_timeout_s or self.settings.idle_timeout_s):
             self.request_exit(ExitReason.IDLE)
             return
         if self.connection.listener_ids():
@@ -723,8 +441,8 @@ class VoiceTask:
             self.request_exit(ExitReason.ALONE)
 
     # ------------------------------------------------------------------ messages
-    async def _post_now_playing(self, status: str | None = None) -> None:
-        record = self._record
+    async def post_now_playing(self, status: str | None = None) -> None:
+        record = self.record
         if self.notifier is None or self.player.current is None or record is None or not record.text_channel_id:
             return
         body = now_playing_message(record.evolve(actual=self.actual), self.clock(), status=status)
@@ -732,10 +450,10 @@ class VoiceTask:
         new_id = await self._rest(self.notifier.upsert, record.text_channel_id, message_id, body)
         if new_id and new_id != message_id:
             self.actual = replace(self.actual, message_channel_id=record.text_channel_id, message_id=new_id)
-            await self._publish()
+            await self.publish()
 
-    async def _notice(self, content: str) -> None:
-        record = self._record
+    async def notice(self, content: str) -> None:
+        record = self.record
         if self.notifier is not None and record is not None and record.text_channel_id:
             await self._rest(self.notifier.send, record.text_channel_id, {"content": content})
 
@@ -763,7 +481,7 @@ class VoiceTask:
         if reason is not ExitReason.SUPERSEDED:
             resume = position if reason in RESUMABLE and current is not None else None
             with contextlib.suppress(StaleGenerationError):
-                await self._io(self.store.release_lease, self.guild_id, generation=self.generation,
+                await self.io(self.store.release_lease, self.guild_id, generation=self.generation,
                                resume_position_ms=resume, voice_gave_up=reason is ExitReason.VOICE_LOST)  # fmt: skip
         await self.connection.leave()
         await self._announce_exit(reason)

@@ -145,9 +145,10 @@ def bootstrap(
         if store is not None:
             return store
         from timmybot.store import build_store  # noqa: PLC0415 - the store is built on first use
+        from timmybot.wake import send_hints  # noqa: PLC0415
 
         _log.info("building the %s store", settings.store_backend)
-        return build_store(settings)
+        return send_hints(build_store(settings), settings)
 
     def make_discord() -> DiscordRest:
         if discord is not None:

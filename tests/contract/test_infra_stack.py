@@ -449,3 +449,37 @@ def test_alarms_watch_the_documented_metrics(template: dict[str, Any]) -> None:
     architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
     for metric in ("IdentifyBudgetRemaining", "SourceFailures", "VoiceCloseCode", "reason=bot_check", "code=4017"):
         assert metric in architecture
+
+
+WAKE_QUEUES = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:timmybot-${Stage}-wake-*"
+
+
+def test_wake_hints_reach_only_the_stages_own_task_queues(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    task_role, execution_role = _task_roles(template)
+    sqs_roles: dict[str, set[str]] = {}
+    for role in _resources(template, "AWS::IAM::Role"):
+        for statement in _statements_of_role(template, role):
+            actions = [a for a in _as_list(statement["Action"]) if a.startswith("sqs:")]
+            if actions:
+                assert [_resource_text(r) for r in _as_list(statement["Resource"])] == [
+                    json.dumps({"Fn::Sub": WAKE_QUEUES})
+                ], (role, statement)
+                sqs_roles.setdefault(role, set()).update(actions)
+
+    # the task owns its queue (create, poll, delete); the api and the worker may only send to one
+    assert sqs_roles == {
+        task_role: {"sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:DeleteQueue"},
+        _function_role(template, "APIHandler"): {"sqs:SendMessage"},
+        _function_role(template, "Worker"): {"sqs:SendMessage"},
+    }
+    assert execution_role not in sqs_roles
+    # and all three are told to use SQS hints with that prefix
+    task_env = {e["Name"]: e["Value"] for e in
+                resources["VoiceTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]}  # fmt: skip
+    for function in ("APIHandler", "Worker"):
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        assert env["TIMMYBOT_WAKE_HINTS"] == "sqs"
+        assert env["TIMMYBOT_WAKE_QUEUE_PREFIX"] == {"Fn::Sub": "timmybot-${Stage}-wake-"}
+    assert task_env["TIMMYBOT_WAKE_HINTS"] == "sqs"
+    assert task_env["TIMMYBOT_WAKE_QUEUE_PREFIX"] == {"Fn::Sub": "timmybot-${Stage}-wake-"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -218,3 +219,47 @@ def test_three_failures_in_a_row_pause_the_guild_with_a_notice(
     assert sum("Skipped" in text for text in notices) == 3
     assert task.process.poll() is None  # no crash loop: it waits for /resume
     assert record.desired.paused
+
+
+def test_ten_unplayable_tracks_in_a_row_keep_a_bounded_stack_and_pause_as_the_setting_says(
+    emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer, tmp_path: Path
+) -> None:
+    # GIVEN ten tracks whose media answers 404, then a good one, and the pause set at ten failures
+    stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_PAUSE_AFTER_FAILURES="10")
+    try:
+        _listen(emulator, guild)
+        gid = str(guild.id)
+        freqs = [300 + 20 * i for i in range(10)]
+        broken = [stack.tone_entry(freq, 2) for freq in freqs]
+        for freq in freqs:
+            media_server.fail(f"tone-{freq}-2.webm", 404)
+        good = stack.tone_entry(880, 4)
+        stack.enqueue(gid, *broken, good, **_channels(guild))
+
+        # WHEN the task plays the queue
+        task = stack.launch(gid)
+        paused = stack.wait_record(gid, lambda r: r.desired.paused, timeout=60, what="paused after ten failures")
+        time.sleep(1.0)  # nothing more starts while paused
+        still = stack.record(gid)
+        failures = re.findall(r"failed \((\d+) in a row; stack depth (\d+)\)", task.log)
+        counts, depths = [int(n) for n, _ in failures], [int(depth) for _, depth in failures]
+        notices = [m.content or "" for m in emulator.messages(guild.text_channel_id)]
+
+        # THEN each failure was tried from the same depth (a loop, not recursion), it paused after
+        # the tenth with a notice, and the good track waits at the head of the queue
+        assert counts == list(range(1, 11)), task.log[-3000:]
+        assert len(set(depths)) == 1, depths
+        assert sum("Skipped" in text for text in notices) == 10, notices
+        assert any("Paused after 10 tracks failed in a row" in text for text in notices), notices
+        assert paused.desired.paused and still.actual.now_playing is None
+        assert still.queue == (good.entry_id,)
+
+        # AND /resume plays it
+        stack.store.update_desired(gid, paused=False)
+        stack.wait_record(gid, lambda r: r.actual.now_playing is not None and r.actual.now_playing.entry_id
+                          == good.entry_id, what="the good track")  # fmt: skip
+        heard = stack.hear(gid, 1.0, settle=0.5)
+        assert _near(heard.dominant_hz, 880), heard
+        assert task.process.poll() is None
+    finally:
+        stack.close()

@@ -25,6 +25,7 @@ from timmybot.config import Settings
 from timmybot.models import GuildRecord, LeaseState, QueueEntry
 from timmybot.sources import resolve_query
 from timmybot.store.sqlite import SQLiteStore
+from timmybot.wake import send_hints
 
 ROOT = Path(__file__).resolve().parents[2]
 _entry_ids = itertools.count(1)
@@ -81,7 +82,8 @@ class VoiceStack:
         }
         self.env.update(settings)
         self.settings = Settings.from_env(self.env)
-        self.store = SQLiteStore(self.db_path)
+        # The stack's writes stand for the api's and the worker's: they send wake hints as those do.
+        self.store = send_hints(SQLiteStore(self.db_path), self.settings)
         self.tasks: list[VoiceTaskProcess] = []
 
     # ------------------------------------------------------------------ queue set-up

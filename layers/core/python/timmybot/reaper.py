@@ -9,6 +9,9 @@ It reads the sparse index of active guilds (a lease or queued music), never the 
 * a launching lease whose task the launcher reports as stopped (e.g. ECS DescribeTasks says
   STOPPED before it ever claimed the lease) → free it and launch again;
 * a lease released cleanly (/stop, idle, alone, kicked) → nothing: people left on purpose;
+* a task that gave up on its voice connection (Discord would not take it back before the deadline)
+  → no relaunch for ``reaper_voice_cooldown_s``: each launch costs an identify, and a voice server
+  that refuses us would otherwise be retried every minute. A /play relaunches it at once;
 * anything else no longer active is rewritten so it drops out of the index.
 
 It also purges expired records where the store does not do so itself (SQLite; DynamoDB has TTL).
@@ -39,11 +42,14 @@ class ReapReport:
     purged: int = 0
 
 
-def needs_relaunch(record: GuildRecord, now: float, *, recent_s: float) -> bool:
-    """Music was left behind by a task that did not finish on purpose."""
+def needs_relaunch(record: GuildRecord, now: float, *, recent_s: float, voice_cooldown_s: float = 0.0) -> bool:
+    """Music was left behind by a task that did not finish on purpose (and did not just give up on
+    its voice connection)."""
     lease = record.lease
     has_music = bool(record.queue) or record.actual.now_playing is not None
     if not has_music or now - record.last_active > recent_s:
+        return False
+    if lease.voice_gave_up_at is not None and now - lease.voice_gave_up_at < voice_cooldown_s:
         return False
     died = lease.state in (LeaseState.RUNNING, LeaseState.LAUNCHING) and lease.expires_at <= now
     interrupted = lease.state is LeaseState.RELEASED and lease.resume is not None
@@ -64,9 +70,13 @@ def reap(store: Store, launcher: Launcher, settings: Settings, *, clock: Callabl
                 report.freed.append(guild_id)
                 _relaunch(launcher, guild_id, report)
             continue
-        if needs_relaunch(record, now, recent_s=settings.reaper_recent_s):
+        if needs_relaunch(record, now, recent_s=settings.reaper_recent_s,
+                          voice_cooldown_s=settings.reaper_voice_cooldown_s):  # fmt: skip
             _log.info("relaunching guild %s (lease %s, generation %s)", guild_id, lease.state, lease.generation)
             _relaunch(launcher, guild_id, report)
+        elif _cooling_down(record, now, settings):
+            _log.info("guild %s: its last task gave up on voice %.0f s ago; not relaunching yet", guild_id,
+                      now - (lease.voice_gave_up_at or now))  # fmt: skip
         elif not record.queue and record.actual.now_playing is None:
             _deactivate(store, guild_id)
             report.deactivated.append(guild_id)
@@ -80,6 +90,11 @@ def reap(store: Store, launcher: Launcher, settings: Settings, *, clock: Callabl
         report.purged,
     )
     return report
+
+
+def _cooling_down(record: GuildRecord, now: float, settings: Settings) -> bool:
+    gave_up = record.lease.voice_gave_up_at
+    return gave_up is not None and now - gave_up < settings.reaper_voice_cooldown_s
 
 
 def _launch_died(launcher: Launcher, record: GuildRecord) -> bool:

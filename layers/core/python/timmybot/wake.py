@@ -21,6 +21,7 @@ from timmybot.models import GuildRecord, LeaseState
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
+    from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
 
@@ -84,3 +85,11 @@ class WakeSender:
 
                 self._sqs = boto3.client("sqs", region_name=self._region, endpoint_url=self._endpoint)
         return self._sqs
+
+
+def send_hints(store: Store, settings: Settings) -> Store:
+    """Make ``store`` hint the guild's running task after each of its guild writes (unless the
+    settings say ``wake_hints=none``); returns the store."""
+    if settings.wake_hints != "none":
+        store.on_guild_write = WakeSender(settings)
+    return store
