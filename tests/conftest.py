@@ -64,16 +64,19 @@ def _no_token_in_logs() -> Iterator[None]:
 # -- DAVE guard: no test may send what a real Discord listener would drop ---------------------------
 @pytest.fixture(autouse=True)
 def _heard_as_discord_listeners_hear_it(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every emulator a test ran saw no plain Opus under DAVE and no libdave failure. A test that
-    sends plaintext on purpose (to show the count works) carries ``@pytest.mark.plaintext_expected``."""
+    """Every emulator a test ran saw no plain Opus under DAVE, no libdave failure and no frame that
+    is not Opus audio. A test that sends plaintext on purpose (to show the count works) carries
+    ``@pytest.mark.plaintext_expected``; one that sends Ogg headers as frames (unmodified discord.py's
+    ``FFmpegOpusAudio``), ``@pytest.mark.not_audio_expected``."""
     from tests.support.dave_checks import report_problems  # noqa: PLC0415
     from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
 
     before = len(DiscordEmulator.finished)
     yield
-    if request.node.get_closest_marker("plaintext_expected"):
-        return
-    problems = [p for report in DiscordEmulator.finished[before:] for p in report_problems(report)]
+    plaintext_ok = request.node.get_closest_marker("plaintext_expected") is not None
+    not_audio_ok = request.node.get_closest_marker("not_audio_expected") is not None
+    problems = [p for report in DiscordEmulator.finished[before:]
+                for p in report_problems(report, plaintext_ok=plaintext_ok, not_audio_ok=not_audio_ok)]  # fmt: skip
     if problems:
         pytest.fail("DAVE: " + "; ".join(problems[:5]), pytrace=False)
 

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import os
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from timmybot.config import Settings, SettingsError
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from voice_task.task import ExitReason, VoiceTask
 
 _log = logging.getLogger("voice_task")
+THREAD_GRACE_S = 1.0
 
 
 class _TaskContext(logging.Filter):
@@ -70,7 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     reason = asyncio.run(_run(task, context))
     _log.info("exit reason: %s", reason)
-    return 1 if reason is ExitReason.ERROR else 0
+    code = 1 if reason is ExitReason.ERROR else 0
+    _exit_now_if_threads_hang(code)
+    return code
+
+
+def _exit_now_if_threads_hang(code: int) -> None:
+    """Everything is released and said by now. A resolve stuck in a source that never answers
+    would keep the interpreter waiting on its worker thread at exit (until its socket timeout, or
+    SIGKILL): give the threads a moment, then exit without them."""
+    deadline = time.monotonic() + THREAD_GRACE_S
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in busy:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in busy if t.is_alive()]
+    if stuck:
+        _log.warning("%s threads still busy (%s): exiting without waiting for them", len(stuck), ", ".join(stuck[:5]))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 async def _run(task: VoiceTask, context: _TaskContext) -> ExitReason:

@@ -28,8 +28,8 @@ def _join(bot: MinimalBotProcess, guild: GuildHandle, channel: int | None = None
     return bot.wait_event("joined")
 
 
-def _play_to_the_end(bot: MinimalBotProcess, guild: GuildHandle, path: Path) -> float:
-    bot.command("play", guild=guild.id, path=path)
+def _play_to_the_end(bot: MinimalBotProcess, guild: GuildHandle, path: Path, **extra: Any) -> float:
+    bot.command("play", guild=guild.id, path=path, **extra)
     started = float(bot.wait_event("playing")["t"])
     assert bot.wait_event("play_done", timeout=20)["error"] is None
     return started
@@ -61,6 +61,26 @@ def test_dave_v1_is_negotiated_and_the_listener_decrypts_what_the_bot_plays(
     assert heard.dominant_hz == pytest.approx(440, rel=0.02)
     assert emulator.plaintext_frames(guild.id) == 0
     assert emulator.listener_failures(guild.id) == []
+
+
+@pytest.mark.not_audio_expected
+def test_the_emulator_counts_ogg_header_packets_sent_as_audio_frames(
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+) -> None:
+    # GIVEN a listener, and a bot playing through unmodified discord.py's FFmpegOpusAudio
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    bot = start_bot()
+    _join(bot, guild)
+
+    # WHEN it plays a tone twice: as it comes (the Ogg headers go out first), then without them
+    _play_to_the_end(bot, guild, tone_440, ogg_headers=True)
+    raw = emulator.not_audio_frames(guild.id)
+    _play_to_the_end(bot, guild, tone_440)
+
+    # THEN the first play sent OpusHead and OpusTags as its first two "audio" frames, counted once
+    # each, and the second none
+    assert [frame[:8] for frame in raw] == [b"OpusHead", b"OpusTags"]
+    assert emulator.not_audio_frames(guild.id) == raw
 
 
 def test_a_client_without_dave_is_closed_with_4017_in_required_mode(

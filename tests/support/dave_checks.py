@@ -4,7 +4,7 @@
   one the libdave listeners computed from the same epoch (the codes users compare in Discord's UI),
   and a bot that shared a group with a listener must have logged one.
 - ``report_problems``: what a finished emulator saw that real listeners would not accept (plain Opus
-  frames while DAVE was in force, libdave failures).
+  frames while DAVE was in force, libdave failures, frames that are not Opus audio).
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def privacy_code_problems(emulator: DiscordEmulator, guild_id: int, logs: Iterab
     return problems
 
 
-def report_problems(report: EmulatorReport) -> list[str]:
+def report_problems(report: EmulatorReport, *, plaintext_ok: bool = False, not_audio_ok: bool = False) -> list[str]:
     problems = []
-    if report.plaintext_frames:
+    if report.plaintext_frames and not plaintext_ok:
         problems.append(f"{report.plaintext_frames} Opus frames went out in plain text while DAVE was in force")
     problems += [f"a libdave listener failed: {failure}" for failure in report.listener_failures[:5]]
+    if report.not_audio_frames and not not_audio_ok:
+        problems.append(f"{report.not_audio_frames} frames were not Opus audio (Ogg headers or empty)")
     return problems

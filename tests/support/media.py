@@ -153,6 +153,7 @@ class _ServerState:
     log: list[MediaRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    first_byte_delay_s: float = 0.0  # a CDN's time to first byte, before every answer
 
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -211,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, *, head: bool) -> None:
         state = self.server.state
         name = unquote(urlsplit(self.path).path.lstrip("/"))
+        if state.first_byte_delay_s > 0:
+            time.sleep(state.first_byte_delay_s)
         with state.lock:
             entry = state.entries.get(name)
             fault = state.faults.get(name)
@@ -377,6 +380,10 @@ class MediaServer:
         return f"{self.base_url}/{quote(name)}"
 
     # faults ------------------------------------------------------------------------------------
+    def set_first_byte_delay(self, seconds: float) -> None:
+        """Wait ``seconds`` before answering any request (a real CDN takes ~150 ms to its first byte)."""
+        self._state.first_byte_delay_s = seconds
+
     def fail(self, name: str, status: int = 404) -> None:
         """Answer every request for ``name`` with ``status`` (e.g. 403, 404)."""
         with self._state.lock:

@@ -77,6 +77,24 @@ async def _child_main() -> None:
         discord.voice_state.VoiceConnectionState.max_dave_protocol_version = property(lambda self: 0)  # type: ignore[assignment,method-assign]
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
 
+    class _AudioOnly(discord.AudioSource):
+        """What a careful client does: the Ogg header packets never go out as audio frames."""
+
+        def __init__(self, inner: discord.AudioSource) -> None:
+            self.inner = inner
+
+        def read(self) -> bytes:
+            frame = self.inner.read()
+            while frame.startswith((b"OpusHead", b"OpusTags")):
+                frame = self.inner.read()
+            return frame
+
+        def is_opus(self) -> bool:
+            return True
+
+        def cleanup(self) -> None:
+            self.inner.cleanup()
+
     class MinimalBot(discord.Client):
         async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
             if not initial:
@@ -152,7 +170,10 @@ async def _child_main() -> None:
                 _emit("dave", **self._dave(self._voice(command["guild"])))
             elif cmd == "play":
                 voice = self._voice(command["guild"])
-                source = discord.FFmpegOpusAudio(command["path"], codec="copy", executable=ffmpeg)
+                source: discord.AudioSource = discord.FFmpegOpusAudio(command["path"], codec="copy",
+                                                                      executable=ffmpeg)  # fmt: skip
+                if not command.get("ogg_headers"):  # unmodified, it sends OpusHead/OpusTags as frames
+                    source = _AudioOnly(source)
                 loop = asyncio.get_running_loop()
 
                 def after(error: Exception | None) -> None:

@@ -80,6 +80,7 @@ class EmulatorReport:
     seed: int
     plaintext_frames: int
     listener_failures: list[str]
+    not_audio_frames: int = 0  # frames a client would feed its Opus decoder that are not audio (Ogg headers, empty)
 
 
 class DiscordEmulator:
@@ -199,6 +200,7 @@ class DiscordEmulator:
                 self.seed,
                 sum(len(times) for times in self._hub.records.plaintext_frames.values()),
                 [f for li in listeners for f in li.failures],
+                sum(len(frames) for frames in self._hub.records.not_audio_frames.values()),
             )
 
         return self._call(run)
