@@ -18,7 +18,8 @@ So ``ResilientConnection`` replaces the websocket poller (``_poll_voice_ws``): e
 reported by code; a 4015 is resumed for real (same session, same UDP socket, same DAVE group);
 anything else that can be recovered gets a fresh voice session at once (a voice state update for the
 channel the bot is in, a new websocket and a new UDP socket), retried with backoff until a deadline.
-Moves (4014 with a new server) keep discord.py's handling; 4014 kicks, 4017 and 4021 end the
+Moves and voice server changes (4014 after the gateway told of a new server) are followed with a
+new websocket, UDP socket and reader, as a fresh session is; 4014 kicks, 4017 and 4021 end the
 connection without a loop. ``disconnect`` also ends the runner and connector, and ``cleanup`` only
 removes this client from the cache, never a newer one.
 
@@ -73,6 +74,7 @@ _DAVE_EXECUTE_TRANSITION = 22
 RESUME_TIMEOUT_S = 5.0
 STATE_POLL_S = 0.01
 ATTEMPT_TIMEOUT_S = 10.0
+MOVE_WAIT_S = 1.0  # after a 4014, how long the gateway may take to tell of a move or a new server
 MAX_BACKOFF_S = 5.0
 
 
@@ -190,8 +192,9 @@ class ResilientConnection(VoiceConnectionState):
                 await self.disconnect()
                 return False
             _log.info("voice closed with %s: following a move or a new voice server", code)
-            if await self._potential_reconnect():
-                self.events.on_recovered(0.0)
+            started = time.monotonic()
+            if await self._follow_new_server():
+                self.events.on_recovered(time.monotonic() - started)
                 return True
             _log.info("no new voice server after %s: reconnecting from scratch", code)
         elif code in FINAL_CLOSES:
@@ -256,6 +259,36 @@ class ResilientConnection(VoiceConnectionState):
             with contextlib.suppress(Exception):
                 await old.close()
         _log.info("voice session resumed")
+        return True
+
+    async def _follow_new_server(self) -> bool:
+        """After a 4014 that came with a move or a new voice server (both already told by the
+        gateway): connect to it with a new websocket, UDP socket and reader, under a timeout.
+        discord.py's own ``_potential_reconnect`` reuses the socket with a reader that can swallow
+        IP discovery's answer, and then waits for it with no timeout."""
+        try:
+            await self._wait_for_state(ConnectionFlowState.got_voice_server_update,
+                                       ConnectionFlowState.got_both_voice_updates,
+                                       ConnectionFlowState.disconnected, timeout=MOVE_WAIT_S)  # fmt: skip
+        except TimeoutError:
+            return False
+        if self.state is ConnectionFlowState.disconnected:
+            return False
+        try:
+            async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+                self._socket_reader.pause()
+                retired_socket = self.socket or None
+                self._close_socket()
+                self.ip = discord.utils.MISSING
+                self.port = discord.utils.MISSING
+                self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.socket.setblocking(False)
+                self._replace_socket_reader(retired_socket)
+                self.ws = await self._connect_websocket(False)
+                await self._handshake_websocket()
+        except (discord.ConnectionClosed, TimeoutError, OSError) as exc:
+            _log.info("could not follow the new voice server (%r)", exc)
+            return False
         return True
 
     async def _fresh_session(self, *, leave_first: bool) -> None:

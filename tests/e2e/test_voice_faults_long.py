@@ -47,10 +47,23 @@ def _invalid_commit(emulator: DiscordEmulator, guild: GuildHandle) -> None:
     assert emulator.inject_invalid_dave(guild.id)
 
 
+def _move(emulator: DiscordEmulator, guild: GuildHandle) -> None:
+    """An admin drags the bot to another channel, where a listener waits (Discord closes 4014)."""
+    other = emulator.add_channel(guild.id, "Other voice")
+    emulator.add_listener(guild.id, other, "listener-b")
+    assert emulator.move_bot(guild.id, other)
+
+
+def _server_change(emulator: DiscordEmulator, guild: GuildHandle) -> None:
+    assert emulator.change_voice_server(guild.id)
+
+
 FAULTS = {
     "4006": _close(4006),
     "4015": _close(4015),
     "op31": _invalid_commit,
+    "4014-move": _move,
+    "voice-server-change": _server_change,
 }
 
 
@@ -85,6 +98,13 @@ def test_after_a_fault_mid_track_the_rest_of_the_track_and_the_next_are_heard(
     assert outcome.gap_s <= 10.0, outcome.describe()
     assert abs(outcome.after_s - outcome.before_s) <= 0.7, outcome.describe()
     assert any(t >= fault_at + 45 for t in outcome.heard_at), outcome.describe()
+    # AND the bot sent at most one leave and one join for the fault, none later than 2 s after it
+    own = [c for c in emulator.bot_voice_history(guild.id) if c.time >= fault_at]
+    if fault == "4014-move":
+        own = own[1:]  # the first is the admin's move itself
+    leaves, joins = [c for c in own if c.channel_id is None], [c for c in own if c.channel_id is not None]
+    assert len(leaves) <= 1 and len(joins) <= 1, own
+    assert all(c.time - fault_at <= 2.0 for c in own), own
     # AND nothing was skipped or played twice, and the next track was heard after it
     assert outcome.last_sweep_s >= SWEEP_S - 1.5, outcome.describe()
     assert outcome.sweep_heard_s == pytest.approx(SWEEP_S, abs=1.0), outcome.describe()

@@ -54,7 +54,7 @@ from .state import (
     snowflake,
 )
 from .tls import TlsMaterial, make_tls
-from .voice import MODE_XCHACHA, VoiceUdpServer, close_voice, voice_handler
+from .voice import MODE_XCHACHA, VoiceUdpServer, change_voice_server, close_voice, move_bot, voice_handler
 
 _log = logging.getLogger(__name__)
 
@@ -349,15 +349,17 @@ class DiscordEmulator:
     ) -> int:
         """Add a channel (voice by default; ``ChannelType.GUILD_STAGE_VOICE`` for a stage)."""
 
-        def run() -> int:
+        async def run() -> int:
             channel_id = snowflake()
-            self._hub.guilds[guild_id].channels[channel_id] = Channel(
+            channel = Channel(
                 channel_id, guild_id, name, ChannelType(type), position=position, user_limit=user_limit,
                 parent_id=parent_id, permission_overwrites=list(overwrites),
             )  # fmt: skip
+            self._hub.guilds[guild_id].channels[channel_id] = channel
+            await self._hub.dispatch_guild(guild_id, "CHANNEL_CREATE", channel.to_json())  # as Discord tells bots
             return channel_id
 
-        return self._call(run)
+        return int(self._call_async(run))
 
     def set_overwrites(self, channel_id: int, overwrites: Iterable[Overwrite]) -> None:
         def run() -> None:
@@ -427,6 +429,14 @@ class DiscordEmulator:
     def close_voice(self, guild_id: int, code: int) -> bool:
         """Close the guild's voice websocket with ``code`` (4006, 4014, 4015, 4017…)."""
         return bool(self._call_async(lambda: close_voice(self._hub, guild_id, code)))
+
+    def move_bot(self, guild_id: int, channel_id: int) -> bool:
+        """An admin drags the bot to another voice channel (state, new server token, close 4014)."""
+        return bool(self._call_async(lambda: move_bot(self._hub, guild_id, channel_id)))
+
+    def change_voice_server(self, guild_id: int) -> bool:
+        """Discord moves the call to another voice server (a server update with a new token)."""
+        return bool(self._call_async(lambda: change_voice_server(self._hub, guild_id)))
 
     def invalidate_next_identify(self, times: int = 1) -> None:
         """Answer the next ``times`` IDENTIFYs with op 9 (invalid session, not resumable)."""

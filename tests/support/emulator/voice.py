@@ -365,3 +365,41 @@ async def close_voice(hub: Hub, guild_id: int, code: int) -> bool:
         session.invalidated = True
     await session.ws.close(code=code, message=b"closed by emulator fault")
     return True
+
+
+async def move_bot(hub: Hub, guild_id: int, channel_id: int) -> bool:
+    """An admin drags the bot to ``channel_id``, as Discord does it: the bot's VOICE_STATE_UPDATE
+    (the new channel), a VOICE_SERVER_UPDATE with a new token, then the old voice websocket closed
+    with 4014. False if the bot is not in voice."""
+    guild = hub.guilds[guild_id]
+    session = hub.voice_sessions.get(guild_id)
+    if session is None or session.ws.closed or hub.bot_user.id not in guild.voice_states:
+        return False
+    await hub.set_voice_state(guild, hub.bot_user.id, channel_id)
+    await asyncio.sleep(hub.rng.uniform(0.002, 0.02))
+    await hub.dispatch_guild(guild_id, "VOICE_SERVER_UPDATE", {
+        "token": hub.new_voice_token(guild_id), "guild_id": str(guild_id), "endpoint": hub.voice_endpoint,
+    })  # fmt: skip
+    await asyncio.sleep(hub.rng.uniform(0.002, 0.02))
+    if not session.ws.closed:
+        session.record("closed_by_server", VoiceCloseCode.DISCONNECTED)
+        await session.ws.close(code=VoiceCloseCode.DISCONNECTED, message=b"moved")
+    return True
+
+
+async def change_voice_server(hub: Hub, guild_id: int) -> bool:
+    """Discord moves the call to another voice server: a VOICE_SERVER_UPDATE with a new token (the
+    same loopback endpoint stands for the new server), then the old server drops its websocket with
+    4014 if the client has not left it by then. False if the bot is not in voice."""
+    session = hub.voice_sessions.get(guild_id)
+    if session is None or session.ws.closed:
+        return False
+    session.record("voice_server_changed", None)
+    await hub.dispatch_guild(guild_id, "VOICE_SERVER_UPDATE", {
+        "token": hub.new_voice_token(guild_id), "guild_id": str(guild_id), "endpoint": hub.voice_endpoint,
+    })  # fmt: skip
+    await asyncio.sleep(0.5)
+    if not session.ws.closed:
+        session.record("closed_by_server", VoiceCloseCode.DISCONNECTED)
+        await session.ws.close(code=VoiceCloseCode.DISCONNECTED, message=b"voice server changed")
+    return True
