@@ -1,9 +1,11 @@
 """Every voice close is counted by its code, from the voice client's own close handling (not from
 discord.py's log records), and each code is followed as Discord means it: 4006 and 4014 get a
-fresh voice session, 4015 a resume, 4021 ends the connection without a retry loop."""
+fresh voice session, 4015 a resume, 4021 ends the connection without a retry loop; and a reconnect
+whose new sessions fail is retried until one holds."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
+from tests.support.faults import NEXT_TONE_HZ, fault_outcome
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
@@ -73,3 +76,38 @@ def test_4021_is_counted_and_ends_the_connection_without_a_retry_loop(
     assert _close_metrics(task.log) == ["4021"]
     assert len(emulator.voice_events(guild.id, "identify")) == identifies
     assert "voice closed with 4021: not reconnecting" in task.log
+
+
+def test_a_reconnect_that_fails_twice_and_then_succeeds_keeps_playing_from_where_it_stopped(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    # GIVEN a listener hearing a 20 s sweep (its frequency tells the position), a tone after it
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    gid = str(guild.id)
+    sweep, after = stack.sweep_entry(20.0), stack.tone_entry(NEXT_TONE_HZ, 2)
+    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
+                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
+    task = stack.launch(gid)
+    started = stack.wait_for_audio(gid, since=0, timeout=20)
+
+    # WHEN, 5 s in, the voice connection closes and the next two new voice sessions fail too
+    time.sleep(max(0.0, started + 5.0 - time.monotonic()))
+    emulator.refuse_voice_identifies(2)
+    fault_at = time.monotonic()
+    assert emulator.close_voice(guild.id, 4006)
+
+    # THEN the third try gets it back, and the sweep goes on from where it stopped to its end
+    stack.wait_record(gid, lambda r: r.actual.now_playing is not None and r.actual.now_playing.entry_id
+                      == after.entry_id, timeout=40, what="the track after the sweep")  # fmt: skip
+    time.sleep(1.5)
+    outcome = fault_outcome(emulator.packets(guild.id, since=started), fault_at)
+    identifies = [e for e in emulator.voice_events(guild.id, "identify") if e.time >= fault_at]
+    assert len(identifies) == 3, identifies
+    # AND meanwhile the now-playing card said it was reconnecting
+    cards = [json.dumps(r.json) for r in emulator.requests() if r.time >= fault_at and r.json is not None]
+    assert any("Reconnecting" in card for card in cards), cards
+    assert _close_metrics(task.log) == ["4006", "4006", "4006"]
+    assert outcome.gap_s <= 5.0, outcome.describe()
+    assert abs(outcome.after_s - outcome.before_s) <= 0.7, outcome.describe()
+    assert outcome.last_sweep_s >= 18.5 and outcome.next_track_after_sweep, outcome.describe()
+    assert task.process.poll() is None

@@ -59,6 +59,7 @@ class LatencyFault:
 @dataclass
 class Faults:
     invalid_session_identifies: int = 0
+    refused_voice_identifies: int = 0  # voice IDENTIFYs answered with a close 4006 (a voice server that fails)
     rate_limits: list[RateLimitFault] = field(default_factory=list)
     latencies: list[LatencyFault] = field(default_factory=list)
 

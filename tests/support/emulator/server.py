@@ -438,6 +438,10 @@ class DiscordEmulator:
         """Discord moves the call to another voice server (a server update with a new token)."""
         return bool(self._call_async(lambda: change_voice_server(self._hub, guild_id)))
 
+    def refuse_voice_identifies(self, times: int) -> None:
+        """Close the next ``times`` voice IDENTIFYs with 4006: each new voice session fails at once."""
+        self._call(lambda: setattr(self._hub.faults, "refused_voice_identifies", times))
+
     def invalidate_next_identify(self, times: int = 1) -> None:
         """Answer the next ``times`` IDENTIFYs with op 9 (invalid session, not resumable)."""
         self._call(lambda: setattr(self._hub.faults, "invalid_session_identifies", times))
@@ -458,6 +462,7 @@ class DiscordEmulator:
         def run() -> None:
             faults = self._hub.faults
             faults.invalid_session_identifies = 0
+            faults.refused_voice_identifies = 0
             faults.rate_limits.clear()
             faults.latencies.clear()
 

@@ -200,6 +200,11 @@ class VoiceSession:
         if not ok:
             await self.ws.close(code=VoiceCloseCode.AUTHENTICATION_FAILED, message=b"Authentication failed")
             return
+        if self.hub.faults.refused_voice_identifies > 0:
+            self.hub.faults.refused_voice_identifies -= 1
+            self.record("closed_by_server", int(VoiceCloseCode.SESSION_NO_LONGER_VALID))
+            await self.ws.close(code=VoiceCloseCode.SESSION_NO_LONGER_VALID, message=b"voice server failed (fault)")
+            return
         if (self.hub.dave_mode(self.guild_id) is DaveMode.REQUIRED and self._dave_offered()
                 and self.max_dave_version < DAVE_PROTOCOL_VERSION):  # fmt: skip
             self.record("closed_by_server", int(VoiceCloseCode.E2EE_REQUIRED))
