@@ -31,6 +31,7 @@ class LeaseKeeper:
         ttl_s: float,
         every_s: float,
         on_lost: Callable[[], None],
+        wake: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -39,6 +40,7 @@ class LeaseKeeper:
         self._ttl_s = ttl_s
         self._every_s = every_s
         self._on_lost = on_lost
+        self._wake = wake  # put back on each renewal: a writer of an older release drops it
         self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{guild_id}", daemon=True)
@@ -57,7 +59,8 @@ class LeaseKeeper:
         wait = self._every_s
         while not self._stop.wait(wait):
             try:
-                renewed = self._store.renew_lease(self._guild_id, generation=self._generation, ttl_s=self._ttl_s)
+                renewed = self._store.renew_lease(self._guild_id, generation=self._generation, ttl_s=self._ttl_s,
+                                                  wake=self._wake)  # fmt: skip
             except Exception as exc:  # the store is down for a moment: the lease has ttl_s of slack
                 _log.warning("lease renewal failed (%s): retrying in %.0f s", type(exc).__name__, RETRY_S)
                 wait = RETRY_S

@@ -145,8 +145,8 @@ class VoiceTask:
 
         self._lease_keeper = LeaseKeeper(
             self.store, self.guild_id, self.generation, ttl_s=self.settings.lease_ttl_s,
-            every_s=self.settings.heartbeat_s, clock=self.clock,
-            on_lost=lease_lost,
+            every_s=self.settings.heartbeat_s, clock=self.clock, on_lost=lease_lost,
+            wake=self._wake_listener.address if self._wake_listener is not None else None,
         )  # fmt: skip
         self._lease_keeper.start()
         with contextlib.suppress(NotImplementedError):

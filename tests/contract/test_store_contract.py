@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -163,6 +164,19 @@ class TestLease:
         assert store.renew_lease(GUILD, generation=lease.generation, ttl_s=LEASE_TTL_S) is True
 
         assert store.get_guild(GUILD).lease.expires_at == clock() + LEASE_TTL_S
+
+    def test_a_renewal_puts_back_the_wake_address_an_older_writer_dropped(self, store: Store) -> None:
+        # GIVEN a task's lease with its wake address, then a write that lost it (an older release)
+        lease = store.acquire_lease(GUILD, holder="task", state=LeaseState.RUNNING, ttl_s=LEASE_TTL_S,
+                                    wake="udp://127.0.0.1:40000")  # fmt: skip
+        assert lease is not None
+        store.update_guild(GUILD, lambda r: r.evolve(lease=replace(r.lease, wake=None)))
+
+        # WHEN the task renews with its address, THEN the address is back; without one it is kept
+        assert store.renew_lease(GUILD, generation=lease.generation, ttl_s=LEASE_TTL_S, wake="udp://127.0.0.1:40000")
+        assert store.get_guild(GUILD).lease.wake == "udp://127.0.0.1:40000"
+        assert store.renew_lease(GUILD, generation=lease.generation, ttl_s=LEASE_TTL_S)
+        assert store.get_guild(GUILD).lease.wake == "udp://127.0.0.1:40000"
 
     def test_a_superseded_generation_can_change_nothing(self, store: Store, clock: FakeClock) -> None:
         # GIVEN a stalled task whose lease was taken over by a new one

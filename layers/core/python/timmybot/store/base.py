@@ -395,10 +395,16 @@ class Store(abc.ABC):
         except _LeaseHeld:
             return None
 
-    def renew_lease(self, guild_id: str, *, generation: int, ttl_s: float) -> bool:
+    def renew_lease(self, guild_id: str, *, generation: int, ttl_s: float, wake: str | None = None) -> bool:
+        """Extend the lease. ``wake`` (the task's wake address) is written again each time: a
+        control plane of an older release rewrites records without it during a rolling deploy."""
+
         def change(record: GuildRecord) -> GuildRecord:
             _require_generation(record, generation)
-            return record.evolve(lease=replace(record.lease, expires_at=self._clock() + ttl_s))
+            lease = replace(record.lease, expires_at=self._clock() + ttl_s)
+            if wake is not None:
+                lease = replace(lease, wake=wake)
+            return record.evolve(lease=lease)
 
         try:
             self.update_guild(guild_id, change)
