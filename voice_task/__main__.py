@@ -19,7 +19,8 @@ from timmybot.config import Settings, SettingsError
 from voice_task.selfcheck import run_self_check
 
 if TYPE_CHECKING:
-    from voice_task.task import ExitReason, VoiceTask
+    from voice_task.exits import ExitReason
+    from voice_task.task import VoiceTask
 
 _log = logging.getLogger("voice_task")
 THREAD_GRACE_S = 1.0
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from voice_task.bootstrap import build_task  # noqa: PLC0415 - discord.py only past the checks
-    from voice_task.task import ExitReason  # noqa: PLC0415
+    from voice_task.exits import ExitReason  # noqa: PLC0415
 
     task = build_task(settings, args.guild, os.environ.get("TIMMYBOT_LEASE_GENERATION"))
     context = _TaskContext(args.guild, task.holder)

@@ -13,8 +13,9 @@ from timmybot.config import Settings
 from timmybot.discord.rest import DiscordRest
 from timmybot.identify import IdentifyBudget
 from timmybot.store import build_store
+from voice_task.exits import holder_id
 from voice_task.rest_notifier import RestNotifier
-from voice_task.task import VoiceTask, holder_id
+from voice_task.task import VoiceTask
 from voice_task.wake import build_listener
 
 

@@ -199,11 +199,11 @@ class Connection:
             return Health.CONNECTED
         if voice.gave_up:
             return Health.GAVE_UP
+        if voice.reconnecting:  # (it puts itself back in discord.py's cache if a new session emptied it)
+            return Health.RECONNECTING
         guild = self.client.get_guild(int(self.guild_id)) if self.client is not None else None
         if guild is not None and guild.voice_client is None:
             return Health.GONE
-        if voice.reconnecting:
-            return Health.RECONNECTING
         if self._lost_at is None:
             self._lost_at = now
         return Health.STUCK if now - self._lost_at >= STUCK_S else Health.RECONNECTING

@@ -1,4 +1,4 @@
-"""The lease heartbeat, on a thread of its own.
+"""The voice task's lease: claiming it (``claim``), and the heartbeat, on a thread of its own.
 
 It renews the lease every ``heartbeat_s`` whatever the task is doing: a hung resolve, a slow REST
 call or a long tick can never starve it, so the reaper never relaunches a guild under a task that
@@ -12,8 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from timmybot.models import GuildRecord, Lease, LeaseState, QueueEntry
 from timmybot.store.base import Store
+from voice_task.reconcile import Applied
 
 _log = logging.getLogger(__name__)
 
@@ -72,3 +75,40 @@ class LeaseKeeper:
             self.renewals += 1
             self.last_renewed_at = self._clock()
             wait = self._every_s
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a task starts from once the lease is its own."""
+
+    lease: Lease
+    record: GuildRecord
+    applied: Applied  # the controls the previous task had applied (none is applied twice)
+    resume_position_ms: int | None  # where a SIGTERM'd (or given-up) predecessor stopped the head entry
+    left_behind: tuple[QueueEntry, int] | None  # what a predecessor that died mid-track left playing, and where
+
+
+def claim(store: Store, guild_id: str, *, holder: str, launched_generation: int | None, ttl_s: float,
+          wake: str | None) -> Claimed | None:  # fmt: skip
+    """Take the guild's lease (the one a launcher made for us, or a free one) and read where the
+    last task left off; None when another task holds it. Blocking: run it off the event loop."""
+    if launched_generation is not None:
+        lease = store.claim_lease(guild_id, generation=launched_generation, holder=holder, ttl_s=ttl_s, wake=wake)
+    else:
+        lease = store.acquire_lease(guild_id, holder=holder, state=LeaseState.RUNNING, ttl_s=ttl_s, wake=wake)
+    if lease is None:
+        return None
+    record = store.get_guild(guild_id)
+    actual = record.actual
+    applied = Applied(skip_seq=actual.applied_skip_seq, stop_seq=actual.applied_stop_seq,
+                      seek_seq=actual.applied_seek_seq, paused=False, volume=record.desired.volume)  # fmt: skip
+    resume = None
+    if lease.resume and record.queue and record.queue[0] == lease.resume.get("entry_id"):
+        resume = int(lease.resume.get("position_ms", 0))
+    left_behind = None
+    if actual.now_playing is not None:  # a previous task died mid-track (no clean release): it plays again
+        position = 0
+        if actual.started_at is not None and actual.updated_at:
+            position = max(0, int((actual.updated_at - actual.started_at) * 1000))
+        left_behind = (actual.now_playing, position)
+    return Claimed(lease, record, applied, resume, left_behind)

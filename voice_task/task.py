@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import enum
 import functools
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -37,13 +35,14 @@ from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
 from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, Health, NoVoiceChannelError
-from voice_task.lease import LeaseKeeper
+from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
+from voice_task.lease import LeaseKeeper, claim
 from voice_task.notices import Notifier, now_playing_message
 from voice_task.player import Player, SourceEvent
 from voice_task.reconcile import Action, Applied, plan
 from voice_task.sequencer import End, Sequencer
 from voice_task.states import LIFECYCLE_MOVES, PLAYBACK_MOVES, Lifecycle, Machine, PlaybackState
-from voice_task.voice_client import DAVE_REQUIRED, FINAL_CLOSES
+from voice_task.voice_client import DAVE_REQUIRED, FINAL_CLOSES, RATE_LIMITED
 from voice_task.wake import WakeListener
 
 _log = logging.getLogger(__name__)
@@ -52,33 +51,6 @@ P = ParamSpec("P")
 
 PLAYING_POLL_MAX_S = 1.0  # while playing, tick at least this often (warm-ahead, published position)
 RECONNECTING_CARD_AFTER_S = 1.0
-
-
-class ExitReason(enum.StrEnum):
-    STOPPED = "stopped"  # /stop
-    IDLE = "idle"  # nothing queued or played for idle_timeout
-    ALONE = "alone"  # no human in the channel for alone_timeout
-    SUPERSEDED = "superseded"  # another task holds the lease now
-    LEASE_REFUSED = "lease_refused"  # could not claim the lease at start
-    SIGTERM = "sigterm"  # Spot interruption or deploy: saved a resume point
-    RESTING = "resting"  # the daily identify budget is spent
-    DISCONNECTED = "disconnected"  # kicked from voice / channel gone
-    VOICE_LOST = "voice_lost"  # the voice connection could not be got back before its deadline
-    ERROR = "error"
-
-
-EXIT_MESSAGES: dict[ExitReason, str] = {
-    ExitReason.STOPPED: "Stopped and left the channel.",
-    ExitReason.IDLE: "Left the channel: nothing was queued for a while.",
-    ExitReason.ALONE: "Left the channel: nobody was listening.",
-    ExitReason.SIGTERM: "Restarting the player; music resumes in a moment.",
-    ExitReason.RESTING: "Left the channel: the bot is resting to stay within Discord's daily connection limit.",
-    ExitReason.DISCONNECTED: "Left the channel: I was disconnected.",
-    ExitReason.VOICE_LOST: "Lost the voice connection and could not get it back. /play to continue where it stopped.",
-    ExitReason.ERROR: "The player hit an error and left.",
-}
-#: Exits that keep the current track at the head of the queue with its position.
-RESUMABLE = frozenset({ExitReason.SIGTERM, ExitReason.VOICE_LOST})
 
 
 class VoiceTask:
@@ -198,37 +170,18 @@ class VoiceTask:
 
     # ------------------------------------------------------------------ lease and connection
     async def _claim(self) -> bool:
-        ttl = self.settings.lease_ttl_s
         wake = self._wake_listener.address if self._wake_listener is not None else None
-        if self._launched_generation is not None:
-            lease = await self.io(self.store.claim_lease, self.guild_id, generation=self._launched_generation,
-                                   holder=self.holder, ttl_s=ttl, wake=wake)  # fmt: skip
-        else:
-            lease = await self.io(self.store.acquire_lease, self.guild_id, holder=self.holder,
-                                   state=LeaseState.RUNNING, ttl_s=ttl, wake=wake)  # fmt: skip
-        if lease is None:
+        claimed = await self.io(claim, self.store, self.guild_id, holder=self.holder,
+                                launched_generation=self._launched_generation, ttl_s=self.settings.lease_ttl_s,
+                                wake=wake)  # fmt: skip
+        if claimed is None:
             _log.warning("lease for guild %s is held by another task: exiting", self.guild_id)
             return False
-        self.generation = lease.generation
-        record = await self.io(self.store.get_guild, self.guild_id)
-        self.record, self.actual = record, record.actual
-        actual = record.actual
-        self.applied = Applied(
-            skip_seq=actual.applied_skip_seq,
-            stop_seq=actual.applied_stop_seq,
-            seek_seq=actual.applied_seek_seq,
-            paused=False,
-            volume=record.desired.volume,
-        )
-        self.player.volume = record.desired.volume
-        if lease.resume and record.queue and record.queue[0] == lease.resume.get("entry_id"):
-            self.sequencer.resume_position_ms = int(lease.resume.get("position_ms", 0))
-        left = actual.now_playing
-        if left is not None:  # a previous task died mid-track (no clean release): it plays again
-            position = 0
-            if actual.started_at is not None and actual.updated_at:
-                position = max(0, int((actual.updated_at - actual.started_at) * 1000))
-            self.sequencer.left_behind = (left, position)
+        self.generation, self.record, self.actual = claimed.lease.generation, claimed.record, claimed.record.actual
+        self.applied = claimed.applied
+        self.player.volume = claimed.applied.volume
+        self.sequencer.resume_position_ms = claimed.resume_position_ms
+        self.sequencer.left_behind = claimed.left_behind
         self.lifecycle.move(Lifecycle.CLAIMED, f"lease generation {self.generation}")
         metrics.emit(metrics.TASKS_STARTED)
         return True
@@ -264,6 +217,11 @@ class VoiceTask:
             _log.error("Discord closed voice with 4017 (DAVE end-to-end encryption required): this build cannot "
                        "join voice; check the davey and discord.py versions. Not reconnecting.")  # fmt: skip
             self.request_exit(ExitReason.ERROR)
+        elif code == RATE_LIMITED:
+            # Not retried (each retry costs a voice session): leave with the track kept and where it
+            # was, marked as given up so the reaper waits before relaunching; /play brings it back.
+            _log.error("Discord closed voice with 4021 (rate limited): leaving, with the track kept")
+            self.request_exit(ExitReason.VOICE_LOST)
         elif code not in FINAL_CLOSES and self.lifecycle.state is Lifecycle.IN_VOICE:
             self.lifecycle.move(Lifecycle.RECONNECTING, f"voice closed with {code}")
             self.spawn(self._reconnecting_card(), "reconnecting card")
@@ -497,11 +455,3 @@ class VoiceTask:
         if self._wake_listener is not None:
             with contextlib.suppress(Exception):
                 await self._wake_listener.stop()
-
-
-def holder_id() -> str:
-    """The lease holder: the ECS task ARN in Fargate, else host:pid."""
-    arn = os.environ.get("ECS_CONTAINER_METADATA_URI_V4", "")
-    if arn:
-        return f"ecs:{arn.rsplit('/', 1)[-1]}"
-    return f"pid:{os.getpid()}"

@@ -193,7 +193,12 @@ class ResilientConnection(VoiceConnectionState):
                 return False
             _log.info("voice closed with %s: following a move or a new voice server", code)
             started = time.monotonic()
-            if await self._follow_new_server():
+            self.reconnecting = True
+            try:
+                followed = await self._follow_new_server()
+            finally:
+                self.reconnecting = False
+            if followed:
                 self.events.on_recovered(time.monotonic() - started)
                 return True
             _log.info("no new voice server after %s: reconnecting from scratch", code)
@@ -243,6 +248,7 @@ class ResilientConnection(VoiceConnectionState):
 
     async def _try_resume(self) -> bool:
         """A real RESUME: same session, token, UDP socket, secret key and DAVE group."""
+        self._registered()
         old = self.ws
         self._resumed.clear()
         try:
@@ -266,6 +272,7 @@ class ResilientConnection(VoiceConnectionState):
         gateway): connect to it with a new websocket, UDP socket and reader, under a timeout.
         discord.py's own ``_potential_reconnect`` reuses the socket with a reader that can swallow
         IP discovery's answer, and then waits for it with no timeout."""
+        self._registered()
         try:
             await self._wait_for_state(ConnectionFlowState.got_voice_server_update,
                                        ConnectionFlowState.got_both_voice_updates,
@@ -291,8 +298,22 @@ class ResilientConnection(VoiceConnectionState):
             return False
         return True
 
+    def _registered(self) -> None:
+        """Be in discord.py's voice-client cache again if a new gateway session emptied it.
+
+        discord.py clears that cache on every READY: after an op 9 (or any new session rather than a
+        resume) the gateway's voice events no longer reach this connection, so every reconnect would
+        wait for voice updates that never come. A newer client of the guild is left alone."""
+        client = self.voice_client
+        key_id, _ = client.channel._get_voice_client_key()
+        cache = client.client._connection
+        if cache._get_voice_client(key_id) is None:
+            _log.warning("discord.py forgot this voice client (a new gateway session): registering it again")
+            cache._add_voice_client(key_id, client)
+
     async def _fresh_session(self, *, leave_first: bool) -> None:
         """A new voice session in the same channel: voice state update, new websocket, new UDP socket."""
+        self._registered()
         with contextlib.suppress(Exception):
             await self.ws.close()
         self._socket_reader.pause()

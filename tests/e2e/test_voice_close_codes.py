@@ -17,6 +17,7 @@ from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.faults import NEXT_TONE_HZ, fault_outcome
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
+from timmybot.models import LeaseState
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -64,7 +65,8 @@ def test_a_recoverable_close_is_counted_once_and_the_track_goes_on(
 def test_4021_is_counted_and_ends_the_connection_without_a_retry_loop(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
 ) -> None:
-    _gid, _ = _playing(stack, emulator, guild)
+    gid, _ = _playing(stack, emulator, guild)
+    time.sleep(1.0)
     task = stack.tasks[-1]
     identifies = len(emulator.voice_events(guild.id, "identify"))
 
@@ -72,10 +74,15 @@ def test_4021_is_counted_and_ends_the_connection_without_a_retry_loop(
     assert emulator.close_voice(guild.id, 4021)
     task.wait(timeout=30)
 
-    # THEN it was counted, no new voice session was tried, and the task left
+    # THEN it was counted, no new voice session was tried, and the task left with the track kept
+    # at the head of the queue and where it was, marked as given up (no reaper relaunch loop)
+    record = stack.record(gid)
     assert _close_metrics(task.log) == ["4021"]
     assert len(emulator.voice_events(guild.id, "identify")) == identifies
     assert "voice closed with 4021: not reconnecting" in task.log
+    assert record.lease.state is LeaseState.RELEASED and record.lease.voice_gave_up_at is not None
+    assert record.lease.resume is not None and record.queue[:1] == (record.lease.resume["entry_id"],)
+    assert record.lease.resume["position_ms"] > 0
 
 
 def test_a_reconnect_that_fails_twice_and_then_succeeds_keeps_playing_from_where_it_stopped(
@@ -110,4 +117,30 @@ def test_a_reconnect_that_fails_twice_and_then_succeeds_keeps_playing_from_where
     assert outcome.gap_s <= 5.0, outcome.describe()
     assert abs(outcome.after_s - outcome.before_s) <= 0.7, outcome.describe()
     assert outcome.last_sweep_s >= 18.5 and outcome.next_track_after_sweep, outcome.describe()
+    assert task.process.poll() is None
+
+
+@pytest.mark.parametrize("op", [7, 9])
+def test_after_a_new_gateway_session_a_voice_close_is_still_recovered(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, op: int
+) -> None:
+    # GIVEN a task playing, whose gateway is told to reconnect (op 7: it resumes) or that its
+    # session is invalid (op 9: it identifies again, and discord.py empties its voice-client cache)
+    gid, _ = _playing(stack, emulator, guild)
+    task = stack.tasks[-1]
+    identifies = len(emulator.identifies())
+    assert emulator.gateway_op(guild.id, op) == 1
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and op == 9 and len(emulator.identifies()) == identifies:
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+    # WHEN the voice websocket then closes with 4006
+    assert emulator.close_voice(guild.id, 4006)
+    closed = time.monotonic()
+
+    # THEN the voice connection comes back at once and the track plays on
+    back = stack.wait_for_audio(gid, since=closed + 0.05, timeout=10, packets=25)
+    assert back - closed < 2.0, task.log[-3000:]
+    assert len(emulator.identifies()) == identifies + (1 if op == 9 else 0)
     assert task.process.poll() is None

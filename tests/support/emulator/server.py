@@ -442,6 +442,19 @@ class DiscordEmulator:
         """Close the next ``times`` voice IDENTIFYs with 4006: each new voice session fails at once."""
         self._call(lambda: setattr(self._hub.faults, "refused_voice_identifies", times))
 
+    def gateway_op(self, guild_id: int, op: int) -> int:
+        """Send op 7 (RECONNECT) or op 9 (INVALID_SESSION, not resumable) to every gateway session
+        covering ``guild_id``, as Discord does when it moves or drops a session; returns how many."""
+        from .gateway import GatewayOp  # noqa: PLC0415
+
+        async def run() -> int:
+            sessions = self._hub.sessions_for_guild(guild_id)
+            for session in sessions:
+                await session.send(GatewayOp(op), False if op == GatewayOp.INVALID_SESSION else None)
+            return len(sessions)
+
+        return int(self._call_async(run))
+
     def invalidate_next_identify(self, times: int = 1) -> None:
         """Answer the next ``times`` IDENTIFYs with op 9 (invalid session, not resumable)."""
         self._call(lambda: setattr(self._hub.faults, "invalid_session_identifies", times))
