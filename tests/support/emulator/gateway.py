@@ -139,11 +139,13 @@ class GatewaySession:
             await self.send(GatewayOp.INVALID_SESSION, False)
             return
         hub.session_start_limit.remaining = max(hub.session_start_limit.remaining - 1, 0)
+        guilds = hub.guilds_for_shard(shard)
+        for guild in guilds:  # a new session (not a resume): Discord drops the old one's voice (4014),
+            await self._drop_voice_of_old_session(guild.id)  # told to others, not to this session
         self.shard = shard
         self.session_id = secrets.token_hex(16)
         self.identified = True
         hub.known_session_ids[self.session_id] = shard
-        guilds = hub.guilds_for_shard(shard)
         ready: JSON = {
             "v": 10,
             "user": {**hub.bot_user.to_json(), "verified": True, "mfa_enabled": False, "email": None},
@@ -165,6 +167,17 @@ class GatewaySession:
         await self.dispatch("READY", ready)
         for guild in guilds:
             await self.dispatch("GUILD_CREATE", hub.guild_create_payload(guild))
+
+    async def _drop_voice_of_old_session(self, guild_id: int) -> None:
+        hub = self.hub
+        guild = hub.guilds[guild_id]
+        voice = hub.voice_sessions.get(guild_id)
+        if hub.bot_user.id not in guild.voice_states or voice is None or voice.ws.closed:
+            return
+        _log.info("gateway %d: new session; dropping the bot's voice in guild %d (4014)", self.connection, guild_id)
+        await hub.set_voice_state(guild, hub.bot_user.id, None)
+        voice.record("closed_by_server", 4014)
+        await voice.ws.close(code=4014, message=b"Disconnected: the main gateway session was dropped")
 
     async def resume(self, data: JSON) -> None:
         session_id = data.get("session_id")
