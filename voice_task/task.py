@@ -73,6 +73,7 @@ class VoiceTask:
         self.actual = Actual()
         self.record: GuildRecord | None = None
         self._wake = asyncio.Event()
+        self._publishing = asyncio.Lock()
         self._store_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
         self._rest_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rest")
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -365,23 +366,26 @@ class VoiceTask:
         return True
 
     async def publish(self) -> None:
-        current = self.player.current
-        position = self.player.position_ms
-        playing = current is not None and not self.applied.paused
-        self.actual = replace(
-            self.actual,
-            now_playing=current.entry if current else self.sequencer.loading,
-            started_at=self.clock() - position / 1000 if playing else None,
-            position_ms=position,
-            paused=self.applied.paused,
-            volume=self.applied.volume,
-            applied_skip_seq=self.applied.skip_seq,
-            applied_stop_seq=self.applied.stop_seq,
-            applied_seek_seq=self.applied.seek_seq,
-            listener_ids=self.connection.listener_ids(),
-        )
-        record = await self.io(self.store.write_actual, self.guild_id, self.generation, self.actual)
-        self.record, self.actual = record, record.actual
+        """Write what the task is doing. One write at a time, each built just before it goes out:
+        two writes in flight at once could land out of order, an older picture over a newer one."""
+        async with self._publishing:
+            current = self.player.current
+            position = self.player.position_ms
+            playing = current is not None and not self.applied.paused
+            self.actual = replace(
+                self.actual,
+                now_playing=current.entry if current else self.sequencer.loading,
+                started_at=self.clock() - position / 1000 if playing else None,
+                position_ms=position,
+                paused=self.applied.paused,
+                volume=self.applied.volume,
+                applied_skip_seq=self.applied.skip_seq,
+                applied_stop_seq=self.applied.stop_seq,
+                applied_seek_seq=self.applied.seek_seq,
+                listener_ids=self.connection.listener_ids(),
+            )
+            record = await self.io(self.store.write_actual, self.guild_id, self.generation, self.actual)
+            self.record, self.actual = record, record.actual
 
     def _check_timeouts(self, record: GuildRecord, now: float) -> None:
         if record.settings.twenty_four_seven and self.settings.allow_24_7:

@@ -356,7 +356,12 @@ def _wait_idle(stack: VoiceStack, guild_id: str, timeout: float = 15.0) -> None:
             quiet_since = time.monotonic() - 0.2
             if not stack.emulator.packets(int(guild_id), since=quiet_since, include_silence=True):
                 return
-    raise PhaseError(f"the task did not go idle within {timeout} s")
+    log = stack.tasks[-1].log[-4000:] if stack.tasks else ""
+    record = stack.record(guild_id)
+    recent = len(stack.emulator.packets(int(guild_id), since=time.monotonic() - 1.0, include_silence=True))
+    playing = record.actual.now_playing.entry_id if record.actual.now_playing else None
+    raise PhaseError(f"the task did not go idle within {timeout} s (now playing {playing}, queue {record.queue}, "
+                     f"{recent} packets in the last second); log:\n{log}")  # fmt: skip
 
 
 def _wait_playing(stack: VoiceStack, guild_id: str, entry_id: str, timeout: float = 15.0) -> None:
@@ -843,7 +848,8 @@ def reconnect_gaps(report: Report, warm: WarmGuild, faults: int) -> None:
     with phase(report, "reconnect gap"):
         _wait_idle(stack, gid)
         steady_from = time.monotonic()
-        warm.enqueue(stack.tone_entry(440, 4 * faults * RECONNECT_SPACING_S + 30))
+        # Each close takes the spacing, the 3.2 s judged over and up to a poll: the tone outlasts them all.
+        warm.enqueue(stack.tone_entry(440, 2 * faults * (RECONNECT_SPACING_S + 5.0) + 30))
         stack.wait_for_audio(gid, since=steady_from, timeout=20, packets=50)
         time.sleep(1.0)
         baseline_from = time.monotonic()

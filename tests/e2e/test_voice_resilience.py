@@ -263,3 +263,29 @@ def test_ten_unplayable_tracks_in_a_row_keep_a_bounded_stack_and_pause_as_the_se
         assert task.process.poll() is None
     finally:
         stack.close()
+
+
+def test_skipping_the_last_track_leaves_the_guild_idle_every_time(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    # GIVEN a playing task; WHEN the only track is skipped, ten times over (its own state write and
+    # the skip's run at once: the older picture must never land last)
+    _listen(emulator, guild)
+    gid = str(guild.id)
+    stack.enqueue(gid, stack.tone_entry(440, 20), **_channels(guild))
+    task = stack.launch(gid)
+    for round_ in range(10):
+        if round_:
+            stack.enqueue(gid, stack.tone_entry(440, 20), **_channels(guild))
+        playing = stack.wait_record(gid, lambda r: r.actual.now_playing is not None, what=f"playing ({round_})")
+        stack.wait_for_audio(gid, since=time.monotonic(), timeout=10, packets=3)
+        stack.store.update_desired(gid, bump_skip=True)
+
+        # THEN the record says idle: nothing playing, nothing queued, the skip applied
+        idle = stack.wait_record(gid, lambda r: r.actual.now_playing is None and not r.queue
+                                 and r.actual.applied_skip_seq == r.desired.skip_seq, timeout=5,
+                                 what=f"idle after skip {round_}")  # fmt: skip
+        assert idle.actual.applied_skip_seq == playing.desired.skip_seq + 1
+    time.sleep(1.0)
+    assert stack.record(gid).actual.now_playing is None
+    assert task.process.poll() is None
