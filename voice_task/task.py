@@ -24,8 +24,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
-import discord
-
 from timmybot import metrics
 from timmybot.config import Settings
 from timmybot.errors import StaleGenerationError
@@ -34,7 +32,7 @@ from timmybot.models import Actual, GuildRecord, LeaseState
 from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
-from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, Health, NoVoiceChannelError
+from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, NoVoiceChannelError
 from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
 from voice_task.lease import LeaseKeeper, claim
 from voice_task.notices import Notifier, now_playing_message
@@ -42,7 +40,7 @@ from voice_task.player import Player, SourceEvent
 from voice_task.reconcile import Action, Applied, plan
 from voice_task.sequencer import End, Sequencer
 from voice_task.states import LIFECYCLE_MOVES, PLAYBACK_MOVES, Lifecycle, Machine, PlaybackState
-from voice_task.voice_client import DAVE_REQUIRED, FINAL_CLOSES, RATE_LIMITED
+from voice_task.voice_watch import VoiceWatch
 from voice_task.wake import WakeListener
 
 _log = logging.getLogger(__name__)
@@ -50,7 +48,6 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 PLAYING_POLL_MAX_S = 1.0  # while playing, tick at least this often (warm-ahead, published position)
-RECONNECTING_CARD_AFTER_S = 1.0
 
 
 class VoiceTask:
@@ -79,12 +76,11 @@ class VoiceTask:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.idle_since = clock()
         self._alone_since: float | None = None
-        self._lost_since: float | None = None
-        self._close_code: int | None = None
+        self.watch = VoiceWatch(self)
         self._lease_keeper: LeaseKeeper | None = None
         self.connection = Connection(settings, guild_id, ConnectionEvents(
-            on_voice_close=self._voice_closed, on_transition=self._wake.set, on_recovered=self._voice_recovered,
-            on_bot_moved=self._bot_moved, on_change=self._wake.set, on_identify_refused=self._identify_refused,
+            on_voice_close=self.watch.closed, on_transition=self._wake.set, on_recovered=self.watch.recovered,
+            on_bot_moved=self.watch.bot_moved, on_change=self._wake.set, on_identify_refused=self._identify_refused,
         ), budget=budget, gateway_limits=gateway_limits, run_blocking=self.io)  # fmt: skip
         self.player = Player(
             source_settings=settings.source_settings(),
@@ -206,83 +202,11 @@ class VoiceTask:
             return
         self.lifecycle.move(Lifecycle.IN_VOICE, "joined")
 
-    def _identify_refused(self, why: str) -> None:
-        self.request_exit(ExitReason.RESTING if why == "resting" else ExitReason.ERROR)
-
-    def _voice_closed(self, code: int | None) -> None:
-        """Every voice websocket close, by code (told by the voice client itself, not read from logs)."""
-        self._close_code = code
-        _log.warning("the voice websocket closed with %s", code)
-        metrics.emit(metrics.VOICE_CLOSE_CODE, dimensions={"code": str(code) if code is not None else "timeout"})
-        if code == DAVE_REQUIRED:
-            _log.error("Discord closed voice with 4017 (DAVE end-to-end encryption required): this build cannot "
-                       "join voice; check the davey and discord.py versions. Not reconnecting.")  # fmt: skip
-            self.request_exit(ExitReason.ERROR)
-        elif code == RATE_LIMITED:
-            # Not retried (each retry costs a voice session): leave with the track kept and where it
-            # was, marked as given up so the reaper waits before relaunching; /play brings it back.
-            _log.error("Discord closed voice with 4021 (rate limited): leaving, with the track kept")
-            self.request_exit(ExitReason.VOICE_LOST)
-        elif code not in FINAL_CLOSES and self.lifecycle.state is Lifecycle.IN_VOICE:
-            self.lifecycle.move(Lifecycle.RECONNECTING, f"voice closed with {code}")
-            self.spawn(self._reconnecting_card(), "reconnecting card")
-
-    def _voice_recovered(self, seconds: float) -> None:
-        _log.info("voice connection recovered in %.2f s; %s", seconds, self.connection.voice_check())
-        if self.lifecycle.state is Lifecycle.RECONNECTING:
-            self.lifecycle.move(Lifecycle.IN_VOICE, f"recovered in {seconds:.2f} s")
-            self.spawn(self.post_now_playing(), "now-playing card")
+    def wake(self) -> None:
         self._wake.set()
 
-    async def _reconnecting_card(self) -> None:
-        await asyncio.sleep(RECONNECTING_CARD_AFTER_S)
-        if self.lifecycle.state is Lifecycle.RECONNECTING:
-            await self.post_now_playing(status="🔄 Reconnecting…")
-
-    async def _bot_moved(self, channel_id: int | None) -> None:
-        """Our own voice state changed: moved (follow, and record it); a kick shows as GONE."""
-        record = self.record
-        if channel_id is None or self.exit_reason is not None or record is None:
-            return
-        if record.voice_channel_id != str(channel_id):
-            _log.info("moved to voice channel %s: following", channel_id)
-            self.record = await self.io(self.store.set_channels, self.guild_id, voice_channel_id=str(channel_id),
-                                          text_channel_id=record.text_channel_id)  # fmt: skip
-
-    async def _keep_voice(self, now: float) -> bool:
-        """False while there is no usable voice connection (the tick then does nothing else)."""
-        health = self.connection.health(now)
-        if health is Health.CONNECTED:
-            self._lost_since = None
-            if self.lifecycle.state is Lifecycle.RECONNECTING:
-                self.lifecycle.move(Lifecycle.IN_VOICE, "connected")
-            return True
-        if health is Health.GONE:
-            _log.info("disconnected from voice by someone else: leaving")
-            self.request_exit(ExitReason.DISCONNECTED)
-        elif health is Health.GAVE_UP:
-            self.request_exit(ExitReason.VOICE_LOST)
-        elif health is Health.STUCK:
-            await self._rejoin(now)
-        return False
-
-    async def _rejoin(self, now: float) -> None:
-        """A stuck connection: a new voice client, retried with backoff until the deadline."""
-        self._lost_since = self._lost_since or now
-        if now - self._lost_since > self.settings.voice_reconnect_deadline_s:
-            _log.error("voice connection stuck since %.0f s: giving up", now - self._lost_since)
-            self.request_exit(ExitReason.VOICE_LOST)
-            return
-        async with self.sequencer.transition:
-            self.player.detach()
-            try:
-                await self.connection.rejoin(self.record.voice_channel_id if self.record else None)
-            except (TimeoutError, discord.ClientException, NoVoiceChannelError, ChannelFullError) as exc:
-                _log.warning("rejoin failed: %s; trying again", exc)
-                await asyncio.sleep(min(5.0, 1.0 + (now - self._lost_since) / 4))
-                return
-            self.player.reattach(paused=self.applied.paused)
-        _log.info("rejoined voice; %s", self.connection.voice_check())
+    def _identify_refused(self, why: str) -> None:
+        self.request_exit(ExitReason.RESTING if why == "resting" else ExitReason.ERROR)
 
     # ------------------------------------------------------------------ the reconcile loop
     async def _loop(self) -> None:
@@ -314,7 +238,7 @@ class VoiceTask:
             _log.error("the gateway connection ended")
             self.request_exit(ExitReason.DISCONNECTED)
             return True
-        if not await self._keep_voice(now):
+        if not await self.watch.keep(now):
             return changed
         for action in plan(record.desired, self.applied, playing=self.player.current is not None):
             await self._apply(action, record)
