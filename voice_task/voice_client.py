@@ -283,11 +283,7 @@ class ResilientConnection(VoiceConnectionState):
             return False
         try:
             async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
-                self._socket_reader.pause()
-                retired_socket = self.socket or None
-                self._close_socket()
-                self.ip = discord.utils.MISSING
-                self.port = discord.utils.MISSING
+                retired_socket = self._retire_socket()
                 self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self.socket.setblocking(False)
                 self._replace_socket_reader(retired_socket)
@@ -316,11 +312,7 @@ class ResilientConnection(VoiceConnectionState):
         self._registered()
         with contextlib.suppress(Exception):
             await self.ws.close()
-        self._socket_reader.pause()
-        retired_socket = self.socket or None
-        self._close_socket()
-        self.ip = discord.utils.MISSING
-        self.port = discord.utils.MISSING
+        retired_socket = self._retire_socket()
         if leave_first:
             # The fallback when the voice state update alone brought no new server: leave, then join.
             self._expecting_disconnect = True
@@ -331,6 +323,16 @@ class ResilientConnection(VoiceConnectionState):
         self._replace_socket_reader(retired_socket)
         self.ws = await self._connect_websocket(False)
         await self._handshake_websocket()
+
+    def _retire_socket(self) -> socket.socket | None:
+        """Stop reading and close the UDP socket, forgetting the address IP discovery found on it;
+        returns the closed socket (for ``_replace_socket_reader``)."""
+        self._socket_reader.pause()
+        retired = self.socket or None
+        self._close_socket()
+        self.ip = discord.utils.MISSING
+        self.port = discord.utils.MISSING
+        return retired
 
     def _replace_socket_reader(self, retired_socket: socket.socket | None) -> None:
         """A new reader thread for the new UDP socket.

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.audio import sweep_position, windows
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.faults import NEXT_TONE_HZ, fault_outcome
+from tests.support.faults import fault_outcome, play_sweep
 from tests.support.golden import models_previous as previous
 from tests.support.media import SWEEP_START_HZ, MediaServer
 from tests.support.voice_stack import VoiceStack
@@ -120,13 +120,8 @@ def test_todays_task_plays_a_whole_track_under_the_previous_releases_control_pla
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
 ) -> None:
     # GIVEN today's voice task playing a 20 s sweep, with a tone after it
-    emulator.add_listener(guild.id, guild.voice_channel_id)
-    gid = str(guild.id)
-    sweep, after = stack.sweep_entry(20.0), stack.tone_entry(NEXT_TONE_HZ, 2)
-    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
-                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
-    task = stack.launch(gid)
-    started = stack.wait_for_audio(gid, since=0, timeout=20)
+    run = play_sweep(stack, emulator, guild, 20.0, after_s=2)
+    gid, after, task, started = run.gid, run.after, run.task, run.started
     wake = stack.record(gid).lease.wake
 
     # WHEN, 5 s in, the previous release's control plane pauses it for 2 s, then resumes it (no

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.faults import NEXT_TONE_HZ, fault_outcome
+from tests.support.faults import fault_outcome, play_sweep
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import LeaseState
@@ -89,13 +89,8 @@ def test_a_reconnect_that_fails_twice_and_then_succeeds_keeps_playing_from_where
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
 ) -> None:
     # GIVEN a listener hearing a 20 s sweep (its frequency tells the position), a tone after it
-    emulator.add_listener(guild.id, guild.voice_channel_id)
-    gid = str(guild.id)
-    sweep, after = stack.sweep_entry(20.0), stack.tone_entry(NEXT_TONE_HZ, 2)
-    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
-                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
-    task = stack.launch(gid)
-    started = stack.wait_for_audio(gid, since=0, timeout=20)
+    run = play_sweep(stack, emulator, guild, 20.0, after_s=2)
+    gid, after, task, started = run.gid, run.after, run.task, run.started
 
     # WHEN, 5 s in, the voice connection closes and the next two new voice sessions fail too
     time.sleep(max(0.0, started + 5.0 - time.monotonic()))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.faults import NEXT_TONE_HZ, fault_outcome
+from tests.support.faults import fault_outcome, play_sweep
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import GuildRecord
@@ -72,13 +72,8 @@ def test_after_a_fault_mid_track_the_rest_of_the_track_and_the_next_are_heard(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, fault: str
 ) -> None:
     # GIVEN a listener hearing a 90 s sweep, with a tone queued after it
-    emulator.add_listener(guild.id, guild.voice_channel_id)
-    gid = str(guild.id)
-    sweep, after = stack.sweep_entry(SWEEP_S), stack.tone_entry(NEXT_TONE_HZ, 4)
-    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
-                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
-    task = stack.launch(gid)
-    started = stack.wait_for_audio(gid, since=0, timeout=20)
+    run = play_sweep(stack, emulator, guild, SWEEP_S, after_s=4)
+    gid, after, task, started = run.gid, run.after, run.task, run.started
 
     # WHEN the fault hits 20 s into the sweep
     time.sleep(max(0.0, started + FAULT_AT_S - time.monotonic()))

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tests.support.audio import PacketLike, Window, sweep_position, windows
 from tests.support.media import SWEEP_START_HZ
+
+if TYPE_CHECKING:
+    from tests.support.emulator import DiscordEmulator, GuildHandle
+    from tests.support.voice_stack import VoiceStack, VoiceTaskProcess
+    from timmybot.models import QueueEntry
 
 #: The track after the sweep: below the sweep's lowest frequency, so the two can't be confused.
 NEXT_TONE_HZ = 150
@@ -61,3 +67,25 @@ def fault_outcome(packets: Sequence[PacketLike], fault_at: float) -> FaultOutcom
         next_track_after_sweep=bool(nexts) and nexts[0].time > sweep[-1].time,
         heard_at=[w.time for w in after],
     )
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    gid: str
+    sweep: QueueEntry
+    after: QueueEntry  # the tone queued after the sweep
+    task: VoiceTaskProcess
+    started: float  # when the listener heard the first packet
+
+
+def play_sweep(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, seconds: float, *,
+               after_s: float) -> SweepRun:  # fmt: skip
+    """A listener in the guild's channel, a ``seconds`` sweep with a ``NEXT_TONE_HZ`` tone after it,
+    the voice task launched, and the sweep heard."""
+    emulator.add_listener(guild.id, guild.voice_channel_id)
+    gid = str(guild.id)
+    sweep, after = stack.sweep_entry(seconds), stack.tone_entry(NEXT_TONE_HZ, after_s)
+    stack.enqueue(gid, sweep, after, voice_channel_id=str(guild.voice_channel_id),
+                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
+    task = stack.launch(gid)
+    return SweepRun(gid, sweep, after, task, stack.wait_for_audio(gid, since=0, timeout=20))
