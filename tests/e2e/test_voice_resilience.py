@@ -122,8 +122,10 @@ def test_two_guilds_play_different_tones_at_once_without_crosstalk(
     other = emulator.add_guild("Second guild")
     for g in (guild, other):
         _listen(emulator, g)
-    stack.enqueue(str(guild.id), stack.tone_entry(440, 8), **_channels(guild))
-    stack.enqueue(str(other.id), stack.tone_entry(660, 8), **_channels(other))
+    # 20 s each: the two tasks' identifies are spaced (5 s), so either may start first and must still
+    # be playing when the other is heard
+    stack.enqueue(str(guild.id), stack.tone_entry(440, 20), **_channels(guild))
+    stack.enqueue(str(other.id), stack.tone_entry(660, 20), **_channels(other))
     stack.launch(str(guild.id))
     stack.launch(str(other.id))
     stack.wait_for_audio(str(guild.id), since=0)
