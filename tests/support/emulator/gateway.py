@@ -174,6 +174,8 @@ class GatewaySession:
         voice = hub.voice_sessions.get(guild_id)
         if hub.bot_user.id not in guild.voice_states or voice is None or voice.ws.closed:
             return
+        if any(s is not self and s.identified and s.covers(guild_id) for s in hub.gateway_sessions.values()):
+            return  # another live session covers the guild (e.g. a second task on the same shard)
         _log.info("gateway %d: new session; dropping the bot's voice in guild %d (4014)", self.connection, guild_id)
         await hub.set_voice_state(guild, hub.bot_user.id, None)
         voice.record("closed_by_server", 4014)
