@@ -38,6 +38,12 @@ def _near(value: float | None, target: float) -> bool:
     return value is not None and abs(value - target) <= target * 0.03
 
 
+def _notices_once(emulator: DiscordEmulator, guild: GuildHandle, wanted: str) -> list[str] | None:
+    """The text channel's messages, once one of them holds ``wanted``."""
+    notices = [m.content or "" for m in emulator.messages(guild.text_channel_id)]
+    return notices if any(wanted in text for text in notices) else None
+
+
 def test_a_track_that_fails_to_stream_is_skipped_with_a_notice_and_the_next_plays(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer
 ) -> None:
@@ -215,7 +221,9 @@ def test_three_failures_in_a_row_pause_the_guild_with_a_notice(
 
     task = stack.launch(gid)
     record = stack.wait_record(gid, lambda r: r.desired.paused, timeout=30, what="paused after three failures")
-    notices = [m.content or "" for m in emulator.messages(guild.text_channel_id)]
+    # the pause is stored before its notice is posted: wait for the notice, not just the flag
+    notices = emulator.wait_for(lambda: _notices_once(emulator, guild, "Paused after 3 tracks failed in a row"),
+                                message="the pause notice")  # fmt: skip
 
     assert any("Paused after 3 tracks failed in a row" in text for text in notices), notices
     assert sum("Skipped" in text for text in notices) == 3
@@ -241,11 +249,12 @@ def test_ten_unplayable_tracks_in_a_row_keep_a_bounded_stack_and_pause_as_the_se
         # WHEN the task plays the queue
         task = stack.launch(gid)
         paused = stack.wait_record(gid, lambda r: r.desired.paused, timeout=60, what="paused after ten failures")
+        notices = emulator.wait_for(lambda: _notices_once(emulator, guild, "Paused after 10 tracks failed in a row"),
+                                    message="the pause notice")  # fmt: skip
         time.sleep(1.0)  # nothing more starts while paused
         still = stack.record(gid)
         failures = re.findall(r"failed \((\d+) in a row; stack depth (\d+)\)", task.log)
         counts, depths = [int(n) for n, _ in failures], [int(depth) for _, depth in failures]
-        notices = [m.content or "" for m in emulator.messages(guild.text_channel_id)]
 
         # THEN each failure was tried from the same depth (a loop, not recursion), it paused after
         # the tenth with a notice, and the good track waits at the head of the queue
