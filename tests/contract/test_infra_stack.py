@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from scripts import deploy, infra_tools
+from tests.support import iam
 from timmybot.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -483,3 +484,58 @@ def test_wake_hints_reach_only_the_stages_own_task_queues(template: dict[str, An
         assert env["TIMMYBOT_WAKE_QUEUE_PREFIX"] == {"Fn::Sub": "timmybot-${Stage}-wake-"}
     assert task_env["TIMMYBOT_WAKE_HINTS"] == "sqs"
     assert task_env["TIMMYBOT_WAKE_QUEUE_PREFIX"] == {"Fn::Sub": "timmybot-${Stage}-wake-"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Least privilege, decided by tests/support/iam.py (moto does not evaluate IAM at all)
+# ---------------------------------------------------------------------------------------------
+ITEM_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem",
+                "ConditionCheckItem", "Query")  # fmt: skip
+# Every user, OAuth and personal record kind (timmybot.accounts, timmybot.personal, the dedupe
+# record, which holds the replies users were shown), with a real-looking partition key each.
+PRIVATE_KEYS = {
+    "user preferences / history / menus": "U#423456789012345678",
+    "Google device code": "O#device#423456789012345678",
+    "Spotify state": "O#state#" + "ab" * 32,
+    "Spotify pointer": "O#spotify#423456789012345678",
+    "interaction dedupe": "I#1234567890123456789",
+}
+
+
+def _state_table_arn(template: dict[str, Any]) -> str:
+    arn = iam.resolve({"Fn::GetAtt": ["StateTable", "Arn"]}, template["Resources"])
+    assert isinstance(arn, str)
+    return arn
+
+
+def test_the_voice_task_role_is_denied_every_user_oauth_and_personal_record(template: dict[str, Any]) -> None:
+    # GIVEN the task role's statements, intrinsics resolved
+    task_role, execution_role = _task_roles(template)
+    table = _state_table_arn(template)
+    for role in (task_role, execution_role):
+        statements = iam.role_statements(template, role)
+
+        # THEN no item action reaches any private record kind, alone or inside a batch of guild keys
+        for kind, key in PRIVATE_KEYS.items():
+            for action in ITEM_ACTIONS:
+                for keys in ([key], ["G#1", key]):
+                    request = iam.dynamodb_request(action, table, keys)
+                    assert not iam.allows(statements, request), f"{role} may {action} {kind} ({keys})"
+        # AND no call without a leading key (a Scan, a PartiQL statement) reads the table at all
+        for action in ("Scan", "ExecuteStatement", "BatchExecuteStatement", "Query"):
+            assert not iam.allows(statements, iam.dynamodb_request(action, table, [])), (role, action)
+
+
+def test_the_api_role_launches_nothing(template: dict[str, Any]) -> None:
+    # The api answers interactions and the OAuth callback; launching is the worker's and the reaper's
+    statements = iam.role_statements(template, _function_role(template, "APIHandler"))
+    arn = f"arn:{iam.PARTITION}:ecs:{iam.REGION}:{iam.ACCOUNT}"
+    cluster = {"ecs:cluster": iam.resolve({"Fn::GetAtt": ["VoiceCluster", "Arn"]}, template["Resources"])}
+    passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    for action, resource, context in [
+        ("ecs:RunTask", f"{arn}:task-definition/timmybot-{iam.STAGE}-voice:7", cluster),
+        ("ecs:StopTask", f"{arn}:task/VoiceCluster/0123456789abcdef", cluster),
+        ("ecs:DescribeTasks", f"{arn}:task/VoiceCluster/0123456789abcdef", cluster),
+        ("iam:PassRole", iam.resolve({"Fn::GetAtt": ["VoiceTaskRole", "Arn"]}, template["Resources"]), passed),
+    ]:
+        assert not iam.allows(statements, iam.Request(action, resource, context)), action
