@@ -171,3 +171,21 @@ def test_unlink_cancels_a_link_in_progress(kit: AccountsKit) -> None:
 
     assert "cancelled the link you had started" in data["content"]
     assert kit.callback(answer).status_code == 400
+
+
+def test_a_shared_link_names_the_discord_account_and_links_nothing_until_confirmed(kit: AccountsKit) -> None:
+    # GIVEN Bob starts /link spotify and sends the link to Alice
+    bob = {"username": "bob_b", "global_name": "Bob B."}
+    data = kit.post(command("link", {"platform": "spotify"}, user_id=OTHER_USER_ID, user_fields=bob)).json_body
+    url = data["data"]["components"][0]["components"][0]["url"]
+
+    # WHEN Alice approves at Spotify with her account and her browser comes back
+    response = kit.callback(kit.spotify.consent(url))
+
+    # THEN the page names Bob's Discord account, so Alice can see whose link it is and refuse
+    page = _body(response)
+    assert response.status_code == 200
+    assert "Bob B. (@bob_b)" in page
+    # AND nothing is linked (Alice's Spotify is not bound to Bob) and no code was exchanged
+    assert kit.vault.platforms(OTHER_USER_ID) == []
+    assert kit.spotify.state.exchanges == 0

@@ -62,6 +62,22 @@ class AccountsKit:
 
         return self.client.http.get("/oauth/spotify/callback?" + urlencode(dict(query)))
 
+    def confirm(self, form: Mapping[str, str], *, raw: bytes | None = None) -> HTTPResponse:
+        """The browser submitting the callback page's confirm form (``raw``: a hand-made body)."""
+        from urllib.parse import urlencode  # noqa: PLC0415
+
+        body = raw if raw is not None else urlencode(dict(form)).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self.client.http.post("/oauth/spotify/callback", headers=headers, body=body)
+
+    def every_value(self) -> list[str]:
+        """Every column of every row of every table of the store's and the vault's SQLite files, as text."""
+        return [*sqlite_values(self.db_path), *sqlite_values(self.vault_path)]
+
+    @property
+    def vault_path(self) -> Path:
+        return self.services.settings.vault_database_path
+
     def user_rows(self, user_id: str) -> list[tuple[str, str]]:
         """Every store row that belongs to the user (U#, O#device#/O#spotify#) or any OAuth state."""
         import sqlite3  # noqa: PLC0415
@@ -71,6 +87,40 @@ class AccountsKit:
                 "SELECT pk, sk FROM items WHERE pk LIKE ? OR pk LIKE 'O#%'", (f"U#{user_id}%",)
             ).fetchall()
         return [(str(pk), str(sk)) for pk, sk in rows]
+
+
+def sqlite_values(path: Path) -> list[str]:
+    """Every cell of every table in the SQLite file at ``path`` (bytes as latin-1), empty if absent."""
+    import sqlite3  # noqa: PLC0415
+
+    if not path.exists():
+        return []
+    values: list[str] = []
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in connection.execute(f'SELECT * FROM "{table}"'):  # names from sqlite_master
+                for cell in row:
+                    if cell is None:
+                        continue
+                    values.append(cell.decode("latin-1") if isinstance(cell, bytes) else str(cell))
+    return values
+
+
+def form_fields(page: str) -> dict[str, str]:
+    """The named inputs of the page's form (hidden fields included), as a browser would submit them."""
+    from html.parser import HTMLParser  # noqa: PLC0415
+
+    found: dict[str, str] = {}
+
+    class Inputs(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            named = dict(attrs)
+            if tag in ("input", "button") and named.get("name"):
+                found[str(named["name"])] = named.get("value") or ""
+
+    Inputs().feed(page)
+    return found
 
 
 def _vault(backend: str, tmp_path: Path, clock: FakeClock) -> tuple[Vault, dict[str, Any]]:

@@ -71,6 +71,7 @@ def _base(
     roles: Sequence[str],
     permissions: str,
     interaction_id: str | None,
+    user_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": interaction_id or next_interaction_id(),
@@ -83,7 +84,7 @@ def _base(
     }
     if data is not None:
         payload["data"] = dict(data)
-    user = {"id": user_id, "username": "tester"}
+    user = {"id": user_id, "username": "tester", **(user_fields or {})}
     if guild_id is None:
         payload["user"] = user
     else:
@@ -101,15 +102,26 @@ def command(
     roles: Sequence[str] = (),
     permissions: str = "0",
     interaction_id: str | None = None,
+    user_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An APPLICATION_COMMAND (type 2) interaction for ``/name`` with top-level options."""
+    """An APPLICATION_COMMAND (type 2) interaction for ``/name`` with top-level options.
+
+    ``user_fields`` adds to (or replaces) the member's user object: ``username``, ``global_name``.
+    """
     data: dict[str, Any] = {"id": "999", "name": name, "type": 1}
     if options:
         data["options"] = [
             {"name": key, "type": 4 if isinstance(value, int) else 3, "value": value} for key, value in options.items()
         ]
     return _base(
-        2, data, guild_id=guild_id, user_id=user_id, roles=roles, permissions=permissions, interaction_id=interaction_id
+        2,
+        data,
+        guild_id=guild_id,
+        user_id=user_id,
+        roles=roles,
+        permissions=permissions,
+        interaction_id=interaction_id,
+        user_fields=user_fields,
     )
 
 
