@@ -9,7 +9,8 @@ Steps, in order, each idempotent; the first failure stops the run with the step'
  1. preflight   git commit (the image tag), tools on PATH (aws, docker), the AWS account
  2. secrets     SSM SecureString parameters under /timmybot/<stage>/ from the environment
                 (TIMMYBOT_DISCORD_BOT_TOKEN, TIMMYBOT_GOOGLE_CLIENT_SECRET, TIMMYBOT_SPOTIFY_CLIENT_SECRET);
-                unchanged values are not rewritten, values never appear on a command line
+                unchanged values are not rewritten, values never appear on a command line;
+                the link key (/timmybot/<stage>/link-key, read by the api alone) is generated once
  3. bucket      the artifact bucket for packaged code (private, encrypted), created once
  4. image       build and push the voice image tagged with the commit, unless ECR has that tag
                 (on the very first deploy the repository does not exist yet: pushed after step 6)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -53,6 +55,10 @@ SECRET_PARAMETERS: dict[str, str] = {
     "oauth/spotify-client-secret": "TIMMYBOT_SPOTIFY_CLIENT_SECRET",
 }
 REQUIRED_SECRETS = ("discord-bot-token",)
+# Generated here once, then kept: the link key (PKCE verifiers, sealed Google device codes, confirm
+# tokens). Only the api's role may read it. Replacing it only ends the links in progress.
+GENERATED_SECRETS = ("link-key",)
+LINK_KEY_BYTES = 48
 INTERACTIONS_PATH = "interactions"
 SPOTIFY_CALLBACK_PATH = "oauth/spotify/callback"
 
@@ -199,6 +205,18 @@ def step_secrets(plan: Plan, runner: Runner) -> None:
             raise DeployError(f"{path} does not exist: set ${variable} for this run (it is stored, never printed)")
         else:
             runner.say(f"    {path}: {'unchanged' if current is not None else 'not set (feature off)'}")
+    for name in GENERATED_SECRETS:
+        path = plan.parameter(name)
+        if runner.dry_run:
+            runner.say(f"    would ensure SecureString {path} (generated once if missing, never printed)")
+            continue
+        ssm = runner.aws_client("ssm", plan.region)
+        if _get_parameter(ssm, path) is not None:
+            runner.say(f"    {path}: unchanged")
+            continue
+        value = secrets.token_urlsafe(LINK_KEY_BYTES)
+        ssm.put_parameter(Name=path, Value=value, Type="SecureString", Overwrite=False, Tier="Standard")
+        runner.say(f"    {path}: generated")
 
 
 def _get_parameter(ssm: Any, path: str) -> str | None:

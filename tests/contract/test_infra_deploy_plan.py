@@ -12,8 +12,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import boto3
+import pytest
 import yaml
+from moto import mock_aws
 
 from scripts import costs, deploy
 
@@ -119,3 +123,38 @@ def test_workflows_use_oidc_and_no_long_lived_keys() -> None:
     assert "--self-check" in workflows["voice-image.yml"]
     assert "schedule" in workflows["canary.yml"] and "scripts/canary.py" in workflows["canary.yml"]
     assert "bash .ci/run" in workflows["tests.yml"]
+
+
+class _MotoRunner(deploy.Runner):
+    """A real run whose AWS clients are moto's (the one stand-in for AWS here)."""
+
+    def __init__(self) -> None:
+        super().__init__(dry_run=False)
+        self.said: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.said.append(text)
+
+    def aws_client(self, service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region)
+
+
+def test_the_secrets_step_generates_the_link_key_once_and_never_prints_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMMYBOT_DISCORD_BOT_TOKEN", "MTIz.not-a-real-bot-token")
+    for name in ("TIMMYBOT_GOOGLE_CLIENT_SECRET", "TIMMYBOT_SPOTIFY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    plan = deploy.Plan(stage="dev", region="eu-west-1", capacity="arm64", image_tag="t", application_id="1",
+                       public_key="ab" * 32)  # fmt: skip
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="eu-west-1")
+        runner = _MotoRunner()
+        deploy.step_secrets(plan, runner)
+        first = ssm.get_parameter(Name="/timmybot/dev/link-key", WithDecryption=True)["Parameter"]
+        deploy.step_secrets(plan, runner)
+        second = ssm.get_parameter(Name="/timmybot/dev/link-key", WithDecryption=True)["Parameter"]
+
+    assert first["Type"] == "SecureString" and len(first["Value"]) == 64
+    assert second["Value"] == first["Value"] and second["Version"] == first["Version"]
+    assert "    /timmybot/dev/link-key: generated" in runner.said
+    assert "    /timmybot/dev/link-key: unchanged" in runner.said
+    assert not [line for line in runner.said if first["Value"] in line]

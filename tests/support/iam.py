@@ -25,6 +25,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PARTITION = "aws"
@@ -266,3 +267,41 @@ def dynamodb_request(
     if partition_keys:
         context["dynamodb:LeadingKeys"] = tuple(dict.fromkeys(partition_keys))
     return Request(f"dynamodb:{action}", resource, context)
+
+
+# ------------------------------------------------------------------------------- templates
+def load_template(path: Path) -> dict[str, Any]:
+    """A CloudFormation YAML template with its short-form tags (``!Sub``…) in their long form."""
+    import yaml  # noqa: PLC0415
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            assert isinstance(node, yaml.MappingNode)
+            value = loader.construct_mapping(node, deep=True)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", construct)
+    loaded = yaml.load(path.read_text(), Loader=Loader)  # a SafeLoader, plus the CFN tags
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def key_kind(partition_key: str) -> str:
+    """A partition key's record kind, ids dropped: ``G#123`` → ``G#``, ``T#local#x`` → ``T#local#``;
+    keys that hold no id (``B#identify``, ``S#breaker#youtube``) are their own kind."""
+    if partition_key.startswith("G#"):
+        return "G#"
+    if partition_key.startswith("T#"):
+        source = partition_key.split("#")[1]
+        return f"T#{source}#"
+    return partition_key

@@ -2,7 +2,8 @@
 
 ``VoiceStack`` holds the settings every process shares (the emulator's REST and gateway URLs, its
 throwaway CA, an SQLite store file, the test-only local media source) and starts voice tasks as
-real subprocesses, exactly as the local launcher does.
+real subprocesses, exactly as the local launcher does. Given a ``RecordingDynamoDB``, the store is
+DynamoDB (moto on 127.0.0.1) instead, and the endpoint records every call the tasks make.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support.audio import AudioAnalysis, analyse
 from tests.support.dave_checks import privacy_code_problems
@@ -24,8 +25,14 @@ from tests.support.media import MediaServer, sweep_file, tone_file
 from timmybot.config import Settings
 from timmybot.models import GuildRecord, LeaseState, QueueEntry
 from timmybot.sources import resolve_query
+from timmybot.store import schema
+from timmybot.store.base import Store
+from timmybot.store.dynamodb import DynamoDBStore
 from timmybot.store.sqlite import SQLiteStore
 from timmybot.wake import send_hints
+
+if TYPE_CHECKING:
+    from tests.support.dynamodb_recorder import RecordingDynamoDB
 
 ROOT = Path(__file__).resolve().parents[2]
 _entry_ids = itertools.count(1)
@@ -62,7 +69,8 @@ class VoiceTaskProcess:
 
 
 class VoiceStack:
-    def __init__(self, emulator: DiscordEmulator, media: MediaServer, tmp_path: Path, **settings: str) -> None:
+    def __init__(self, emulator: DiscordEmulator, media: MediaServer, tmp_path: Path, *,
+                 dynamodb: RecordingDynamoDB | None = None, **settings: str) -> None:  # fmt: skip
         self.emulator = emulator
         self.media = media
         self.tmp_path = tmp_path
@@ -80,10 +88,20 @@ class VoiceStack:
             "TIMMYBOT_LOG_LEVEL": "INFO",
             "SSL_CERT_FILE": str(emulator.ca_file),
         }
+        table = f"timmybot-{tmp_path.name}"[:255]
+        if dynamodb is not None:
+            self.env.update(dynamodb.task_env(table))
         self.env.update(settings)
         self.settings = Settings.from_env(self.env)
+        store: Store
+        if dynamodb is not None:
+            client = dynamodb.client()
+            client.create_table(**schema.table_definition(table))
+            store = DynamoDBStore(table, client=client)
+        else:
+            store = SQLiteStore(self.db_path)
         # The stack's writes stand for the api's and the worker's: they send wake hints as those do.
-        self.store = send_hints(SQLiteStore(self.db_path), self.settings)
+        self.store = send_hints(store, self.settings)
         self.tasks: list[VoiceTaskProcess] = []
 
     # ------------------------------------------------------------------ queue set-up
@@ -144,7 +162,8 @@ class VoiceStack:
     def close(self) -> None:
         for task in self.tasks:
             task.stop()
-        self.store.close()
+        if isinstance(self.store, SQLiteStore):
+            self.store.close()
         self.check_privacy_codes()
 
     def check_privacy_codes(self) -> None:
