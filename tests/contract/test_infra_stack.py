@@ -581,3 +581,12 @@ def test_the_link_key_is_readable_by_the_api_alone(template: dict[str, Any]) -> 
     for function in ("Worker", "Reaper"):
         variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert "TIMMYBOT_LINK_KEY_PARAMETER" not in variables, function
+
+
+def test_securing_links_adds_no_idle_cost(template: dict[str, Any]) -> None:
+    # One KMS key (the tokens key, $1/month, only with the KMS vault) and one Secrets Manager secret
+    # (the operator's source credentials): the link key is a free SSM standard parameter that
+    # deploy.py writes, not a key or a secret per link
+    assert set(_resources(template, "AWS::KMS::Key")) == {"TokensKey"}
+    assert set(_resources(template, "AWS::SecretsManager::Secret")) == {"SourceCredentialsSecret"}
+    assert "link-key" in deploy.GENERATED_SECRETS and "link-key" not in deploy.SECRET_PARAMETERS
