@@ -1,15 +1,18 @@
-"""Account settings: the OAuth client secrets come from SSM by name, and redirect URIs follow Spotify's rules."""
+"""Account settings: the OAuth client secrets and the link key come from SSM by name, and redirect URIs
+follow Spotify's rules."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from timmybot.config import Settings, SettingsError
-from timmybot.secrets import load_parameter_secrets
+from timmybot.secrets import SecretUnavailableError, load_parameter_secrets
 
 PREFIX = "/timmybot/dev/oauth/"
 
@@ -31,6 +34,25 @@ def test_the_oauth_client_secrets_are_read_under_the_oauth_prefix_only_when_aske
     assert loaded.google_client_secret == "google-secret-Zq8"
     assert loaded.spotify_client_secret == ""  # optional with PKCE: a missing parameter is fine
     assert "google-secret-Zq8" not in repr(loaded)
+
+
+def test_the_link_key_is_read_from_its_parameter_with_the_oauth_secrets_only(ssm: Any) -> None:
+    ssm.put_parameter(Name="/timmybot/dev/link-key", Value="L" * 43, Type="SecureString")
+    settings = Settings(link_key_parameter="/timmybot/dev/link-key")
+
+    assert load_parameter_secrets(settings, client=ssm).link_key == ""  # the Discord client never reads it
+    loaded = load_parameter_secrets(settings, client=ssm, oauth=True)
+
+    assert loaded.link_key == "L" * 43
+    assert "L" * 43 not in repr(loaded)
+    assert load_parameter_secrets(replace(settings, link_key="M" * 43), client=ssm, oauth=True).link_key == "M" * 43
+
+
+def test_a_missing_link_key_parameter_is_an_error(ssm: Any) -> None:
+    settings = Settings(link_key_parameter="/timmybot/dev/no-such-link-key")
+
+    with pytest.raises(SecretUnavailableError, match="no-such-link-key"):
+        load_parameter_secrets(settings, client=ssm, oauth=True)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 PREFIX = "TIMMYBOT_"
 SNOWFLAKE_RE = re.compile(r"^[1-9][0-9]{15,20}$")
+LINK_KEY_MIN_LENGTH = 32  # characters of a random link key (32 of token_urlsafe's alphabet: 192 bits)
 
 StoreBackend = Literal["sqlite", "dynamodb"]
 LauncherKind = Literal["local", "ecs", "none"]
@@ -123,6 +124,9 @@ class Settings:
     vault_backend: VaultBackend = "local"  # where user OAuth tokens live: local, secretsmanager or kms
     vault_sqlite_path: str = ""  # local vault database; empty = <data_dir>/vault.sqlite3
     vault_key_file: str = ""  # local vault Fernet key (created 0600 on first run); empty = <data_dir>/vault.key
+    link_key: str = field(default="", repr=False)  # secret (api only): derives PKCE verifiers, seals pending codes
+    link_key_parameter: str = ""  # AWS: the SSM SecureString holding link_key (read with the OAuth secrets)
+    link_key_file: str = ""  # local link key (created 0600 on first run) when link_key is empty; <data_dir>/link.key
     token_table: str = field(default="timmybot-tokens")  # kms vault: the DynamoDB token table
     token_key_arn: str = ""  # kms vault: the tokens KMS key (envelope encryption, context user_id)
     user_secret_prefix: str = field(default="/timmybot/users/")  # secretsmanager vault: secret <prefix><user_id>/oauth
@@ -208,6 +212,8 @@ class Settings:
             problems.append(
                 "spotify_redirect_uri must be https://... or http://127.0.0.1:<port>/... (Spotify refuses localhost)"
             )
+        if self.link_key and len(self.link_key) < LINK_KEY_MIN_LENGTH:
+            problems.append(f"link_key must be at least {LINK_KEY_MIN_LENGTH} characters (a random secret)")
         if not 60 <= self.oauth_state_ttl_s <= 900:
             problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")
         try:
@@ -233,6 +239,10 @@ class Settings:
     @property
     def vault_key_path(self) -> Path:
         return Path(self.vault_key_file) if self.vault_key_file else self.data_path / "vault.key"
+
+    @property
+    def link_key_path(self) -> Path:
+        return Path(self.link_key_file) if self.link_key_file else self.data_path / "link.key"
 
     def source_settings(self) -> SourceSettings:
         from timmybot.sources.models import SourceSettings  # noqa: PLC0415 - keep config import-light

@@ -38,13 +38,16 @@ def load_parameter_secrets(
     """Settings with every secret that names an SSM parameter (and has no value yet) filled in.
 
     ``oauth=True`` also reads the Google and Spotify client secrets under ``oauth_parameter_prefix``
-    (only the account commands need them, so only they pay for the extra reads).
+    and the link key from ``link_key_parameter`` (only the account commands and the OAuth callback
+    need them, so only they pay for the extra reads). A missing link key parameter is an error.
     """
     wanted: dict[str, str] = {}
     if not settings.discord_bot_token and settings.discord_bot_token_parameter:
         wanted["discord_bot_token"] = settings.discord_bot_token_parameter
     if oauth:
         wanted.update(_oauth_parameters(settings))
+        if not settings.link_key and settings.link_key_parameter:
+            wanted["link_key"] = settings.link_key_parameter
     if not wanted:
         return settings
     ssm = client or _ssm_client(settings)
