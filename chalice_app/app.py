@@ -6,7 +6,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, Request, Response
 
 from chalicelib.bootstrap import app_services
 from chalicelib.interactions import handle_interaction
-from chalicelib.oauth_callback import handle_spotify_callback
+from chalicelib.oauth_callback import handle_spotify_callback, handle_spotify_confirm
 from chalicelib.reaper import run_reaper
 from chalicelib.worker import run_job
 from timmybot import __version__
@@ -26,8 +26,15 @@ def interactions() -> Response:
 
 @app.route("/oauth/spotify/callback", methods=["GET"])
 def spotify_callback() -> Response:
-    """The browser's return from Spotify's consent page: a small HTML page (see chalicelib.oauth_callback)."""
+    """The browser's return from Spotify's consent page: a page naming the Discord account, with a confirm form."""
     page = handle_spotify_callback(app_services.get(), _request().query_params)
+    return Response(body=page.body, status_code=page.status, headers=dict(page.headers))
+
+
+@app.route("/oauth/spotify/callback", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+def spotify_confirm() -> Response:
+    """The callback page's Confirm button: only this links the account (see chalicelib.oauth_callback)."""
+    page = handle_spotify_confirm(app_services.get(), _request().raw_body)
     return Response(body=page.body, status_code=page.status, headers=dict(page.headers))
 
 

@@ -21,6 +21,7 @@ from chalicelib.commands.base import CommandContext, Handler, OptionValue
 from chalicelib.replies import (
     PONG,
     Reply,
+    already_handled_reply,
     already_working_reply,
     error_reply,
     generic_error_reply,
@@ -115,7 +116,10 @@ def _respond(
 def _deduplicated(
     services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
 ) -> tuple[ResponsePayload, bool]:
-    """The first delivery is handled and its answer saved; a repeat gets the saved answer."""
+    """The first delivery is handled and its answer saved; a repeat gets the saved answer.
+
+    A reply that is not ``replayable`` (it carries a live link or code) is never saved: the record
+    gets "already handled, run /link again" instead, so the store holds no usable link."""
     settings = services.settings
     store = services.store
     if not store.claim_interaction(interaction_id, ttl_s=settings.dedupe_ttl_s):
@@ -125,8 +129,9 @@ def _deduplicated(
         return response, False
     reply, failed = _dispatch(services, store, interaction_id, kind, payload)
     response = reply.to_response()
+    saved_reply = response if reply.replayable else already_handled_reply().to_response()
     try:
-        store.save_interaction_response(interaction_id, json.dumps(response), ttl_s=settings.dedupe_ttl_s)
+        store.save_interaction_response(interaction_id, json.dumps(saved_reply), ttl_s=settings.dedupe_ttl_s)
     except Exception:
         _log.exception(
             "could not save the response of interaction %s; a repeat will get 'already working'", interaction_id
@@ -179,6 +184,8 @@ def _route(
         guild_id=str(payload["guild_id"]),
         channel_id=_opt_str(payload.get("channel_id")),
         user_id=_user_id(payload) or "",
+        username=_user_field(payload, "username"),
+        display_name=_user_field(payload, "global_name") or _user_field(payload, "username"),
         settings=services.settings,
         now=time.time(),
         roles=_roles(payload),
@@ -239,6 +246,13 @@ def _member(payload: dict[str, Any]) -> dict[str, Any]:
 def _user_id(payload: dict[str, Any]) -> str | None:
     user = _member(payload).get("user") or payload.get("user")
     return _opt_str(user.get("id")) if isinstance(user, dict) else None
+
+
+def _user_field(payload: dict[str, Any], name: str) -> str:
+    """A short text field of the acting user (``username``, ``global_name``), or ""."""
+    user = _member(payload).get("user") or payload.get("user")
+    value = user.get(name) if isinstance(user, dict) else None
+    return value if isinstance(value, str) and len(value) <= MAX_VALUE_LENGTH else ""
 
 
 def _roles(payload: dict[str, Any]) -> frozenset[str]:

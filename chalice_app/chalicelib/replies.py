@@ -24,6 +24,7 @@ _log = logging.getLogger(__name__)
 
 GENERIC_ERROR_TEXT = "Something went wrong on my side. Please try again in a moment."
 ALREADY_WORKING_TEXT = "I'm already working on that."
+ALREADY_HANDLED_TEXT = "That request was already handled. Run /link again if you still need a link or a code."
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Reply:
     components: tuple[ComponentPayload, ...] = ()
     ephemeral: bool = False
     choices: tuple[dict[str, str | int | float], ...] = field(default=())
+    # False: the reply carries something live (a link's authorize URL, a device code's user code),
+    # so the interaction's dedupe record saves ``already_handled_reply()`` instead of it.
+    replayable: bool = True
 
     @classmethod
     def message(
@@ -49,9 +53,9 @@ class Reply:
         return cls(content=content, embeds=embeds, components=components, ephemeral=ephemeral)
 
     @classmethod
-    def private(cls, content: str, *, components: tuple[ComponentPayload, ...] = ()) -> Reply:
+    def private(cls, content: str, *, components: tuple[ComponentPayload, ...] = (), replayable: bool = True) -> Reply:
         """An ephemeral message: only the member who acted sees it."""
-        return cls(content=content, components=components, ephemeral=True)
+        return cls(content=content, components=components, ephemeral=True, replayable=replayable)
 
     @classmethod
     def update(
@@ -60,9 +64,16 @@ class Reply:
         *,
         embeds: tuple[EmbedPayload, ...] = (),
         components: tuple[ComponentPayload, ...] = (),
+        replayable: bool = True,
     ) -> Reply:
         """Type 7: edit the message whose component was clicked."""
-        return cls(kind=InteractionResponseType.UPDATE_MESSAGE, content=content, embeds=embeds, components=components)
+        return cls(
+            kind=InteractionResponseType.UPDATE_MESSAGE,
+            content=content,
+            embeds=embeds,
+            components=components,
+            replayable=replayable,
+        )
 
     @classmethod
     def deferred(cls, *, ephemeral: bool = False) -> Reply:
@@ -105,6 +116,11 @@ def generic_error_reply() -> Reply:
 
 def already_working_reply() -> Reply:
     return Reply.private(ALREADY_WORKING_TEXT)
+
+
+def already_handled_reply() -> Reply:
+    """What a repeat of an interaction whose reply was not replayable gets: no link, no code."""
+    return Reply.private(ALREADY_HANDLED_TEXT)
 
 
 def not_authorized_reply(settings: Settings) -> Reply:

@@ -42,7 +42,7 @@ def _link_youtube(kit: AccountsKit, user_id: str) -> None:
 
 def _link_spotify(kit: AccountsKit, user_id: str) -> None:
     url = kit.post(command("link", {"platform": "spotify"}, user_id=user_id)).json_body["data"]["components"][0]
-    assert kit.callback(kit.spotify.consent(url["components"][0]["url"])).status_code == 200
+    assert kit.link_spotify(kit.spotify.consent(url["components"][0]["url"])).status_code == 200
 
 
 def _start_spotify(kit: AccountsKit, user_id: str) -> None:

@@ -1,10 +1,12 @@
 """/link youtube: Google's device flow against a loopback fake (Authlib's RFC 8628), /check-auth and
-the Check button, refresh before expiry, and /unlink revoking at Google."""
+the Check button, the linked reply naming the Google account's channel (a loopback Data API),
+refresh before expiry, and /unlink revoking at Google."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,8 @@ import pytest
 
 from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.signing import OTHER_USER_ID, USER_ID, command, component
-from timmybot.accounts import device_pk
-from timmybot.oauth import LinkRevokedError
+from timmybot.accounts import build_linked_accounts, device_pk
+from timmybot.oauth import LinkRevokedError, PendingLinkUnreadableError
 from timmybot.vault import Platform
 
 CHECK = "v1:auth:check:youtube"
@@ -211,3 +213,60 @@ def test_linking_is_explained_when_the_operator_has_no_google_app(tmp_path: Path
         data = _data(kit.post(command("link", {"platform": "youtube"})))
 
     assert "isn't set up on this bot" in data["content"] and data["flags"] == 64
+
+
+def _approve_and_check(kit: AccountsKit) -> dict[str, Any]:
+    user_code = _link(kit)
+    kit.google.approve(user_code)
+    kit.clock.advance(5)
+    return _check(kit)
+
+
+def test_the_linked_reply_names_the_google_accounts_channel_escaped(kit: AccountsKit) -> None:
+    # GIVEN a Google account whose channel title is hostile Discord markdown
+    kit.youtube.default_user.channel_title = "Tess *Tunes* @everyone"
+
+    done = _approve_and_check(kit)
+
+    # THEN the reply names it, escaped, after one channels.list (mine=true, snippet: 1 quota unit)
+    assert done["content"].startswith("YouTube linked as **Tess \\*Tunes\\* @\u200beveryone**!")
+    assert [q for path, q in kit.youtube.requests if path == "channels"] == [{"part": "snippet", "mine": "true"}]
+    assert kit.vault.platforms(USER_ID) == [Platform.YOUTUBE]
+
+
+def test_an_account_without_a_channel_is_linked_and_says_why_no_name(kit: AccountsKit) -> None:
+    kit.youtube.default_user.channel_title = None
+
+    done = _approve_and_check(kit)
+
+    assert "YouTube linked (this Google account has no YouTube channel, so I can't show its name)" in done["content"]
+    assert kit.vault.platforms(USER_ID) == [Platform.YOUTUBE]
+
+
+def test_a_failed_channel_lookup_still_reports_the_link(kit: AccountsKit) -> None:
+    kit.youtube.channels_status = 500
+
+    done = _approve_and_check(kit)
+
+    assert done["content"].startswith("YouTube linked! Try /my-playlists")
+    assert kit.vault.platforms(USER_ID) == [Platform.YOUTUBE]
+    assert any(path == "channels" for path, _ in kit.youtube.requests)
+
+
+def test_a_pending_link_sealed_under_another_link_key_ends_with_a_sentence(kit: AccountsKit) -> None:
+    # GIVEN a link started, then the bot's link key changed (a redeploy with a new parameter)
+    _link(kit)
+    kit.clock.advance(5)
+    rekeyed = build_linked_accounts(
+        replace(kit.services.settings, link_key="another-link-key-" * 3), kit.store, kit.vault, clock=kit.clock
+    )
+
+    # WHEN the member checks
+    with pytest.raises(PendingLinkUnreadableError) as ended:
+        rekeyed.check_google_link(USER_ID)
+
+    # THEN a clear sentence, not a crash, and the unusable record is gone
+    assert "Run /link youtube again" in ended.value.user_message
+    assert rekeyed.pending_google(USER_ID) is None
+    assert kit.store.get_record(device_pk(USER_ID), "GOOGLE") is None
+    assert "Run /link youtube first" in _check(kit)["content"]

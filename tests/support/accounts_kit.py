@@ -23,6 +23,7 @@ from chalicelib.bootstrap import Services, app_services, bootstrap
 from tests.support.clock import FakeClock
 from tests.support.fake_google import FakeGoogle
 from tests.support.fake_spotify_auth import FakeSpotifyAuth
+from tests.support.fake_youtube_api import FakeYouTubeApi
 from tests.support.signing import Signer, make_settings
 from timmybot.accounts import LinkedAccounts, build_linked_accounts
 from timmybot.store.base import Store
@@ -42,6 +43,7 @@ class AccountsKit:
     clock: FakeClock
     google: FakeGoogle
     spotify: FakeSpotifyAuth
+    youtube: FakeYouTubeApi  # the Data API the linked Google tokens reach (channels.list after a link)
     vault: Vault
     db_path: Path
 
@@ -70,6 +72,18 @@ class AccountsKit:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return self.client.http.post("/oauth/spotify/callback", headers=headers, body=body)
 
+    def complete(self, answer: Mapping[str, str]) -> tuple[HTTPResponse, HTTPResponse | None]:
+        """The browser's whole return: the callback GET, then its confirm form POSTed (None: no form)."""
+        page = self.callback(answer)
+        form = form_fields(page.body.decode())
+        return page, (self.confirm(form) if form else None)
+
+    def link_spotify(self, answer: Mapping[str, str]) -> HTTPResponse:
+        """``complete`` that must reach the confirm: the confirm's answer."""
+        page, confirmed = self.complete(answer)
+        assert confirmed is not None, page.body.decode()
+        return confirmed
+
     def every_value(self) -> list[str]:
         """Every column of every row of every table of the store's and the vault's SQLite files, as text."""
         return [*sqlite_values(self.db_path), *sqlite_values(self.vault_path)]
@@ -79,14 +93,26 @@ class AccountsKit:
         return self.services.settings.vault_database_path
 
     def user_rows(self, user_id: str) -> list[tuple[str, str]]:
-        """Every store row that belongs to the user (U#, O#device#/O#spotify#) or any OAuth state."""
+        """Every store row that belongs to the user (U#…, O#device#/O#spotify#<id>, an OAuth state
+        naming them), and every OAuth row whose owner cannot be told (those count against everyone)."""
         import sqlite3  # noqa: PLC0415
 
-        with sqlite3.connect(self.db_path) as connection:
+        with contextlib.closing(sqlite3.connect(self.db_path)) as connection:
             rows = connection.execute(
-                "SELECT pk, sk FROM items WHERE pk LIKE ? OR pk LIKE 'O#%'", (f"U#{user_id}%",)
+                "SELECT pk, sk, data FROM items WHERE pk LIKE ? OR pk LIKE 'O#%'", (f"U#{user_id}%",)
             ).fetchall()
-        return [(str(pk), str(sk)) for pk, sk in rows]
+        found: list[tuple[str, str]] = []
+        for pk, sk, data in rows:
+            try:
+                owner = json.loads(data).get("user_id")
+            except (ValueError, AttributeError, TypeError):
+                owner = None
+            if owner is None and str(pk).startswith("O#") and "#" in str(pk)[2:]:
+                tail = str(pk).rsplit("#", 1)[1]
+                owner = tail if tail.isdigit() else None
+            if str(pk).startswith("U#") or owner in (user_id, None):
+                found.append((str(pk), str(sk)))
+        return found
 
 
 def sqlite_values(path: Path) -> list[str]:
@@ -121,6 +147,11 @@ def form_fields(page: str) -> dict[str, str]:
 
     Inputs().feed(page)
     return found
+
+
+def _live_google_token(google: FakeGoogle, token: str) -> bool:
+    found = google.token(token)
+    return found is not None and not found.revoked and found.access_token == token
 
 
 def _vault(backend: str, tmp_path: Path, clock: FakeClock) -> tuple[Vault, dict[str, Any]]:
@@ -162,9 +193,16 @@ def accounts_api(
     with (
         FakeGoogle(access_token_lifetime_s=google_lifetime_s) as google,
         FakeSpotifyAuth(REDIRECT_URI, access_token_lifetime_s=spotify_lifetime_s) as spotify,
+        FakeYouTubeApi(accepts=lambda token: _live_google_token(google, token)) as youtube,
     ):
         vault, vault_settings = _vault(vault_backend, tmp_path, clock)
-        values = {**google.settings(), **spotify.settings(), **vault_settings, **overrides}
+        values = {
+            **google.settings(),
+            **spotify.settings(),
+            "youtube_api_url": youtube.api_url,
+            **vault_settings,
+            **overrides,
+        }
         settings = make_settings(tmp_path, signer, **values)
         store = SQLiteStore(settings.sqlite_path, clock=clock)
         accounts = build_linked_accounts(settings, store, vault, clock=clock)
@@ -177,6 +215,7 @@ def accounts_api(
                 clock=clock,
                 google=google,
                 spotify=spotify,
+                youtube=youtube,
                 vault=vault,
                 db_path=Path(settings.sqlite_path),
             )

@@ -7,7 +7,8 @@
 
 Authlib checks the request the way RFC 6749 and RFC 7636 say: the exact redirect URI, an S256
 ``code_challenge``, and at the token endpoint the ``code_verifier`` against it (a wrong verifier is
-``invalid_grant``). Codes work once. Refresh tokens ROTATE, as Spotify's do with PKCE: each refresh
+``invalid_grant``). Codes work once. ``token_delay_s`` holds every token answer back (to make two
+requests overlap). Refresh tokens ROTATE, as Spotify's do with PKCE: each refresh
 returns a new one and the old one stops working. Spotify has no revocation endpoint, so neither
 does the fake.
 """
@@ -15,6 +16,7 @@ does the fake.
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +124,7 @@ class FakeSpotifyAuth(LoopbackFake):
         self.redirect_uri = redirect_uri
         self.client_secret = client_secret
         self.state = _State()
+        self.token_delay_s = 0.0
         super().__init__(self._build_app(access_token_lifetime_s))
 
     def settings(self) -> dict[str, Any]:
@@ -229,6 +232,7 @@ class FakeSpotifyAuth(LoopbackFake):
 
         @app.post("/api/token")
         def token() -> Response:
+            time.sleep(self.token_delay_s)
             return server.create_token_response()  # type: ignore[no-any-return]
 
         return app

@@ -2,8 +2,11 @@
 "site" that also answers mixes.
 
 ``FakeYouTubeApi`` serves ``/youtube/v3/playlists?mine=true``, ``/playlistItems?playlistId=``,
-``/videos?id=a,b`` and ``/videos?myRating=like`` with ``pageToken`` paging (``page_size`` caps each
-page), for bearer tokens it knows; anything else gets the API's 401. It serves no search (the bot
+``/videos?id=a,b``, ``/videos?myRating=like`` (``pageToken`` paging; ``page_size`` caps each page) and
+``/channels?part=snippet&mine=true`` (the user's channel, or no items when ``channel_title`` is None),
+for bearer tokens it knows, or any token ``accepts`` allows (served as ``default_user``: how the
+account tests let tokens a fake Google issued in the test itself in); anything else gets the API's
+401. ``channels_status`` makes channels.list fail with that HTTP status. It serves no search (the bot
 must never spend 100 quota units on one). ``requests`` records (path, params) without tokens.
 
 ``loopback_youtube_mix`` is a ``source_chain`` factory (tests only, with ``allow_local_media``): the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +52,7 @@ def video(vid: str, title: str, channel: str, duration_s: int) -> dict[str, Any]
 class YouTubeUser:
     playlists: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (id, title, video ids)
     liked: list[str] = field(default_factory=list)  # video ids
+    channel_title: str | None = None  # None: this Google account has no YouTube channel
 
 
 @dataclass
@@ -56,6 +61,9 @@ class FakeYouTubeApi:
     videos: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, YouTubeUser] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    accepts: Callable[[str], bool] | None = None
+    default_user: YouTubeUser = field(default_factory=YouTubeUser)
+    channels_status: int | None = None
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -101,7 +109,10 @@ class FakeYouTubeApi:
         path = parts.path.removeprefix("/youtube/v3/")
         self.requests.append((path, query))
         auth = handler.headers.get("Authorization") or ""
-        user = self.users.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
+        user = self.users.get(token) if token else None
+        if user is None and token and self.accepts is not None and self.accepts(token):
+            user = self.default_user
         if user is None:
             return _error(handler, 401, "authError", "Request had invalid authentication credentials.")
         if path == "playlists" and query.get("mine") == "true":
@@ -110,6 +121,11 @@ class FakeYouTubeApi:
                 for pid, title, ids in user.playlists
             ]
             return _send(handler, self._page(rows, query))
+        if path == "channels" and query.get("mine") == "true" and query.get("part") == "snippet":
+            if self.channels_status is not None:
+                return _error(handler, self.channels_status, "backendError", "Backend Error")
+            items = [] if user.channel_title is None else [{"id": "UCfake", "snippet": {"title": user.channel_title}}]
+            return _send(handler, {"kind": "youtube#channelListResponse", "items": items})
         if path == "playlistItems":
             found = next((ids for pid, _, ids in user.playlists if pid == query.get("playlistId")), None)
             if found is None:

@@ -4,7 +4,9 @@ Every answer is ephemeral: only the member who linked sees their code, link or r
 and the OAuth clients are built on the first account command (``Services.accounts``), never for
 other commands. A YouTube link is a device code the user enters at Google, then a "Check" button
 (or /check-auth); a Spotify link is a link button to Spotify's consent page, which sends the
-browser back to ``GET /oauth/spotify/callback``.
+browser back to ``GET /oauth/spotify/callback`` (a page naming the Discord account, with a confirm
+button). Replies that carry a live link or a user code are not replayable: a Discord retry of
+the interaction gets "already handled" from the dedupe record, which never holds them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option
 from chalicelib.replies import Reply
-from timmybot import custom_ids
+from timmybot import custom_ids, text
 from timmybot.custom_ids import AuthCheckId, ForgetConfirmId
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, OptionType
 from timmybot.errors import InvalidInputError
@@ -35,7 +37,7 @@ from timmybot.vault.base import Platform
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from timmybot.accounts import AccountStatus, LinkedAccounts, UnlinkReport
+    from timmybot.accounts import AccountStatus, LinkedAccounts, UnlinkReport, YouTubeIdentity
 
 _log = logging.getLogger(__name__)
 
@@ -79,12 +81,18 @@ def link(ctx: CommandContext, store: Store) -> Reply:
             f"2. Enter the code **{authorization.user_code}** and approve TimmyBot\n"
             f"3. Press **Check** (or run /check-auth). The code works for {minutes} minutes.",
             components=_check_row(),
+            replayable=False,
         )
-    url = accounts.start_spotify_link(ctx.user_id)
+    from timmybot.accounts import DiscordAccount  # noqa: PLC0415 - account commands only
+
+    account = DiscordAccount(display_name=ctx.display_name or ctx.username, username=ctx.username)
+    url = accounts.start_spotify_link(ctx.user_id, account)
     return Reply.private(
         "To link Spotify (read-only: your playlists, saved tracks and recently played), open the link below "
-        "and approve TimmyBot. The link is yours alone: it works once, for 15 minutes. Don't share it.",
+        "and approve TimmyBot, then confirm on the page it shows. The link is yours alone: it works once, "
+        "for 15 minutes. Don't share it.",
         components=(_row(_link_button("Link Spotify", url)),),
+        replayable=False,
     )
 
 
@@ -105,12 +113,22 @@ def _check(ctx: CommandContext, make: Callable[..., Reply]) -> Reply:
     except (AuthorizationPendingError, SlowDownError, TooSoonError) as waiting:
         pending = accounts.pending_google(ctx.user_id)
         reminder = f"\nCode: **{pending.user_code}** at <{pending.verification_url}>" if pending else ""
-        return make(waiting.user_message + reminder, components=_check_row())
+        return make(waiting.user_message + reminder, components=_check_row(), replayable=not pending)
     except (AccessDeniedError, ExpiredCodeError, CodeRejectedError) as ended:
         return make(ended.user_message)
     except NoPendingLinkError as nothing:
         return make(_status_text(accounts.status(ctx.user_id), nothing.user_message))
-    return make("YouTube linked! Try /my-playlists or /liked-songs. Run /unlink youtube to undo it.")
+    return make(_linked_text(accounts.youtube_identity(ctx.user_id)))
+
+
+def _linked_text(identity: YouTubeIdentity) -> str:
+    """ "YouTube linked", naming the Google account's channel where the Data API gave it."""
+    after = " Try /my-playlists or /liked-songs. Run /unlink youtube to undo it."
+    if not identity.known:
+        return "YouTube linked!" + after
+    if identity.channel_title is None:
+        return "YouTube linked (this Google account has no YouTube channel, so I can't show its name)." + after
+    return f"YouTube linked as **{text.quote(identity.channel_title, text.IN_SENTENCE)}**!" + after
 
 
 def _status_text(status: AccountStatus, no_pending: str) -> str:
@@ -175,8 +193,8 @@ def forget_confirm(ctx: CommandContext, store: Store) -> Reply:
 
 
 # -------------------------------------------------------------------------------------------- helpers
-def _update(content: str, *, components: tuple[ComponentPayload, ...] = ()) -> Reply:
-    return Reply.update(content, components=components)
+def _update(content: str, *, components: tuple[ComponentPayload, ...] = (), replayable: bool = True) -> Reply:
+    return Reply.update(content, components=components, replayable=replayable)
 
 
 def _check_row() -> tuple[ComponentPayload, ...]:

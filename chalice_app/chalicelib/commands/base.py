@@ -51,6 +51,8 @@ class CommandContext:
     token: str = field(default="", repr=False)  # the interaction token (15 min); never log it
     app_permissions: int = 0
     locale: str | None = None
+    username: str = ""  # the acting user's unique username (untrusted text: escape it where shown)
+    display_name: str = ""  # their global_name, else the username (untrusted text)
 
     def int_option(self, name: str, *, default: int | None = None) -> int:
         value = self.options.get(name, default)

@@ -1,12 +1,22 @@
 """Linked accounts: linking YouTube (Google device flow) and Spotify (PKCE), fresh access tokens,
 /unlink and /forget-me — domain functions over the Store, the Vault and the two OAuth clients.
 
-Store keys (BRIEF §4.5, §4.6; tokens themselves are only ever in the vault):
+Store keys (BRIEF §4.5, §4.6; tokens themselves are only ever in the vault). The store never holds
+a usable OAuth secret (issue 14): what would be one is sealed or derived with the link key
+(``timmybot.oauth.link_key``), which only the api has.
 
     per-user records        pk="U#{user_id}"          sk in USER_RECORDS ("PREFS", "HISTORY")
-    Google device code      pk="O#device#{user_id}"   sk="GOOGLE"    until the code expires (≤ 15 min)
-    Spotify state           pk="O#state#{sha256(state)}" sk="SPOTIFY" single use, 15 min, names its user;
-                                                                     deleted once the link succeeded
+    Google device code      pk="O#device#{user_id}"   sk="GOOGLE"    until the code expires (≤ 15 min). The
+                                                                     device code and the user code are sealed
+                                                                     (AES-GCM, bound to this key); the device
+                                                                     code is opened only to poll Google
+    Spotify state           pk="O#state#{sha256(state)}" sk="SPOTIFY" single use, 15 min, names its user and
+                                                                     the Discord account shown on the confirm
+                                                                     page. No verifier: it is derived from the
+                                                                     state. After the callback GET: the code,
+                                                                     sealed, the confirm token's HMAC and the
+                                                                     confirm deadline. After the confirm: only
+                                                                     the outcome (double submits answer it)
     Spotify latest state    pk="O#spotify#{user_id}"  sk="PENDING"   the user's newest state (older ones
                                                                      stop working; forget-me finds it)
 
@@ -23,25 +33,39 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from timmybot.oauth.errors import (
     AccessDeniedError,
     CodeRejectedError,
+    ConfirmExpiredError,
+    ConfirmRefusedError,
     ExpiredCodeError,
     LinkRevokedError,
     NoPendingLinkError,
+    PendingLinkUnreadableError,
+    ProviderUnavailableError,
     SlowDownError,
     StateError,
     StateSupersededError,
     StateUsedError,
     TooSoonError,
 )
+from timmybot.oauth.link_key import (
+    SealError,
+    confirm_digest,
+    confirm_matches,
+    new_confirm_token,
+    seal,
+    unseal,
+)
+from timmybot.text import cap
 from timmybot.vault.base import Platform, TokenSet, Vault, VaultIntegrityError
 
 if TYPE_CHECKING:
@@ -68,6 +92,14 @@ GOOGLE_SK = "GOOGLE"
 SPOTIFY_STATE_SK = "SPOTIFY"
 SPOTIFY_POINTER_SK = "PENDING"
 STATE_MAX_LENGTH = 200
+CONFIRM_WINDOW_S = 300  # the callback page's confirm button works this long ("Confirm within 5 minutes")
+CONFIRM_TOKEN_MAX_LENGTH = 128
+SEALED_FORM_MAX_LENGTH = 1024
+CONFIRM_FORM_CONTEXT = "spotify confirm form"  # what the page's sealed state is bound to (never a record key)
+NAME_MAX_LENGTH = 64  # Discord's names are at most 32 characters; more is not a Discord name
+CHANNEL_LOOKUP_TIMEOUT_S = 1.0  # channels.list after a YouTube link, inside Discord's 3 s with the poll
+_OUTCOME_WAIT_S = 0.05
+_CONFIRM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 EXPIRED_NOTICE_GRACE_S = 3600  # a spent device record lingers this long so "expired" can be told apart
 
 
@@ -87,6 +119,33 @@ def spotify_pointer_pk(user_id: str) -> str:
 def state_pk(state: str) -> str:
     """The state's record key: a hash, so the store never holds a usable state."""
     return f"{PENDING_PREFIX}state#{hashlib.sha256(state.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class DiscordAccount:
+    """The Discord account a Spotify link will be bound to, as the confirm page names it."""
+
+    display_name: str  # global_name, else the username
+    username: str  # the unique username (shown as @username)
+
+
+@dataclass(frozen=True)
+class SpotifyReview:
+    """The callback GET's answer: whose link this is, and what the confirm form carries."""
+
+    account: DiscordAccount
+    sealed_state: str = field(repr=False)  # the page's hidden field: the state, sealed for the form only
+    confirm_token: str = field(repr=False)  # single use; the store keeps its HMAC only
+    confirm_by: float
+    confirm_within_s: float = CONFIRM_WINDOW_S
+
+
+@dataclass(frozen=True)
+class YouTubeIdentity:
+    """Which Google account a YouTube link reached, as far as the Data API says."""
+
+    known: bool  # False: the lookup failed (the link itself stands)
+    channel_title: str | None = None  # None with known=True: that Google account has no YouTube channel
 
 
 @dataclass(frozen=True)
@@ -152,9 +211,11 @@ class LinkedAccounts:
         spotify: SpotifyPkce,
         settings: Settings,
         *,
+        link_key: bytes,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._link_key = link_key
         self._vault = vault
         self._google = google
         self._spotify = spotify
@@ -173,27 +234,35 @@ class LinkedAccounts:
         authorization = self._google.start()
         now = self._clock()
         expires_at = min(authorization.expires_at, now + self._settings.oauth_state_ttl_s)
+        key = device_pk(user_id)
         record = {
             "user_id": user_id,
-            "device_code": authorization.device_code,
-            "user_code": authorization.user_code,
+            # Sealed: the device code completes the link at Google; the user code would let anyone who
+            # reads the store approve their own Google account onto this user's pending link.
+            "device_code": seal(self._link_key, authorization.device_code, bound_to=f"{key} device_code"),
+            "user_code": seal(self._link_key, authorization.user_code, bound_to=f"{key} user_code"),
             "verification_url": authorization.verification_url,
             "interval_s": authorization.interval_s,
             "expires_at": expires_at,
             "next_poll_at": now + authorization.interval_s,
         }
         self._store.update_record(
-            device_pk(user_id), GOOGLE_SK, lambda _current: record, ttl_s=expires_at - now + EXPIRED_NOTICE_GRACE_S
+            key, GOOGLE_SK, lambda _current: record, ttl_s=expires_at - now + EXPIRED_NOTICE_GRACE_S
         )
         _log.info("user %s started a YouTube link", user_id)
         return replace(authorization, expires_at=expires_at)
 
     def pending_google(self, user_id: str) -> PendingDevice | None:
-        record = self._store.get_record(device_pk(user_id), GOOGLE_SK)
+        key = device_pk(user_id)
+        record = self._store.get_record(key, GOOGLE_SK)
         if record is None or record["expires_at"] <= self._clock():
             return None
+        try:
+            user_code = unseal(self._link_key, record.get("user_code"), bound_to=f"{key} user_code")
+        except SealError:
+            return None  # sealed under another link key: check_google_link says what to do
         return PendingDevice(
-            user_code=str(record["user_code"]),
+            user_code=user_code,
             verification_url=str(record["verification_url"]),
             interval_s=int(record["interval_s"]),
             expires_at=float(record["expires_at"]),
@@ -218,6 +287,12 @@ class LinkedAccounts:
             raise TooSoonError(math.ceil(record["next_poll_at"] - now))
         interval = int(record["interval_s"])
         grace = record["expires_at"] - now + EXPIRED_NOTICE_GRACE_S
+        try:
+            device_code = unseal(self._link_key, record.get("device_code"), bound_to=f"{key} device_code")
+        except SealError:
+            self._store.delete_record(key, GOOGLE_SK)
+            _log.info("user %s's pending YouTube link does not open with the link key; removed it", user_id)
+            raise PendingLinkUnreadableError() from None
 
         def claim(current: dict[str, Any] | None) -> dict[str, Any]:
             if current is None or current.get("device_code") != record["device_code"]:
@@ -228,7 +303,7 @@ class LinkedAccounts:
 
         self._store.update_record(key, GOOGLE_SK, claim, ttl_s=grace)
         try:
-            tokens = self._google.poll(str(record["device_code"]), interval_s=interval)
+            tokens = self._google.poll(device_code, interval_s=interval)
         except SlowDownError as slow:
             slower = slow.interval_s
 
@@ -247,18 +322,21 @@ class LinkedAccounts:
         _log.info("user %s linked YouTube", user_id)
 
     # ------------------------------------------------------------------ Spotify: PKCE
-    def start_spotify_link(self, user_id: str) -> str:
-        """A fresh single-use state bound to the user; returns the authorize URL (never log it)."""
-        request = self._spotify.new_request()
+    def start_spotify_link(self, user_id: str, account: DiscordAccount) -> str:
+        """A fresh single-use state bound to the user; returns the authorize URL (never log it, never
+        store it: the reply that carries it is not saved for Discord's retries either)."""
+        request = self._spotify.new_request()  # its verifier is derived from the state: nothing to keep
         now = self._clock()
         ttl = float(self._settings.oauth_state_ttl_s)
         key = state_pk(request.state)
-        self._store.update_record(
-            key,
-            SPOTIFY_STATE_SK,
-            lambda _current: {"user_id": user_id, "verifier": request.verifier, "expires_at": now + ttl, "used": False},
-            ttl_s=ttl,
-        )
+        record = {
+            "user_id": user_id,
+            "display_name": cap(account.display_name, NAME_MAX_LENGTH),
+            "username": cap(account.username, NAME_MAX_LENGTH),
+            "expires_at": now + ttl,
+            "used": False,
+        }
+        self._store.update_record(key, SPOTIFY_STATE_SK, lambda _current: record, ttl_s=ttl)
         previous = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
         self._store.update_record(
             spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK, lambda _current: {"state_key": key}, ttl_s=ttl
@@ -268,42 +346,176 @@ class LinkedAccounts:
         _log.info("user %s started a Spotify link", user_id)
         return request.url
 
-    def finish_spotify_link(self, state: str, code: str) -> str:
-        """The callback: check and spend the state, exchange the code with its verifier, store the
-        tokens under the user the state names. Returns that user id."""
+    def review_spotify_link(self, state: str, code: str) -> SpotifyReview:
+        """The callback GET: check the state (known, unexpired, unused, the user's newest), keep the
+        code sealed with a fresh confirm token's HMAC, and say whose Discord account it links.
+        Nothing is exchanged and nothing is linked until ``confirm_spotify_link``."""
         if not state or len(state) > STATE_MAX_LENGTH or not state.isascii():
             raise StateError()
         key = state_pk(state)
         now = self._clock()
-        record = self._store.get_record(key, SPOTIFY_STATE_SK)
-        if record is None or float(record["expires_at"]) <= now:
-            raise StateError()
-        if record.get("used"):
-            raise StateUsedError()
+        record = self._live_state(key, now)
         user_id = str(record["user_id"])
-        pointer = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
-        if pointer is None:
+        token = new_confirm_token()
+        confirm_by = now + CONFIRM_WINDOW_S
+        sealed_code = seal(self._link_key, code, bound_to=f"{key} code")
+        digest = confirm_digest(self._link_key, token, bound_to=key)
+
+        def hold(current: dict[str, Any] | None) -> dict[str, Any]:
+            if current is None:
+                raise StateError()
+            if current.get("used") or current.get("outcome"):
+                raise StateUsedError()
+            # A reload issues a new token and replaces the older page's: the newest page confirms.
+            return {**current, "code": sealed_code, "confirm_digest": digest, "confirm_by": confirm_by}
+
+        ttl = max(float(record["expires_at"]) - now, CONFIRM_WINDOW_S + EXPIRED_NOTICE_GRACE_S)
+        self._store.update_record(key, SPOTIFY_STATE_SK, hold, ttl_s=ttl)
+        self._store.update_record(
+            spotify_pointer_pk(user_id),
+            SPOTIFY_POINTER_SK,
+            lambda current: {**(current or {}), "state_key": key},
+            ttl_s=ttl,
+        )
+        _log.info("user %s's Spotify approval came back; waiting for the confirm", user_id)
+        account = DiscordAccount(str(record.get("display_name") or ""), str(record.get("username") or ""))
+        return SpotifyReview(
+            account=account,
+            sealed_state=seal(self._link_key, state, bound_to=CONFIRM_FORM_CONTEXT),
+            confirm_token=token,
+            confirm_by=confirm_by,
+        )
+
+    def confirm_spotify_link(self, sealed_state: str, token: str) -> str:
+        """The confirm POST: the page's sealed state and its single-use token. Spends the state,
+        exchanges the code (the verifier recomputed from the state) and stores the tokens under the
+        user the state names. Returns that user id. A second submit of the same page answers the
+        first one's outcome (a link is made once); a confirm after the deadline is refused."""
+        if not isinstance(token, str) or not _CONFIRM_TOKEN_RE.match(token):
+            raise ConfirmRefusedError()
+        if not sealed_state or len(sealed_state) > SEALED_FORM_MAX_LENGTH:
+            raise ConfirmRefusedError()
+        try:
+            state = unseal(self._link_key, sealed_state, bound_to=CONFIRM_FORM_CONTEXT)
+        except SealError:
+            raise ConfirmRefusedError() from None
+        key = state_pk(state)
+        record = self._store.get_record(key, SPOTIFY_STATE_SK)
+        if record is None:
             raise StateError()
-        if pointer.get("state_key") != key:
+        if not confirm_matches(self._link_key, token, record.get("confirm_digest"), bound_to=key):
+            raise ConfirmRefusedError()
+        user_id = str(record["user_id"])
+        if record.get("outcome") or record.get("used"):
+            return self._outcome(key, user_id)
+        now = self._clock()
+        if now > float(record.get("confirm_by") or 0):
+            self._drop_state(key, user_id)
+            raise ConfirmExpiredError()
+        pointer = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
+        if pointer is None or pointer.get("state_key") != key:
             raise StateSupersededError()
 
         def spend(current: dict[str, Any] | None) -> dict[str, Any]:
             if current is None:
                 raise StateError()
-            if current.get("used"):
-                raise StateUsedError()
+            if not confirm_matches(self._link_key, token, current.get("confirm_digest"), bound_to=key):
+                raise ConfirmRefusedError()  # a reload replaced this page's token meanwhile
+            if current.get("used") or current.get("outcome"):
+                raise _AlreadySpentError()
             return {**current, "used": True}
 
-        self._store.update_record(key, SPOTIFY_STATE_SK, spend, ttl_s=max(1.0, float(record["expires_at"]) - now))
-        tokens = self._spotify.exchange(code, str(record["verifier"]))
+        ttl = CONFIRM_WINDOW_S + EXPIRED_NOTICE_GRACE_S
+        try:
+            spent = self._store.update_record(key, SPOTIFY_STATE_SK, spend, ttl_s=ttl)
+        except _AlreadySpentError:
+            return self._outcome(key, user_id)  # a concurrent submit of the same page won the race
+        if spent is None:
+            raise StateError()
+        try:
+            code = unseal(self._link_key, spent.get("code"), bound_to=f"{key} code")
+        except SealError:
+            self._drop_state(key, user_id)
+            raise StateError() from None
+        try:
+            tokens = self._spotify.exchange(code, state=state)
+        except (CodeRejectedError, ProviderUnavailableError):
+            self._settle(key, user_id, record, "failed")
+            raise
         self._vault.put(user_id, Platform.SPOTIFY, tokens)
-        # Done: nothing of this link stays in the store (a replay now finds no state at all).
-        self._store.delete_record(key, SPOTIFY_STATE_SK)
-        self._store.delete_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
+        self._settle(key, user_id, record, "linked")
         _log.info("user %s linked Spotify", user_id)
         return user_id
 
+    def _live_state(self, key: str, now: float) -> dict[str, Any]:
+        """The state record, if it may still be used: known, unexpired, unused and its user's newest."""
+        record = self._store.get_record(key, SPOTIFY_STATE_SK)
+        if record is None or float(record["expires_at"]) <= now:
+            raise StateError()
+        if record.get("used") or record.get("outcome"):
+            raise StateUsedError()
+        pointer = self._store.get_record(spotify_pointer_pk(str(record["user_id"])), SPOTIFY_POINTER_SK)
+        if pointer is None:
+            raise StateError()
+        if pointer.get("state_key") != key:
+            raise StateSupersededError()
+        return record
+
+    def _settle(self, key: str, user_id: str, record: dict[str, Any], outcome: str) -> None:
+        """Keep only what a double submit needs: whose link, the token's HMAC, the outcome (no code)."""
+        settled = {
+            "user_id": user_id,
+            "confirm_digest": record.get("confirm_digest"),
+            "outcome": outcome,
+            "used": True,
+            "expires_at": record.get("expires_at"),
+        }
+        ttl = float(CONFIRM_WINDOW_S)
+        self._store.update_record(key, SPOTIFY_STATE_SK, lambda _current: settled, ttl_s=ttl)
+        self._store.update_record(
+            spotify_pointer_pk(user_id),
+            SPOTIFY_POINTER_SK,
+            lambda current: {**(current or {}), "state_key": key, "settled": True},
+            ttl_s=ttl,
+        )
+
+    def _outcome(self, key: str, user_id: str) -> str:
+        """A repeated confirm: the first one's outcome, waiting (briefly) while it is still exchanging."""
+        deadline = time.monotonic() + 2 * self._settings.oauth_timeout_s + 1.0
+        while True:
+            record = self._store.get_record(key, SPOTIFY_STATE_SK)
+            outcome = record.get("outcome") if record is not None else None
+            if outcome == "linked":
+                _log.info("user %s's Spotify confirm was repeated; already linked", user_id)
+                return user_id
+            if outcome is not None or record is None or time.monotonic() >= deadline:
+                raise StateUsedError()
+            time.sleep(_OUTCOME_WAIT_S)
+
+    def _drop_state(self, key: str, user_id: str) -> None:
+        self._store.delete_record(key, SPOTIFY_STATE_SK)
+        pointer = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
+        if pointer is not None and pointer.get("state_key") == key:
+            self._store.delete_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
+
     # ------------------------------------------------------------------ using a link
+    def youtube_identity(self, user_id: str) -> YouTubeIdentity:
+        """The linked Google account's YouTube channel name (``channels.list?mine=true``, 1 quota unit).
+        Never raises: a failed lookup is ``known=False`` and the link stands."""
+        from timmybot.youtube_data import YouTubeDataClient  # noqa: PLC0415 - only after a YouTube link
+
+        try:
+            token = self.access_token(user_id, Platform.YOUTUBE)
+            if token is None:
+                return YouTubeIdentity(known=False)
+            client = YouTubeDataClient(
+                token, api_url=self._settings.youtube_api_url, timeout_s=CHANNEL_LOOKUP_TIMEOUT_S
+            )
+            return YouTubeIdentity(known=True, channel_title=client.own_channel_title())
+        except Exception as exc:  # the link is made; the name is a courtesy
+            _log.warning("could not name user %s's YouTube channel: %s", user_id, type(exc).__name__)
+            return YouTubeIdentity(known=False)
+
     def linked_platforms(self, user_id: str) -> list[Platform]:
         return self._vault.platforms(user_id)
 
@@ -312,7 +524,7 @@ class LinkedAccounts:
         return AccountStatus(
             linked=tuple(self._vault.platforms(user_id)),
             youtube_pending=self.pending_google(user_id),
-            spotify_pending=pointer is not None,
+            spotify_pending=pointer is not None and not pointer.get("settled"),
         )
 
     def access_token(self, user_id: str, platform: Platform) -> str | None:
@@ -406,7 +618,7 @@ class LinkedAccounts:
             return []
         self._store.delete_record(str(pointer["state_key"]), SPOTIFY_STATE_SK)
         self._store.delete_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
-        return [label]
+        return [] if pointer.get("settled") else [label]  # a finished link's leftovers are not "in progress"
 
     @contextmanager
     def _refresh_lock(self, user_id: str, platform: Platform) -> Iterator[None]:
@@ -419,15 +631,23 @@ class LinkedAccounts:
 def build_linked_accounts(
     settings: Settings, store: Store, vault: Vault, *, clock: Callable[[], float] = time.time
 ) -> LinkedAccounts:
-    """The accounts service from settings (client secrets already loaded: ``load_parameter_secrets(oauth=True)``)."""
+    """The accounts service from settings (client secrets and the link key already loaded:
+    ``load_parameter_secrets(oauth=True)``; without a link key, the local key file is used)."""
+    from timmybot.oauth import link_key  # noqa: PLC0415
     from timmybot.oauth.google import GoogleDeviceFlow  # noqa: PLC0415
     from timmybot.oauth.spotify import SpotifyPkce  # noqa: PLC0415
 
+    key = link_key.resolve(settings)
     return LinkedAccounts(
         store,
         vault,
         GoogleDeviceFlow.from_settings(settings, clock=clock),
-        SpotifyPkce.from_settings(settings, clock=clock),
+        SpotifyPkce.from_settings(settings, link_key=key, clock=clock),
         settings,
+        link_key=key,
         clock=clock,
     )
+
+
+class _AlreadySpentError(Exception):
+    """Inside the spend update: another confirm of the same page spent the state first."""

@@ -1,7 +1,8 @@
 """YouTube Data API v3 client for a linked user's own data (worker only): playlists and liked videos.
 
-What the API allows (FACTS.md): ``playlists.list?mine=true``, ``playlistItems.list`` and
-``videos.list?myRating=like`` (1 quota unit per page each); watch history is not available, and a
+What the API allows (FACTS.md): ``playlists.list?mine=true``, ``playlistItems.list``,
+``videos.list?myRating=like`` and ``channels.list?mine=true`` (the linked account's channel name,
+asked once after /link youtube; 1 quota unit per page each); watch history is not available, and a
 search costs 100 units, so this client never searches. Audio still comes from the source chain
 (yt-dlp) at play time; the user's token is used for listing only, never for playback.
 
@@ -103,6 +104,15 @@ class YouTubeDataClient:
             if len(tracks) >= cap:
                 break
         return tracks[:cap]
+
+    def own_channel_title(self) -> str | None:
+        """The title of the token's own YouTube channel; None if that Google account has none."""
+        body = self._get("channels", {"part": "snippet", "mine": "true"}, what="Your YouTube channel")
+        for raw in _list(body.get("items")):
+            title = _dict(_dict(raw).get("snippet")).get("title")
+            if isinstance(title, str) and title.strip():
+                return title
+        return None
 
     # -- internals ---------------------------------------------------------------------------------
     def _videos(self, ids: list[str]) -> list[Track]:

@@ -1,7 +1,8 @@
 """OAuth clients for account linking: Google's device flow (YouTube) and Spotify's PKCE flow.
 
 Both speak plain OAuth over stdlib HTTP (``timmybot.oauth.http``); their endpoints are settings,
-so tests point them at loopback fakes. Nothing here logs a token, a code or a verifier.
+so tests point them at loopback fakes. Nothing here logs a token, a code or a verifier;
+``timmybot.oauth.link_key`` derives and seals what the store would otherwise hold in clear.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from timmybot.oauth.errors import (
     AuthorizationPendingError,
     CallbackDeniedError,
     CodeRejectedError,
+    ConfirmExpiredError,
+    ConfirmRefusedError,
     ExpiredCodeError,
     LinkError,
     LinkRevokedError,
     NoPendingLinkError,
     NotConfiguredError,
+    PendingLinkUnreadableError,
     ProviderUnavailableError,
     SlowDownError,
     StateError,
@@ -29,11 +33,14 @@ __all__ = [
     "AuthorizationPendingError",
     "CallbackDeniedError",
     "CodeRejectedError",
+    "ConfirmExpiredError",
+    "ConfirmRefusedError",
     "ExpiredCodeError",
     "LinkError",
     "LinkRevokedError",
     "NoPendingLinkError",
     "NotConfiguredError",
+    "PendingLinkUnreadableError",
     "ProviderUnavailableError",
     "SlowDownError",
     "StateError",

@@ -51,6 +51,14 @@ class NoPendingLinkError(LinkError):
     user_message = "There's no YouTube link waiting for approval. Run /link youtube first."
 
 
+class PendingLinkUnreadableError(NoPendingLinkError):
+    """The pending record's sealed device code does not open (the link key changed since /link)."""
+
+    user_message = (
+        "That YouTube link was started before this bot's keys changed, so it can't finish. Run /link youtube again."
+    )
+
+
 class TooSoonError(LinkError):
     def __init__(self, wait_s: int) -> None:
         self.wait_s = wait_s
@@ -75,6 +83,21 @@ class StateUsedError(StateError):
 
 class StateSupersededError(StateError):
     user_message = "You started a newer Spotify link since this one. Use the newest /link spotify message."
+
+
+class ConfirmRefusedError(StateError):
+    """The confirm POST carried no token, a token of another link or page, or a malformed form."""
+
+    user_message = (
+        "This confirmation isn't valid, so nothing was linked. Use the Confirm button on the page Spotify sent "
+        "you back to, or run /link spotify in Discord again."
+    )
+
+
+class ConfirmExpiredError(StateError):
+    """The confirm came after the page's deadline."""
+
+    user_message = "That took too long: run /link spotify again"
 
 
 class CallbackDeniedError(LinkError):

@@ -1,8 +1,10 @@
 """Spotify's authorization code flow with PKCE (S256), for a public client.
 
-    new_request()  a random single-use ``state`` and code verifier, and the authorize URL carrying
-                   the S256 code challenge and the EXACT redirect URI from the settings
-    exchange()     code + verifier (+ the same redirect URI) → tokens
+    new_request()  a random single-use ``state`` and the authorize URL carrying the S256 code
+                   challenge and the EXACT redirect URI from the settings. The code verifier is
+                   derived from the state with the link key (``timmybot.oauth.link_key``), so
+                   nothing has to store it
+    exchange()     code + the state's verifier, recomputed (+ the same redirect URI) → tokens
     refresh()      refresh token → tokens; with PKCE Spotify ROTATES the refresh token, so the new
                    one must be stored every time (the old one stops working)
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from timmybot.oauth.errors import CodeRejectedError, LinkRevokedError, NotConfiguredError
 from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, post_form, token_set
+from timmybot.oauth.link_key import pkce_verifier
 from timmybot.vault.base import TokenSet
 
 if TYPE_CHECKING:
@@ -34,7 +37,6 @@ _log = logging.getLogger(__name__)
 
 PROVIDER = "Spotify"
 SCOPES = ("playlist-read-private", "playlist-read-collaborative", "user-library-read", "user-read-recently-played")
-VERIFIER_BYTES = 64  # token_urlsafe(64) = 86 characters (RFC 7636: 43–128)
 STATE_BYTES = 32
 REVOKE_PAGE = "https://www.spotify.com/account/apps/"
 
@@ -48,7 +50,6 @@ def code_challenge(verifier: str) -> str:
 @dataclass(frozen=True)
 class AuthorizationRequest:
     state: str = field(repr=False)
-    verifier: str = field(repr=False)
     url: str = field(repr=False)
 
 
@@ -60,6 +61,7 @@ class SpotifyPkce:
         redirect_uri: str,
         authorize_url: str,
         token_url: str,
+        link_key: bytes,
         client_secret: str = "",
         timeout_s: float = 2.5,
         clock: Callable[[], float] = time.time,
@@ -68,13 +70,17 @@ class SpotifyPkce:
         self._redirect_uri = redirect_uri
         self._authorize_url = authorize_url
         self._token_url = token_url
+        self._link_key = link_key
         self._client_secret = client_secret
         self._timeout_s = timeout_s
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> SpotifyPkce:
+    def from_settings(
+        cls, settings: Settings, *, link_key: bytes, clock: Callable[[], float] = time.time
+    ) -> SpotifyPkce:
         return cls(
+            link_key=link_key,
             client_id=settings.spotify_client_id,
             client_secret=settings.spotify_client_secret,
             redirect_uri=settings.spotify_redirect_uri,
@@ -91,7 +97,7 @@ class SpotifyPkce:
     def new_request(self) -> AuthorizationRequest:
         self._require_configured()
         state = secrets.token_urlsafe(STATE_BYTES)
-        verifier = secrets.token_urlsafe(VERIFIER_BYTES)
+        verifier = pkce_verifier(self._link_key, state)
         query = urllib.parse.urlencode(
             {
                 "client_id": self._client_id,
@@ -104,10 +110,12 @@ class SpotifyPkce:
             },
             quote_via=urllib.parse.quote,
         )
-        return AuthorizationRequest(state=state, verifier=verifier, url=f"{self._authorize_url}?{query}")
+        return AuthorizationRequest(state=state, url=f"{self._authorize_url}?{query}")
 
-    def exchange(self, code: str, verifier: str) -> TokenSet:
+    def exchange(self, code: str, *, state: str) -> TokenSet:
+        """The code for tokens, with the verifier the state's challenge was made from."""
         self._require_configured()
+        verifier = pkce_verifier(self._link_key, state)
         answer = self._post(
             {
                 "grant_type": "authorization_code",
