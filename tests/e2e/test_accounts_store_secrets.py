@@ -5,6 +5,10 @@ tokens and provider tokens those flows handled.
 
 A verifier is never seen by the test, so it is found by what it does: any word in the store whose
 S256 challenge equals a challenge Spotify was sent is that verifier.
+
+User codes are searched for too: the "still waiting" reminder needs one, so the record keeps it
+sealed rather than in clear (whoever reads a user code can approve their own Google account onto
+someone else's pending link), and the replies that show it are never saved for Discord's retries.
 """
 
 from __future__ import annotations
