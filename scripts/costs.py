@@ -86,7 +86,7 @@ class Costs:
                 a["bot_level_secrets_manager_secrets"] * self.p["secrets_manager"]["secret_month"],
             ),
             (f"voice image in ECR ({a['voice_image_gb']} GB)", a["voice_image_gb"] * self.p["ecr"]["gb_month"]),
-            ("bot token and OAuth client secrets (SSM standard SecureString)", 0.0),
+            ("bot token, OAuth client secrets and the link key (SSM standard SecureString)", 0.0),
             ("Lambda, API Gateway, DynamoDB on-demand, VPC, ECS cluster while idle", 0.0),
         ]
 
