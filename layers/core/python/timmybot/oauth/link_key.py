@@ -27,10 +27,10 @@ import hmac
 import logging
 import os
 import secrets
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from timmybot import keyfile
 from timmybot.config import LINK_KEY_MIN_LENGTH
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ SEAL_LABEL = "timmybot link key v1: sealed values"
 CONFIRM_LABEL = "timmybot link key v1: confirm tokens"
 SEAL_PREFIX = "g1."  # version of the sealed format: AES-GCM, 12-byte nonce, base64url
 NONCE_BYTES = 12
-KEY_FILE_MODE = 0o600
 CONFIRM_TOKEN_BYTES = 32
 MAX_SEALED_LENGTH = 4096
 
@@ -124,21 +123,10 @@ def key_bytes(value: str) -> bytes:
 
 def load_or_create_key_file(path: Path) -> bytes:
     """The key in ``path``, created (mode 0600, exclusively) if the file does not exist."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise LinkKeyError(
-                f"The link key file {path} can be read by other users (mode {mode:o}); run chmod 600 on it."
-            ) from None
-        return key_bytes(path.read_text(encoding="utf-8"))
-    key = secrets.token_urlsafe(32)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    _log.info("created the local link key file %s (mode 600)", path)
-    return key_bytes(key)
+    raw = keyfile.read_or_create(
+        path, lambda: secrets.token_urlsafe(32).encode("ascii"), label="link key", error=LinkKeyError
+    )
+    return key_bytes(raw.decode("utf-8"))
 
 
 def resolve(settings: Settings) -> bytes:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from timmybot import keyfile
 from timmybot.vault.base import Document, Vault, VaultError, VaultIntegrityError
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-KEY_FILE_MODE = 0o600
 BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
@@ -46,21 +44,7 @@ def load_or_create_key(path: Path) -> bytes:
     """The Fernet key in ``path``, created (mode 0600, exclusively) if the file does not exist."""
     from cryptography.fernet import Fernet  # noqa: PLC0415 - only where tokens are handled
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise VaultKeyError(
-                f"The vault key file {path} can be read by other users (mode {mode:o}); run chmod 600 on it."
-            ) from None
-        key = path.read_bytes().strip()
-    else:
-        key = Fernet.generate_key()
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key + b"\n")
-        _log.info("created the local vault key file %s (mode 600)", path)
+    key = keyfile.read_or_create(path, Fernet.generate_key, label="vault key", error=VaultKeyError)
     try:
         Fernet(key)
     except ValueError as exc:
