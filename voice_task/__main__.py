@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from timmybot.config import Settings, SettingsError
+from timmybot.logformat import OneLineFormatter
 from voice_task.selfcheck import run_self_check
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.addFilter(context)
     handler.setFormatter(
-        logging.Formatter(
+        OneLineFormatter(
             "%(asctime)s %(levelname)s %(name)s [guild=%(guild_id)s task=%(task_id)s gen=%(generation)s] %(message)s"
         )
     )

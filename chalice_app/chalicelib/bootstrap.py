@@ -161,7 +161,11 @@ def bootstrap(
     lambda_runtime = "AWS_LAMBDA_FUNCTION_NAME" in os.environ if in_lambda is None else in_lambda
     return Services(
         settings=settings,
-        verifier=SignatureVerifier(settings.discord_public_key, max_age_s=settings.signature_max_age_s),
+        verifier=SignatureVerifier(
+            settings.discord_public_key,
+            max_age_s=settings.signature_max_age_s,
+            max_future_s=settings.signature_max_future_s,
+        ),
         allowlist=Allowlist.from_settings(settings),
         observability=build_observability(in_lambda=lambda_runtime, level=settings.log_level),
         store_factory=make_store,

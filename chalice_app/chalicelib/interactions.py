@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ from chalicelib.replies import (
     not_authorized_reply,
 )
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from timmybot import custom_ids
+from timmybot import custom_ids, ratelimit
 from timmybot.discord.types import InteractionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store
+from timmybot.text import is_encodable, loggable
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ MAX_ID_LENGTH = 32
 MAX_SELECT_VALUES = 25  # Discord's limit of options in a select menu
 MAX_VALUE_LENGTH = 100
 UNKNOWN = "unknown"
+UNKNOWN_KIND_TEXT = "I can't handle that kind of interaction yet."
+UNREADABLE_TEXT = "That text has a character I can't read (a broken emoji?). Please type it again."
 
 
 @dataclass(frozen=True)
@@ -60,29 +64,56 @@ UNAUTHORIZED = HttpResult(401, {"error": "invalid request signature"})
 
 def handle_interaction(services: Services, headers: Mapping[str, str], raw_body: bytes | str) -> HttpResult:
     if isinstance(raw_body, str):  # Chalice hands bytes; keep the exact bytes Discord signed either way
-        raw_body = raw_body.encode("utf-8")
-    lowered = {key.lower(): value for key, value in headers.items()}
+        raw_body = raw_body.encode("utf-8", "surrogatepass")
+    if len(raw_body) > services.settings.max_body_bytes:  # before hashing it: nothing is read either way
+        return HttpResult(413, {"error": "request body too large"})
+    lowered = {str(key).lower(): value for key, value in headers.items()}
     if not services.verifier.verify(
         lowered.get(SIGNATURE_HEADER.lower()), lowered.get(TIMESTAMP_HEADER.lower()), raw_body
     ):
         return UNAUTHORIZED
-    if len(raw_body) > services.settings.max_body_bytes:
-        return HttpResult(413, {"error": "request body too large"})
+    if json_depth(raw_body) > services.settings.max_body_depth:
+        return HttpResult(400, {"error": "body is nested too deeply"})
     try:
         payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return HttpResult(400, {"error": "body is not JSON"})
     if not isinstance(payload, dict):
         return HttpResult(400, {"error": "body is not a JSON object"})
     kind = payload.get("type")
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        return HttpResult(400, {"error": "interaction type is not a number"})
     if kind == InteractionType.PING:
         return HttpResult(200, PONG)
-    if kind not in ROUTED_TYPES or isinstance(kind, bool):
-        return HttpResult(400, {"error": "unknown interaction type"})
+    if kind not in ROUTED_TYPES:
+        # A kind Discord added after this code was written: answer it as Discord expects (a 400
+        # would show "This interaction failed"), with a sentence, and touch nothing.
+        _log.info("interaction of unknown type %s answered with a sentence", kind)
+        return HttpResult(200, Reply.private(UNKNOWN_KIND_TEXT).to_response())
     interaction_id = payload.get("id")
     if not isinstance(interaction_id, str) or not interaction_id.isdigit() or len(interaction_id) > MAX_ID_LENGTH:
         return HttpResult(400, {"error": "missing interaction id"})
     return HttpResult(200, _respond(services, InteractionType(kind), interaction_id, payload))
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the JSON text ``raw`` nests, read without parsing it (the parser recurses, so a
+    body nested a few thousand deep would exhaust the stack before any check could run).
+
+    Strings are removed first, so brackets inside them do not count; what is left is only brackets."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _respond(
@@ -97,12 +128,12 @@ def _respond(
     failed = False
     try:
         if not services.allowlist.allows(guild_id):
-            _log.info("refused interaction %s from guild %s (not on the allowlist)", interaction_id, guild_id)
+            _log.info("refused interaction %s from guild %s (not on the allowlist)", interaction_id, loggable(guild_id))
             if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
                 return Reply.autocomplete().to_response()
             return not_authorized_reply(services.settings).to_response()
         if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
-            return Reply.autocomplete().to_response()  # no command has autocomplete options yet
+            return _autocomplete(services, user_id)
         response, failed = _deduplicated(services, interaction_id, kind, payload)
         return response
     except Exception:
@@ -111,6 +142,18 @@ def _respond(
         return generic_error_reply().to_response()
     finally:
         obs.finish(command=name, latency_ms=(time.perf_counter() - started) * 1000, error=failed)
+
+
+def _autocomplete(services: Services, user_id: str | None) -> ResponsePayload:
+    """Choices for a partly typed option: none when over the (higher) autocomplete limit, never a
+    sentence (Discord shows nothing but choices there). No command offers choices yet; the limit
+    is taken all the same, so the first one to do so is limited from the start."""
+    limits = ratelimit.command_limits(services.settings, "autocomplete", user_id=user_id or "", guild_id="")
+    try:
+        ratelimit.check(services.store, limits, now=time.time())
+    except ratelimit.RateLimitedError:
+        return Reply.autocomplete().to_response()
+    return Reply.autocomplete().to_response()
 
 
 def _deduplicated(
@@ -146,6 +189,13 @@ def _dispatch(
     route = UNKNOWN
     try:
         route, handler, ctx = _route(services, interaction_id, kind, payload)
+        bucket = commands.rate_bucket(route)
+        if bucket is not None:
+            ratelimit.check(
+                store,
+                ratelimit.command_limits(services.settings, bucket, user_id=ctx.user_id, guild_id=ctx.guild_id),
+                now=ctx.now,
+            )
         return handler(ctx, store), False
     except TimmyError as error:
         _log.info("interaction %s (%s): %s", interaction_id, route, type(error).__name__)
@@ -207,6 +257,8 @@ def _options(raw: object) -> dict[str, OptionValue]:
     for item in raw:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             value = item.get("value")
+            if isinstance(value, str) and not is_encodable(value):
+                raise InvalidInputError(UNREADABLE_TEXT)
             if isinstance(value, str | int | float | bool):
                 options[item["name"]] = value
     return options

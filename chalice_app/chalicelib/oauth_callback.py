@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ from timmybot.oauth.errors import (
     ProviderUnavailableError,
     StateError,
 )
+from timmybot.text import loggable
 
 if TYPE_CHECKING:
     from timmybot.accounts import SpotifyReview
@@ -59,6 +61,7 @@ LINKED_TEXT = "Linked — you can return to Discord."
 MISSING_TEXT = "This page only works as the end of a Spotify link. Run /link spotify in Discord to start one."
 FAILED_TEXT = "Something went wrong on my side while linking Spotify. Please run /link spotify in Discord again."
 MAX_PARAMETER_LENGTH = 2048
+_OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,40}")  # RFC 6749 §4.1.2.1: access_denied, server_error...
 MAX_FORM_BYTES = 4096
 FORM_FIELDS = ("link", "confirm")  # what only the POST takes: a GET carrying them is refused
 DEFAULT_ACTION = "callback"  # relative to .../oauth/spotify/callback when no redirect URI is set
@@ -80,7 +83,8 @@ def handle_spotify_callback(services: Services, query: Mapping[str, str] | None)
     if any(len(value) > MAX_PARAMETER_LENGTH or not value.isascii() for value in (state, code, error)):
         return _page(400, "That's not a Spotify link result.", MISSING_TEXT)
     if error:
-        _log.info("Spotify consent ended with %s", error if error.isalnum() or "_" in error else "an error")
+        # The value comes from anyone's browser: only an OAuth error code is written as it is.
+        _log.info("Spotify consent ended with %s", error if _OAUTH_ERROR_CODE.fullmatch(error) else loggable(error))
         return _page(400, "Spotify not linked", CallbackDeniedError().user_message)
     if not state or not code:
         return _page(400, "Spotify not linked", MISSING_TEXT)

@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Protocol
 
+from timmybot.logformat import OneLineFormatter
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
 
@@ -73,7 +75,9 @@ class LambdaObservability:
 
 def configure_local_logging(level: str) -> None:
     """Readable logs for `chalice local` and scripts (a no-op if logging is configured already)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def build_observability(*, in_lambda: bool, level: str) -> Observability:

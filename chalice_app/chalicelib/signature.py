@@ -24,11 +24,21 @@ class SignatureVerifier:
 
     An empty or invalid public key rejects every request (and says so once in the log) rather than
     failing the whole function: Discord must see 401s, never 500s, for unverifiable requests.
+    With ``max_age_s`` set (the settings' default is 300 s), a timestamp older than that, or more
+    than ``max_future_s`` ahead, is refused like a bad signature: that is what stops replays.
     """
 
-    def __init__(self, public_key_hex: str, *, max_age_s: int = 0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        public_key_hex: str,
+        *,
+        max_age_s: int = 0,
+        max_future_s: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._public_key_hex = public_key_hex
         self._max_age_s = max_age_s
+        self._max_future_s = max_future_s
         self._clock = clock
         self._key: VerifyKey | None = None
         self._key_loaded = False
@@ -68,8 +78,12 @@ class SignatureVerifier:
         return True
 
     def _fresh(self, timestamp: str) -> bool:
-        try:
-            sent = int(timestamp)
-        except ValueError:
+        """Signed at most ``max_age_s`` ago and at most ``max_future_s`` ahead of our clock.
+
+        Discord signs ``timestamp + body``: a captured request stays valid forever unless its age is
+        checked, and the interaction-id dedupe only remembers ids for ``dedupe_ttl_s`` (kept at or
+        above this window by the settings' validation), so a replay is refused either way."""
+        if not timestamp.isdigit():
             return False
-        return abs(self._clock() - sent) <= self._max_age_s
+        age = self._clock() - int(timestamp)
+        return -self._max_future_s <= age <= self._max_age_s

@@ -98,11 +98,18 @@ def test_signed_non_object_body_gets_400(tmp_path: Path, body: bytes) -> None:
         assert not api.db_path.exists()
 
 
-def test_unknown_interaction_type_gets_400(tmp_path: Path) -> None:
+def test_unknown_interaction_type_gets_a_sentence_and_touches_nothing(tmp_path: Path) -> None:
+    """A kind Discord adds later must still get an answer Discord takes (a 400 reads "This
+    interaction failed"); before, it got HTTP 400."""
     with signed_api(tmp_path) as api:
         payload = command("skip")
         payload["type"] = 42
-        assert api.post(payload).status_code == 400
+        response = api.post(payload)
+        assert response.status_code == 200
+        assert response.json_body["type"] == 4
+        assert response.json_body["data"]["flags"] == EPHEMERAL
+        assert "can't handle that kind" in response.json_body["data"]["content"]
+        assert not api.db_path.exists()
 
 
 def test_stale_timestamp_is_refused_when_a_max_age_is_set(tmp_path: Path) -> None:

@@ -38,6 +38,20 @@ _NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {
 }
 
 
+#: Components that call out (Google, Spotify, the worker) count against their command's limit.
+COMPONENT_RATES: dict[str, str] = {
+    "auth.check": "check",
+    "mypl.pick": "personal",
+    "history.replay": "play",
+}
+
+
+def rate_bucket(route: str) -> str | None:
+    """The rate-limit bucket of a command or component route (None: not limited)."""
+    command = BY_NAME.get(route)
+    return command.rate if command is not None else COMPONENT_RATES.get(route)
+
+
 def schema() -> list[CommandSchema]:
     return [command.schema() for command in COMMANDS]
 
@@ -69,6 +83,7 @@ __all__ = [
     "Handler",
     "Option",
     "component_route",
+    "rate_bucket",
     "require_control",
     "schema",
 ]

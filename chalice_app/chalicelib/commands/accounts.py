@@ -221,8 +221,15 @@ COMMANDS: tuple[Command, ...] = (
         "Link your YouTube or Spotify account (read-only) for your playlists and likes.",
         link,
         (PLATFORM_OPTION,),
+        rate="link",
     ),
-    Command("check-auth", "Check whether Google has approved your YouTube link.", check_auth),
-    Command("unlink", "Unlink your YouTube or Spotify account and delete its tokens.", unlink, (PLATFORM_OPTION,)),
+    Command("check-auth", "Check whether Google has approved your YouTube link.", check_auth, rate="check"),
+    Command(
+        "unlink",
+        "Unlink your YouTube or Spotify account and delete its tokens.",
+        unlink,
+        (PLATFORM_OPTION,),
+        rate="link",
+    ),
     Command("forget-me", "Delete everything TimmyBot keeps about you (asks first).", forget_me),
 )

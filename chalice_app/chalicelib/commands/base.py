@@ -140,6 +140,7 @@ class Command:
     handler: Handler
     options: tuple[Option, ...] = ()
     default_member_permissions: Permission | None = None  # hides the command from members without these
+    rate: str | None = None  # the rate-limit bucket (timmybot.ratelimit) it counts against, if any
 
     def schema(self) -> CommandSchema:
         data: CommandSchema = {

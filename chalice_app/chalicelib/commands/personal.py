@@ -153,7 +153,10 @@ def history_replay(ctx: CommandContext, store: Store) -> Reply:
 
 COMMANDS: tuple[Command, ...] = (
     Command(
-        "my-playlists", "Queue one of your YouTube or Spotify playlists (link them first with /link).", my_playlists
+        "my-playlists",
+        "Queue one of your YouTube or Spotify playlists (link them first with /link).",
+        my_playlists,
+        rate="personal",
     ),
     Command(
         "liked-songs",
@@ -168,9 +171,20 @@ COMMANDS: tuple[Command, ...] = (
                 choices=(Choice("YouTube", "youtube"), Choice("Spotify", "spotify")),
             ),
         ),
+        rate="personal",
     ),
-    Command("play-history", "What you played lately (and Spotify's recently played), to queue again.", play_history),
-    Command("recommendations", "Queue a YouTube mix based on your last track (or this server's).", recommendations),
+    Command(
+        "play-history",
+        "What you played lately (and Spotify's recently played), to queue again.",
+        play_history,
+        rate="personal",
+    ),
+    Command(
+        "recommendations",
+        "Queue a YouTube mix based on your last track (or this server's).",
+        recommendations,
+        rate="personal",
+    ),
     Command(
         "autoplay",
         "Keep playing a YouTube mix of the last track when the queue runs out.",

@@ -61,5 +61,6 @@ COMMANDS: tuple[Command, ...] = (
         "Play a song or playlist: search words or a YouTube, SoundCloud or Spotify link.",
         play,
         (Option("query", "Search words or a link", OptionType.STRING, min_length=1, max_length=QUERY_MAX_LENGTH),),
+        rate="play",
     ),
 )

@@ -66,7 +66,18 @@ class Settings:
     queue_cap: int = 500
     dedupe_ttl_s: int = 900
     max_body_bytes: int = 64 * 1024
-    signature_max_age_s: int = 0  # 0: do not check the timestamp's age (Discord does not require it)
+    max_body_depth: int = 32  # deepest JSON nesting a request body may have (checked before parsing)
+    signature_max_age_s: int = 300  # a signed timestamp older than this is refused (replays); 0 = never
+    signature_max_future_s: int = 60  # ...and one further ahead of our clock than this
+
+    # Rate limits (docs/SECURITY.md): "<count>/<seconds>" per user and per guild, kept in the store
+    rate_play_user: str = "10/30"  # /play and the history's re-queue buttons, per user
+    rate_play_guild: str = "30/30"  # /play per guild, all users together
+    rate_personal_user: str = "6/60"  # /my-playlists, /liked-songs, /play-history, /recommendations...
+    rate_link_user: str = "5/300"  # /link and /unlink (each calls Google or Spotify)
+    rate_check_user: str = "12/60"  # /check-auth and the Check button (Google's token endpoint)
+    rate_search_user: str = "8/30"  # /search once it exists
+    rate_autocomplete_user: str = "40/10"  # autocomplete: over it, no choices (never a sentence)
 
     # Control plane plumbing
     dispatcher: DispatcherKind = "thread"
@@ -214,6 +225,20 @@ class Settings:
             )
         if self.link_key and len(self.link_key) < LINK_KEY_MIN_LENGTH:
             problems.append(f"link_key must be at least {LINK_KEY_MIN_LENGTH} characters (a random secret)")
+        if self.signature_max_age_s < 0 or not 0 <= self.signature_max_future_s <= 300:
+            problems.append("signature_max_age_s must be 0 or more, signature_max_future_s between 0 and 300")
+        if self.signature_max_age_s and self.dedupe_ttl_s < self.signature_max_age_s + self.signature_max_future_s:
+            problems.append(
+                "dedupe_ttl_s must be at least signature_max_age_s + signature_max_future_s "
+                "(a replay inside the signature window must still find its interaction id)"
+            )
+        if not 2 <= self.max_body_depth <= 256:
+            problems.append("max_body_depth must be between 2 and 256")
+        for name in RATE_LIMIT_FIELDS:
+            try:
+                parse_rate(getattr(self, name))
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
         if not 60 <= self.oauth_state_ttl_s <= 900:
             problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")
         try:
@@ -269,6 +294,28 @@ class Settings:
             spotify_client_id=self.spotify_client_id,
             spotify_client_secret=self.spotify_client_secret,
         )
+
+
+RATE_LIMIT_FIELDS = (
+    "rate_play_user",
+    "rate_play_guild",
+    "rate_personal_user",
+    "rate_link_user",
+    "rate_check_user",
+    "rate_search_user",
+    "rate_autocomplete_user",
+)
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """``"<count>/<seconds>"`` → (count, seconds); ``"off"`` → (0, 0), no limit."""
+    text = value.strip().lower()
+    if text in ("off", "0", ""):
+        return 0, 0
+    count, slash, seconds = text.partition("/")
+    if not slash or not count.isdigit() or not seconds.isdigit() or int(count) < 1 or not 1 <= int(seconds) <= 86400:
+        raise ValueError(f"expected <count>/<seconds> (e.g. 8/30) or off, got {value!r}")
+    return int(count), int(seconds)
 
 
 def _valid_redirect_uri(uri: str) -> bool:

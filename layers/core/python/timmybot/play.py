@@ -27,6 +27,7 @@ from timmybot import text, ui
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
+    InvalidInputError,
     NotInVoiceError,
     PlayingElsewhereError,
     StageChannelError,
@@ -57,6 +58,7 @@ _log = logging.getLogger(__name__)
 
 GENERIC_APOLOGY = "Sorry, something went wrong on my side while adding that. Please try /play again in a moment."
 STARTING_TEXT = "Starting the player…"
+UNREADABLE_QUERY = "That text has a character I can't read (a broken emoji?). Please type it again."
 MAX_LISTED = 5  # playlist titles shown in the reply
 EMBED_TITLE_MAX = 256
 UNPOSTABLE_STATUSES = frozenset({403, 404})
@@ -108,6 +110,8 @@ def run_play_job(
 def _play(
     job: PlayJob, *, store: Store, rest: DiscordRest, launcher: Launcher, settings: Settings, now: float
 ) -> dict[str, Any]:
+    if not text.is_encodable(job.query):  # a lone surrogate from JSON: nothing could store or send it
+        raise InvalidInputError(UNREADABLE_QUERY)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     tracks = resolve_tracks(job.query, store=store, settings=settings)
     queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now)

@@ -29,6 +29,23 @@ _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "\u200b"
 
 
+def is_encodable(text: str) -> bool:
+    """Whether ``text`` can be stored and sent at all: JSON lets a request carry a lone UTF-16
+    surrogate (``"\\ud800"``), which no UTF-8 encoder (SQLite, DynamoDB, Discord) accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def loggable(value: object, limit: int = 80) -> str:
+    """``value`` as one safe log token: ``repr`` (so CR/LF and control characters are escaped and a
+    line cannot be forged), shortened to ``limit`` characters. For values from unauthenticated requests."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
 def cap(text: str | None, limit: int = STORED_MAX) -> str:
     """``text`` no longer than ``limit`` code points (for storage: no escaping)."""
     value = text or ""
