@@ -211,6 +211,8 @@ def _route(
     data = payload.get("data")
     if not isinstance(data, dict):
         raise InvalidInputError("That interaction carried no data.")
+    if not _user_id(payload):
+        raise InvalidInputError("That interaction carried no user.")
     custom_id: custom_ids.CustomId | None = None
     options: dict[str, OptionValue] = {}
     if kind is InteractionType.APPLICATION_COMMAND:
