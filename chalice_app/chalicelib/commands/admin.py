@@ -18,10 +18,19 @@ def _describe(record_settings: GuildSettings, ctx: CommandContext) -> str:
         f"DJ role: {f'<@&{record_settings.dj_role_id}>' if record_settings.dj_role_id else 'none'}",
         f"Vote-skip: {'on' if record_settings.vote_skip else 'off'} "
         f"(with 3+ listeners a skip needs more than {record_settings.vote_skip_percent}% of them)",
+        f"DJ-only: {_dj_only_text(record_settings)}",
         f"24/7: {'on' if record_settings.twenty_four_seven else 'off'}",
         f"Idle timeout: {idle // 60} min",
     ]
     return "\n".join(lines)
+
+
+def _dj_only_text(record_settings: GuildSettings) -> str:
+    if not record_settings.dj_only:
+        return "off (listeners in my channel control playback)"
+    who = f"<@&{record_settings.dj_role_id}>" if record_settings.dj_role_id else "Manage Server (no DJ role set)"
+    adding = "adding too" if record_settings.dj_only_adding else "anyone may still add tracks"
+    return f"on: only {who} controls playback, no votes ({adding})"
 
 
 def settings(ctx: CommandContext, store: Store) -> Reply:
@@ -39,6 +48,10 @@ def settings(ctx: CommandContext, store: Store) -> Reply:
         if not 1 <= percent <= 100:
             raise InvalidInputError(f"`vote_skip_percent` must be between 1 and 100 (you gave {percent}).")
         changes["vote_skip_percent"] = percent
+    if "dj_only" in ctx.options:
+        changes["dj_only"] = bool(ctx.options["dj_only"])
+    if "dj_only_adding" in ctx.options:
+        changes["dj_only_adding"] = bool(ctx.options["dj_only_adding"])
     if "twenty_four_seven" in ctx.options:
         wanted = bool(ctx.options["twenty_four_seven"])
         if wanted and not ctx.settings.allow_24_7:
@@ -67,7 +80,7 @@ def settings(ctx: CommandContext, store: Store) -> Reply:
 COMMANDS = (
     Command(
         "settings",
-        "Server settings for TimmyBot: DJ role, vote-skip, 24/7, idle timeout (Manage Server only)",
+        "Server settings for TimmyBot: DJ role, DJ-only, vote-skip, 24/7, idle timeout (Manage Server only)",
         settings,
         options=(
             Option("dj_role", "Members with this role can always control playback", OptionType.ROLE, required=False),
@@ -80,6 +93,18 @@ COMMANDS = (
                 required=False,
                 min_value=1,
                 max_value=100,
+            ),
+            Option(
+                "dj_only",
+                "Only the DJ role and Manage Server control playback (no votes)",
+                OptionType.BOOLEAN,
+                required=False,
+            ),
+            Option(
+                "dj_only_adding",
+                "In DJ-only mode, only they add tracks too",
+                OptionType.BOOLEAN,
+                required=False,
             ),
             Option("twenty_four_seven", "Stay in the channel when idle", OptionType.BOOLEAN, required=False),
             Option(

@@ -73,24 +73,49 @@ class CommandContext:
 Handler = Callable[[CommandContext, Store], Reply]
 
 
+def is_dj(ctx: CommandContext, record: GuildRecord) -> bool:
+    """Manage Server, the guild's DJ role, or being alone with the bot (nobody else to disturb)."""
+    if ctx.is_manager():
+        return True
+    dj_role = record.settings.dj_role_id
+    if dj_role and dj_role in ctx.roles:
+        return True
+    return record.actual.listener_ids == (ctx.user_id,)
+
+
 def require_control(ctx: CommandContext, record: GuildRecord) -> None:
     """BRIEF §5: listeners in the bot's channel control it; the DJ role and Manage Server always may.
 
-    Before the voice task has published who listens (no listener ids) anyone may.
+    Before the voice task has published who listens (no listener ids) anyone may. In DJ-only mode
+    (``/settings dj_only``) only the DJ role, Manage Server and a member alone with the bot may:
+    nobody else, listening or not, and no vote stands in for it.
     """
-    if ctx.is_manager():
+    if is_dj(ctx, record):
         return
-    dj_role = record.settings.dj_role_id
-    if dj_role and dj_role in ctx.roles:
-        return
+    if record.settings.dj_only:
+        raise PermissionDeniedError(dj_only_refusal(record, "control playback"))
     listeners = record.actual.listener_ids
     if not listeners or ctx.user_id in listeners:
         return
+    dj_role = record.settings.dj_role_id
     dj_hint = f", have the <@&{dj_role}> role" if dj_role else ""
     raise PermissionDeniedError(
         f"Only members listening in my voice channel{dj_hint} or with Manage Server can control playback. "
         "Join the channel first."
     )
+
+
+def require_adding(ctx: CommandContext, record: GuildRecord) -> None:
+    """With DJ-only mode and ``dj_only_adding`` on, only DJs (as above) add tracks."""
+    if record.settings.dj_only and record.settings.dj_only_adding and not is_dj(ctx, record):
+        raise PermissionDeniedError(dj_only_refusal(record, "add tracks"))
+
+
+def dj_only_refusal(record: GuildRecord, what: str) -> str:
+    dj_role = record.settings.dj_role_id
+    if dj_role:
+        return f"DJ-only mode is on: only members with the <@&{dj_role}> role or Manage Server can {what}."
+    return f"DJ-only mode is on and no DJ role is set, so only members with Manage Server can {what}."
 
 
 @dataclass(frozen=True)

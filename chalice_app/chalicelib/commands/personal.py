@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chalicelib.bootstrap import app_services
-from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
+from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding, require_control
 from chalicelib.replies import Reply
 from timmybot import custom_ids, text
 from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId
@@ -67,6 +67,7 @@ def liked_songs(ctx: CommandContext, store: Store) -> Reply:
 
     raw = ctx.options.get("platform")
     platform = personal.check_platform(raw if isinstance(raw, str) else None)
+    require_adding(ctx, store.get_guild(ctx.guild_id))
     _dispatch(ctx, JobKind.LIKED, platform=platform)
     return Reply.deferred(ephemeral=True)
 
@@ -81,6 +82,7 @@ def play_history(ctx: CommandContext, store: Store) -> Reply:
 def recommendations(ctx: CommandContext, store: Store) -> Reply:
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
 
+    require_adding(ctx, store.get_guild(ctx.guild_id))
     _dispatch(ctx, JobKind.RECOMMEND)
     return Reply.deferred()
 
@@ -131,6 +133,7 @@ def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
     ref = next((p for p in listed if (p.platform, p.id) == (choice.platform, choice.playlist_id)), None)
     if ref is None:
         raise InvalidInputError("That playlist isn't in your list. Run /my-playlists again.")
+    require_adding(ctx, store.get_guild(ctx.guild_id))
     _dispatch(ctx, JobKind.PLAYLIST, platform=ref.platform, item_id=ref.id, title=ref.name)
     return Reply.update(f"Adding **{text.quote(ref.name, text.IN_SENTENCE)}** ({ref.label})…", components=())
 
@@ -147,6 +150,7 @@ def history_replay(ctx: CommandContext, store: Store) -> Reply:
     track = personal.history_view_track(store, ctx.user_id, ctx.custom_id.index, ctx.custom_id.digest)
     if track is None:
         raise InvalidInputError("That track is no longer in your history list. Run /play-history again.")
+    require_adding(ctx, store.get_guild(ctx.guild_id))
     _dispatch(ctx, JobKind.REQUEUE, track=track.to_dict())
     return Reply.deferred(ephemeral=True)
 

@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chalicelib.bootstrap import app_services
-from chalicelib.commands.base import Command, CommandContext, Option
+from chalicelib.commands.base import Command, CommandContext, Option, require_adding
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError
@@ -34,6 +34,7 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     from timmybot.sources.policy import classify_query  # noqa: PLC0415 - paid by /play only, not every cold start
 
     classify_query(query, ctx.settings.source_settings())  # raises the user's sentence for a refused query
+    require_adding(ctx, store.get_guild(ctx.guild_id))
     job = PlayJob(
         interaction_id=ctx.interaction_id,
         application_id=ctx.application_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_control
+from chalicelib.commands.base import Choice, Command, CommandContext, Option, is_dj, require_control
 from chalicelib.replies import Reply
 from timmybot import text, ui
 from timmybot.discord.types import OptionType
@@ -71,8 +71,9 @@ def votes_needed(listeners: int, percent: int) -> int:
 def skip(ctx: CommandContext, store: Store) -> Reply:
     record = _playing(ctx, store)
     listeners = record.actual.listener_ids
-    is_dj = bool(record.settings.dj_role_id and record.settings.dj_role_id in ctx.roles)
-    if ctx.is_manager() or is_dj or not record.settings.vote_skip or len(listeners) < VOTE_SKIP_MIN_LISTENERS:
+    # In DJ-only mode only DJs got this far (require_control), and they never need a vote.
+    votes_off = not record.settings.vote_skip or record.settings.dj_only
+    if is_dj(ctx, record) or votes_off or len(listeners) < VOTE_SKIP_MIN_LISTENERS:
         store.update_desired(ctx.guild_id, bump_skip=True)
         return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
     return _vote_skip(ctx, store, record)

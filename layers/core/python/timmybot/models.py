@@ -7,7 +7,7 @@ adapter (JSON text) and the DynamoDB adapter (nested maps) store the same shape.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -82,6 +82,8 @@ class GuildSettings:
     idle_timeout_s: int | None = None  # None: the operator default
     vote_skip: bool = True
     vote_skip_percent: int = 50  # with 3+ listeners a skip needs more than this share of them
+    dj_only: bool = False  # only the DJ role and Manage Server control playback (no votes)
+    dj_only_adding: bool = False  # ...and only they add tracks
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,10 @@ class GuildRecord:
     skip_votes: tuple[str, ...] = ()  # members who voted to skip ``skip_votes_entry``
     skip_votes_entry: str | None = None
     version: int = 0  # optimistic-concurrency counter; bumped by every write
+    #: Fields this release does not know, per part ("" for the top level), kept as they were read
+    #: and written back: a voice task of this release, running for hours beside a newer control
+    #: plane, must not erase that release's settings when it writes its playback state.
+    unknown: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_playing(self) -> bool:
@@ -169,9 +175,15 @@ class GuildRecord:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["unknown"]
         data["queue"] = list(self.queue)
         data["skip_votes"] = list(self.skip_votes)
         data["actual"]["listener_ids"] = list(self.actual.listener_ids)
+        for part, extra in self.unknown.items():
+            target = data if part == "" else data.get(part)
+            if isinstance(target, dict):
+                for key, value in extra.items():
+                    target.setdefault(key, value)  # a field this release knows always wins
         return data
 
     @classmethod
@@ -181,6 +193,7 @@ class GuildRecord:
         actual = dict(data.get("actual") or {})
         lease = data.get("lease") or {}
         now_playing = actual.pop("now_playing", None)
+        unknown = _unknown_fields(data)
         return cls(
             guild_id=str(data["guild_id"]),
             settings=GuildSettings(
@@ -189,6 +202,8 @@ class GuildRecord:
                 idle_timeout_s=_opt_int(settings.get("idle_timeout_s")),
                 vote_skip=bool(settings.get("vote_skip", True)),
                 vote_skip_percent=int(settings.get("vote_skip_percent", 50)),
+                dj_only=bool(settings.get("dj_only", False)),
+                dj_only_adding=bool(settings.get("dj_only_adding", False)),
             ),
             desired=Desired(
                 paused=bool(desired.get("paused", False)),
@@ -230,7 +245,28 @@ class GuildRecord:
             skip_votes=tuple(str(x) for x in data.get("skip_votes") or ()),
             skip_votes_entry=_opt_str(data.get("skip_votes_entry")),
             version=int(data.get("version", 0)),
+            unknown=unknown,
         )
+
+
+_PARTS: dict[str, type] = {"settings": GuildSettings, "desired": Desired, "actual": Actual, "lease": Lease}
+
+
+def _unknown_fields(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The keys of ``data`` (and of its parts) that no field of this release reads."""
+    known_top = {f.name for f in fields(GuildRecord)} - {"unknown"}
+    unknown: dict[str, dict[str, Any]] = {}
+    top = {key: value for key, value in data.items() if key not in known_top}
+    if top:
+        unknown[""] = top
+    for part, model in _PARTS.items():
+        raw = data.get(part)
+        if isinstance(raw, dict):
+            names = {f.name for f in fields(model)}
+            extra = {key: value for key, value in raw.items() if key not in names}
+            if extra:
+                unknown[part] = extra
+    return unknown
 
 
 def _opt_str(value: Any) -> str | None:
