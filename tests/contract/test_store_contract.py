@@ -23,7 +23,13 @@ from moto import mock_aws
 
 from tests.support.clock import FakeClock
 from timmybot.config import Settings
-from timmybot.errors import InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
+from timmybot.errors import (
+    InvalidInputError,
+    PermissionDeniedError,
+    QueueEmptyError,
+    QueueFullError,
+    StaleGenerationError,
+)
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
@@ -307,6 +313,39 @@ class TestQueueEdits:
         assert moved.entry_id == "a"
         assert queue == ("b", "c", "d", "a", "e")
         assert fetchable_ids(store, GUILD, queue) == list(queue)
+
+    def test_skip_to_drops_the_entries_before_it_and_bumps_the_skip(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+
+        record, skipped = store.skip_to(GUILD, 3)
+
+        assert skipped == ("a", "b")
+        assert record.queue == ("c", "d", "e") == store.get_guild(GUILD).queue
+        assert record.desired.skip_seq == 1
+        assert fetchable_ids(store, GUILD, ["a", "b"]) == []
+
+    def test_skip_to_under_loop_queue_moves_the_skipped_to_the_end(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+        store.update_desired(GUILD, loop=LoopMode.QUEUE)
+
+        record, skipped = store.skip_to(GUILD, 4)
+
+        assert skipped == ("a", "b", "c")
+        assert record.queue == ("d", "e", "a", "b", "c")
+        assert fetchable_ids(store, GUILD, record.queue) == list(record.queue)
+
+    def test_a_refused_skip_to_changes_nothing(self, store: Store) -> None:
+        fill(store, GUILD, self.IDS)
+
+        def refuse(record: GuildRecord, passed: Sequence[str]) -> None:
+            raise PermissionDeniedError("not yours")
+
+        with pytest.raises(PermissionDeniedError):
+            store.skip_to(GUILD, 2, check=refuse)
+        after = store.get_guild(GUILD)
+        assert after.queue == tuple(self.IDS) and after.desired.skip_seq == 0
+        with pytest.raises(InvalidInputError, match="between 1 and 5"):
+            store.skip_to(GUILD, 6)
 
     def test_shuffle_keeps_every_entry_exactly_once(self, store: Store) -> None:
         ids = [f"s{i}" for i in range(20)]

@@ -83,6 +83,29 @@ def test_skip_switches_the_dominant_frequency(stack: VoiceStack, emulator: Disco
     assert stack.packets(gid, since=skipped_at), "audio continued after the skip"
 
 
+def test_skip_to_is_heard_as_the_chosen_tone_and_loop_queue_brings_the_skipped_back(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    """/skipto 2 with 440 playing and 550, 660, 770 queued: 660 is heard next; under loop queue
+    the skipped 550 comes back at the end, after 770 and the looped 440."""
+    _listener(emulator, guild)
+    gid = str(guild.id)
+    stack.store.update_desired(gid, loop=LoopMode.QUEUE)
+    ids = _start(stack, guild, 440, 550, 660, 770, seconds=6)
+    stack.wait_for_audio(gid, since=0)
+    stack.wait_record(gid, lambda r: r.queue == tuple(ids[1:]), what="the first track playing")
+
+    _record, skipped = stack.store.skip_to(gid, 2)
+    assert skipped == (ids[1],)
+    switched = stack.wait_record(
+        gid, lambda r: r.actual.now_playing is not None and r.actual.now_playing.entry_id == ids[2], what="third"
+    )
+    heard = stack.hear(gid, 1.5, settle=0.5)
+
+    assert _near(heard.dominant_hz, 660), heard
+    assert switched.queue == (ids[3], ids[1], ids[0])
+
+
 def test_pause_stops_packets_and_resume_starts_them_again(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
 ) -> None:

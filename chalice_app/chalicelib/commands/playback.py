@@ -6,16 +6,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, is_dj, require_control
 from chalicelib.replies import Reply
 from timmybot import text, ui
 from timmybot.discord.types import OptionType
-from timmybot.errors import InvalidInputError, NothingPlayingError
+from timmybot.errors import InvalidInputError, NothingPlayingError, PermissionDeniedError
 from timmybot.models import GuildRecord, LoopMode
 from timmybot.store.base import Store
 
+QUEUE_POSITION_MAX = 5000
 VOLUME_MIN = 0
 VOLUME_MAX = 150
 TIME_MAX_LENGTH = 12
@@ -77,6 +79,36 @@ def skip(ctx: CommandContext, store: Store) -> Reply:
         store.update_desired(ctx.guild_id, bump_skip=True)
         return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
     return _vote_skip(ctx, store, record)
+
+
+def skip_to(ctx: CommandContext, store: Store) -> Reply:
+    """/skipto N: play queue position N next and skip the current track (never a vote).
+
+    Who may: a DJ (the DJ role, Manage Server, alone with the bot), or whoever requested every track
+    it would skip (the current one and the ones before N). In DJ-only mode, DJs only."""
+    position = ctx.int_option("position")
+    record = _playing(ctx, store)
+
+    def may_skip(current: GuildRecord, passed: Sequence[str]) -> None:
+        if is_dj(ctx, current):
+            return
+        playing = current.actual.now_playing
+        requesters = {playing.requester_id} if playing is not None else set()
+        requesters |= {entry.requester_id for entry in store.get_entries(ctx.guild_id, list(passed))}
+        if requesters - {ctx.user_id}:
+            raise PermissionDeniedError(
+                "You can only skip over tracks you added yourself. A DJ or a member with Manage Server can skip to "
+                "any of them, or use /skip to start a vote."
+            )
+
+    written, passed = store.skip_to(ctx.guild_id, position, check=may_skip)
+    target = store.get_entries(ctx.guild_id, written.queue[:1])
+    title = f"**{text.quote(target[0].title, text.IN_SENTENCE)}**" if target else f"track {position}"
+    if not passed:
+        return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}; {title} is next.")
+    count = f"{len(passed)} {'track' if len(passed) == 1 else 'tracks'}"
+    where = f"moved {count} to the end (loop queue)" if written.desired.loop is LoopMode.QUEUE else f"dropped {count}"
+    return Reply.message(f"⏭ <@{ctx.user_id}> skipped to {title} and {where}.")
 
 
 def _vote_skip(ctx: CommandContext, store: Store, record: GuildRecord) -> Reply:
@@ -195,6 +227,12 @@ def nowplaying(ctx: CommandContext, store: Store) -> Reply:
 COMMANDS: tuple[Command, ...] = (
     Command("nowplaying", "Show the track that is playing, with controls.", nowplaying),
     Command("skip", "Skip the current track.", skip),
+    Command(
+        "skipto",
+        "Skip to a track in the queue; the ones before it are dropped (or moved to the end when looping).",
+        skip_to,
+        (Option("position", "Its number in /queue", OptionType.INTEGER, min_value=1, max_value=QUEUE_POSITION_MAX),),
+    ),
     Command("pause", "Pause the music.", pause),
     Command("resume", "Resume paused music.", resume),
     Command("stop", "Stop the music and clear the queue.", stop),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
-from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, QueueEntry
+from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
 
 if TYPE_CHECKING:
     from timmybot.sources.models import Track
@@ -280,6 +280,39 @@ class Store(abc.ABC):
 
         self.update_guild(guild_id, change)
         return self.get_entries(guild_id, moved)[0]
+
+    def skip_to(
+        self, guild_id: str, position: int, *, check: Callable[[GuildRecord, Sequence[str]], None] | None = None
+    ) -> tuple[GuildRecord, tuple[str, ...]]:
+        """Make the entry at 1-based ``position`` the next one and skip the current track, atomically.
+
+        The entries before it are dropped, or, with loop queue on, moved to the end (in order).
+        ``check(record, skipped_ids)`` may raise a domain error to refuse (who may skip those).
+        Returns the record as written and the ids that were skipped over.
+        """
+        skipped: list[str] = []
+
+        def change(record: GuildRecord) -> GuildRecord:
+            _check_position(record, position, "position")
+            queue = list(record.queue)
+            passed, rest = queue[: position - 1], queue[position - 1 :]
+            if check is not None:
+                check(record, passed)
+            skipped[:] = passed
+            looping = record.desired.loop is LoopMode.QUEUE
+            desired = replace(record.desired, skip_seq=record.desired.skip_seq + 1)
+            return record.evolve(
+                queue=tuple(rest + passed) if looping else tuple(rest),
+                desired=desired,
+                skip_votes=(),
+                skip_votes_entry=None,
+                last_active=self._clock(),
+            )
+
+        record = self.update_guild(guild_id, change)
+        if record.desired.loop is not LoopMode.QUEUE and skipped:
+            self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in skipped])
+        return record, tuple(skipped)
 
     def shuffle(self, guild_id: str, rng: random.Random | None = None) -> int:
         shuffler = rng or random.SystemRandom()

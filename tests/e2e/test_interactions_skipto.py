@@ -1,0 +1,89 @@
+"""/skipto N over signed HTTP: who may skip over which tracks, what the reply says, and what the
+queue becomes (the voice task's side, heard by ear, is in test_voice_playback.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.signing import (
+    DJ_ROLE_ID,
+    GUILD_ID,
+    MANAGE_GUILD,
+    OTHER_USER_ID,
+    USER_ID,
+    SignedApi,
+    command,
+    seed_playing,
+    signed_api,
+    track_entry,
+)
+from timmybot.models import LoopMode
+
+EPHEMERAL = 64
+LISTENERS = (USER_ID, OTHER_USER_ID, "444444444444444444")
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[SignedApi]:
+    """USER_ID is playing a track and queued q1 and q2; OTHER_USER_ID queued q3."""
+    with signed_api(tmp_path, launcher="none") as signed:
+        entries = [track_entry("q1"), track_entry("q2"), track_entry("q3", requester_id=OTHER_USER_ID)]
+        signed.store.append_entries(GUILD_ID, entries, cap=500)
+        seed_playing(signed.store, listener_ids=LISTENERS)
+        yield signed
+
+
+def _content(body: dict[str, Any]) -> str:
+    return str(body["data"].get("content") or "")
+
+
+def test_skipping_over_only_your_own_tracks_needs_no_dj(api: SignedApi) -> None:
+    body = api.post(command("skipto", {"position": 3})).json_body
+    assert _content(body) == f"⏭ <@{USER_ID}> skipped to **Track q3** and dropped 2 tracks."
+    record = api.store.get_guild(GUILD_ID)
+    assert record.queue == ("q3",)
+    assert record.desired.skip_seq == 1
+
+
+def test_skipping_over_someone_elses_track_is_refused_without_a_vote(api: SignedApi) -> None:
+    api.store.skip_to(GUILD_ID, 1)  # nothing skipped over; the current one stays USER_ID's
+    body = api.post(command("skipto", {"position": 2}, user_id=OTHER_USER_ID)).json_body
+    assert body["data"]["flags"] == EPHEMERAL
+    assert "only skip over tracks you added yourself" in _content(body)
+    record = api.store.get_guild(GUILD_ID)
+    assert record.queue == ("q1", "q2", "q3")
+    assert record.skip_votes == ()
+
+
+@pytest.mark.parametrize(
+    ("roles", "permissions"), [((DJ_ROLE_ID,), "0"), ((), MANAGE_GUILD)], ids=["dj-role", "manage-server"]
+)
+def test_a_dj_skips_over_anyones_tracks(api: SignedApi, roles: tuple[str, ...], permissions: str) -> None:
+    api.post(command("settings", {"dj_role": DJ_ROLE_ID}, permissions=MANAGE_GUILD))
+    body = api.post(command("skipto", {"position": 2}, user_id=OTHER_USER_ID, roles=roles, permissions=permissions))
+    assert "skipped to **Track q2** and dropped 1 track." in _content(body.json_body)
+    assert api.store.get_guild(GUILD_ID).queue == ("q2", "q3")
+
+
+def test_under_loop_queue_the_reply_says_the_skipped_go_to_the_end(api: SignedApi) -> None:
+    api.store.update_desired(GUILD_ID, loop=LoopMode.QUEUE)
+    body = api.post(command("skipto", {"position": 3}, permissions=MANAGE_GUILD)).json_body
+    assert _content(body).endswith("skipped to **Track q3** and moved 2 tracks to the end (loop queue).")
+    assert api.store.get_guild(GUILD_ID).queue == ("q3", "q1", "q2")
+
+
+@pytest.mark.parametrize("position", [0, 4, 99])
+def test_an_out_of_range_position_gets_the_range(api: SignedApi, position: int) -> None:
+    body = api.post(command("skipto", {"position": position}, permissions=MANAGE_GUILD)).json_body
+    assert body["data"]["flags"] == EPHEMERAL
+    assert _content(body) == "`position` must be between 1 and 3 (the queue has 3 tracks)."
+
+
+def test_nothing_playing_says_so(tmp_path: Path) -> None:
+    with signed_api(tmp_path) as api:
+        body = api.post(command("skipto", {"position": 1})).json_body
+        assert _content(body) == "Nothing is playing right now."
