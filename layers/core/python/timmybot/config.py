@@ -130,6 +130,8 @@ class Settings:
     source_secret_file: str = ""  # or a local JSON file with the same document (self-hosters)
     source_js_runtimes: tuple[str, ...] = ()  # yt-dlp JavaScript runtimes (deno, node...); empty: yt-dlp's default
     source_socket_timeout_s: float = 15.0
+    # Network guard (docs/SECURITY.md): loopback host:port pairs it lets through; tests and the demo only
+    net_guard_allow: tuple[str, ...] = ()
 
     # Accounts: the token vault and the OAuth clients (docs/ACCOUNTS.md)
     vault_backend: VaultBackend = "local"  # where user OAuth tokens live: local, secretsmanager or kms
@@ -239,6 +241,7 @@ class Settings:
                 parse_rate(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        problems.extend(_net_guard_problems(self.net_guard_allow))
         if not 60 <= self.oauth_state_ttl_s <= 900:
             problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")
         try:
@@ -316,6 +319,21 @@ def parse_rate(value: str) -> tuple[int, int]:
     if not slash or not count.isdigit() or not seconds.isdigit() or int(count) < 1 or not 1 <= int(seconds) <= 86400:
         raise ValueError(f"expected <count>/<seconds> (e.g. 8/30) or off, got {value!r}")
     return int(count), int(seconds)
+
+
+def _net_guard_problems(entries: tuple[str, ...]) -> list[str]:
+    """Each ``net_guard_allow`` entry must be ``host:port`` (``[v6]:port``)."""
+    if not entries:
+        return []
+    from timmybot.netguard.proxy import split_host_port  # noqa: PLC0415 - stdlib only, on validation
+
+    problems: list[str] = []
+    for entry in entries:
+        try:
+            split_host_port(entry)
+        except ValueError as exc:
+            problems.append(f"net_guard_allow: {exc}")
+    return problems
 
 
 def _valid_redirect_uri(uri: str) -> bool:
