@@ -144,11 +144,18 @@ class QueryKind(enum.Enum):
     SPOTIFY_TRACK = "spotify_track"
     SPOTIFY_ALBUM = "spotify_album"
     SPOTIFY_PLAYLIST = "spotify_playlist"
+    #: A ``spotify.link/<code>`` share link: ``source_id`` is the code; the worker follows it.
+    SPOTIFY_LINK = "spotify_link"
     LOCAL = "local"
 
     @property
     def is_spotify(self) -> bool:
-        return self in {QueryKind.SPOTIFY_TRACK, QueryKind.SPOTIFY_ALBUM, QueryKind.SPOTIFY_PLAYLIST}
+        return self in {
+            QueryKind.SPOTIFY_TRACK,
+            QueryKind.SPOTIFY_ALBUM,
+            QueryKind.SPOTIFY_PLAYLIST,
+            QueryKind.SPOTIFY_LINK,
+        }
 
 
 @dataclass(frozen=True, slots=True)
