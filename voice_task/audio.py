@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import os
 import shlex
 import shutil
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 import discord
 
+from timmybot import netguard
 from timmybot.sources.models import StreamInfo
 
 _log = logging.getLogger(__name__)
@@ -78,6 +80,12 @@ def ffmpeg_executable(configured: str = "") -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+def _ignore_no_proxy() -> None:
+    """FFmpeg skips ``-http_proxy`` for hosts in ``no_proxy``: the voice task's FFmpeg never gets one."""
+    for name in ("no_proxy", "NO_PROXY"):
+        os.environ.pop(name, None)
+
+
 def uses_copy_path(stream: StreamInfo, volume: int) -> bool:
     """Opus input at volume 100 is sent untouched (no decode, no encode)."""
     return stream.is_opus and volume == 100
@@ -89,9 +97,16 @@ def build_source(
     """An FFmpegOpusAudio for ``stream`` starting at ``position_ms`` with ``volume`` percent.
 
     The protocol whitelist and reconnect options come from the stream; a seek is an input seek
-    (``-ss`` before ``-i``) so FFmpeg skips ahead without decoding.
+    (``-ss`` before ``-i``) so FFmpeg skips ahead without decoding. The stream URL is checked once
+    more (``netguard.check_stream_url``) and FFmpeg reads it through the network guard (or the
+    operator's upstream proxy), verifying TLS against the system CA bundle.
+    Raises ``netguard.StreamUrlRefused`` for a URL FFmpeg must not open.
     """
-    before = stream.ffmpeg_before_options()
+    netguard.check_stream_url(stream.stream_url)
+    _ignore_no_proxy()
+    before = stream.ffmpeg_before_options(
+        proxy=stream.proxy or netguard.guard_proxy_url(), ca_file=netguard.ca_bundle()
+    )
     if position_ms > 0:
         before = f"-ss {position_ms / 1000:.3f} {before}"
     options = "-vn"

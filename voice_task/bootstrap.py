@@ -9,6 +9,7 @@ import discord.gateway
 import discord.http
 import yarl
 
+from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.discord.rest import DiscordRest
 from timmybot.identify import IdentifyBudget
@@ -27,6 +28,7 @@ def point_discord_at(settings: Settings) -> None:
 
 def build_task(settings: Settings, guild_id: str, generation: str | None) -> VoiceTask:
     point_discord_at(settings)
+    netguard.configure_from_settings(settings)
     store = build_store(settings)
     rest = DiscordRest.from_settings(settings)
     notifier = RestNotifier(settings, rest)

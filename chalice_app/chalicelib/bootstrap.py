@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from chalicelib.allowlist import Allowlist
 from chalicelib.observability import Observability, build_observability, configure_local_logging
 from chalicelib.signature import SignatureVerifier
+from timmybot import netguard
 from timmybot.config import Settings
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ def bootstrap(
 ) -> Services:
     """Build the api's services. ``store``/``discord``/``dispatcher``/``launcher``/``accounts`` replace
     the adapters the settings name."""
+    # The network guard lets the configured endpoints through (cheap: nothing is parsed or started here).
+    netguard.configure_from_settings(settings)
 
     def make_store() -> Store:
         if store is not None:

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from timmybot import netguard
+
 APP_TOKEN = "fake-spotify-app-token-0123456789"
 
 
@@ -124,10 +126,12 @@ class FakeSpotifyApi:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-spotify", daemon=True)
         self._thread.start()
+        netguard.configure(allow=[self.base_url])  # the network guard lets this fake through
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
+            netguard.revoke(self.base_url)
             self._server.shutdown()
             self._server.server_close()
 

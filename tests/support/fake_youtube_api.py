@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.sources import LoopbackSite, _from_config
+from timmybot import netguard
 from timmybot.errors import TrackNotFoundError
 from timmybot.sources import SourceSettings, Track
 
@@ -96,10 +97,16 @@ class FakeYouTubeApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, name="fake-youtube", daemon=True).start()
+        netguard.configure(allow=[self._allowance()])  # the network guard lets this fake through
         return self
+
+    def _allowance(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.server_address[1]}"
 
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
+            netguard.revoke(self._allowance())
             self._server.shutdown()
             self._server.server_close()
 

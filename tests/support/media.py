@@ -30,6 +30,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import imageio_ffmpeg
 
+from timmybot import netguard
+
 _log = logging.getLogger(__name__)
 
 ToneFormat = Literal["webm", "mp3", "ogg"]
@@ -325,6 +327,7 @@ class MediaServer:
         self._state = _ServerState()
         self._server: _MediaHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._allowance = ""
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self) -> MediaServer:
@@ -334,12 +337,16 @@ class MediaServer:
         self._server = _MediaHTTPServer(self._state)
         self._thread = threading.Thread(target=self._server.serve_forever, name="media-server", daemon=True)
         self._thread.start()
+        # The network guard lets this test server through while it runs (its exact port only).
+        self._allowance = f"127.0.0.1:{self.port}"
+        netguard.configure(allow=[self._allowance])
         _log.debug("media server listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
+        netguard.revoke(self._allowance)
         self._state.release.set()
         self._server.shutdown()
         self._server.server_close()

@@ -16,6 +16,8 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from timmybot import netguard
+
 # Authlib refuses plain http unless told this is a test; the fakes only listen on loopback.
 os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 # Authlib logs issued tokens at DEBUG ("Issue token ..."): that is the fake server's own log, not
@@ -56,9 +58,11 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         self._thread.start()
+        netguard.configure(allow=[self.base_url])  # the network guard lets this fake through
         return self
 
     def stop(self) -> None:
+        netguard.revoke(self.base_url)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -22,6 +22,7 @@ from tests.support.audio import AudioAnalysis, analyse
 from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, RtpPacket
 from tests.support.media import MediaServer, sweep_file, tone_file
+from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.models import GuildRecord, LeaseState, QueueEntry
 from timmybot.sources import resolve_query
@@ -135,6 +136,9 @@ class VoiceStack:
         """``python_path``: folders put first on the task's PYTHONPATH (test wiring, e.g. a site hook)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMMYBOT_")}
         env.update(self.env)
+        # The media servers this test runs are allowed through the task's network guard.
+        allowed = [part for part in env.get(netguard.ALLOW_ENV, "").split(",") if part]
+        env[netguard.ALLOW_ENV] = ",".join(dict.fromkeys([*allowed, *netguard.allowance_entries()]))
         env.update(extra_env)
         env["TIMMYBOT_GUILD_ID"] = guild_id
         if generation is not None:

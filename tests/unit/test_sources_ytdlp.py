@@ -14,6 +14,7 @@ import pytest
 import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
 
+from timmybot import netguard
 from timmybot.errors import (
     AgeRestrictedError,
     BlockedSourceError,
@@ -125,9 +126,12 @@ def test_options_never_download_cache_guess_urls_or_carry_credentials_by_default
     assert options["default_search"] == "error"
     assert options["socket_timeout"] == 15.0
     assert options["quiet"] is True and options["no_warnings"] is True
-    for credential in ("cookiefile", "cookiesfrombrowser", "username", "password", "usenetrc", "proxy"):
+    for credential in ("cookiefile", "cookiesfrombrowser", "username", "password", "usenetrc"):
         assert credential not in options
     assert "remote_components" not in options
+    # No upstream proxy: yt-dlp's only proxy is this process's network guard on loopback.
+    assert options["proxy"] == netguard.guard_proxy_url()
+    assert options["proxy"].startswith("http://127.0.0.1:")
 
 
 def test_operator_credentials_are_passed_only_when_configured() -> None:
@@ -166,8 +170,10 @@ BOT_CHECK = (
             TrackUnavailableError,
         ),
         (
-            DownloadError("ERROR: [youtube] xxxxxxxxxxx: Sign in to confirm your age. This video may be "
-                          "inappropriate for some users."),
+            DownloadError(
+                "ERROR: [youtube] xxxxxxxxxxx: Sign in to confirm your age. This video may be "
+                "inappropriate for some users."
+            ),
             AgeRestrictedError,
         ),
         (DownloadError("ERROR: Unsupported URL: https://example.com/"), UnsupportedUrlError),
@@ -177,8 +183,18 @@ BOT_CHECK = (
         (DownloadError("ERROR: Unable to download webpage: <urlopen error timed out>"), SourceTimeoutError),
     ],
     ids=[
-        "bot-check-curly", "bot-check-straight", "bot-check-extractor", "unavailable", "private", "removed",
-        "age", "unsupported-download", "unsupported-extractor", "no-extractor", "soundcloud-404", "timeout",
+        "bot-check-curly",
+        "bot-check-straight",
+        "bot-check-extractor",
+        "unavailable",
+        "private",
+        "removed",
+        "age",
+        "unsupported-download",
+        "unsupported-extractor",
+        "no-extractor",
+        "soundcloud-404",
+        "timeout",
     ],
 )
 def test_ytdlp_errors_map_to_the_sentence_the_user_reads(exc: BaseException, expected: type[SourceError]) -> None:
@@ -210,18 +226,28 @@ def test_resolve_turns_a_bot_check_into_blocked_source_error() -> None:
 
 def test_search_returns_the_first_result_as_a_track() -> None:
     # GIVEN a search answer with one flat entry
-    recorded = RecordedYoutubeDL({
-        "_type": "playlist", "id": "never gonna", "extractor_key": "YoutubeSearch",
-        "entries": [flat_entry("dQw4w9WgXcQ", "Never Gonna Give You Up")],
-    })
+    recorded = RecordedYoutubeDL(
+        {
+            "_type": "playlist",
+            "id": "never gonna",
+            "extractor_key": "YoutubeSearch",
+            "entries": [flat_entry("dQw4w9WgXcQ", "Never Gonna Give You Up")],
+        }
+    )
     # WHEN searching
     tracks = YtDlpSource(SETTINGS, ydl_factory=recorded.factory).resolve(Query(QueryKind.SEARCH, "never gonna"))
     # THEN one track with the canonical watch URL; the search went out with the configured prefix
-    assert tracks == [Track(
-        source="youtube", source_id="dQw4w9WgXcQ", title="Never Gonna Give You Up",
-        url="https://www.youtube.com/watch?v=dQw4w9WgXcQ", duration_s=212,
-        thumbnail="https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg", artist="Some Channel",
-    )]
+    assert tracks == [
+        Track(
+            source="youtube",
+            source_id="dQw4w9WgXcQ",
+            title="Never Gonna Give You Up",
+            url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            duration_s=212,
+            thumbnail="https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg",
+            artist="Some Channel",
+        )
+    ]
     assert recorded.calls[0][0] == "ytsearch1:never gonna"
 
 
@@ -246,10 +272,15 @@ def test_playlist_is_capped_and_skips_private_deleted_and_too_long_entries() -> 
 
 
 def test_single_track_over_the_limit_is_refused_with_the_limit() -> None:
-    recorded = RecordedYoutubeDL({
-        "id": "longlong000", "title": "Ten hours", "duration": 36000, "extractor_key": "Youtube",
-        "webpage_url": "https://www.youtube.com/watch?v=longlong000",
-    })
+    recorded = RecordedYoutubeDL(
+        {
+            "id": "longlong000",
+            "title": "Ten hours",
+            "duration": 36000,
+            "extractor_key": "Youtube",
+            "webpage_url": "https://www.youtube.com/watch?v=longlong000",
+        }
+    )
     with pytest.raises(TrackTooLongError, match="3 h"):
         YtDlpSource(SETTINGS, ydl_factory=recorded.factory).resolve(
             Query(QueryKind.YOUTUBE, "https://www.youtube.com/watch?v=longlong000", "longlong000")
@@ -257,11 +288,17 @@ def test_single_track_over_the_limit_is_refused_with_the_limit() -> None:
 
 
 def test_soundcloud_track_keeps_its_permalink_and_artist() -> None:
-    recorded = RecordedYoutubeDL({
-        "id": "123456", "title": "Song", "duration": 180.4, "extractor_key": "Soundcloud",
-        "webpage_url": "https://soundcloud.com/artist/song", "uploader": "Artist",
-        "thumbnail": "https://i1.sndcdn.com/artworks-x-t500x500.jpg",
-    })
+    recorded = RecordedYoutubeDL(
+        {
+            "id": "123456",
+            "title": "Song",
+            "duration": 180.4,
+            "extractor_key": "Soundcloud",
+            "webpage_url": "https://soundcloud.com/artist/song",
+            "uploader": "Artist",
+            "thumbnail": "https://i1.sndcdn.com/artworks-x-t500x500.jpg",
+        }
+    )
     tracks = YtDlpSource(SETTINGS, ydl_factory=recorded.factory).resolve(
         Query(QueryKind.SOUNDCLOUD, "https://soundcloud.com/artist/song")
     )
@@ -280,11 +317,19 @@ def test_a_spotify_query_is_not_yt_dlps_to_resolve() -> None:
 def test_stream_reads_url_headers_codec_and_expiry() -> None:
     # GIVEN yt-dlp's answer after selecting itag 251 (opus in webm)
     stream_url = "https://rr1---sn-abc.googlevideo.com/videoplayback?expire=1800000000&itag=251&ip=1.2.3.4"
-    recorded = RecordedYoutubeDL({
-        "id": "dQw4w9WgXcQ", "extractor_key": "Youtube", "duration": 212, "url": stream_url,
-        "acodec": "opus", "vcodec": "none", "ext": "webm", "audio_ext": "webm",
-        "http_headers": {"User-Agent": "Mozilla/5.0", "Accept-Language": "en-us,en;q=0.5"},
-    })
+    recorded = RecordedYoutubeDL(
+        {
+            "id": "dQw4w9WgXcQ",
+            "extractor_key": "Youtube",
+            "duration": 212,
+            "url": stream_url,
+            "acodec": "opus",
+            "vcodec": "none",
+            "ext": "webm",
+            "audio_ext": "webm",
+            "http_headers": {"User-Agent": "Mozilla/5.0", "Accept-Language": "en-us,en;q=0.5"},
+        }
+    )
     track = Track("youtube", "dQw4w9WgXcQ", "Never", "https://www.youtube.com/watch?v=dQw4w9WgXcQ", 212, None, None)
     # WHEN the voice task asks for a stream
     info = YtDlpSource(SETTINGS, ydl_factory=recorded.factory).stream(track)
@@ -316,8 +361,12 @@ def test_short_link_is_expanded_to_its_soundcloud_target() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.com/x", "http://169.254.169.254/", "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-     "https://on.soundcloud.com/loop"],
+    [
+        "https://evil.com/x",
+        "http://169.254.169.254/",
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+        "https://on.soundcloud.com/loop",
+    ],
     ids=["evil", "imds", "other-allowed-site", "short-link-loop"],
 )
 def test_short_link_pointing_elsewhere_is_refused(target: str) -> None:

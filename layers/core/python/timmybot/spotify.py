@@ -104,8 +104,10 @@ def app_token(settings: SourceSettings, *, clock: Callable[[], float] = time.tim
             return cached.value
         import requests  # noqa: PLC0415 - worker only
 
+        from timmybot import netguard  # noqa: PLC0415
+
         try:
-            response = requests.post(
+            response = netguard.guard_session().post(
                 settings.spotify_token_url,
                 data={"grant_type": "client_credentials"},
                 auth=(settings.spotify_client_id, settings.spotify_client_secret),
@@ -146,11 +148,13 @@ class SpotifyClient:
     def __init__(self, token: str, *, api_url: str, timeout_s: float = 10.0, session: Any | None = None) -> None:
         import spotipy  # noqa: PLC0415 - never on the interactions fast path
 
+        from timmybot import netguard  # noqa: PLC0415
+
         _guard_spotipy_logs()
         self._api_url = api_url.rstrip("/") + "/"
         self._sp: Any = spotipy.Spotify(
             auth=token,
-            requests_session=session if session is not None else True,
+            requests_session=netguard.guard_session(session),
             requests_timeout=timeout_s,
             retries=1,
             status_retries=1,

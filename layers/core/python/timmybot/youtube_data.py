@@ -48,12 +48,12 @@ class YouTubeDataClient:
     """One user's token against the Data API. ``session`` is a ``requests.Session`` (optional)."""
 
     def __init__(self, token: str, *, api_url: str, timeout_s: float = 10.0, session: Any | None = None) -> None:
-        import requests  # noqa: PLC0415 - worker only
+        from timmybot import netguard  # noqa: PLC0415
 
         self._token = token
         self._base = api_url.rstrip("/")
         self._timeout_s = timeout_s
-        self._session: Any = session if session is not None else requests.Session()
+        self._session: Any = netguard.guard_session(session)
 
     def playlists(self, cap: int) -> list[RemotePlaylist]:
         found: list[RemotePlaylist] = []

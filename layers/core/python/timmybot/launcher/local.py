@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from timmybot import netguard
 from timmybot.config import PREFIX, Settings
 from timmybot.store.base import Store
 
@@ -117,6 +118,9 @@ class LocalLauncher(Launcher):
     def child_environment(self, guild_id: str, generation: int) -> dict[str, str]:
         env = dict(os.environ if self._environ is None else self._environ)
         env.update(settings_environment(self._settings))
+        # The task may reach what this process's network guard allows (endpoints, test servers).
+        allowed = [*self._settings.net_guard_allow, *netguard.allowance_entries()]
+        env[netguard.ALLOW_ENV] = ",".join(dict.fromkeys(allowed))
         env[GUILD_ENV] = guild_id
         env[GENERATION_ENV] = str(generation)
         paths = [str(CORE_PYTHON), str(self._repo_root)]

@@ -58,8 +58,18 @@ def _current_allowances() -> Allowances:
     with _lock:
         entries = list(_configured)
     allowances = Allowances()
-    allowances.update(entries)
+    for entry in entries:
+        try:
+            allowances.add(entry)
+        except ValueError:
+            _log().warning("net guard: ignored a malformed allowance")
     return allowances.merged(cached[1])
+
+
+def _log() -> Any:
+    import logging  # noqa: PLC0415
+
+    return logging.getLogger(__name__)
 
 
 def guard_proxy_url() -> str:
@@ -77,18 +87,13 @@ def guard_proxy_url() -> str:
 def configure(*, allow: Iterable[str] = (), endpoints: Iterable[str] = ()) -> None:
     """Add allowances: ``allow`` takes ``host:port`` pairs, ``endpoints`` takes URLs (default ports by scheme).
 
-    Bad entries raise ValueError naming the entry. Allowances only grow; ``reset`` forgets them (tests).
+    Entries are kept as given and parsed when the guard checks a connection (so configuring costs
+    the api's cold start nothing); a malformed one is logged and ignored there, and
+    ``Settings.validate`` names a malformed ``net_guard_allow`` at start. ``revoke`` and ``reset``
+    withdraw them.
     """
-    from .proxy import split_host_port  # noqa: PLC0415
-
-    entries: list[str] = []
-    for entry in allow:
-        host, port = split_host_port(entry)
-        entries.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-    for url in endpoints:
-        if url:
-            host, port = split_host_port(url if "://" in url else f"https://{url}")
-            entries.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    entries = [entry.strip() for entry in allow if entry.strip()]
+    entries += [url if "://" in url else f"https://{url}" for url in endpoints if url]
     with _lock:
         for entry in entries:
             if entry not in _configured:
@@ -118,10 +123,83 @@ def configure_operator(proxy: str | None, po_token_urls: Iterable[str] = ()) -> 
     configure(endpoints=endpoints)
 
 
+def revoke(*entries: str) -> None:
+    """Withdraw ``host:port`` allowances ``configure(allow=...)`` added (a test server that stopped)."""
+    gone = {entry.strip() for entry in entries}
+    with _lock:
+        _configured[:] = [entry for entry in _configured if entry not in gone]
+
+
+class StreamUrlRefused(ValueError):
+    """A stream URL FFmpeg must not open; the message is a short reason (no URL in it)."""
+
+
+def check_stream_url(url: str) -> str:
+    """``url`` when FFmpeg may open it: https (or http to an allowance), no control characters,
+    no user info, and no IP literal the address policy refuses unless it is an allowance.
+
+    The guard checks every connection anyway; this refuses early, with a reason, what can only be
+    an attack (a stream URL that names ``169.254.169.254`` or carries CR/LF into FFmpeg's request).
+    """
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from .addresses import parse_address, refusal_reason  # noqa: PLC0415
+
+    if not url or any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise StreamUrlRefused("the stream URL has control characters or spaces")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise StreamUrlRefused("the stream URL is malformed") from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not host or parts.username is not None or parts.password is not None:
+        raise StreamUrlRefused("the stream URL has no plain host")
+    port = port if port is not None else (443 if scheme == "https" else 80)
+    allowed = _current_allowances()
+    ip = parse_address(host)
+    listed = allowed.names_host(host, port) or (ip is not None and allowed.has_address(ip, port))
+    if scheme != "https" and not (scheme == "http" and listed):
+        raise StreamUrlRefused("the stream URL is not https")
+    if ip is not None and not listed:
+        reason = refusal_reason(ip)
+        if reason is not None:
+            raise StreamUrlRefused(f"the stream URL names {reason}")
+    return url
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle FFmpeg verifies https with: ``SSL_CERT_FILE``, the system's, else certifi's."""
+    candidates = [
+        os.environ.get("SSL_CERT_FILE", ""),
+        "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+        "/etc/pki/tls/certs/ca-bundle.crt",  # Amazon Linux, Fedora
+        "/etc/ssl/cert.pem",  # macOS, BSDs
+    ]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    try:
+        import certifi  # noqa: PLC0415 - only when the system has no bundle
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
 def reset() -> None:
     """Forget every allowance ``configure`` added (tests). The listening guard stays."""
     with _lock:
         _configured.clear()
+
+
+def allowance_entries() -> list[str]:
+    """Every allowance in force as text (configured, then the environment's): for a child process's
+    ``TIMMYBOT_NET_GUARD_ALLOW``, so a voice task started by this process reaches what this one may."""
+    with _lock:
+        entries = list(_configured)
+    entries += [part.strip() for part in os.environ.get(ALLOW_ENV, "").split(",") if part.strip()]
+    return list(dict.fromkeys(entries))
 
 
 def allowances() -> Allowances:
@@ -186,7 +264,11 @@ def guard_session(session: Any = None) -> Any:
 
 __all__ = [
     "ALLOW_ENV",
+    "StreamUrlRefused",
+    "allowance_entries",
     "allowances",
+    "ca_bundle",
+    "check_stream_url",
     "configure",
     "configure_from_settings",
     "configure_operator",
@@ -194,4 +276,5 @@ __all__ = [
     "guard_session",
     "guarded_opener",
     "reset",
+    "revoke",
 ]

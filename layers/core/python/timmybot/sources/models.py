@@ -19,6 +19,8 @@ from timmybot import text
 REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
 # Test/demo-only loopback media server.
 LOCAL_PROTOCOL_WHITELIST = "http,tcp,file"
+# FFmpeg tunnels https through a proxy (the network guard) with its ``httpproxy`` protocol.
+PROXY_PROTOCOL = "httpproxy"
 
 # The default order of sources when a request can go to more than one (issue 6): YouTube first, then
 # YouTube Music search, then SoundCloud search.
@@ -252,6 +254,9 @@ class StreamInfo:
     #: The chain source that produced this stream, and the one it stood in for (None: no fallback).
     source: str | None = None
     fallback_from: str | None = None
+    #: The forward proxy FFmpeg must open this stream through: the operator's upstream proxy when
+    #: yt-dlp used one (YouTube binds stream URLs to the extracting address); None: the network guard.
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def is_opus(self) -> bool:
@@ -263,12 +268,18 @@ class StreamInfo:
         current = time.time() if now is None else now
         return current >= self.expires_at - EXPIRY_MARGIN_S
 
-    def ffmpeg_before_options(self) -> str:
+    def ffmpeg_before_options(self, *, proxy: str | None = None, ca_file: str | None = None) -> str:
         """ffmpeg input options: reconnects, the protocols it may open, and the request headers.
 
-        The result is a shell-quoted string (discord.py splits ``before_options`` with ``shlex``).
+        ``proxy`` (the network guard, or the operator's upstream proxy) becomes ``-http_proxy``:
+        FFmpeg then sends every request, redirects and HLS segments included, through it, and
+        tunnels https with its ``httpproxy`` protocol. ``ca_file`` turns on ``-tls_verify 1``
+        against that bundle for remote (https) streams. The result is a shell-quoted string
+        (discord.py splits ``before_options`` with ``shlex``).
         """
         whitelist = LOCAL_PROTOCOL_WHITELIST if self.local else REMOTE_PROTOCOL_WHITELIST
+        if proxy and not self.local:
+            whitelist = f"{whitelist},{PROXY_PROTOCOL}"
         parts = [
             "-reconnect",
             "1",
@@ -279,6 +290,10 @@ class StreamInfo:
             "-protocol_whitelist",
             whitelist,
         ]
+        if proxy:
+            parts += ["-http_proxy", proxy]
+        if ca_file and not self.local:
+            parts += ["-tls_verify", "1", "-ca_file", ca_file]
         header_block = "".join(
             f"{name}: {value}\r\n" for name, value in self.http_headers.items() if _is_safe_header(name, value)
         )

@@ -8,12 +8,18 @@ only by its metadata (Spotify).
 from __future__ import annotations
 
 import functools
+import logging
+
+from timmybot import netguard
+from timmybot.errors import SourceError
 
 from .chain import SourceChain
 from .models import SourceSettings, StreamInfo, Track
 
 #: The chain used to be a router with one adapter per source family; the name stays for callers.
 SourceRouter = SourceChain
+
+_log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=8)
@@ -34,9 +40,17 @@ def stream_for(track: Track, settings: SourceSettings) -> StreamInfo:
     """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
 
     ``StreamInfo.source`` names the source that serves it; ``fallback_from`` is set when that is a
-    stand-in for the track's own source.
+    stand-in for the track's own source. Whatever source produced it, the stream URL passes
+    ``netguard.check_stream_url`` (https, no control characters, no refused IP literal) before
+    FFmpeg may open it.
     """
-    return default_router(settings).stream(track)
+    stream = default_router(settings).stream(track)
+    try:
+        netguard.check_stream_url(stream.stream_url)
+    except netguard.StreamUrlRefused as exc:
+        _log.warning("refused the %s stream of track %r: %s", stream.source or track.source, track.source_id, exc)
+        raise SourceError("I couldn't get a playable stream for that track right now.") from None
+    return stream
 
 
 def mirror_track(

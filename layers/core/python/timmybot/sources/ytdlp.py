@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
+from timmybot import netguard
 from timmybot.errors import (
     AgeRestrictedError,
     BlockedSourceError,
@@ -252,7 +253,9 @@ def build_ytdl_options(
     formats; ``stream`` selects one audio format, opus first. ``flat_playlists=False`` resolves each
     playlist entry (SoundCloud sets list most of their tracks as bare ids). ``operator`` adds the
     operator secret's cookies, proxy, player clients and PO-token settings (they win over
-    ``cookies_path``/``proxy_url``).
+    ``cookies_path``/``proxy_url``). Without an upstream proxy, yt-dlp's ``proxy`` is this
+    process's network guard, so every request and every redirect it follows is address-checked;
+    with one, the check is the upstream proxy's (docs/SECURITY.md).
     """
     options: dict[str, Any] = {
         "quiet": True,
@@ -294,7 +297,32 @@ def build_ytdl_options(
         extractor_args = operator.extractor_args()
         if extractor_args:
             options["extractor_args"] = extractor_args
+        # The PO-token provider is the operator's own service (often on loopback): allowed by name.
+        netguard.configure_operator(operator.proxy, operator_urls(operator))
+    if "proxy" not in options:
+        options["proxy"] = netguard.guard_proxy_url()
     return options
+
+
+def operator_urls(operator: OperatorSources) -> list[str]:
+    """The URLs named in the operator secret's PO-token provider arguments (e.g. its ``base_url``)."""
+    return [
+        value
+        for _namespace, items in operator.po_token_provider
+        for _key, values in items
+        for value in values
+        if "://" in value
+    ]
+
+
+def ffmpeg_proxy(upstream: str | None) -> str | None:
+    """The proxy FFmpeg reads a stream through when yt-dlp used ``upstream``; None means the guard.
+
+    FFmpeg speaks only http:// proxies; with a SOCKS upstream it falls back to the guard.
+    """
+    if upstream and upstream.lower().startswith("http://"):
+        return upstream
+    return None
 
 
 YdlFactory = Callable[[dict[str, Any]], Any]
@@ -313,8 +341,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _fetch_location(url: str, timeout_s: float) -> str | None:
-    """One request to a short-link host; returns its redirect target without following it."""
-    opener = urllib.request.build_opener(_NoRedirect)
+    """One request to a short-link host, through the network guard; its redirect target, not followed."""
+    opener = netguard.guarded_opener(_NoRedirect)
     request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - url already passed the policy
     try:
         with opener.open(request, timeout=timeout_s) as response:
@@ -471,6 +499,11 @@ class YtDlpSource(Source):
         stream_url = info.get("url")
         if not isinstance(stream_url, str) or not stream_url:
             raise SourceError("I couldn't get a playable stream for that track right now.")
+        try:
+            netguard.check_stream_url(stream_url)
+        except netguard.StreamUrlRefused as exc:
+            _log.warning("refused the stream yt-dlp returned for %s: %s", track.source_id, exc)
+            raise SourceError("I couldn't get a playable stream for that track right now.") from None
         headers = info.get("http_headers") or {}
         codec = _str_or_none(info.get("acodec"))
         if codec == "none":
@@ -484,7 +517,12 @@ class YtDlpSource(Source):
             else _str_or_none(info.get("ext")),
             expires_at=expiry_from_url(stream_url),
             duration_s=_int_or_none(info.get("duration")) or track.duration_s,
+            proxy=ffmpeg_proxy(self._upstream_proxy()),
         )
+
+    def _upstream_proxy(self) -> str | None:
+        """The operator's upstream proxy yt-dlp used (the secret's, else ``proxy_url``), if any."""
+        return self.operator.proxy or self._settings.proxy_url
 
     # -- yt-dlp call -------------------------------------------------------------------------------
 
