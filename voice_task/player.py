@@ -231,10 +231,10 @@ class Player:
         self._swap_in(source)
         _log.info("restarted %s at %s ms (%s)", current.entry.entry_id, position_ms, reason)
 
-    def warm_next(self, entry: QueueEntry, stream: StreamInfo) -> None:
-        """Open the next track ahead of time (at most one warm source)."""
+    def warm_next(self, entry: QueueEntry, stream: StreamInfo, position_ms: int = 0) -> None:
+        """Open the next track ahead of time, from ``position_ms`` (at most one warm source)."""
         self.drop_warm("another next track")
-        source = self.open(entry, stream, 0)
+        source = self.open(entry, stream, position_ms)
         self.warm = Warm(entry, stream, source)
         if self.source is not None:
             old = self.source.set_next(source)

@@ -118,7 +118,10 @@ class Sequencer:
             self.host.record = record
             if record.desired.stop_seq > self.host.applied.stop_seq:
                 return  # the tick stops the task
-            entry, position = (popped, 0) if popped is not None else await self._next_entry(record, finished, end)
+            if popped is not None:
+                entry, position = popped, popped.start_ms
+            else:
+                entry, position = await self._next_entry(record, finished, end)
             popped = None
             if entry is None:
                 if self.player.current is None or end is not End.NONE:
@@ -172,7 +175,7 @@ class Sequencer:
                     await self.host.io(self.host.store.append_entries, self.host.guild_id, list(refill.entries),
                                    cap=self.host.settings.queue_cap)  # fmt: skip
                     popped = await self.host.io(self.host.store.pop_head, self.host.guild_id, self.host.generation)
-        position = self.resume_position_ms or 0
+        position = self.resume_position_ms or (popped.start_ms if popped is not None else 0)
         self.resume_position_ms = None
         return popped, position
 
@@ -345,7 +348,8 @@ class Sequencer:
                 return
             stream = await self.player.resolve(entry, timeout_s=WARM_AHEAD_S * 2)
             if self.player.current is not None and self.player.warm is None:
-                self.player.warm_next(entry, stream)
+                # Looping one track replays it whole; a track "play now" interrupted resumes where it was.
+                self.player.warm_next(entry, stream, 0 if entry.entry_id == current.entry_id else entry.start_ms)
         except (SourceError, TimeoutError) as exc:
             _log.info("could not warm %s: %s", entry_id, exc)  # it is resolved again when it starts
         finally:

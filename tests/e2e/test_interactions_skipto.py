@@ -87,3 +87,44 @@ def test_nothing_playing_says_so(tmp_path: Path) -> None:
     with signed_api(tmp_path) as api:
         body = api.post(command("skipto", {"position": 1})).json_body
         assert _content(body) == "Nothing is playing right now."
+
+
+# ---------------------------------------------------------------------------------------------- play now
+def _play(api: SignedApi, placement: str, **kwargs: Any) -> dict[str, Any]:
+    body: dict[str, Any] = api.post(
+        command("play", {"query": "never gonna", "placement": placement}, **kwargs)
+    ).json_body
+    return body
+
+
+@pytest.fixture
+def play_api(tmp_path: Path) -> Iterator[SignedApi]:
+    """The current track was added by USER_ID; /play jobs run inline against a closed port."""
+    with signed_api(
+        tmp_path, launcher="none", dispatcher="inline", discord_api_base="http://127.0.0.1:9", rate_play_user="off"
+    ) as signed:
+        seed_playing(signed.store, listener_ids=LISTENERS)
+        yield signed
+
+
+def test_play_now_is_for_djs_and_whoever_added_the_current_track(play_api: SignedApi) -> None:
+    assert _play(play_api, "now")["type"] == 5  # USER_ID added it
+    refused = _play(play_api, "now", user_id=OTHER_USER_ID)
+    assert refused["type"] == 4 and refused["data"]["flags"] == EPHEMERAL
+    assert "can cut it with `play now`. Use `play next` instead." in _content(refused)
+    assert _play(play_api, "next", user_id=OTHER_USER_ID)["type"] == 5
+    assert _play(play_api, "now", user_id=OTHER_USER_ID, permissions=MANAGE_GUILD)["type"] == 5
+
+
+def test_in_dj_only_mode_play_now_is_for_djs_only(play_api: SignedApi) -> None:
+    play_api.post(command("settings", {"dj_only": True, "dj_role": DJ_ROLE_ID}, permissions=MANAGE_GUILD))
+    refused = _play(play_api, "now")  # USER_ID added the current track, but is no DJ
+    assert _content(refused) == (
+        f"DJ-only mode is on: only members with the <@&{DJ_ROLE_ID}> role or Manage Server can cut the current track."
+    )
+    assert _play(play_api, "now", roles=(DJ_ROLE_ID,))["type"] == 5
+
+
+def test_an_unknown_placement_gets_a_sentence(play_api: SignedApi) -> None:
+    body = _play(play_api, "sideways")
+    assert _content(body) == "Placement must be `end`, `next` or `now`."

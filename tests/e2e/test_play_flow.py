@@ -162,7 +162,7 @@ def test_play_of_a_loopback_tone_queues_it_with_title_and_duration(world: PlayWo
     assert embed["title"] == "tone 440"
     assert embed["url"] == media.url_for("tone 440.webm")
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields == {"Duration": "0:02", "Position": "#1", "Requested by": f"<@{USER_ID}>"}
+    assert fields == {"Duration": "0:02", "Position": "#1 of 1", "Requested by": f"<@{USER_ID}>"}
     assert original["content"] == "Starting the player…"
     # AND the launched task got the guild and the lease generation, and claimed it
     world.api.services.launcher.wait_children(30)  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ def test_second_play_while_the_task_runs_only_enqueues(world: PlayWorld, media: 
     _, token = world.play(media.url_for("tone 660.webm"))
     original = world.original(token)
     assert original["content"] == ""
-    assert {f["name"]: f["value"] for f in original["embeds"][0]["fields"]}["Position"] == "#2"
+    assert {f["name"]: f["value"] for f in original["embeds"][0]["fields"]}["Position"] == "#2 of 2"
     assert len(world.launches()) == 1
     assert len(world.api.store.get_guild(GUILD_ID).queue) == 2
 
@@ -406,7 +406,7 @@ def test_loopback_urls_are_refused_by_default_settings(tmp_path: Path, monkeypat
 
 
 def test_play_schema_caps_the_query_at_200_characters() -> None:
-    (option,) = BY_NAME["play"].schema()["options"]
+    option, _placement = BY_NAME["play"].schema()["options"]
     assert (option["name"], option["type"], option["required"], option["max_length"]) == ("query", 3, True, 200)
 
 

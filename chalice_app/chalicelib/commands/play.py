@@ -12,11 +12,20 @@ import logging
 from typing import TYPE_CHECKING
 
 from chalicelib.bootstrap import app_services
-from chalicelib.commands.base import Command, CommandContext, Option, require_adding
+from chalicelib.commands.base import (
+    Choice,
+    Command,
+    CommandContext,
+    Option,
+    dj_only_refusal,
+    is_dj,
+    require_adding,
+)
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType
-from timmybot.errors import InvalidInputError
-from timmybot.jobs import PlayJob
+from timmybot.errors import InvalidInputError, PermissionDeniedError
+from timmybot.jobs import PLACEMENTS, PlayJob
+from timmybot.models import GuildRecord
 from timmybot.store.base import Store
 
 if TYPE_CHECKING:
@@ -34,7 +43,13 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     from timmybot.sources.policy import classify_query  # noqa: PLC0415 - paid by /play only, not every cold start
 
     classify_query(query, ctx.settings.source_settings())  # raises the user's sentence for a refused query
-    require_adding(ctx, store.get_guild(ctx.guild_id))
+    placement = ctx.str_option("placement", default="end")
+    if placement not in PLACEMENTS:
+        raise InvalidInputError("Placement must be `end`, `next` or `now`.")
+    record = store.get_guild(ctx.guild_id)
+    require_adding(ctx, record)
+    if placement == "now":
+        require_interrupt(ctx, record)
     job = PlayJob(
         interaction_id=ctx.interaction_id,
         application_id=ctx.application_id,
@@ -45,10 +60,27 @@ def play(ctx: CommandContext, store: Store) -> Reply:
         roles=tuple(sorted(ctx.roles)),
         permissions=int(ctx.permissions),
         query=query,
+        placement=placement,
     )
     _dispatcher().dispatch(job.to_dict())
     _log.info("play job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
     return Reply.deferred()
+
+
+def require_interrupt(ctx: CommandContext, record: GuildRecord) -> None:
+    """ "Play now" cuts the current track: a DJ (or a manager, or a member alone with the bot) may,
+    and so may whoever added the track it cuts. Never a vote."""
+    playing = record.actual.now_playing
+    if playing is None or is_dj(ctx, record):
+        return
+    if record.settings.dj_only:
+        raise PermissionDeniedError(dj_only_refusal(record, "cut the current track"))
+    if playing.requester_id == ctx.user_id:
+        return
+    raise PermissionDeniedError(
+        "Only a DJ, a member with Manage Server, or whoever added the current track can cut it with `play now`. "
+        "Use `play next` instead."
+    )
 
 
 def _dispatcher() -> Dispatcher:
@@ -61,7 +93,16 @@ COMMANDS: tuple[Command, ...] = (
         "play",
         "Play a song or playlist: search words or a YouTube, SoundCloud or Spotify link.",
         play,
-        (Option("query", "Search words or a link", OptionType.STRING, min_length=1, max_length=QUERY_MAX_LENGTH),),
+        (
+            Option("query", "Search words or a link", OptionType.STRING, min_length=1, max_length=QUERY_MAX_LENGTH),
+            Option(
+                "placement",
+                "Where it goes: the end of the queue (default), next, or now (cutting the current track)",
+                OptionType.STRING,
+                required=False,
+                choices=(Choice("end of the queue", "end"), Choice("play next", "next"), Choice("play now", "now")),
+            ),
+        ),
         rate="play",
     ),
 )

@@ -106,6 +106,7 @@ class Settings:
     alone_timeout_s: int = 120
     voice_reconnect_deadline_s: float = 60.0  # how long the task keeps trying to get its voice connection back
     pause_after_failures: int = 3  # tracks failing in a row before the guild is paused
+    play_now_interrupted: Literal["resume", "restart", "drop"] = "resume"  # the track "play now" cuts
     reaper_voice_cooldown_s: int = 900  # no relaunch this long after a task gave up on its voice connection
     wake_hints: Literal["udp", "sqs", "none"] = "udp"  # how controls tell the task to tick now
     wake_queue_prefix: str = "timmybot-wake-"  # sqs: the per-task queue's name prefix
@@ -213,6 +214,8 @@ class Settings:
             problems.append("bot_user_id must be a Discord user id")
         if self.wake_hints not in ("udp", "sqs", "none"):
             problems.append("wake_hints must be udp, sqs or none")
+        if self.play_now_interrupted not in ("resume", "restart", "drop"):
+            problems.append("play_now_interrupted must be resume, restart or drop")
         if self.pause_after_failures < 1:
             problems.append("pause_after_failures must be at least 1")
         if self.dispatcher_threads < 1:

@@ -65,6 +65,9 @@ def envelope_from_dict(data: Mapping[str, Any], *, what: str, also_required: tup
     }
 
 
+PLACEMENTS = ("end", "next", "now")
+
+
 @dataclass(frozen=True)
 class PlayJob:
     """What the api hands the worker (a plain dict on the wire: ``to_dict``/``from_dict``)."""
@@ -78,13 +81,19 @@ class PlayJob:
     roles: tuple[str, ...] = ()
     permissions: int = 0
     token: str = field(default="", repr=False)  # the interaction token: never log it
+    placement: str = "end"  # PLACEMENTS: add to the end, play next, or play now
 
     def to_dict(self) -> dict[str, Any]:
-        return {**envelope_to_dict(self), "query": self.query}
+        return {**envelope_to_dict(self), "query": self.query, "placement": self.placement}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlayJob:
-        return cls(**envelope_from_dict(data, what="play job", also_required=("query",)), query=str(data["query"]))
+        placement = data.get("placement")
+        return cls(
+            **envelope_from_dict(data, what="play job", also_required=("query",)),
+            query=str(data["query"]),
+            placement=placement if placement in PLACEMENTS else "end",  # an envelope from before placements
+        )
 
     @property
     def marker(self) -> str:

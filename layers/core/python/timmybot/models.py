@@ -34,6 +34,7 @@ class QueueEntry:
     track: dict[str, Any]
     requester_id: str
     added_at: float
+    start_ms: int = 0  # where playing starts: a track that "play now" interrupted resumes here
 
     @property
     def title(self) -> str:
@@ -63,6 +64,7 @@ class QueueEntry:
             track=dict(data.get("track") or {}),
             requester_id=str(data.get("requester_id") or ""),
             added_at=float(data.get("added_at") or 0.0),
+            start_ms=max(0, int(data.get("start_ms") or 0)),
         )
 
 

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from timmybot import text, ui
@@ -114,7 +114,7 @@ def _play(
         raise InvalidInputError(UNREADABLE_QUERY)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     tracks = resolve_tracks(job.query, store=store, settings=settings)
-    queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now)
+    queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now, placement=job.placement)
     launch = start_playback(job, placement, store=store, launcher=launcher)
     position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
     _log.info(
@@ -124,7 +124,7 @@ def _play(
         job.guild_id,
         launch.outcome.value,
     )
-    return added_body(job, tracks, position=position, launch=launch, post=placement.post)
+    return added_body(job, tracks, position=position, launch=launch, post=placement.post, total=len(queued.queue))
 
 
 @dataclass(frozen=True)
@@ -153,15 +153,29 @@ def prepare_play(job: PlayJob, *, store: Store, rest: DiscordRest, settings: Set
 
 
 def enqueue_tracks(
-    job: PlayJob, tracks: Sequence[Track], *, store: Store, settings: Settings, now: float, offset: int = 0
+    job: PlayJob,
+    tracks: Sequence[Track],
+    *,
+    store: Store,
+    settings: Settings,
+    now: float,
+    offset: int = 0,
+    placement: str = "end",
 ) -> tuple[GuildRecord, list[QueueEntry]]:
-    """Append ``tracks`` (entry ids from the interaction id, from ``offset``) and note them in the
-    requester's play history and as the guild's last track."""
+    """Queue ``tracks`` (entry ids from the interaction id, from ``offset``) at the end, next, or
+    now (skipping the current track, which comes back after them as ``play_now_interrupted``
+    says), in their order; and note them in the requester's play history and as the guild's last track."""
     entries = [
         QueueEntry(entry_id=job.entry_id(offset + n), track=t.to_dict(), requester_id=job.user_id, added_at=now)
         for n, t in enumerate(tracks)
     ]
-    queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
+    if placement == "next":
+        queued = store.insert_entries(job.guild_id, entries, cap=settings.queue_cap)
+    elif placement == "now":
+        comeback = _comeback(job, store.get_guild(job.guild_id), settings, now)
+        queued = store.insert_entries(job.guild_id, entries, cap=settings.queue_cap, now_play=True, comeback=comeback)
+    else:
+        queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
     if tracks:
         try:
             from timmybot import personal  # noqa: PLC0415 - its source imports stay off the api's path
@@ -171,6 +185,17 @@ def enqueue_tracks(
         except Exception:
             _log.warning("could not record the play history of job %s", job.interaction_id, exc_info=True)
     return queued, entries
+
+
+def _comeback(job: PlayJob, record: GuildRecord, settings: Settings, now: float) -> tuple[str, QueueEntry] | None:
+    """What replays the track "play now" interrupts: a copy from where it was (``resume``), from
+    the start (``restart``), or nothing (``drop``)."""
+    playing = record.actual.now_playing
+    if playing is None or settings.play_now_interrupted == "drop":
+        return None
+    start_ms = record.actual.position_at(now) if settings.play_now_interrupted == "resume" else 0
+    copy = replace(playing, entry_id=f"{job.interaction_id}-back", start_ms=start_ms, added_at=now)
+    return playing.entry_id, copy
 
 
 def start_playback(job: PlayJob, placement: Placement, *, store: Store, launcher: Launcher) -> LaunchResult:
@@ -260,7 +285,13 @@ def resolve_tracks(query: str, *, store: Store, settings: Settings) -> list[Trac
 
 # ---------------------------------------------------------------------- replies
 def added_body(
-    job: PlayJob, tracks: Sequence[Track], *, position: int | None, launch: LaunchResult, post: PostRights
+    job: PlayJob,
+    tracks: Sequence[Track],
+    *,
+    position: int | None,
+    launch: LaunchResult,
+    post: PostRights,
+    total: int | None = None,
 ) -> dict[str, Any]:
     """The edit of the original response after a successful enqueue."""
     lines: list[str] = []
@@ -276,18 +307,31 @@ def added_body(
             f"{source_label(stand_in.fallback_from)} refused to serve it right now, "
             f"so this plays from {stand_in.label}."
         )
-    embed = _track_embed(job, tracks[0], position) if len(tracks) == 1 else _playlist_embed(job, tracks, position)
+    if len(tracks) == 1:
+        embed = _track_embed(job, tracks[0], position, total)
+    else:
+        embed = _playlist_embed(job, tracks, position, total)
     return {"content": "\n".join(lines), "embeds": [embed]}
 
 
-def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, Any]:
+PLACED_TEXT = {"end": "Added to the queue", "next": "Playing next", "now": "Playing now"}
+PLAYLIST_PLACED = {"next": ", playing next", "now": ", playing now"}
+
+
+def _where(position: int | None, total: int | None) -> str:
+    if not position:
+        return "—"
+    return f"#{position} of {total}" if total else f"#{position}"
+
+
+def _track_embed(job: PlayJob, track: Track, position: int | None, total: int | None = None) -> dict[str, Any]:
     embed: dict[str, Any] = {
         "title": text.quote(track.title, EMBED_TITLE_MAX),
-        "description": "Added to the queue",
+        "description": PLACED_TEXT.get(job.placement, PLACED_TEXT["end"]),
         "color": ui.COLOR,
         "fields": [
             {"name": "Duration", "value": ui.format_duration(track.duration_s), "inline": True},
-            {"name": "Position", "value": f"#{position}" if position else "—", "inline": True},
+            {"name": "Position", "value": "now" if job.placement == "now" else _where(position, total), "inline": True},
             {"name": "Requested by", "value": f"<@{job.user_id}>", "inline": True},
         ],
     }
@@ -298,19 +342,22 @@ def _track_embed(job: PlayJob, track: Track, position: int | None) -> dict[str, 
     return embed
 
 
-def _playlist_embed(job: PlayJob, tracks: Sequence[Track], position: int | None) -> dict[str, Any]:
+def _playlist_embed(
+    job: PlayJob, tracks: Sequence[Track], position: int | None, total: int | None = None
+) -> dict[str, Any]:
     known = [t.duration_s for t in tracks if t.duration_s is not None]
     listed = [f"`{n}.` {text.quote(t.title, 80)}" for n, t in enumerate(tracks[:MAX_LISTED], start=1)]
     if len(tracks) > MAX_LISTED:
         listed.append(f"…and {len(tracks) - MAX_LISTED} more")
     last = position + len(tracks) - 1 if position else None
+    where = f"#{position}–#{last}" + (f" of {total}" if total else "") if position else "—"
     return {
-        "title": f"Added {len(tracks)} tracks",
+        "title": f"Added {len(tracks)} tracks" + PLAYLIST_PLACED.get(job.placement, ""),
         "description": "\n".join(listed),
         "color": ui.COLOR,
         "fields": [
             {"name": "Total duration", "value": ui.format_duration(sum(known)), "inline": True},
-            {"name": "Positions", "value": f"#{position}–#{last}" if position else "—", "inline": True},
+            {"name": "Positions", "value": where, "inline": True},
             {"name": "Requested by", "value": f"<@{job.user_id}>", "inline": True},
         ],
     }

@@ -231,6 +231,59 @@ class Store(abc.ABC):
             self._delete_items([(pk, entry_sk(i)) for i in new_ids if i not in listed])
             raise
 
+    def insert_entries(
+        self,
+        guild_id: str,
+        entries: Sequence[QueueEntry],
+        *,
+        cap: int,
+        now_play: bool = False,
+        comeback: tuple[str, QueueEntry] | None = None,
+    ) -> GuildRecord:
+        """Put ``entries`` at the head of the queue, in order ("play next"), with ONE conditional update.
+
+        With ``now_play`` the current track is skipped as well ("play now"). ``comeback`` is
+        ``(id of the entry playing now, the entry that replays it)``: it goes right after the new
+        ones, but only if that entry is still the one playing when the update lands. Every item is
+        written before the record lists it. Idempotent like ``append_entries``: a redelivered job
+        finds its ids queued or playing and changes nothing.
+        """
+        if not entries:
+            return self.get_guild(guild_id)
+        pk = guild_pk(guild_id)
+        now = self._clock()
+        items = [*entries, comeback[1]] if comeback is not None else list(entries)
+        self._put_items([((pk, entry_sk(e.entry_id)), e.to_dict(), now + ENTRY_TTL_S) for e in items])
+        new_ids = [e.entry_id for e in entries]
+
+        def change(record: GuildRecord) -> GuildRecord:
+            playing = record.actual.now_playing
+            present = set(record.queue) | ({playing.entry_id} if playing is not None else set())
+            fresh = [i for i in new_ids if i not in present]
+            if not fresh:
+                return record
+            back: list[str] = []
+            if now_play and comeback is not None and playing is not None and playing.entry_id == comeback[0]:
+                back = [comeback[1].entry_id] if comeback[1].entry_id not in present else []
+            if len(record.queue) + len(fresh) + len(back) > cap:
+                raise QueueFullError(f"The queue is full ({cap} tracks at most, {len(record.queue)} queued now).")
+            queue = tuple(fresh) + tuple(back) + record.queue
+            if not now_play or playing is None:
+                return record.evolve(queue=queue, last_active=self._clock())
+            desired = replace(record.desired, skip_seq=record.desired.skip_seq + 1)
+            return record.evolve(
+                queue=queue, desired=desired, skip_votes=(), skip_votes_entry=None, last_active=self._clock()
+            )
+
+        try:
+            written = self.update_guild(guild_id, change)
+        except QueueFullError:
+            self._delete_items([(pk, entry_sk(e.entry_id)) for e in items])
+            raise
+        if comeback is not None and comeback[1].entry_id not in written.queue:
+            self._delete_items([(pk, entry_sk(comeback[1].entry_id))])  # the track it stood for had ended
+        return written
+
     def get_entries(self, guild_id: str, entry_ids: Sequence[str]) -> list[QueueEntry]:
         """Entries in the given order; ids whose item is missing or expired are left out."""
         pk = guild_pk(guild_id)
@@ -347,15 +400,18 @@ class Store(abc.ABC):
         Conditional on the task's lease generation.
         """
         finished: list[str] = []
+        requeued: list[QueueEntry] = []
 
         def change(record: GuildRecord) -> GuildRecord:
             _require_generation(record, generation)
             queue = list(record.queue)
             current = record.actual.now_playing
             finished[:] = []
+            requeued[:] = []
             if current is not None:
                 if requeue_current:
                     queue.append(current.entry_id)
+                    requeued[:] = [current]
                 else:
                     finished[:] = [current.entry_id]
             head_entry: QueueEntry | None = None
@@ -376,8 +432,14 @@ class Store(abc.ABC):
             return record.evolve(queue=tuple(queue[1:]), actual=actual, last_active=self._clock())
 
         record = self.update_guild(guild_id, change)
+        before = requeued[0] if requeued else None
         if finished:
             self._delete_items([(guild_pk(guild_id), entry_sk(i)) for i in finished])
+        if before is not None and before.start_ms and before.entry_id in record.queue:
+            # Looping round, a resumed track plays whole next time.
+            pk = guild_pk(guild_id)
+            restarted = replace(before, start_ms=0)
+            self._put_items([((pk, entry_sk(before.entry_id)), restarted.to_dict(), self._clock() + ENTRY_TTL_S)])
         return record.actual.now_playing
 
     # ------------------------------------------------------------------ lease (BRIEF §4.3)
