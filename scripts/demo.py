@@ -57,6 +57,8 @@ class Demo:
             "TIMMYBOT_DISCORD_APPLICATION_ID": str(self.emulator.application_id),
             "TIMMYBOT_ALLOWLIST_EXTRA": str(self.guild.id),
             "TIMMYBOT_ALLOW_LOCAL_MEDIA": "true",
+            # The network guard lets the demo's loopback media server through (its port only).
+            "TIMMYBOT_NET_GUARD_ALLOW": f"127.0.0.1:{self.media.port}",
             "TIMMYBOT_VOICE_TASK_LOG_DIR": str(self.data_dir / "voice-task-logs"),
             "SSL_CERT_FILE": str(self.emulator.ca_file),
         }
