@@ -13,7 +13,8 @@
 - ``GET /v1/me/tracks``, ``/v1/me/player/recently-played``, ``/v1/me/playlists``: a user token only.
 
 Any call without a known bearer token gets 401, as Spotify answers. ``page_size`` caps every page so
-tests see paging with small playlists. ``requests`` records (method, path, token kind) — never tokens.
+tests see paging with small playlists; ``loop_next`` makes every page's ``next`` link point at that
+same page (a broken or hostile server). ``requests`` records (method, path, token kind) — never tokens.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class FakeSpotifyApi:
     client_secret: str = "fake-spotify-secret-value"
     page_size: int = 50
     items_endpoint: bool = True
+    loop_next: bool = False
     tracks: dict[str, dict[str, Any]] = field(default_factory=dict)
     albums: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
     playlists: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -204,7 +206,11 @@ class FakeSpotifyApi:
         chunk = rows[offset : offset + limit]
         items = [{wrap: row, "added_at": "2026-01-01T00:00:00Z"} if wrap else row for row in chunk]
         following = offset + limit
+        href = f"{base}?offset={offset}&limit={limit}"
+        if self.loop_next:
+            return {"href": href, "items": items, "total": len(rows), "limit": limit, "offset": offset, "next": href}
         return {
+            "href": href,
             "items": items,
             "total": len(rows),
             "limit": limit,

@@ -123,6 +123,7 @@ class Settings:
     # Sources (see timmybot.sources.SourceSettings)
     allow_local_media: bool = False  # tests and the demo only: never in a deployed config
     playlist_cap: int = 100
+    list_page_cap: int = 10  # page requests one walk over an external list may make (Spotify, YouTube Data API)
     max_track_seconds: int = 3 * 3600
     source_chain: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")  # fallback order (docs/SOURCES.md)
     source_breaker_threshold: int = 5  # consecutive failures of one reason that open a source's breaker
@@ -154,6 +155,7 @@ class Settings:
     spotify_redirect_uri: str = ""  # the exact URI registered at Spotify (docs/ACCOUNTS.md)
     spotify_authorize_url: str = "https://accounts.spotify.com/authorize"
     spotify_token_url: str = field(default="https://accounts.spotify.com/api/token")
+    spotify_link_url: str = "https://spotify.link"  # where spotify.link share codes are followed (the worker only)
     oauth_state_ttl_s: int = 900  # pending /link state and device codes live at most this long (15 min)
     oauth_timeout_s: float = 2.5  # HTTP timeout of one call to Google or Spotify (inside Discord's 3 s)
 
@@ -198,6 +200,8 @@ class Settings:
             problems.append(f"allowlist_extra has values that are not guild ids: {', '.join(bad_ids)}")
         if not 1 <= self.queue_cap <= 5000:
             problems.append("queue_cap must be between 1 and 5000")
+        if not 1 <= self.list_page_cap <= 100:
+            problems.append("list_page_cap must be between 1 and 100")
         if self.heartbeat_s * 2 > self.lease_ttl_s:
             problems.append("lease_ttl_s must be at least twice heartbeat_s")
         if self.dispatcher not in ("thread", "lambda", "inline"):
@@ -281,6 +285,7 @@ class Settings:
         return SourceSettings(
             allow_local_media=self.allow_local_media,
             playlist_cap=self.playlist_cap,
+            list_page_cap=self.list_page_cap,
             max_track_seconds=self.max_track_seconds,
             socket_timeout_s=self.source_socket_timeout_s,
             js_runtimes=self.source_js_runtimes,
@@ -297,6 +302,7 @@ class Settings:
             source_secret_file=self.source_secret_file,
             spotify_api_url=self.spotify_api_url,
             spotify_token_url=self.spotify_token_url,
+            spotify_link_url=self.spotify_link_url,
             spotify_client_id=self.spotify_client_id,
             spotify_client_secret=self.spotify_client_secret,
         )

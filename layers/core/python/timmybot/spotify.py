@@ -24,14 +24,19 @@ renamed each item's ``track`` to ``item``; both shapes are read, and ``/tracks``
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from timmybot.errors import SourceError, TrackNotFoundError
+from timmybot.errors import SourceError, TrackNotFoundError, UnsupportedUrlError
 from timmybot.models import RemotePlaylist
+from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
     from timmybot.sources.models import SourceSettings, Track
@@ -42,6 +47,22 @@ PAGE_LIMIT = 50  # the largest page every endpoint we use accepts
 TOKEN_MARGIN_S = 60.0  # an app token is renewed this long before it expires
 TRACK_URL = "https://open.spotify.com/track/{id}"
 PLAYLIST_URL = "https://open.spotify.com/playlist/{id}"
+# Spotify-owned editorial playlists ("Today's Top Hits", "Discover Weekly"...) have ids starting so;
+# since November 2024 the Web API answers 404 for them to apps created after the change.
+EDITORIAL_PREFIX = "37i9"
+EDITORIAL_REFUSED = (
+    "That is one of Spotify's own editorial playlists, and Spotify doesn't let apps created since "
+    "November 2024 read those. Copy its tracks into a playlist of your own, then share that one."
+)
+SHARE_REDIRECTS_MAX = 3  # redirects a spotify.link share link may take before it names a track/album/playlist
+# Hosts a share link may pass through on its way to open.spotify.com (spotify.link is served by Branch).
+SHARE_HOPS = frozenset({"spotify.link", "spotify.app.link"})
+SHARE_BODY_MAX = 64 * 1024  # bytes of an HTML answer read for the open.spotify.com link it names
+_SHARE_CODE_PATH_RE = re.compile(r"^/[A-Za-z0-9]{4,32}/?$")
+_SHARE_KINDS = frozenset({"track", "album", "playlist"})
+_OPEN_LINK_RE = re.compile(
+    r"https://open\.spotify\.com/(?:intl-[a-zA-Z-]{2,5}/)?(?:track|album|playlist)/[A-Za-z0-9]{22}"
+)
 
 
 class SpotifyError(SourceError):
@@ -174,42 +195,46 @@ class SpotifyClient:
             raise TrackNotFoundError("That Spotify track can't be played (it is a local file or unavailable).")
         return track
 
-    def album_tracks(self, album_id: str, cap: int) -> list[Track]:
+    # Every list below is walked within a ``ListWalk`` (``timmybot.paging``): without one, ``cap``
+    # items and the default page cap.
+    def album_tracks(self, album_id: str, cap: int, walk: ListWalk | None = None) -> list[Track]:
+        walk = _walk(walk, cap)
+        if not walk.may_fetch(f"albums/{album_id}"):
+            return []
         album = self._call(lambda: self._sp.album(album_id), what="That Spotify album")
         images = album.get("images") if isinstance(album, dict) else None
         thumbnail = _image(images)
         page = album.get("tracks") if isinstance(album, dict) else None
         tracks: list[Track] = []
-        for items in self._pages(page, what="That Spotify album"):
-            for raw in items:
-                track = track_from_spotify(raw, thumbnail=thumbnail)
-                if track is not None:
-                    tracks.append(track)
-            if len(tracks) >= cap:
-                break
-        return _nonempty(tracks[:cap], "That Spotify album has no playable tracks.")
+        for items in self._pages(page, what="That Spotify album", walk=walk):
+            batch = [t for t in (track_from_spotify(raw, thumbnail=thumbnail) for raw in items) if t is not None]
+            walk.keep(len(batch))
+            tracks.extend(batch)
+        return _nonempty(tracks, _no_playable("That Spotify album", walk))
 
-    def playlist_pages(self, playlist_id: str, cap: int) -> Iterator[list[Track]]:
-        """A playlist's tracks page by page (for progress), at most ``cap`` in all."""
-        first = self._first_playlist_page(playlist_id)
-        count = 0
-        for items in self._pages(first, what="That Spotify playlist"):
+    def playlist_pages(self, playlist_id: str, cap: int, walk: ListWalk | None = None) -> Iterator[list[Track]]:
+        """A playlist's tracks page by page (for progress), within ``walk``."""
+        walk = _walk(walk, cap)
+        first = self._first_playlist_page(playlist_id, walk)
+        for items in self._pages(first, what="That Spotify playlist", walk=walk):
             batch = [t for t in (track_from_spotify(_item_track(i)) for i in items) if t is not None]
-            batch = batch[: cap - count]
-            count += len(batch)
+            walk.keep(len(batch))
             if batch:
                 yield batch
-            if count >= cap:
-                return
 
-    def playlist_tracks(self, playlist_id: str, cap: int) -> list[Track]:
-        tracks = [t for batch in self.playlist_pages(playlist_id, cap) for t in batch]
-        return _nonempty(tracks, "That Spotify playlist has no playable tracks.")
+    def playlist_tracks(self, playlist_id: str, cap: int, walk: ListWalk | None = None) -> list[Track]:
+        walk = _walk(walk, cap)
+        tracks = [t for batch in self.playlist_pages(playlist_id, cap, walk) for t in batch]
+        return _nonempty(tracks, _no_playable("That Spotify playlist", walk))
 
     # -- a user's library (user token) -------------------------------------------------------------
-    def saved_tracks(self, cap: int) -> list[Track]:
-        page = self._call(lambda: self._sp.current_user_saved_tracks(limit=min(PAGE_LIMIT, cap)), what="Your library")
-        return self._collect(page, cap, what="Your library")
+    def saved_tracks(self, cap: int, walk: ListWalk | None = None) -> list[Track]:
+        walk = _walk(walk, cap)
+        if not walk.may_fetch("me/tracks"):
+            return []
+        limit = max(1, min(PAGE_LIMIT, walk.item_cap))
+        page = self._call(lambda: self._sp.current_user_saved_tracks(limit=limit), what="Your library")
+        return self._collect(page, what="Your library", walk=walk)
 
     def recently_played(self, cap: int) -> list[Track]:
         page = self._call(
@@ -219,10 +244,15 @@ class SpotifyClient:
         tracks = [t for t in (track_from_spotify(_item_track(i)) for i in items or ()) if t is not None]
         return tracks[:cap]
 
-    def playlists(self, cap: int) -> list[RemotePlaylist]:
-        page = self._call(lambda: self._sp.current_user_playlists(limit=min(PAGE_LIMIT, cap)), what="Your playlists")
+    def playlists(self, cap: int, walk: ListWalk | None = None) -> list[RemotePlaylist]:
+        walk = _walk(walk, cap)
+        if not walk.may_fetch("me/playlists"):
+            return []
+        limit = max(1, min(PAGE_LIMIT, walk.item_cap))
+        page = self._call(lambda: self._sp.current_user_playlists(limit=limit), what="Your playlists")
         found: list[RemotePlaylist] = []
-        for items in self._pages(page, what="Your playlists"):
+        for items in self._pages(page, what="Your playlists", walk=walk):
+            before = len(found)
             for raw in items:
                 if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
                     continue
@@ -235,14 +265,15 @@ class SpotifyClient:
                         total=total if isinstance(total, int) else None,
                     )
                 )
-            if len(found) >= cap:
-                break
-        return found[:cap]
+            walk.keep(len(found) - before)
+        return found
 
     # -- internals ---------------------------------------------------------------------------------
-    def _first_playlist_page(self, playlist_id: str) -> Any:
+    def _first_playlist_page(self, playlist_id: str, walk: ListWalk) -> Any:
         from spotipy.exceptions import SpotifyException  # noqa: PLC0415
 
+        if not walk.may_fetch(f"playlists/{playlist_id}/items"):
+            return None
         try:
             return self._call(
                 lambda: self._sp.playlist_items(playlist_id, limit=PAGE_LIMIT, additional_types=("track",)),
@@ -253,26 +284,41 @@ class SpotifyClient:
             if exc.http_status != 404:
                 raise _mapped(exc, "That Spotify playlist") from None
         _log.info("playlist %s: /items answered 404, trying /tracks", playlist_id)
-        return self._call(
-            lambda: self._sp._get(f"playlists/{playlist_id}/tracks", limit=PAGE_LIMIT),  # the pre-2026 path
-            what="That Spotify playlist",
-        )
+        if not walk.may_fetch(f"playlists/{playlist_id}/tracks"):
+            return None
+        try:
+            return self._call(
+                lambda: self._sp._get(f"playlists/{playlist_id}/tracks", limit=PAGE_LIMIT),  # the pre-2026 path
+                what="That Spotify playlist",
+                reraise=(SpotifyException,),
+            )
+        except SpotifyException as exc:
+            if exc.http_status == 404 and playlist_id.startswith(EDITORIAL_PREFIX):
+                _log.info("playlist %s: an editorial playlist, refused to this app", playlist_id)
+                raise TrackNotFoundError(EDITORIAL_REFUSED) from None
+            raise _mapped(exc, "That Spotify playlist") from None
 
-    def _collect(self, page: Any, cap: int, *, what: str) -> list[Track]:
+    def _collect(self, page: Any, *, what: str, walk: ListWalk) -> list[Track]:
         tracks: list[Track] = []
-        for items in self._pages(page, what=what):
-            tracks.extend(t for t in (track_from_spotify(_item_track(i)) for i in items) if t is not None)
-            if len(tracks) >= cap:
-                break
-        return tracks[:cap]
+        for items in self._pages(page, what=what, walk=walk):
+            batch = [t for t in (track_from_spotify(_item_track(i)) for i in items) if t is not None]
+            walk.keep(len(batch))
+            tracks.extend(batch)
+        return tracks
 
-    def _pages(self, page: Any, *, what: str) -> Iterator[list[Any]]:
-        """The items of ``page`` and of each following page (``next``), only on the configured API host."""
+    def _pages(self, page: Any, *, what: str, walk: ListWalk) -> Iterator[list[Any]]:
+        """The items of ``page`` and of each following page (``next``), only on the configured API host,
+        as far as ``walk`` lets the walk go (its item cap, its page cap, no page twice)."""
         while isinstance(page, dict):
+            walk.note_total(page.get("total"))
+            walk.mark(page.get("href"))  # the page's own address: a next link back to it is a loop
             items = page.get("items")
-            yield list(items) if isinstance(items, list) else []
+            yield walk.admit(items if isinstance(items, list) else [])
             following = page.get("next")
             if not isinstance(following, str) or not following.startswith(self._api_url):
+                return
+            if not walk.may_fetch(following):
+                _log.info("stopped paging %s: %s", what.lower(), walk.stopped)
                 return
             page = self._call(_getter(self._sp, following), what=what)
 
@@ -307,6 +353,16 @@ def _mapped(exc: Any, what: str) -> SourceError:
 
 def _getter(sp: Any, url: str) -> Callable[[], Any]:
     return lambda: sp._get(url)
+
+
+def _walk(walk: ListWalk | None, cap: int) -> ListWalk:
+    return walk if walk is not None else ListWalk(item_cap=cap)
+
+
+def _no_playable(what: str, walk: ListWalk) -> str:
+    if walk.stopped is not None and walk.seen:
+        return f"{what} has no tracks I can play among the first {walk.seen:,} I read."
+    return f"{what} has no playable tracks."
 
 
 def _item_track(item: Any) -> Any:
@@ -362,11 +418,92 @@ def track_from_spotify(data: Any, *, thumbnail: str | None = None) -> Track | No
     )
 
 
-def resolve_link(kind: str, spotify_id: str, settings: SourceSettings) -> list[Track]:
-    """/play of a public Spotify link (``kind`` track/album/playlist), with the app's token."""
+def resolve_link(kind: str, spotify_id: str, settings: SourceSettings, walk: ListWalk | None = None) -> list[Track]:
+    """/play of a public Spotify link (``kind`` track/album/playlist, or "link": a spotify.link share
+    code, followed first), with the app's token. Albums and playlists are walked within ``walk``
+    (default: ``playlist_cap`` items, ``list_page_cap`` pages)."""
     client = SpotifyClient.for_app(settings)
+    if kind == "link":
+        kind, spotify_id = follow_share_link(spotify_id, settings)
     if kind == "track":
         return [client.track(spotify_id)]
+    if walk is None:
+        walk = ListWalk(item_cap=settings.playlist_cap, page_cap=settings.list_page_cap)
     if kind == "album":
-        return client.album_tracks(spotify_id, settings.playlist_cap)
-    return client.playlist_tracks(spotify_id, settings.playlist_cap)
+        return client.album_tracks(spotify_id, settings.playlist_cap, walk)
+    return client.playlist_tracks(spotify_id, settings.playlist_cap, walk)
+
+
+# ---------------------------------------------------------------------- spotify.link share links
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows nothing: each hop's Location is policy-checked before it is requested."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def follow_share_link(code: str, settings: SourceSettings) -> tuple[str, str]:
+    """(kind, id) of the open.spotify.com track, album or playlist a ``spotify.link/<code>`` leads to.
+
+    The worker only, never the api's fast path: every request goes through the network guard, at
+    most ``SHARE_REDIRECTS_MAX`` redirects are taken, and each ``Location`` is checked before it is
+    requested: another share link (``SHARE_HOPS``, or the configured ``spotify_link_url`` itself)
+    is followed; an open.spotify.com track, album or playlist link ends the walk unrequested;
+    anything else is refused. A share page answered with 200 (Branch's HTML fallback) is read for
+    the open.spotify.com link it names, which gets the same check.
+    """
+    from timmybot import netguard  # noqa: PLC0415 - worker only
+    from timmybot.sources.models import QueryKind  # noqa: PLC0415
+    from timmybot.sources.policy import classify_url  # noqa: PLC0415
+
+    base = settings.spotify_link_url.rstrip("/")
+    opener = netguard.guarded_opener(_NoRedirect)
+    url = f"{base}/{code}"
+    for _hop in range(SHARE_REDIRECTS_MAX + 1):
+        status, location, body = _share_hop(opener, url, settings.socket_timeout_s)
+        if location is None and status == 200:
+            found = _OPEN_LINK_RE.search(body)
+            location = found.group(0) if found else None
+        if location is None:
+            _log.info("spotify.link share link answered HTTP %s with nowhere to go", status)
+            raise TrackNotFoundError("That spotify.link share link leads nowhere: it may have expired.")
+        target = urllib.parse.urljoin(url, location)
+        if _same_origin(target, base) and _SHARE_CODE_PATH_RE.match(urllib.parse.urlsplit(target).path):
+            url = target
+            continue
+        query = classify_url(target, settings)  # the policy: https, exact hosts, no redirectors...
+        kind = query.kind.value.removeprefix("spotify_")
+        if query.kind is not QueryKind.SPOTIFY_LINK and kind in _SHARE_KINDS and query.source_id:
+            return kind, query.source_id
+        host = (urllib.parse.urlsplit(target).hostname or "").lower()
+        if query.kind is QueryKind.SPOTIFY_LINK or host in SHARE_HOPS:
+            url = target
+            continue
+        raise UnsupportedUrlError("That spotify.link share link doesn't lead to a Spotify track, album or playlist.")
+    raise UnsupportedUrlError("That spotify.link share link redirects too many times for me to follow.")
+
+
+def _share_hop(opener: Any, url: str, timeout_s: float) -> tuple[int, str | None, str]:
+    """One request: (status, its Location or None, at most ``SHARE_BODY_MAX`` bytes of a 200's body)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "TimmyBot", "Accept": "text/html"})  # noqa: S310
+    try:
+        with opener.open(request, timeout=timeout_s) as response:
+            raw = response.read(SHARE_BODY_MAX)
+            status = int(response.status)
+            location = response.headers.get("Location")
+    except urllib.error.HTTPError as exc:
+        status, location, raw = exc.code, exc.headers.get("Location"), b""
+        if status >= 400:
+            _log.info("spotify.link share link answered HTTP %s", status)
+            if status == 404:
+                raise TrackNotFoundError("That spotify.link share link doesn't exist (or has expired).") from None
+            raise SpotifyError("spotify.link didn't answer properly. Please try again in a moment.") from None
+    except (urllib.error.URLError, OSError) as exc:
+        _log.warning("spotify.link unreachable: %s", type(exc).__name__)
+        raise SpotifyError("I can't reach spotify.link right now. Please try again in a moment.") from None
+    return status, None if location is None else str(location), raw.decode("utf-8", "replace")
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and not a.username and not a.password

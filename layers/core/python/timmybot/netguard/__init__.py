@@ -110,6 +110,7 @@ def configure_from_settings(settings: Settings) -> None:
             settings.google_revoke_url,
             settings.spotify_token_url,
             settings.spotify_api_url,
+            settings.spotify_link_url,
             settings.youtube_api_url,
         ),
     )

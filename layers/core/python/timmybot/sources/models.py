@@ -62,6 +62,8 @@ class SourceSettings:
     allow_local_media: bool = False
     local_media_hosts: tuple[str, ...] = ("127.0.0.1",)
     playlist_cap: int = 100
+    #: Page requests one walk over an external list may make (``timmybot.paging``).
+    list_page_cap: int = 10
     max_track_seconds: int = 3 * 3600
     max_query_chars: int = 200
     search_prefix: str = "ytsearch1:"
@@ -86,10 +88,14 @@ class SourceSettings:
     spotify_token_url: str = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL, not a secret
     spotify_client_id: str = ""
     spotify_client_secret: str = field(default="", repr=False)
+    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify.follow_share_link``).
+    spotify_link_url: str = "https://spotify.link"
 
     def __post_init__(self) -> None:
         if self.playlist_cap < 1:
             raise ValueError("playlist_cap must be at least 1")
+        if self.list_page_cap < 1:
+            raise ValueError("list_page_cap must be at least 1")
         if self.max_track_seconds < 1:
             raise ValueError("max_track_seconds must be at least 1")
         if self.max_query_chars < 1:
