@@ -30,6 +30,7 @@ from chalicelib.replies import (
 )
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from timmybot import custom_ids, ratelimit
+from timmybot.config import is_snowflake
 from timmybot.discord.types import InteractionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store
@@ -120,7 +121,7 @@ def _respond(
     services: Services, kind: InteractionType, interaction_id: str, payload: dict[str, Any]
 ) -> ResponsePayload:
     started = time.perf_counter()
-    guild_id = _opt_str(payload.get("guild_id"))
+    guild_id = _snowflake(payload.get("guild_id"))  # anything else is no guild: refused like a DM
     user_id = _user_id(payload)
     name = _metric_name(kind, payload)
     obs = services.observability
@@ -233,8 +234,8 @@ def _route(
         application_id=_opt_str(payload.get("application_id")) or services.settings.discord_application_id,
         kind=kind,
         name=route,
-        guild_id=str(payload["guild_id"]),
-        channel_id=_opt_str(payload.get("channel_id")),
+        guild_id=_snowflake(payload.get("guild_id")) or "",
+        channel_id=_snowflake(payload.get("channel_id")),
         user_id=_user_id(payload) or "",
         username=_user_field(payload, "username"),
         display_name=_user_field(payload, "global_name") or _user_field(payload, "username"),
@@ -299,7 +300,12 @@ def _member(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _user_id(payload: dict[str, Any]) -> str | None:
     user = _member(payload).get("user") or payload.get("user")
-    return _opt_str(user.get("id")) if isinstance(user, dict) else None
+    return _snowflake(user.get("id")) if isinstance(user, dict) else None
+
+
+def _snowflake(value: object) -> str | None:
+    """A Discord id (a decimal string of a 64-bit number), else None: ids end up in store keys."""
+    return value if isinstance(value, str) and is_snowflake(value) else None
 
 
 def _user_field(payload: dict[str, Any], name: str) -> str:
