@@ -128,6 +128,9 @@ class Settings:
     source_chain: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")  # fallback order (docs/SOURCES.md)
     source_breaker_threshold: int = 5  # consecutive failures of one reason that open a source's breaker
     source_breaker_cooldown_s: float = 300.0  # how long an open breaker skips its source
+    source_breaker_spread_tracks: int = 3  # per-track failures open a breaker only on this many distinct tracks
+    source_breaker_spread_guilds: int = 2  # and this many distinct guilds (see docs/SOURCES.md for one guild)
+    source_breaker_spread_window_s: float = 300.0  # within this window, in seconds
     source_secret_id: str = ""  # Secrets Manager id/ARN of the operator source secret (cookies, proxy...)
     source_secret_file: str = ""  # or a local JSON file with the same document (self-hosters)
     source_js_runtimes: tuple[str, ...] = ()  # yt-dlp JavaScript runtimes (deno, node...); empty: yt-dlp's default
@@ -292,6 +295,9 @@ class Settings:
             source_chain=self.source_chain,
             breaker_threshold=self.source_breaker_threshold,
             breaker_cooldown_s=self.source_breaker_cooldown_s,
+            breaker_spread_tracks=self.source_breaker_spread_tracks,
+            breaker_spread_guilds=self.source_breaker_spread_guilds,
+            breaker_spread_window_s=self.source_breaker_spread_window_s,
             # Breaker state lives in the bot's own store, so every Lambda and voice task shares it.
             breaker_backend=self.store_backend,
             breaker_sqlite_path=self.sqlite_path if self.store_backend == "sqlite" else "",

@@ -146,3 +146,15 @@ class SourceUnreachableError(SourceError):
     """DNS, connection or proxy failure on the way to the site (not the site refusing)."""
 
     user_message = "I can't reach that site right now. Please try again in a moment."
+
+
+class SourceRateLimitedError(SourceError):
+    """The site answered HTTP 429 (too many requests): it is throttling the bot, not refusing one track."""
+
+    user_message = "That site is rate-limiting me right now. Try another link, or again in a few minutes."
+
+
+class SourceServerError(SourceError):
+    """The site answered with a 5xx status: it is broken or overloaded, whatever the track."""
+
+    user_message = "That site is having trouble right now. Please try again in a moment."

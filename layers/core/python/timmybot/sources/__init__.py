@@ -6,9 +6,9 @@ Importing this package is cheap: yt-dlp is imported only when a yt-dlp source ac
 from __future__ import annotations
 
 from .base import Source
-from .breaker import BreakerState, CircuitBreaker, MemoryRecords
+from .breaker import BreakerState, CircuitBreaker, MemoryRecords, SpreadRule
 from .chain import SourceChain
-from .failures import Reason, failure_of
+from .failures import Reason, Scope, failure_of
 from .local import LocalMediaSource
 from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
 from .operator import OperatorSources, operator_sources
@@ -36,11 +36,13 @@ __all__ = [
     "Query",
     "QueryKind",
     "Reason",
+    "Scope",
     "SoundCloudSource",
     "Source",
     "SourceChain",
     "SourceRouter",
     "SourceSettings",
+    "SpreadRule",
     "StreamInfo",
     "Track",
     "YouTubeMusicSource",

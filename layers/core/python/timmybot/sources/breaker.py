@@ -6,8 +6,23 @@ without being called, until ``cooldown_s`` has passed. Then the first caller cla
 trial (atomically, so exactly one process tries); its success closes the breaker, its failure
 opens it for another cool-down. A trial whose caller died is given up after ``trial_timeout_s``.
 
-Only failures that are the source's fault count (``failures.Failure.source_fault``): "not found"
-or "too long" say nothing about the source's health.
+Only failures that may be the source's fault count, in one of two ways (``failures.Scope``):
+
+- a source-wide failure (bot check, HTTP 429, 5xx, timeout, unreachable) counts as above
+  (``record_failure``);
+- a per-track failure (an unknown extractor error, a sign-in wall, a 403 on one stream) is kept as
+  evidence: (reason, track, guild, time) (``record_track_failure``). It opens the breaker only when
+  one reason has hit ``SpreadRule.tracks`` distinct tracks from ``SpreadRule.guilds`` distinct
+  guilds within ``SpreadRule.window_s``, so one guild's bad links never switch a source off for
+  everyone. Per-track failures neither add to nor restart the consecutive count.
+
+"Not found" or "too long" say nothing about the source's health and never count. A failing canary
+(``scripts/canary.py``) opens the breaker at once (``trip``).
+
+The evidence lives in the same record, bounded (``MAX_EVIDENCE`` entries; at most ``SpreadRule.tracks``
+per guild and reason; entries older than the window dropped) and written with the same
+compare-and-swap, so every Lambda and task adds to, and reads, one list. Track keys are stored
+hashed; guild ids as they are.
 
 The record is ``pk = "S#breaker#<source>"``, ``sk = "breaker"``, written with ``Store.update_record``
 (compare-and-swap). ``MemoryRecords`` serves the same two calls inside one process.
@@ -16,6 +31,7 @@ The record is ``pk = "S#breaker#<source>"``, ``sk = "breaker"``, written with ``
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import threading
 import time
@@ -29,6 +45,7 @@ from .metrics import emit_breaker_opened
 _log = logging.getLogger(__name__)
 
 BREAKER_SK = "breaker"
+MAX_EVIDENCE = 48  # per-track failures kept in one breaker record (newest first kept)
 Clock = Callable[[], float]
 Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
@@ -70,6 +87,77 @@ class MemoryRecords:
             return updated
 
 
+@dataclass(frozen=True, slots=True)
+class SpreadRule:
+    """When per-track failures of one reason count as the source's: ``tracks`` distinct tracks from
+    ``guilds`` distinct guilds within ``window_s`` seconds (docs/SOURCES.md)."""
+
+    tracks: int = 3
+    guilds: int = 2
+    window_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.tracks < 1 or self.guilds < 1 or self.window_s <= 0:
+            raise ValueError("the spread rule needs tracks >= 1, guilds >= 1 and window_s > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One per-track failure: its reason, the hashed track key, the guild ("" unknown) and when."""
+
+    reason: str
+    track: str
+    guild: str
+    at: float
+
+    @classmethod
+    def from_record(cls, item: Any) -> Evidence | None:
+        if not isinstance(item, dict):
+            return None
+        try:
+            return cls(str(item["r"]), str(item["t"]), str(item.get("g") or ""), float(item["at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"r": self.reason, "t": self.track, "g": self.guild, "at": round(self.at, 3)}
+
+
+def track_digest(track_key: str) -> str:
+    """What the record keeps of a track key (a link, a search, an id): a short hash, never the text."""
+    return hashlib.sha256(track_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def kept_evidence(evidence: tuple[Evidence, ...], rule: SpreadRule, now: float) -> tuple[Evidence, ...]:
+    """The evidence worth keeping: inside the window, one entry per (reason, guild, track), at most
+    ``rule.tracks`` tracks per (reason, guild) (more from one guild could not open anything more)
+    and ``MAX_EVIDENCE`` in all; newest first."""
+    kept: list[Evidence] = []
+    seen: set[tuple[str, str, str]] = set()
+    per_guild: dict[tuple[str, str], int] = {}
+    for entry in sorted(evidence, key=lambda e: e.at, reverse=True):
+        if entry.at <= now - rule.window_s or entry.at > now + rule.window_s:
+            continue
+        key = (entry.reason, entry.guild, entry.track)
+        if key in seen or per_guild.get(key[:2], 0) >= rule.tracks:
+            continue
+        seen.add(key)
+        per_guild[key[:2]] = per_guild.get(key[:2], 0) + 1
+        kept.append(entry)
+        if len(kept) >= MAX_EVIDENCE:
+            break
+    return tuple(kept)
+
+
+def has_spread(evidence: tuple[Evidence, ...], reason: str, rule: SpreadRule) -> bool:
+    """Has ``reason`` hit ``rule.tracks`` distinct tracks from ``rule.guilds`` distinct guilds?
+    Failures of no known guild count towards the tracks, never towards the guilds."""
+    of_reason = [entry for entry in evidence if entry.reason == reason]
+    tracks = {entry.track for entry in of_reason}
+    guilds = {entry.guild for entry in of_reason if entry.guild}
+    return len(tracks) >= rule.tracks and len(guilds) >= rule.guilds
+
+
 class BreakerState(enum.StrEnum):
     CLOSED = "closed"
     OPEN = "open"
@@ -86,6 +174,7 @@ class BreakerSnapshot:
     open_until: float = 0.0
     trial_until: float = 0.0
     trial_id: str | None = None
+    evidence: tuple[Evidence, ...] = ()
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> BreakerSnapshot:
@@ -97,6 +186,9 @@ class BreakerSnapshot:
             state = BreakerState.CLOSED
         reason = record.get("reason")
         trial_id = record.get("trial_id")
+        raw_evidence = record.get("evidence")
+        items = raw_evidence if isinstance(raw_evidence, list) else []
+        evidence = tuple(entry for entry in map(Evidence.from_record, items) if entry is not None)
         return cls(
             state=state,
             reason=None if reason is None else str(reason),
@@ -104,6 +196,7 @@ class BreakerSnapshot:
             open_until=float(record.get("open_until") or 0),
             trial_until=float(record.get("trial_until") or 0),
             trial_id=None if trial_id is None else str(trial_id),
+            evidence=evidence,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -115,6 +208,7 @@ class BreakerSnapshot:
             "open_until": round(self.open_until, 3),
             "trial_until": round(self.trial_until, 3),
             "trial_id": self.trial_id,
+            "evidence": [entry.to_record() for entry in self.evidence],
         }
 
 
@@ -129,6 +223,7 @@ class CircuitBreaker:
         threshold: int = 5,
         cooldown_s: float = 300.0,
         trial_timeout_s: float = 60.0,
+        spread: SpreadRule | None = None,
         clock: Clock = time.time,
     ) -> None:
         if threshold < 1 or cooldown_s <= 0 or trial_timeout_s <= 0:
@@ -137,6 +232,7 @@ class CircuitBreaker:
         self._threshold = threshold
         self._cooldown_s = cooldown_s
         self._trial_timeout_s = trial_timeout_s
+        self._spread = spread or SpreadRule()
         self._clock = clock
         # Keep a record long after its cool-down so a flapping source is still remembered.
         self._ttl_s = max(cooldown_s * 4, 3600.0)
@@ -144,6 +240,10 @@ class CircuitBreaker:
     @property
     def threshold(self) -> int:
         return self._threshold
+
+    @property
+    def spread(self) -> SpreadRule:
+        return self._spread
 
     def snapshot(self, source: str) -> BreakerSnapshot:
         return BreakerSnapshot.from_record(self._records.get_record(breaker_pk(source), BREAKER_SK))
@@ -172,7 +272,13 @@ class CircuitBreaker:
             if not due:
                 return record
             return BreakerSnapshot(
-                BreakerState.HALF_OPEN, snap.reason, snap.failures, snap.open_until, now + self._trial_timeout_s, token
+                BreakerState.HALF_OPEN,
+                snap.reason,
+                snap.failures,
+                snap.open_until,
+                now + self._trial_timeout_s,
+                token,
+                snap.evidence,
             ).to_record()
 
         stored = self._update(source, claim)
@@ -187,6 +293,9 @@ class CircuitBreaker:
         return False
 
     def record_success(self, source: str) -> None:
+        """A call went through: the consecutive count restarts and a half-open breaker closes.
+        Per-track evidence stays (it ages out of its window): one good track says nothing of others."""
+        now = self._clock()
         closed_now = False
 
         def close(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -196,7 +305,8 @@ class CircuitBreaker:
             if record is None or (snap.state is BreakerState.CLOSED and snap.failures == 0):
                 return record  # nothing to write: the common case costs one read
             closed_now = snap.state is not BreakerState.CLOSED
-            return BreakerSnapshot(BreakerState.CLOSED).to_record()
+            evidence = () if closed_now else kept_evidence(snap.evidence, self._spread, now)
+            return BreakerSnapshot(BreakerState.CLOSED, evidence=evidence).to_record()
 
         self._update(source, close)
         if closed_now:
@@ -217,18 +327,78 @@ class CircuitBreaker:
             if snap.state is BreakerState.HALF_OPEN or failures >= self._threshold:
                 opened_now = True
                 return BreakerSnapshot(BreakerState.OPEN, reason, failures, now + self._cooldown_s).to_record()
-            return BreakerSnapshot(BreakerState.CLOSED, reason, failures).to_record()
+            evidence = kept_evidence(snap.evidence, self._spread, now)
+            return BreakerSnapshot(BreakerState.CLOSED, reason, failures, evidence=evidence).to_record()
 
         self._update(source, count)
         if opened_now:
-            _log.warning(
-                "breaker of %s OPEN (reason %s): skipped for %.0f s",
-                source,
-                reason,
-                self._cooldown_s,
-            )
-            emit_breaker_opened(source, reason)
+            self._opened(source, reason, "source-wide failures")
         return opened_now
+
+    def record_track_failure(self, source: str, reason: str, *, track: str, guild: str | None) -> bool:
+        """Keep a per-track failure as evidence; True when it opened the breaker (the reason has
+        spread: ``SpreadRule``). ``track`` is what was asked for (a link, a search, a track id),
+        stored hashed; ``guild`` is the guild that asked (None: unknown, never counted as a guild).
+
+        A half-open trial that fails this way proves nothing either way: the trial is handed on."""
+        now = self._clock()
+        entry = Evidence(reason, track_digest(track), guild or "", now)
+        opened_now = False
+
+        def add(record: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal opened_now
+            snap = BreakerSnapshot.from_record(record)
+            opened_now = False
+            if snap.state is BreakerState.OPEN:
+                return record  # a call that started before the breaker opened
+            evidence = kept_evidence((entry, *snap.evidence), self._spread, now)
+            if has_spread(evidence, reason, self._spread):
+                opened_now = True
+                kept = tuple(e for e in evidence if e.reason != reason)
+                return BreakerSnapshot(
+                    BreakerState.OPEN, reason, snap.failures, now + self._cooldown_s, evidence=kept
+                ).to_record()
+            trial_until = min(snap.trial_until, now) if snap.state is BreakerState.HALF_OPEN else snap.trial_until
+            return BreakerSnapshot(
+                snap.state, snap.reason, snap.failures, snap.open_until, trial_until, snap.trial_id, evidence
+            ).to_record()
+
+        self._update(source, add)
+        if opened_now:
+            self._opened(source, reason, "failures spread across tracks and guilds")
+        return opened_now
+
+    def trip(self, source: str, reason: str) -> bool:
+        """Open the breaker now for a cool-down, whatever its state (the canary failed: the source
+        cannot serve even a known-good track). True when it was not already open."""
+        now = self._clock()
+        opened_now = False
+
+        def open_now(record: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal opened_now
+            snap = BreakerSnapshot.from_record(record)
+            opened_now = not (snap.state is BreakerState.OPEN and now < snap.open_until)
+            open_until = max(snap.open_until, now + self._cooldown_s)
+            if snap.state is BreakerState.OPEN and open_until == snap.open_until:
+                return record
+            return BreakerSnapshot(
+                BreakerState.OPEN, reason, snap.failures, open_until, evidence=snap.evidence
+            ).to_record()
+
+        self._update(source, open_now)
+        if opened_now:
+            self._opened(source, reason, "the canary failed")
+        return opened_now
+
+    def _opened(self, source: str, reason: str, why: str) -> None:
+        _log.warning(
+            "breaker of %s OPEN (reason %s, %s): skipped for %.0f s",
+            source,
+            reason,
+            why,
+            self._cooldown_s,
+        )
+        emit_breaker_opened(source, reason)
 
     def _update(self, source: str, change: Change) -> dict[str, Any] | None:
         try:

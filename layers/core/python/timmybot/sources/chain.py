@@ -21,8 +21,10 @@ SoundCloud), per kind of request:
   seed onto a mixing source first when it comes from elsewhere.
 
 Every call goes through the source's circuit breaker; every failure logs an operator hint and
-emits a metric (``failures.report_failure``). A track or stream that came from a stand-in says so:
-``Track.fallback_from`` / ``StreamInfo.fallback_from`` name the source that refused.
+emits a metric (``failures.report_failure``). Callers name the guild that asks (``guild_id``): a
+per-track failure is kept as evidence of (track, guild), and counts against the source only when it
+spreads across tracks and guilds (``breaker.SpreadRule``, docs/SOURCES.md). A track or stream
+that came from a stand-in says so: ``Track.fallback_from`` / ``StreamInfo.fallback_from`` name the source that refused.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from timmybot import text
@@ -43,8 +45,8 @@ from timmybot.errors import (
 )
 
 from .base import Source
-from .breaker import CircuitBreaker, MemoryRecords, RecordStore
-from .failures import Reason, failure_of, report_failure
+from .breaker import CircuitBreaker, MemoryRecords, RecordStore, SpreadRule
+from .failures import Reason, Scope, failure_of, report_failure
 from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
 from .policy import classify_query
 
@@ -69,6 +71,15 @@ class MirrorNotFoundError(TrackNotFoundError):
     def __init__(self, title: str, artist: str | None) -> None:
         by = f" by {text.quote(artist, text.IN_SENTENCE)}" if artist else ""
         super().__init__(f"I couldn't find “{text.quote(title, text.IN_SENTENCE)}”{by} on any source I can play from.")
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What was asked for (a track key: a link, a search, a track id) and by which guild (None:
+    unknown): the evidence a per-track failure leaves in the breaker."""
+
+    track: str
+    guild: str | None = None
 
 
 def mirror_pk(source: str, source_id: str) -> str:
@@ -197,6 +208,11 @@ class SourceChain:
                 threshold=self._settings.breaker_threshold,
                 cooldown_s=self._settings.breaker_cooldown_s,
                 trial_timeout_s=max(60.0, self._settings.socket_timeout_s * 4),
+                spread=SpreadRule(
+                    tracks=self._settings.breaker_spread_tracks,
+                    guilds=self._settings.breaker_spread_guilds,
+                    window_s=self._settings.breaker_spread_window_s,
+                ),
                 clock=self._clock,
             )
         return self._breaker
@@ -206,11 +222,11 @@ class SourceChain:
     def classify(self, text: str) -> Query:
         return classify_query(text, self._settings)
 
-    def resolve_text(self, text: str) -> list[Track]:
-        return self.resolve(self.classify(text))
+    def resolve_text(self, text: str, *, guild_id: str | None = None) -> list[Track]:
+        return self.resolve(self.classify(text), guild_id=guild_id)
 
-    def resolve(self, query: Query) -> list[Track]:
-        """Metadata for a classified /play argument (worker)."""
+    def resolve(self, query: Query, *, guild_id: str | None = None) -> list[Track]:
+        """Metadata for a classified /play argument (worker), asked for by ``guild_id``."""
         if query.kind.is_spotify:
             from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
@@ -218,10 +234,11 @@ class SourceChain:
                 raise UnsupportedUrlError()
             return resolve_link(query.kind.value.removeprefix("spotify_"), query.source_id, self._settings)
         if query.kind is QueryKind.SEARCH:
-            return [self.search(query.text)]
+            return [self.search(query.text, guild_id=guild_id)]
         source = self._accepting(query)
+        ask = Ask(f"{query.kind.value}:{query.source_id or query.text}", guild_id)
         try:
-            return self._guarded(source, "resolve", lambda: source.resolve(query))
+            return self._guarded(source, "resolve", lambda: source.resolve(query), ask)
         except SourceError as exc:
             if not failure_of(exc).fallback:
                 raise
@@ -232,19 +249,28 @@ class SourceChain:
                 "link of %s refused (%s); mirroring %r through the chain", source.name, type(exc).__name__, known.title
             )
             try:
-                stand_in = self.mirror(known.title, known.artist, known.duration_s, known.isrc, exclude=(source.name,))
+                stand_in = self._mirror(
+                    known.title,
+                    known.artist,
+                    known.duration_s,
+                    known.isrc,
+                    exclude=(source.name,),
+                    then=lambda _source, track: track,
+                    ask=ask,
+                )
             except SourceError:
                 raise exc from None
             return [replace(stand_in, fallback_from=source.name)]
 
-    def search(self, terms: str) -> Track:
+    def search(self, terms: str, *, guild_id: str | None = None) -> Track:
         """The first searching source, in chain order, that finds ``terms``."""
         first: str | None = None
         errors: list[SourceError] = []
+        ask = Ask(f"search:{terms.casefold()}", guild_id)
         for source in self._searchers():
             first = first or source.name
             try:
-                tracks = self._guarded(source, "search", _searching(source, terms, 1))
+                tracks = self._guarded(source, "search", _searching(source, terms, 1), ask)
             except SourceError as exc:
                 failure = failure_of(exc)
                 if not failure.fallback and failure.reason is not Reason.NOT_FOUND:
@@ -263,16 +289,21 @@ class SourceChain:
         isrc: str | None = None,
         *,
         exclude: Sequence[str] = (),
+        guild_id: str | None = None,
     ) -> Track:
         """A track of another source for the same recording: ISRC first where a source can, then
         title + artist with the duration within ``mirror_tolerance_s``. ``TrackNotFoundError`` if none."""
-        return self._mirror(title, artist, duration_s, isrc, exclude=exclude, then=lambda _source, track: track)
+        ask = Ask(_recording_key(title, artist, isrc), guild_id)
+        return self._mirror(
+            title, artist, duration_s, isrc, exclude=exclude, then=lambda _source, track: track, ask=ask
+        )
 
-    def mix(self, seed: Track, *, limit: int = 10) -> list[Track]:
+    def mix(self, seed: Track, *, limit: int = 10, guild_id: str | None = None) -> list[Track]:
         """Up to ``limit`` tracks of a radio around ``seed`` (metadata; the seed left out)."""
         mixers = [source for source in self.sources if source.can_mix]
         if not mixers:
             raise TrackNotFoundError("None of the sources I use can make a mix.")
+        ask = Ask(f"{seed.source}:{seed.source_id}", guild_id)
         candidates = [seed]
         if seed.source == "spotify":
             mirrored = self._cached_mirror(seed.source_id)
@@ -281,7 +312,7 @@ class SourceChain:
         for candidate in candidates:
             for source in mixers:
                 if source.mixes(candidate):
-                    return self._guarded(source, "mix", _mixing(source, candidate, limit))
+                    return self._guarded(source, "mix", _mixing(source, candidate, limit), ask)
         others = tuple(source.name for source in self.sources if not source.can_mix)
         return self._mirror(
             seed.title,
@@ -289,16 +320,19 @@ class SourceChain:
             seed.duration_s,
             seed.isrc,
             exclude=others,
-            then=lambda s, t: self._guarded(s, "mix", _mixing(s, t, limit)),
+            then=lambda s, t: self._guarded(s, "mix", _mixing(s, t, limit), ask),
+            ask=ask,
         )
 
-    def stream(self, track: Track) -> StreamInfo:
-        """A fresh stream for a queued track (voice task); a stand-in's stream if its source refuses."""
+    def stream(self, track: Track, *, guild_id: str | None = None) -> StreamInfo:
+        """A fresh stream for a queued track (voice task of ``guild_id``); a stand-in's stream if its
+        source refuses."""
+        ask = Ask(f"{track.source}:{track.source_id}", guild_id)
         if track.source == "spotify":
-            return self._stream_mirrored(track)
+            return self._stream_mirrored(track, ask)
         source = self._handler(track.source)
         try:
-            info = self._guarded(source, "stream", lambda: source.stream(track))
+            info = self._guarded(source, "stream", lambda: source.stream(track), ask)
             return replace(info, source=source.name, fallback_from=None)
         except SourceError as exc:
             if not failure_of(exc).fallback:
@@ -310,7 +344,8 @@ class SourceChain:
                     track.duration_s,
                     track.isrc,
                     exclude=(source.name,),
-                    then=lambda s, t: (t, self._guarded(s, "stream", lambda: s.stream(t))),
+                    then=lambda s, t: (t, self._guarded(s, "stream", lambda: s.stream(t), ask)),
+                    ask=ask,
                 )
             except SourceError as mirror_error:
                 _log.info("no stand-in for %r (%s): %s", track.title, source.name, type(mirror_error).__name__)
@@ -320,7 +355,7 @@ class SourceChain:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _stream_mirrored(self, track: Track) -> StreamInfo:
+    def _stream_mirrored(self, track: Track, ask: Ask) -> StreamInfo:
         """A metadata-only track's audio: its cached mirror, else a fresh mirror (then cached)."""
         exclude: tuple[str, ...] = ()
         cached = self._cached_mirror(track.source_id)
@@ -328,7 +363,7 @@ class SourceChain:
             source = next((s for s in self.sources if cached.source in s.handles), None)
             if source is not None:
                 try:
-                    info = self._guarded(source, "stream", lambda: source.stream(cached))
+                    info = self._guarded(source, "stream", lambda: source.stream(cached), ask)
                     return replace(info, source=source.name, fallback_from=None)
                 except SourceError as exc:
                     _log.info("cached mirror of %r failed (%s): mirroring again", track.title, type(exc).__name__)
@@ -340,8 +375,9 @@ class SourceChain:
             track.duration_s,
             track.isrc,
             exclude=exclude,
-            then=lambda s, t: (t, replace(self._guarded(s, "stream", lambda: s.stream(t)), source=s.name)),
+            then=lambda s, t: (t, replace(self._guarded(s, "stream", lambda: s.stream(t), ask), source=s.name)),
             not_found=MirrorNotFoundError(track.title, track.artist),
+            ask=ask,
         )
         self._remember_mirror(track.source_id, match)
         _log.info("mirrored %s track %s to %s %s", track.source, track.source_id, match.source, match.source_id)
@@ -384,8 +420,9 @@ class SourceChain:
     def _searchers(self) -> Iterator[Source]:
         return (source for source in self.sources if source.can_search)
 
-    def _guarded(self, source: Source, operation: str, call: Callable[[], T]) -> T:
-        """``call`` behind ``source``'s breaker: skipped while open; failures reported and counted."""
+    def _guarded(self, source: Source, operation: str, call: Callable[[], T], ask: Ask) -> T:
+        """``call`` behind ``source``'s breaker: skipped while open; failures reported and counted,
+        source-wide ones at once, per-track ones as evidence of ``ask`` (``failures.Scope``)."""
         if not self.breaker.allow(source.name):
             _log.info("source %s skipped (%s): its breaker is open", source.name, operation)
             raise SourceRestingError(
@@ -396,8 +433,10 @@ class SourceChain:
             result = call()
         except SourceError as exc:
             failure = report_failure(source.name, exc, operation=operation)
-            if failure.source_fault:
+            if failure.scope is Scope.SOURCE:
                 self.breaker.record_failure(source.name, failure.reason.value)
+            elif failure.scope is Scope.TRACK:
+                self.breaker.record_track_failure(source.name, failure.reason.value, track=ask.track, guild=ask.guild)
             raise
         self.breaker.record_success(source.name)
         return result
@@ -411,6 +450,7 @@ class SourceChain:
         *,
         exclude: Sequence[str],
         then: Callable[[Source, Track], T],
+        ask: Ask,
         not_found: SourceError | None = None,
     ) -> T:
         errors: list[SourceError] = []
@@ -424,7 +464,7 @@ class SourceChain:
             lookups.append(_searching(source, terms, MIRROR_CANDIDATES))
             for lookup in lookups:
                 try:
-                    candidates = self._guarded(source, "mirror", lookup)
+                    candidates = self._guarded(source, "mirror", lookup, ask)
                     match = self._closest(candidates, duration_s)
                     if match is None:
                         continue
@@ -458,6 +498,11 @@ class SourceChain:
         except Exception:
             _log.warning("track cache unreadable for %s/%s", source, query.source_id, exc_info=True)
             return None
+
+
+def _recording_key(title: str, artist: str | None, isrc: str | None) -> str:
+    """One recording, whichever source it is asked from: its ISRC, else artist and title."""
+    return f"isrc:{isrc.upper()}" if isrc else f"recording:{(artist or '').casefold()}|{title.casefold()}"
 
 
 def _searching(source: Source, terms: str, limit: int) -> Callable[[], list[Track]]:

@@ -1,8 +1,17 @@
-"""What each source failure means: a reason code, whether it is the source's fault, what to tell the operator.
+"""What each source failure means: a reason code, whose fault it is, what to tell the operator.
 
 The user sentence lives on the error itself (``SourceError.user_message``). This table adds what the
-chain needs to decide (fall back? count towards the breaker?) and what the operator reads in the
-logs. One table, read by ``failure_of``; ``report_failure`` logs the hint and emits the metric.
+chain needs to decide (fall back? count towards the breaker, and how?) and what the operator reads in
+the logs. One table, read by ``failure_of``; ``report_failure`` logs the hint and emits the metric.
+
+Each reason has a ``Scope`` (docs/SOURCES.md, "The circuit breaker"):
+
+- ``SOURCE``: the source as a whole refuses or is down (bot check, HTTP 429, 5xx, timeout,
+  unreachable). Counts towards its breaker as consecutive failures of one reason.
+- ``TRACK``: may well be about the one track asked for (an unknown extractor error, a sign-in wall,
+  a 403 on one stream). Counts only when it spreads: ``breaker.SpreadRule``.
+- ``NONE``: the user's request or the track's own state (not found, too long, removed, age- or
+  geo-restricted): never counts.
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ from timmybot.errors import (
     GeoBlockedError,
     SourceError,
     SourceLoginRequiredError,
+    SourceRateLimitedError,
     SourceRestingError,
+    SourceServerError,
     SourceTimeoutError,
     SourceUnreachableError,
     StreamForbiddenError,
@@ -46,6 +57,8 @@ class Reason(enum.StrEnum):
     STREAM_403 = "stream_403"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
     NOT_FOUND = "not_found"
     TOO_LONG = "too_long"
     UNSUPPORTED = "unsupported"
@@ -53,19 +66,37 @@ class Reason(enum.StrEnum):
     ERROR = "error"
 
 
+class Scope(enum.StrEnum):
+    """Whose fault a failure may be, and so how it counts towards the source's breaker."""
+
+    SOURCE = "source"  # the whole source: counts as consecutive failures of one reason
+    TRACK = "track"  # maybe the one track: counts only when it spreads across tracks and guilds
+    NONE = "none"  # the request or the track itself: never counts
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """How the chain treats one reason.
 
-    ``source_fault``: the source itself is refusing or broken, so it counts towards its breaker.
+    ``scope``: how it counts towards the breaker (``Scope``).
     ``fallback``: another source may well have the same track, so the chain tries the next one.
     ``hint``: what the operator should do, logged with the failure (None: nothing to do).
     """
 
     reason: Reason
-    source_fault: bool
+    scope: Scope
     fallback: bool
     hint: str | None
+
+    @property
+    def source_fault(self) -> bool:
+        """The source may be at fault (source-wide or per-track): worth trying another source."""
+        return self.scope is not Scope.NONE
+
+    @property
+    def source_wide(self) -> bool:
+        """The source as a whole is refusing: counts towards its breaker on its own."""
+        return self.scope is Scope.SOURCE
 
 
 # Most specific class first: AgeRestrictedError and GeoBlockedError are TrackUnavailableErrors.
@@ -74,7 +105,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         BlockedSourceError,
         Failure(
             Reason.BOT_CHECK,
-            source_fault=True,
+            scope=Scope.SOURCE,
             fallback=True,
             hint=f"YouTube is asking for a sign-in (bot check): configure cookies or a PO-token provider ({DOCS})",
         ),
@@ -83,7 +114,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         SourceLoginRequiredError,
         Failure(
             Reason.LOGIN_REQUIRED,
-            source_fault=True,
+            scope=Scope.TRACK,
             fallback=True,
             hint=(
                 "the site wants a signed-in session: add cookies of a throwaway account to the operator "
@@ -95,7 +126,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         AgeRestrictedError,
         Failure(
             Reason.AGE_RESTRICTED,
-            source_fault=False,
+            scope=Scope.NONE,
             fallback=True,
             hint=f"age-restricted track: only cookies of an age-verified account unlock these ({DOCS})",
         ),
@@ -104,7 +135,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         GeoBlockedError,
         Failure(
             Reason.GEO_BLOCKED,
-            source_fault=False,
+            scope=Scope.NONE,
             fallback=True,
             hint=f"geo-blocked where the bot runs: a source proxy in another region can help ({DOCS})",
         ),
@@ -113,7 +144,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         StreamForbiddenError,
         Failure(
             Reason.STREAM_403,
-            source_fault=True,
+            scope=Scope.TRACK,
             fallback=True,
             hint=(
                 "the stream URL answered 403: usually a missing PO token, a missing JavaScript runtime or an "
@@ -125,7 +156,7 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         SourceTimeoutError,
         Failure(
             Reason.TIMEOUT,
-            source_fault=True,
+            scope=Scope.SOURCE,
             fallback=True,
             hint="the site did not answer in time: check the network and the source proxy",
         ),
@@ -134,30 +165,49 @@ _TABLE: tuple[tuple[type[SourceError], Failure], ...] = (
         SourceUnreachableError,
         Failure(
             Reason.UNREACHABLE,
-            source_fault=True,
+            scope=Scope.SOURCE,
             fallback=True,
             hint="the site is unreachable from here: check DNS, outbound network access and the source proxy",
         ),
     ),
-    (TrackNotFoundError, Failure(Reason.NOT_FOUND, source_fault=False, fallback=False, hint=None)),
-    (TrackTooLongError, Failure(Reason.TOO_LONG, source_fault=False, fallback=False, hint=None)),
-    (UnsupportedUrlError, Failure(Reason.UNSUPPORTED, source_fault=False, fallback=False, hint=None)),
-    (TrackUnavailableError, Failure(Reason.UNAVAILABLE, source_fault=False, fallback=False, hint=None)),
+    (
+        SourceRateLimitedError,
+        Failure(
+            Reason.RATE_LIMITED,
+            scope=Scope.SOURCE,
+            fallback=True,
+            hint="the site answered HTTP 429 (too many requests): the bot's address is throttled; a source proxy helps",
+        ),
+    ),
+    (
+        SourceServerError,
+        Failure(
+            Reason.SERVER_ERROR,
+            scope=Scope.SOURCE,
+            fallback=True,
+            hint="the site answered with a 5xx status: it is down or overloaded; nothing to do but wait",
+        ),
+    ),
+    (TrackNotFoundError, Failure(Reason.NOT_FOUND, scope=Scope.NONE, fallback=False, hint=None)),
+    (TrackTooLongError, Failure(Reason.TOO_LONG, scope=Scope.NONE, fallback=False, hint=None)),
+    (UnsupportedUrlError, Failure(Reason.UNSUPPORTED, scope=Scope.NONE, fallback=False, hint=None)),
+    (TrackUnavailableError, Failure(Reason.UNAVAILABLE, scope=Scope.NONE, fallback=False, hint=None)),
     (
         SourceRestingError,
-        Failure(Reason.RESTING, source_fault=False, fallback=True, hint="the source's circuit breaker is open"),
+        Failure(Reason.RESTING, scope=Scope.NONE, fallback=True, hint="the source's circuit breaker is open"),
     ),
 )
 _UNKNOWN = Failure(
     Reason.ERROR,
-    source_fault=True,
+    scope=Scope.TRACK,
     fallback=True,
     hint=f"unexpected extractor failure: update yt-dlp (scripts/check_ytdlp_version.py) and see {DOCS}",
 )
 
 
 def failure_of(error: SourceError) -> Failure:
-    """The table row for ``error``; an error the table does not know is the source's fault."""
+    """The table row for ``error``; an error the table does not know may be the track's or the
+    source's: it counts per track (``Scope.TRACK``) until it spreads."""
     for cls, failure in _TABLE:
         if isinstance(error, cls):
             return failure

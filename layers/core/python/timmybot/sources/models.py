@@ -75,6 +75,11 @@ class SourceSettings:
     mirror_tolerance_s: int = 3
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 300.0
+    #: Per-track failures count against a source only when one reason hits this many distinct
+    #: tracks from this many distinct guilds within the window (``breaker.SpreadRule``).
+    breaker_spread_tracks: int = 3
+    breaker_spread_guilds: int = 2
+    breaker_spread_window_s: float = 300.0
     breaker_backend: str = "memory"
     breaker_sqlite_path: str = ""
     breaker_dynamodb_table: str = ""
@@ -111,6 +116,8 @@ class SourceSettings:
             raise ValueError("breaker_threshold must be at least 1")
         if self.breaker_cooldown_s <= 0:
             raise ValueError("breaker_cooldown_s must be positive")
+        if self.breaker_spread_tracks < 1 or self.breaker_spread_guilds < 1 or self.breaker_spread_window_s <= 0:
+            raise ValueError("breaker_spread_tracks and breaker_spread_guilds must be at least 1, the window positive")
         if self.breaker_backend not in BREAKER_BACKENDS:
             raise ValueError(f"breaker_backend must be one of {', '.join(sorted(BREAKER_BACKENDS))}")
         if self.breaker_backend == "sqlite" and not self.breaker_sqlite_path:

@@ -2,7 +2,8 @@
 
 The worker calls ``resolve_query`` and the voice task ``stream_for``; both keep one ``SourceChain``
 per settings value and process. ``mirror_track`` is the entry point for mirroring a track known
-only by its metadata (Spotify).
+only by its metadata (Spotify). Each names the guild that asks (``guild_id``), so a per-track
+failure counts against a source only when it spreads across guilds (docs/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ def default_router(settings: SourceSettings) -> SourceChain:
     return SourceChain(settings)
 
 
-def resolve_query(text: str, settings: SourceSettings) -> list[Track]:
+def resolve_query(text: str, settings: SourceSettings, *, guild_id: str | None = None) -> list[Track]:
     """Worker entry point: a /play argument to tracks (metadata only). Raises ``TimmyError`` subclasses.
 
     A track found by a stand-in source has ``fallback_from`` set (the source that refused).
     """
-    return default_router(settings).resolve_text(text)
+    return default_router(settings).resolve_text(text, guild_id=guild_id)
 
 
-def stream_for(track: Track, settings: SourceSettings) -> StreamInfo:
+def stream_for(track: Track, settings: SourceSettings, guild_id: str | None = None) -> StreamInfo:
     """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
 
     ``StreamInfo.source`` names the source that serves it; ``fallback_from`` is set when that is a
@@ -44,7 +45,7 @@ def stream_for(track: Track, settings: SourceSettings) -> StreamInfo:
     ``netguard.check_stream_url`` (https, no control characters, no refused IP literal) before
     FFmpeg may open it.
     """
-    stream = default_router(settings).stream(track)
+    stream = default_router(settings).stream(track, guild_id=guild_id)
     try:
         netguard.check_stream_url(stream.stream_url)
     except netguard.StreamUrlRefused as exc:
@@ -54,12 +55,18 @@ def stream_for(track: Track, settings: SourceSettings) -> StreamInfo:
 
 
 def mirror_track(
-    title: str, artist: str | None, duration_s: int | None, isrc: str | None, settings: SourceSettings
+    title: str,
+    artist: str | None,
+    duration_s: int | None,
+    isrc: str | None,
+    settings: SourceSettings,
+    *,
+    guild_id: str | None = None,
 ) -> Track:
     """The same recording on a playable source: ISRC first, then title + artist within ± the tolerance."""
-    return default_router(settings).mirror(title, artist, duration_s, isrc)
+    return default_router(settings).mirror(title, artist, duration_s, isrc, guild_id=guild_id)
 
 
-def mix_for(seed: Track, settings: SourceSettings, *, limit: int = 10) -> list[Track]:
+def mix_for(seed: Track, settings: SourceSettings, *, limit: int = 10, guild_id: str | None = None) -> list[Track]:
     """A radio around ``seed`` (YouTube mix), the seed left out; metadata only (worker and voice task)."""
-    return default_router(settings).mix(seed, limit=limit)
+    return default_router(settings).mix(seed, limit=limit, guild_id=guild_id)

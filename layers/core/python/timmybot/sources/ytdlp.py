@@ -28,6 +28,8 @@ from timmybot.errors import (
     GeoBlockedError,
     SourceError,
     SourceLoginRequiredError,
+    SourceRateLimitedError,
+    SourceServerError,
     SourceTimeoutError,
     SourceUnreachableError,
     StreamForbiddenError,
@@ -133,6 +135,8 @@ ERROR_RULES: tuple[tuple[tuple[str, ...], Callable[[], SourceError]], ...] = (
         SourceLoginRequiredError,
     ),
     (("http error 403",), StreamForbiddenError),
+    (("http error 429", "too many requests"), SourceRateLimitedError),
+    (tuple(f"http error {status}" for status in range(500, 512)), SourceServerError),
     (("timed out", "timeout"), SourceTimeoutError),
     (
         (
@@ -189,6 +193,10 @@ def _typed_error(exc: BaseException) -> SourceError | None:
             return GeoBlockedError()
         if isinstance(current, HTTPError) and current.status == 403:
             return StreamForbiddenError()
+        if isinstance(current, HTTPError) and current.status == 429:
+            return SourceRateLimitedError()
+        if isinstance(current, HTTPError) and 500 <= current.status <= 599:
+            return SourceServerError()
         if isinstance(current, TimeoutError):
             return SourceTimeoutError()
         if isinstance(current, TransportError) and not isinstance(current.cause, TimeoutError):
