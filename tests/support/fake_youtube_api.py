@@ -6,7 +6,8 @@
 ``/channels?part=snippet&mine=true`` (the user's channel, or no items when ``channel_title`` is None),
 for bearer tokens it knows, or any token ``accepts`` allows (served as ``default_user``: how the
 account tests let tokens a fake Google issued in the test itself in); anything else gets the API's
-401. ``channels_status`` makes channels.list fail with that HTTP status. It serves no search (the bot
+401. ``channels_status`` makes channels.list fail with that HTTP status. ``loop_token`` makes every
+page name its own page token as the next one (a broken or hostile server). It serves no search (the bot
 must never spend 100 quota units on one). ``requests`` records (path, params) without tokens.
 
 ``loopback_youtube_mix`` is a ``source_chain`` factory (tests only, with ``allow_local_media``): the
@@ -65,6 +66,7 @@ class FakeYouTubeApi:
     accepts: Callable[[str], bool] | None = None
     default_user: YouTubeUser = field(default_factory=YouTubeUser)
     channels_status: int | None = None
+    loop_token: bool = False
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -150,7 +152,9 @@ class FakeYouTubeApi:
         offset = int(query.get("pageToken") or 0)
         size = min(int(query.get("maxResults", "5")), self.page_size)
         body: dict[str, Any] = {"items": rows[offset : offset + size], "pageInfo": {"totalResults": len(rows)}}
-        if offset + size < len(rows):
+        if self.loop_token:
+            body["nextPageToken"] = str(offset)
+        elif offset + size < len(rows):
             body["nextPageToken"] = str(offset + size)
         return body
 

@@ -125,6 +125,14 @@ class ListWalk:
         """Note that ``count`` of the admitted items became playable tracks."""
         self.kept += count
 
+    def take(self, items: Sequence[T]) -> list[T]:
+        """A list some other code already read whole (yt-dlp's playlists): the part within the caps,
+        all of it counted as kept."""
+        self.note_total(len(items))
+        admitted = self.admit(items)
+        self.keep(len(admitted))
+        return admitted
+
     def note_total(self, total: object) -> None:
         """The list's own count of its items, from its first page that gives one."""
         if self.total is None and isinstance(total, int) and not isinstance(total, bool) and total >= 0:

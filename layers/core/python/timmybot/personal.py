@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.paging import ListWalk
 from timmybot.sources.models import Track, source_label
 
 if TYPE_CHECKING:
@@ -169,23 +170,33 @@ class Library:
         if "youtube" in tokens:
             found += [
                 PlaylistRef("youtube", p.id, p.name, p.total)
-                for p in self._youtube(tokens["youtube"]).playlists(PLAYLISTS_MAX)
+                for p in self._youtube(tokens["youtube"]).playlists(PLAYLISTS_MAX, self.walk(PLAYLISTS_MAX))
             ]
         if "spotify" in tokens:
             found += [
                 PlaylistRef("spotify", p.id, p.name, p.total)
-                for p in self._spotify(tokens["spotify"]).playlists(PLAYLISTS_MAX)
+                for p in self._spotify(tokens["spotify"]).playlists(PLAYLISTS_MAX, self.walk(PLAYLISTS_MAX))
             ]
         return found[:PLAYLISTS_MAX]
 
-    def playlist_pages(self, user_id: str, platform: str, playlist_id: str, cap: int) -> Iterator[list[Track]]:
-        token = self.token(user_id, platform)
-        if platform == "youtube":
-            return self._youtube(token).playlist_pages(playlist_id, cap)
-        return self._spotify(token).playlist_pages(playlist_id, cap)
+    def walk(self, cap: int) -> ListWalk:
+        """A walk of at most ``cap`` items and the configured page cap (``list_page_cap``)."""
+        return ListWalk(item_cap=cap, page_cap=self.settings.list_page_cap)
 
-    def liked(self, user_id: str, platform: str | None, cap: int = LIKED_MAX) -> tuple[str, list[Track]]:
-        """(platform, tracks): YouTube liked videos or Spotify saved tracks, up to ``cap``.
+    def playlist_pages(
+        self, user_id: str, platform: str, playlist_id: str, cap: int, walk: ListWalk | None = None
+    ) -> Iterator[list[Track]]:
+        """A playlist's tracks page by page, within ``walk`` (default: ``cap`` items, the page cap)."""
+        token = self.token(user_id, platform)
+        walk = walk if walk is not None else self.walk(cap)
+        if platform == "youtube":
+            return self._youtube(token).playlist_pages(playlist_id, cap, walk)
+        return self._spotify(token).playlist_pages(playlist_id, cap, walk)
+
+    def liked(
+        self, user_id: str, platform: str | None, cap: int = LIKED_MAX, walk: ListWalk | None = None
+    ) -> tuple[str, list[Track]]:
+        """(platform, tracks): YouTube liked videos or Spotify saved tracks, up to ``cap`` (within ``walk``).
 
         Without ``platform``: the one the user linked; Spotify when both are linked.
         """
@@ -197,9 +208,10 @@ class Library:
             token = tokens[platform]
         else:
             token = self.token(user_id, platform)
+        walk = walk if walk is not None else self.walk(cap)
         if platform == "youtube":
-            return platform, self._youtube(token).liked(cap)
-        return platform, self._spotify(token).saved_tracks(cap)
+            return platform, self._youtube(token).liked(cap, walk)
+        return platform, self._spotify(token).saved_tracks(cap, walk)
 
     def recently_played(self, user_id: str, cap: int = HISTORY_MAX) -> list[Track]:
         """Spotify's recently played tracks, or [] when Spotify is not linked."""

@@ -7,7 +7,10 @@ tokens, the Spotify / YouTube Data API calls, the source chain — then edits th
 Queueing reuses the /play worker (``timmybot.play``): the same voice-channel and permission checks,
 entry ids derived from the interaction id (a redelivered job adds nothing twice), the same launcher.
 A playlist is queued page by page and the message shows progress ("Added 37/50"); playback starts
-with the first page. A finished job leaves a marker with its last edit, like /play.
+with the first page. Every list is walked within a ``ListWalk`` (``timmybot.paging``): the page cap,
+the playlist cap and the queue's free space, asked again before each page; the final message says
+what was left out ("Added 500 of 2,000 from **Road trip**: the queue is full."). A finished job
+leaves a marker with its last edit, like /play.
 
 Rendering (``playlist_menu``, ``history_menu``) is pure and cheap: the api's page buttons use it too.
 """
@@ -26,6 +29,7 @@ from timmybot import custom_ids, personal, text, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
 from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.paging import StopReason
 from timmybot.personal import Library, PlaylistRef
 from timmybot.play import (
     GENERIC_APOLOGY,
@@ -33,6 +37,7 @@ from timmybot.play import (
     added_body,
     enqueue_tracks,
     prepare_play,
+    queue_walk,
     start_playback,
 )
 from timmybot.sources.models import Track
@@ -178,7 +183,8 @@ def _playlist(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
     play_job = job.as_play_job(f"{job.platform} playlist {job.item_id}")
     now = ports.clock()
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
-    pages = ports.library.playlist_pages(job.user_id, job.platform, job.item_id, cap)
+    walk = queue_walk(ports.store, job.guild_id, ports.settings, cap=cap)
+    pages = ports.library.playlist_pages(job.user_id, job.platform, job.item_id, cap, walk)
     expected = _expected_total(ports, job, cap)
     added: list[Track] = []
     launch = None
@@ -189,11 +195,13 @@ def _playlist(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
             launch = start_playback(play_job, placement, store=ports.store, launcher=ports.launcher)
         total = max(expected or 0, len(added))
         _edit(ports, job, _sentence(f"Adding **{text.quote(name, text.IN_SENTENCE)}**… Added {len(added)}/{total}"))
+    shown = f"**{text.quote(name, text.IN_SENTENCE)}**"
     if not added or launch is None:
-        raise TrackNotFoundError(f"**{text.quote(name, text.IN_SENTENCE)}** has no tracks I can play.")
+        among = f" among the first {walk.seen:,} I read" if walk.stopped is not None and walk.seen else ""
+        raise TrackNotFoundError(f"{shown} has no tracks I can play{among}.")
     total = max(expected or 0, len(added))
     body = added_body(play_job, added, position=None, launch=launch, post=placement.post)
-    done = f"Added {len(added)}/{total} from **{text.quote(name, text.IN_SENTENCE)}**."
+    done = walk.left_out(f" from {shown}") or f"Added {len(added)}/{total} from {shown}."
     body["content"] = "\n".join(filter(None, [done, body["content"]]))
     body["components"] = []
     _log.info("personal job %s queued %s track(s) of a %s playlist", job.interaction_id, len(added), job.platform)
@@ -205,13 +213,15 @@ def _liked(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
     now = ports.clock()
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
     cap = min(personal.LIKED_MAX, ports.settings.playlist_cap)
-    platform, tracks = ports.library.liked(job.user_id, personal.check_platform(job.platform), cap)
+    walk = queue_walk(ports.store, job.guild_id, ports.settings, cap=cap)
+    platform, tracks = ports.library.liked(job.user_id, personal.check_platform(job.platform), cap, walk)
     if not tracks:
         label = personal.PLATFORM_LABELS[platform]
         raise TrackNotFoundError(f"You have no liked songs on {label} that I can play.")
-    return _queue(
-        job, play_job, placement, tracks, ports=ports, now=now, lead=f"Your liked songs on {_label(platform)}:"
-    )
+    lead = f"Your liked songs on {_label(platform)}:"
+    if walk.stopped is StopReason.QUEUE_FULL or walk.skipped:  # the cap itself is the command's promise
+        lead = "\n".join(filter(None, [lead, walk.left_out()]))
+    return _queue(job, play_job, placement, tracks, ports=ports, now=now, lead=lead)
 
 
 def _history(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:

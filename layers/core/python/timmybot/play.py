@@ -30,12 +30,14 @@ from timmybot.errors import (
     InvalidInputError,
     NotInVoiceError,
     PlayingElsewhereError,
+    QueueFullError,
     StageChannelError,
     TimmyError,
     TrackNotFoundError,
 )
 from timmybot.jobs import PlayJob
 from timmybot.models import GuildRecord, QueueEntry
+from timmybot.paging import ListWalk
 from timmybot.permissions import (
     POST_REQUIREMENTS,
     THREAD_POST_REQUIREMENTS,
@@ -113,7 +115,10 @@ def _play(
     if not text.is_encodable(job.query):  # a lone surrogate from JSON: nothing could store or send it
         raise InvalidInputError(UNREADABLE_QUERY)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
-    tracks = resolve_tracks(job.query, store=store, settings=settings)
+    walk = queue_walk(store, job.guild_id, settings)
+    tracks = resolve_tracks(job.query, store=store, settings=settings, walk=walk)
+    if walk.seen == 0 and len(tracks) > 1:  # a list read whole elsewhere (yt-dlp): cut to the room left
+        tracks = walk.take(tracks)
     queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now, placement=job.placement)
     launch = start_playback(job, placement, store=store, launcher=launcher)
     position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
@@ -124,7 +129,27 @@ def _play(
         job.guild_id,
         launch.outcome.value,
     )
-    return added_body(job, tracks, position=position, launch=launch, post=placement.post, total=len(queued.queue))
+    body = added_body(job, tracks, position=position, launch=launch, post=placement.post, total=len(queued.queue))
+    note = walk.left_out()
+    if note:
+        body["content"] = "\n".join(filter(None, [note, body["content"]]))
+    return body
+
+
+def queue_walk(store: Store, guild_id: str, settings: Settings, *, cap: int | None = None) -> ListWalk:
+    """The bounds of a list about to be queued in ``guild_id`` (``timmybot.paging``): at most ``cap``
+    (default ``playlist_cap``) items and the queue's free space, asked again before each further
+    page, and ``list_page_cap`` pages. ``QueueFullError`` at once when the queue has no room."""
+
+    def room() -> int:
+        return settings.queue_cap - len(store.get_guild(guild_id).queue)
+
+    free = room()
+    if free <= 0:
+        queued = settings.queue_cap - free
+        raise QueueFullError(f"The queue is full ({settings.queue_cap} tracks at most, {queued} queued now).")
+    limit = settings.playlist_cap if cap is None else cap
+    return ListWalk.for_queue(playlist_cap=limit, free=free, page_cap=settings.list_page_cap, room=room)
 
 
 @dataclass(frozen=True)
@@ -264,15 +289,24 @@ def _get(rest: DiscordRest, path: str, route: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- sources
-def resolve_tracks(query: str, *, store: Store, settings: Settings) -> list[Track]:
-    """The query's tracks, from the track cache for a single YouTube video, else from the sources."""
+def resolve_tracks(query: str, *, store: Store, settings: Settings, walk: ListWalk | None = None) -> list[Track]:
+    """The query's tracks, from the track cache for a single YouTube video, else from the sources.
+
+    A Spotify album or playlist (or a spotify.link leading to one) is walked within ``walk``, which
+    then tells what was left out."""
     source_settings = settings.source_settings()
     classified = classify_query(query, source_settings)
     if classified.kind is QueryKind.YOUTUBE and classified.source_id:
         cached = store.get_cached_track("youtube", classified.source_id)
         if cached is not None:
             return [cached]
-    tracks = resolve_query(query, source_settings)
+    if classified.kind.is_spotify and classified.source_id and walk is not None:
+        from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+
+        kind = classified.kind.value.removeprefix("spotify_")
+        tracks = resolve_link(kind, classified.source_id, source_settings, walk)
+    else:
+        tracks = resolve_query(query, source_settings)
     if not tracks:
         raise TrackNotFoundError()
     if len(tracks) == 1:

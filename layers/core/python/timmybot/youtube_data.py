@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import SourceError, TrackNotFoundError
 from timmybot.models import RemotePlaylist
+from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
     from timmybot.sources.models import Track
@@ -55,11 +56,15 @@ class YouTubeDataClient:
         self._timeout_s = timeout_s
         self._session: Any = netguard.guard_session(session)
 
-    def playlists(self, cap: int) -> list[RemotePlaylist]:
+    # Every list below is walked within a ``ListWalk`` (``timmybot.paging``): without one, ``cap``
+    # items and the default page cap. A playlist page costs two calls (playlistItems, then videos).
+    def playlists(self, cap: int, walk: ListWalk | None = None) -> list[RemotePlaylist]:
+        walk = _walk(walk, cap)
         found: list[RemotePlaylist] = []
         for items in self._pages(
-            "playlists", {"part": "snippet,contentDetails", "mine": "true"}, what="Your playlists"
+            "playlists", {"part": "snippet,contentDetails", "mine": "true"}, what="Your playlists", walk=walk
         ):
+            before = len(found)
             for raw in items:
                 playlist_id = raw.get("id")
                 if not isinstance(playlist_id, str):
@@ -73,15 +78,14 @@ class YouTubeDataClient:
                         total=count if isinstance(count, int) else None,
                     )
                 )
-            if len(found) >= cap:
-                break
-        return found[:cap]
+            walk.keep(len(found) - before)
+        return found
 
-    def playlist_pages(self, playlist_id: str, cap: int) -> Iterator[list[Track]]:
+    def playlist_pages(self, playlist_id: str, cap: int, walk: ListWalk | None = None) -> Iterator[list[Track]]:
         """A playlist's videos page by page (with durations from one ``videos.list`` per page)."""
-        count = 0
+        walk = _walk(walk, cap)
         params = {"part": "snippet,contentDetails", "playlistId": playlist_id}
-        for items in self._pages("playlistItems", params, what="That YouTube playlist"):
+        for items in self._pages("playlistItems", params, what="That YouTube playlist", walk=walk):
             ids: list[str] = []
             for raw in items:
                 video_id = _dict(raw.get("contentDetails")).get("videoId") or _dict(
@@ -89,21 +93,20 @@ class YouTubeDataClient:
                 ).get("videoId")
                 if isinstance(video_id, str) and _VIDEO_ID_RE.match(video_id):
                     ids.append(video_id)
-            batch = self._videos(ids)[: cap - count]
-            count += len(batch)
+            batch = self._videos(ids)
+            walk.keep(len(batch))
             if batch:
                 yield batch
-            if count >= cap:
-                return
 
-    def liked(self, cap: int) -> list[Track]:
+    def liked(self, cap: int, walk: ListWalk | None = None) -> list[Track]:
+        walk = _walk(walk, cap)
         tracks: list[Track] = []
         params = {"part": "snippet,contentDetails", "myRating": "like"}
-        for items in self._pages("videos", params, what="Your liked videos"):
-            tracks.extend(t for t in (track_from_video(raw) for raw in items) if t is not None)
-            if len(tracks) >= cap:
-                break
-        return tracks[:cap]
+        for items in self._pages("videos", params, what="Your liked videos", walk=walk):
+            batch = [t for t in (track_from_video(raw) for raw in items) if t is not None]
+            walk.keep(len(batch))
+            tracks.extend(batch)
+        return tracks
 
     def own_channel_title(self) -> str | None:
         """The title of the token's own YouTube channel; None if that Google account has none."""
@@ -126,18 +129,24 @@ class YouTubeDataClient:
         }
         return [by_id[video_id] for video_id in ids if video_id in by_id]
 
-    def _pages(self, path: str, params: Mapping[str, str], *, what: str) -> Iterator[list[dict[str, Any]]]:
-        token: str | None = None
-        for _ in range(100):  # 5,000 items: far beyond any cap; never loop forever on a bad server
-            query = dict(params, maxResults=str(PAGE_LIMIT))
+    def _pages(
+        self, path: str, params: Mapping[str, str], *, what: str, walk: ListWalk
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of each page (``nextPageToken``) as far as ``walk`` lets the walk go: its item
+        cap (skipped items count), its page cap, and no page token twice."""
+        token = ""
+        while walk.may_fetch(token):
+            query = dict(params, maxResults=str(max(1, min(PAGE_LIMIT, walk.item_cap))))
             if token:
                 query["pageToken"] = token
             body = self._get(path, query, what=what)
-            yield [item for item in _list(body.get("items")) if isinstance(item, dict)]
+            walk.note_total(_dict(body.get("pageInfo")).get("totalResults"))
+            yield walk.admit([item for item in _list(body.get("items")) if isinstance(item, dict)])
             following = body.get("nextPageToken")
             if not isinstance(following, str) or not following:
                 return
             token = following
+        _log.info("stopped paging %s: %s", what.lower(), walk.stopped)
 
     def _get(self, path: str, params: Mapping[str, str], *, what: str) -> dict[str, Any]:
         import requests  # noqa: PLC0415
@@ -167,6 +176,10 @@ class YouTubeDataClient:
         if status == 404:
             raise TrackNotFoundError(f"{what} doesn't exist or isn't visible to your account.")
         raise YouTubeDataError()
+
+
+def _walk(walk: ListWalk | None, cap: int) -> ListWalk:
+    return walk if walk is not None else ListWalk(item_cap=cap)
 
 
 def _reason(response: Any) -> str:
