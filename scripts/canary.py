@@ -1,6 +1,6 @@
 """Resolve one known public track per source with the real adapters; exit non-zero if any fails.
 
-    python scripts/canary.py [--sources youtube,soundcloud] [--timeout 15] [--metadata-only]
+    python scripts/canary.py [--sources youtube,soundcloud] [--timeout 15] [--metadata-only] [--leave-breakers]
 
 For operators and the scheduled deployment workflow: it catches YouTube's bot checks, a yt-dlp
 that fell behind, a missing JavaScript runtime or a dead proxy before users do. Each source gets
@@ -8,8 +8,10 @@ one line: ``canary youtube: OK ...`` or ``canary youtube: FAILED (<reason>) ...`
 hint. It reads the same ``TIMMYBOT_*`` settings as the worker and the voice task, so the operator
 source secret (cookies, proxy, PO-token provider, player clients) is used exactly as in production
 (``--source-secret-file``/``--source-secret-id`` override it). Circuit breakers are bypassed: the
-canary asks the sources themselves. Exit status: 0 all passed, 1 a source failed, 2 bad usage or
-settings.
+canary asks the sources themselves. A source that fails its known-good track has its breaker opened
+for a cool-down in the bot's store (``CircuitBreaker.trip``), so every Lambda and voice task stops
+asking it; its half-open trial closes it again once the source recovers (``--leave-breakers``: only
+report). Exit status: 0 all passed, 1 a source failed, 2 bad usage or settings.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for extra in (ROOT / "layers" / "core" / "python",):
@@ -26,7 +31,9 @@ for extra in (ROOT / "layers" / "core" / "python",):
 
 from timmybot.config import Settings, SettingsError  # noqa: E402
 from timmybot.errors import SourceError  # noqa: E402
-from timmybot.sources.chain import build_source  # noqa: E402
+from timmybot.sources.base import Source  # noqa: E402
+from timmybot.sources.breaker import CircuitBreaker  # noqa: E402
+from timmybot.sources.chain import build_records, build_source  # noqa: E402
 from timmybot.sources.failures import failure_of  # noqa: E402
 from timmybot.sources.models import SourceSettings  # noqa: E402
 from timmybot.sources.operator import redact  # noqa: E402
@@ -45,10 +52,23 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def check(name: str, settings: SourceSettings, *, metadata_only: bool) -> tuple[bool, str]:
-    """One source: resolve its known track (and its stream); returns (passed, one line)."""
+SourceBuilder = Callable[[str, SourceSettings], Source]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One source's canary: passed or not, the line printed, and the failure's reason (None: passed,
+    or a failure of the canary itself rather than of the site)."""
+
+    passed: bool
+    line: str
+    reason: str | None = None
+
+
+def check(name: str, settings: SourceSettings, *, metadata_only: bool, build: SourceBuilder = build_source) -> Outcome:
+    """One source: resolve its known track (and its stream)."""
     try:
-        source = build_source(name, settings)
+        source = build(name, settings)
         if name in KNOWN_TRACKS:
             [track, *_] = source.resolve(classify_query(KNOWN_TRACKS[name], settings))
         else:
@@ -61,10 +81,37 @@ def check(name: str, settings: SourceSettings, *, metadata_only: bool) -> tuple[
         failure = failure_of(exc)
         cause = redact(str(exc.__cause__ or exc)).splitlines()[0][:240]
         hint = f" Hint: {failure.hint}." if failure.hint else ""
-        return False, f"canary {name}: FAILED ({failure.reason.value}) {exc.user_message} [{cause}]{hint}"
+        line = f"canary {name}: FAILED ({failure.reason.value}) {exc.user_message} [{cause}]{hint}"
+        return Outcome(False, line, failure.reason.value)
     except Exception as exc:
-        return False, f"canary {name}: FAILED (unexpected {type(exc).__name__}) {redact(str(exc))[:240]}"
-    return True, f"canary {name}: OK ({detail})"
+        return Outcome(False, f"canary {name}: FAILED (unexpected {type(exc).__name__}) {redact(str(exc))[:240]}")
+    return Outcome(True, f"canary {name}: OK ({detail})")
+
+
+def settings_breaker(settings: SourceSettings) -> CircuitBreaker:
+    """The breakers every Lambda and voice task reads: the bot's own store, as the settings name it."""
+    records, _cache = build_records(settings)
+    return CircuitBreaker(records, threshold=settings.breaker_threshold, cooldown_s=settings.breaker_cooldown_s)
+
+
+def run(
+    names: Sequence[str],
+    settings: SourceSettings,
+    *,
+    metadata_only: bool = False,
+    build: SourceBuilder = build_source,
+    breaker: CircuitBreaker | None = None,
+) -> int:
+    """Check each source, print its line, and open the breaker of each that the site failed
+    (``breaker``: None leaves the breakers alone). Returns the exit status."""
+    failed = 0
+    for name in names:
+        outcome = check(name, settings, metadata_only=metadata_only, build=build)
+        print(outcome.line, file=sys.stdout if outcome.passed else sys.stderr)
+        failed += not outcome.passed
+        if outcome.reason is not None and breaker is not None and breaker.trip(name, outcome.reason):
+            print(f"canary {name}: breaker opened for {settings.breaker_cooldown_s:.0f} s", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metadata-only", action="store_true", help="skip stream resolution")
     parser.add_argument("--source-secret-file", help="operator source secret as a local JSON file")
     parser.add_argument("--source-secret-id", help="operator source secret in Secrets Manager")
+    parser.add_argument(
+        "--leave-breakers", action="store_true", help="only report: do not open the breaker of a failing source"
+    )
     parser.add_argument("--verbose", action="store_true", help="log what the sources do")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -85,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names or unknown:
         print(f"canary: unknown sources {', '.join(unknown) or '(none given)'}", file=sys.stderr)
         return EXIT_USAGE
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if args.timeout is not None:
         overrides["source_socket_timeout_s"] = args.timeout
     if args.source_secret_file:
@@ -98,12 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"canary: bad settings: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    failed = 0
-    for name in names:
-        passed, line = check(name, settings, metadata_only=args.metadata_only)
-        print(line, file=sys.stdout if passed else sys.stderr)
-        failed += not passed
-    return EXIT_FAILED if failed else EXIT_OK
+    breaker = None if args.leave_breakers else settings_breaker(settings)
+    return run(names, settings, metadata_only=args.metadata_only, breaker=breaker)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,10 @@ def ytdlp_failure(fault: str, video_id: str = "xxxxxxxxxxx") -> Exception:
         response = Response(io.BytesIO(b""), "https://rr1---sn-x.googlevideo.com/videoplayback", {}, 403, "Forbidden")
         error = HTTPError(response)
         return DownloadError(f"ERROR: unable to download video data: {error}", exc_info=(HTTPError, error, None))
+    if fault in ("rate_limited", "server_error"):
+        status, why = (429, "Too Many Requests") if fault == "rate_limited" else (503, "Service Unavailable")
+        response = Response(io.BytesIO(b""), "https://www.youtube.com/youtubei/v1/player", {}, status, why)
+        return _wrapped(ExtractorError("Unable to download API JSON", cause=HTTPError(response), video_id=video_id))
     if fault == "timeout":
         timeout = TransportError(cause=TimeoutError("timed out"))
         extractor_error = _in_handler(timeout, "Unable to download webpage", video_id)
@@ -91,7 +95,7 @@ def ytdlp_failure(fault: str, video_id: str = "xxxxxxxxxxx") -> Exception:
 
 
 FAULTS = ("bot_check", "login_required", "age_restricted", "geo_blocked", "unavailable", "stream_403", "timeout",
-          "broken")
+          "rate_limited", "server_error", "broken")
 
 
 @dataclass

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
-from timmybot.errors import BlockedSourceError, SourceRestingError, TrackNotFoundError
+from timmybot.errors import BlockedSourceError, SourceError, SourceRestingError, TrackNotFoundError
 from timmybot.sources import (
     BreakerState,
     MemoryRecords,
@@ -14,6 +14,7 @@ from timmybot.sources import (
     QueryKind,
     SourceChain,
     SourceSettings,
+    SpreadRule,
     Track,
     resolve_query,
 )
@@ -195,6 +196,76 @@ def test_a_link_whose_source_rests_says_so() -> None:
     with pytest.raises(SourceRestingError, match="rest"):
         the_chain.resolve(link)
     assert len(youtube.calls) == 5
+
+
+# -- fair breakers (issue 15) -----------------------------------------------------------------------
+
+
+def test_twenty_failing_links_from_one_guild_leave_youtube_open_to_every_guild() -> None:
+    # GIVEN YouTube failing every link with an unknown extractor error (yt-dlp's own exception)
+    youtube = site("ytfake", 1001, SONG, fault="broken", fail_times=20)
+    the_chain = chain(youtube)
+    # WHEN one guild sends twenty different failing links
+    for n in range(20):
+        with pytest.raises(SourceError):
+            the_chain.resolve(Query(QueryKind.LOCAL, f"http://127.0.0.1:1001/upload{n}.webm"), guild_id="111")
+    # THEN the breaker is still closed, and another guild's link still reaches YouTube and plays
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.CLOSED
+    [track] = the_chain.resolve(Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm"), guild_id="222")
+    assert track.source == "ytfake" and len(youtube.calls) == 21
+
+
+def test_the_same_error_on_tracks_from_three_guilds_rests_youtube() -> None:
+    # GIVEN YouTube's stream failing with one unknown error for every track, SoundCloud healthy
+    clock = FakeClock()
+    youtube = site("ytfake", 1001, SONG, fault="broken", fail_on=frozenset({"stream"}))
+    the_chain = chain(youtube, site("scfake", 1002, SONG), clock=clock)
+    queued = [
+        Track("ytfake", f"t{n}", SONG.title, f"http://127.0.0.1:1001/t{n}.webm", 213, None, SONG.artist)
+        for n in range(3)
+    ]
+    # WHEN three guilds' voice tasks each ask for a different track's stream, a minute apart
+    for guild, track in zip(("111", "222", "333"), queued, strict=True):
+        info = the_chain.stream(track, guild_id=guild)
+        assert (info.source, info.fallback_from) == ("scfake", "ytfake")  # each one still plays
+        clock.advance(60)
+    # THEN the breaker is open, and the next stream skips YouTube without calling it
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.OPEN
+    calls = len(youtube.calls)
+    assert the_chain.stream(queued[0], guild_id="444").source == "scfake"
+    assert len(youtube.calls) == calls
+
+
+def test_the_same_error_spread_over_more_than_the_window_leaves_youtube_open() -> None:
+    clock = FakeClock()
+    youtube = site("ytfake", 1001, SONG, fault="broken")
+    the_chain = chain(youtube, clock=clock)
+    for n, guild in enumerate(("111", "222", "333")):
+        with pytest.raises(SourceError):
+            the_chain.resolve(Query(QueryKind.LOCAL, f"http://127.0.0.1:1001/t{n}.webm"), guild_id=guild)
+        clock.advance(200)  # the first failure is out of the 300 s window before the third comes
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.CLOSED
+
+
+def test_bot_checks_from_one_guild_still_rest_youtube_as_before() -> None:
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    the_chain = chain(youtube, site("scfake", 1002, SONG))
+    for n in range(5):
+        with pytest.raises(BlockedSourceError):
+            the_chain.resolve(Query(QueryKind.LOCAL, f"http://127.0.0.1:1001/t{n}.webm"), guild_id="111")
+    snapshot = the_chain.breaker.snapshot("ytfake")
+    assert (snapshot.state, snapshot.reason) == (BreakerState.OPEN, "bot_check")
+
+
+def test_the_spread_rule_comes_from_the_settings() -> None:
+    settings = SourceSettings(allow_local_media=True, breaker_spread_tracks=2, breaker_spread_guilds=1,
+                              breaker_spread_window_s=60)
+    the_chain = SourceChain(settings, sources=[site("ytfake", 1001, fault="broken")], records=MemoryRecords())
+    assert the_chain.breaker.spread == SpreadRule(tracks=2, guilds=1, window_s=60)
+    for n in range(2):
+        with pytest.raises(SourceError):
+            the_chain.resolve(Query(QueryKind.LOCAL, f"http://127.0.0.1:1001/t{n}.webm"), guild_id="111")
+    assert the_chain.breaker.snapshot("ytfake").state is BreakerState.OPEN
 
 
 # -- configuration -----------------------------------------------------------------------------------

@@ -23,13 +23,15 @@ from timmybot.errors import (
     GeoBlockedError,
     SourceError,
     SourceLoginRequiredError,
+    SourceRateLimitedError,
+    SourceServerError,
     SourceTimeoutError,
     StreamForbiddenError,
     TrackNotFoundError,
     TrackTooLongError,
     TrackUnavailableError,
 )
-from timmybot.sources import Reason, failure_of, map_ytdlp_error
+from timmybot.sources import Reason, Scope, failure_of, map_ytdlp_error
 from timmybot.sources.failures import report_failure
 from timmybot.sources.metrics import emit_source_failure
 
@@ -43,6 +45,8 @@ EXPECTED = {
     "unavailable": (TrackUnavailableError, Reason.UNAVAILABLE),
     "stream_403": (StreamForbiddenError, Reason.STREAM_403),
     "timeout": (SourceTimeoutError, Reason.TIMEOUT),
+    "rate_limited": (SourceRateLimitedError, Reason.RATE_LIMITED),
+    "server_error": (SourceServerError, Reason.SERVER_ERROR),
     "broken": (SourceError, Reason.ERROR),
 }
 
@@ -87,6 +91,36 @@ def test_rate_limit_and_captcha_count_as_a_bot_check() -> None:
 def test_source_faults_count_towards_the_breaker_and_fall_back(fault: str) -> None:
     failure = failure_of(map_ytdlp_error(ytdlp_failure(fault), target="t"))
     assert failure.source_fault and failure.fallback and failure.hint
+
+
+@pytest.mark.parametrize("fault", ["bot_check", "rate_limited", "server_error", "timeout"])
+def test_bot_checks_429s_5xx_and_timeouts_are_source_wide(fault: str) -> None:
+    # GIVEN a refusal that says the whole site is refusing or down, whatever the track
+    failure = failure_of(map_ytdlp_error(ytdlp_failure(fault), target="t"))
+    # THEN it counts towards the breaker on its own, as it always did
+    assert failure.scope is Scope.SOURCE and failure.source_wide
+
+
+@pytest.mark.parametrize("fault", ["broken", "login_required", "stream_403"])
+def test_unknown_errors_sign_in_walls_and_403s_count_per_track(fault: str) -> None:
+    # GIVEN a failure that may be about the one track asked for
+    failure = failure_of(map_ytdlp_error(ytdlp_failure(fault), target="t"))
+    # THEN it counts only when it spreads across tracks and guilds, never on its own
+    assert failure.scope is Scope.TRACK and not failure.source_wide
+
+
+def test_a_5xx_is_told_by_its_status_apart_from_an_unknown_error() -> None:
+    # GIVEN a 502 hidden behind an extractor message that names no status
+    response = Response(io.BytesIO(b""), "https://www.youtube.com/youtubei/v1/next", {}, 502, "Bad Gateway")
+    exc = DownloadError("ERROR: x", exc_info=(ExtractorError, ExtractorError("x", cause=HTTPError(response)), None))
+    # THEN the site is down, not the track broken
+    assert failure_of(map_ytdlp_error(exc, target="t")).reason is Reason.SERVER_ERROR
+
+
+def test_unavailable_age_and_geo_restricted_tracks_never_count() -> None:
+    # The site answered, and the answer is about the track: nothing is wrong with the source.
+    for fault in ("unavailable", "age_restricted", "geo_blocked"):
+        assert failure_of(map_ytdlp_error(ytdlp_failure(fault), target="t")).scope is Scope.NONE
 
 
 @pytest.mark.parametrize("error", [TrackNotFoundError(), TrackTooLongError(), TrackUnavailableError()])
