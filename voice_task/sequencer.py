@@ -118,6 +118,7 @@ class Sequencer:
             self.host.record = record
             if record.desired.stop_seq > self.host.applied.stop_seq:
                 return  # the tick stops the task
+            entry: QueueEntry | None
             if popped is not None:
                 entry, position = popped, popped.start_ms
             else:
@@ -146,7 +147,7 @@ class Sequencer:
             self.player.play(
                 entry, stream, position, paused=self.host.applied.paused, reason=f"playing {entry.entry_id}"
             )
-            self.autoplay.note_played(entry)
+            self._started(entry)
             _log.info("playing %s at %s ms (volume %s)", entry.entry_id, position, self.player.volume)
             await self.host.publish()
             self.host.spawn(self.host.post_now_playing(), "now-playing card")
@@ -178,6 +179,17 @@ class Sequencer:
         position = self.resume_position_ms or (popped.start_ms if popped is not None else 0)
         self.resume_position_ms = None
         return popped, position
+
+    def _started(self, entry: QueueEntry) -> None:
+        """A track began: the seed of the next mix, and a line in the guild's history (/back, /history)."""
+        self.autoplay.note_played(entry)
+        self.host.spawn(self._note_history(entry), "guild history")
+
+    async def _note_history(self, entry: QueueEntry) -> None:
+        try:
+            await self.host.io(self.host.store.record_played, self.host.guild_id, entry, now=self.host.clock())
+        except Exception:  # the history is a convenience: never let it stop the music
+            _log.warning("could not note %s in the guild history", entry.entry_id, exc_info=True)
 
     async def _failed(self, entry: QueueEntry, why: str, *, reason: str = "source") -> bool:
         """A track could not be played: say so. True when it was the last failure allowed in a row
@@ -222,7 +234,7 @@ class Sequencer:
                     self.start_advance(current.entry, End.SKIPPED, restart=True, popped=popped)
                 return
             self.player.take_warm(popped)
-            self.autoplay.note_played(popped)
+            self._started(popped)
             await self.host.publish()
         self.host.spawn(self.host.post_now_playing(), "now-playing card")
         self.host.spawn(self.prefetch(self.host.record), "prefetch")
@@ -273,7 +285,7 @@ class Sequencer:
                     self.start_advance(None, End.NONE, restart=True, popped=popped)
                 return
             self.player.chain(warm.source, popped, warm.stream)
-            self.autoplay.note_played(popped)
+            self._started(popped)
         await self.host.publish()
         self.host.spawn(self.host.post_now_playing(), "now-playing card")
         self.host.spawn(self.prefetch(self.host.record), "prefetch")

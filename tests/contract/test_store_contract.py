@@ -347,6 +347,17 @@ class TestQueueEdits:
         with pytest.raises(InvalidInputError, match="between 1 and 5"):
             store.skip_to(GUILD, 6)
 
+    def test_the_guild_history_keeps_the_last_fifty_newest_first_and_forgets_a_requester(self, store: Store) -> None:
+        for n in range(55):
+            store.record_played(GUILD, entry(f"h{n}", requester="1" if n % 2 else "2"), now=float(n))
+        store.record_played(GUILD, entry("h54", requester="2"), now=99.0)  # the same start noted twice
+
+        history = store.guild_history(GUILD)
+        assert [e.entry_id for e in history] == [f"h{n}" for n in range(54, 4, -1)]
+        assert store.forget_requester(GUILD, "1") == 25
+        assert {e.requester_id for e in store.guild_history(GUILD)} == {"", "2"}
+        assert store.get_guild(GUILD).queue == ()  # the guild record is untouched
+
     def test_shuffle_keeps_every_entry_exactly_once(self, store: Store) -> None:
         ids = [f"s{i}" for i in range(20)]
         fill(store, GUILD, ids)

@@ -14,8 +14,9 @@ from moto import mock_aws
 from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.log_guard import TokenLeakGuard
 from tests.support.oauth_server import issue
-from tests.support.signing import OTHER_USER_ID, USER_ID, command, component, signed_api
+from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, component, signed_api, track_entry
 from timmybot.accounts import HISTORY_SK, PREFS_SK, user_pk
+from timmybot.controls import remember_guild
 from timmybot.vault import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,24 @@ def test_forget_me_leaves_nothing_behind_and_says_what_it_deleted(kit: AccountsK
     # AND a second /forget-me finds nothing
     again = kit.post(component("v1:forget:confirm")).json_body["data"]["content"]
     assert "nothing to delete" in again
+
+
+def test_forget_me_keeps_the_guild_historys_tracks_and_drops_the_user_from_them(kit: AccountsKit) -> None:
+    # GIVEN a guild history where USER_ID queued two tracks and OTHER_USER_ID one, as the worker notes it
+    for index, requester in enumerate((USER_ID, OTHER_USER_ID, USER_ID)):
+        entry = track_entry(f"h{index}", title=f"Song {index}", requester_id=requester)
+        kit.store.record_played(GUILD_ID, entry, now=float(index))
+        remember_guild(kit.store, requester, GUILD_ID)
+
+    # WHEN USER_ID confirms /forget-me
+    report = kit.post(component("v1:forget:confirm")).json_body["data"]["content"]
+
+    # THEN the history keeps every track, names nobody for theirs, and keeps the other member's name
+    history = kit.store.guild_history(GUILD_ID)
+    assert [e.title for e in history] == ["Song 2", "Song 1", "Song 0"]
+    assert [e.requester_id for e in history] == ["", OTHER_USER_ID, ""]
+    assert "servers you queued music in" in report
+    assert kit.user_rows(USER_ID) == []
 
 
 def test_forget_me_reports_spotify_tokens_with_how_to_remove_the_app(kit: AccountsKit) -> None:

@@ -128,3 +128,29 @@ def test_in_dj_only_mode_play_now_is_for_djs_only(play_api: SignedApi) -> None:
 def test_an_unknown_placement_gets_a_sentence(play_api: SignedApi) -> None:
     body = _play(play_api, "sideways")
     assert _content(body) == "Placement must be `end`, `next` or `now`."
+
+
+# ---------------------------------------------------------------------------------------------- back
+def test_back_plays_the_previous_track_now_and_the_current_one_next(play_api: SignedApi) -> None:
+    store = play_api.store
+    previous = track_entry("prev", title="Earlier Song")
+    store.record_played(GUILD_ID, previous, now=1.0)
+    store.record_played(GUILD_ID, store.get_guild(GUILD_ID).actual.now_playing, now=2.0)  # type: ignore[arg-type]
+    body = play_api.post(command("back")).json_body
+    assert _content(body) == f"⏮ <@{USER_ID}> went back to **Earlier Song**; **Now Song** plays after it."
+    record = store.get_guild(GUILD_ID)
+    assert [e.title for e in store.get_entries(GUILD_ID, record.queue)] == ["Earlier Song", "Now Song"]
+    assert record.desired.skip_seq == 1
+
+
+def test_back_with_no_history_says_so(play_api: SignedApi) -> None:
+    body = play_api.post(command("back")).json_body
+    assert _content(body) == "There's no earlier track in this server's history to go back to."
+    assert play_api.store.get_guild(GUILD_ID).desired.skip_seq == 0
+
+
+def test_back_is_refused_to_a_listener_who_did_not_add_the_current_track(play_api: SignedApi) -> None:
+    play_api.store.record_played(GUILD_ID, track_entry("prev"), now=1.0)
+    body = play_api.post(command("back", user_id=OTHER_USER_ID)).json_body
+    assert body["data"]["flags"] == EPHEMERAL
+    assert _content(body).endswith("or whoever added the current track can go back from it.")

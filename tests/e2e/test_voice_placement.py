@@ -19,6 +19,7 @@ from tests.support.audio import sweep_position
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
+from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
 from timmybot.models import QueueEntry
 from timmybot.play import enqueue_tracks
@@ -146,3 +147,19 @@ def test_play_now_cuts_the_track_which_then_comes_back_as_the_setting_says(
     # Heard about 0.3-0.9 s after it restarted: within 1.5 s of where it was cut (or of the start)
     assert abs(sweep_position(heard.dominant_hz) - resumes_near_s) < 1.5, heard
     assert after_e.queue == (b.entry_id,)
+
+
+def test_back_after_a_skip_is_heard_as_the_skipped_tone_and_the_current_one_follows(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    a, b = stack.tone_entry(440, 8), stack.tone_entry(550, 8)
+    gid = _start(stack, emulator, guild, a, b)
+    _playing(stack, gid, a.entry_id, what="A")
+    stack.store.update_desired(gid, bump_skip=True)
+    _playing(stack, gid, b.entry_id, what="B after the skip")
+
+    back = go_back(stack.store, gid, interaction_id="9100000000000000001", user_id="1", cap=500, now=time.time())
+    assert back.previous.title == a.title
+    _playing(stack, gid, back.previous.entry_id, timeout=5, what="A again")
+    assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 440)
+    assert [e.title for e in stack.store.get_entries(gid, stack.record(gid).queue)] == [b.title]

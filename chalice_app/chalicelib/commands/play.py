@@ -67,7 +67,12 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     return Reply.deferred()
 
 
-def require_interrupt(ctx: CommandContext, record: GuildRecord) -> None:
+def require_interrupt(
+    ctx: CommandContext,
+    record: GuildRecord,
+    *,
+    action: str = "cut it with `play now`. Use `play next` instead.",
+) -> None:
     """ "Play now" cuts the current track: a DJ (or a manager, or a member alone with the bot) may,
     and so may whoever added the track it cuts. Never a vote."""
     playing = record.actual.now_playing
@@ -78,8 +83,7 @@ def require_interrupt(ctx: CommandContext, record: GuildRecord) -> None:
     if playing.requester_id == ctx.user_id:
         return
     raise PermissionDeniedError(
-        "Only a DJ, a member with Manage Server, or whoever added the current track can cut it with `play now`. "
-        "Use `play next` instead."
+        f"Only a DJ, a member with Manage Server, or whoever added the current track can {action}"
     )
 
 

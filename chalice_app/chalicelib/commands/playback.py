@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from chalicelib.commands.base import Choice, Command, CommandContext, Option, is_dj, require_control
+from chalicelib.commands.base import Choice, Command, CommandContext, Option, is_dj, require_adding, require_control
 from chalicelib.replies import Reply
 from timmybot import text, ui
 from timmybot.discord.types import OptionType
@@ -109,6 +109,28 @@ def skip_to(ctx: CommandContext, store: Store) -> Reply:
     count = f"{len(passed)} {'track' if len(passed) == 1 else 'tracks'}"
     where = f"moved {count} to the end (loop queue)" if written.desired.loop is LoopMode.QUEUE else f"dropped {count}"
     return Reply.message(f"⏭ <@{ctx.user_id}> skipped to {title} and {where}.")
+
+
+def back(ctx: CommandContext, store: Store) -> Reply:
+    """/back: the previous track again, now; the current one goes back to the head (never a vote).
+    Who may: as for "play now" (a DJ, or whoever added the current track)."""
+    from chalicelib.commands.play import require_interrupt  # noqa: PLC0415 - the same rule as play now
+    from timmybot.controls import go_back  # noqa: PLC0415
+
+    record = store.get_guild(ctx.guild_id)
+    if record.actual.now_playing is not None:
+        require_control(ctx, record)
+        require_interrupt(ctx, record, action="go back from it.")
+    else:
+        require_adding(ctx, record)
+    result = go_back(
+        store, ctx.guild_id, interaction_id=ctx.interaction_id, user_id=ctx.user_id, cap=ctx.settings.queue_cap,
+        now=ctx.now,
+    )  # fmt: skip
+    title = text.quote(result.previous.title, text.IN_SENTENCE)
+    if record.actual.now_playing is None:
+        return Reply.message(f"⏮ <@{ctx.user_id}> queued **{title}** again.")
+    return Reply.message(f"⏮ <@{ctx.user_id}> went back to **{title}**; {_title(record)} plays after it.")
 
 
 def _vote_skip(ctx: CommandContext, store: Store, record: GuildRecord) -> Reply:
@@ -227,6 +249,7 @@ def nowplaying(ctx: CommandContext, store: Store) -> Reply:
 COMMANDS: tuple[Command, ...] = (
     Command("nowplaying", "Show the track that is playing, with controls.", nowplaying),
     Command("skip", "Skip the current track.", skip),
+    Command("back", "Play the previous track again; the current one plays after it.", back),
     Command(
         "skipto",
         "Skip to a track in the queue; the ones before it are dropped (or moved to the end when looping).",

@@ -87,6 +87,8 @@ USER_RECORDS: dict[str, str] = {
     # timmybot.personal's short-lived lists behind /my-playlists and /play-history buttons (15 min)
     "PLAYLISTS": "playlist menu",
     "HISTORY_VIEW": "history list",
+    # timmybot.controls: the servers you queued in, so forget-me can take your name off their history
+    "GUILDS": "servers you queued music in",
 }
 GOOGLE_SK = "GOOGLE"
 SPOTIFY_STATE_SK = "SPOTIFY"
@@ -584,16 +586,20 @@ class LinkedAccounts:
         if youtube is not None:
             (revoked if self._google.revoke(youtube) else failed).append(Platform.YOUTUBE)
         deleted = self._vault.delete_user(user_id)
+        from timmybot.controls import forget_in_guilds  # noqa: PLC0415
+
+        unnamed = forget_in_guilds(self._store, user_id)
         records = [label for sk, label in USER_RECORDS.items() if self._store.delete_record(user_pk(user_id), sk)]
         pending: list[str] = []
         for platform in Platform:
             pending.extend(self._delete_pending(user_id, platform))
         _log.info(
-            "forgot user %s: %d token sets, %d records, %d pending links",
+            "forgot user %s: %d token sets, %d records, %d pending links, named in %d guild history entries",
             user_id,
             len(deleted),
             len(records),
             len(pending),
+            unnamed,
         )
         return ForgetReport(
             tokens_deleted=tuple(deleted),

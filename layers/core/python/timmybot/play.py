@@ -203,9 +203,10 @@ def enqueue_tracks(
         queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
     if tracks:
         try:
-            from timmybot import personal  # noqa: PLC0415 - its source imports stay off the api's path
+            from timmybot import controls, personal  # noqa: PLC0415 - its source imports stay off the api's path
 
             personal.record_history(store, job.user_id, tracks, now)
+            controls.remember_guild(store, job.user_id, job.guild_id)
             personal.remember_guild_track(store, job.guild_id, tracks[-1], now)
         except Exception:
             _log.warning("could not record the play history of job %s", job.interaction_id, exc_info=True)

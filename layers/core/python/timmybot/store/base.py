@@ -9,6 +9,7 @@ DynamoDB cannot drift apart. (The same shape as Powertools' idempotency persiste
 Keys:
     guild record        pk="G#{guild}"  sk="GUILD"        versioned, in the active index while active
     queue entry         pk="G#{guild}"  sk="E#{entry}"    expires after ``ENTRY_TTL_S``
+    guild history       pk="G#{guild}"  sk="HISTORY"      the last 50 tracks played (the voice task writes it)
     interaction dedupe  pk="I#{id}"     sk="DEDUPE"       expires after the dedupe TTL
     track cache         pk="T#{source}#{id}"  sk="TRACK"  expires after the cache TTL (7 days)
 """
@@ -35,6 +36,8 @@ GUILD_SK = "GUILD"
 DEDUPE_SK = "DEDUPE"
 TRACK_SK = "TRACK"
 TRACK_CACHE_TTL_S = 7 * 24 * 3600
+GUILD_HISTORY_SK = "HISTORY"
+GUILD_HISTORY_MAX = 50
 ENTRY_TTL_S = 30 * 24 * 3600  # an entry never listed (crashed append) disappears after this
 MAX_CAS_ATTEMPTS = 200
 
@@ -620,6 +623,16 @@ class Store(abc.ABC):
         """
         if pk.startswith(("G#", "I#")):
             raise ValueError("auxiliary records may not use guild or dedupe keys")
+        return self._update_item((pk, sk), change, ttl_s=ttl_s)
+
+    def _update_item(
+        self,
+        key: Key,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        *,
+        ttl_s: float | None = None,
+    ) -> dict[str, Any] | None:
+        pk, sk = key
         for attempt in range(MAX_CAS_ATTEMPTS):
             item = self._get_item((pk, sk))
             fresh = self._fresh(item)
@@ -639,6 +652,60 @@ class Store(abc.ABC):
                 return updated
             _backoff(attempt)
         raise ConflictError()
+
+    # ------------------------------------------------------------------ guild history (issue 18)
+    def record_played(self, guild_id: str, entry: QueueEntry, *, now: float) -> None:
+        """Note that ``entry`` started playing: the newest first, the last ``GUILD_HISTORY_MAX``.
+
+        An item of its own under the guild's key (``G#{guild}`` / ``HISTORY``): the voice task
+        writes it, and the guild record it polls stays small."""
+        played = {
+            "entry_id": entry.entry_id,
+            "track": dict(entry.track),
+            "requester_id": entry.requester_id,
+            "played_at": round(now, 3),
+        }
+
+        def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            items = [i for i in (current or {}).get("items") or () if isinstance(i, dict)]
+            if items and items[0].get("entry_id") == entry.entry_id:
+                return current  # the same start noted twice (a reconnect, a retried write)
+            return {"items": [played, *items][:GUILD_HISTORY_MAX]}
+
+        self._update_item((guild_pk(guild_id), GUILD_HISTORY_SK), change)
+
+    def guild_history(self, guild_id: str) -> list[QueueEntry]:
+        """The tracks played in the guild, newest first (the one playing now, if any, is the first)."""
+        item = self._fresh(self._get_item((guild_pk(guild_id), GUILD_HISTORY_SK)))
+        played: list[QueueEntry] = []
+        for raw in (item.data.get("items") or ()) if item is not None else ():
+            if isinstance(raw, dict) and isinstance(raw.get("track"), dict):
+                played.append(
+                    QueueEntry(
+                        entry_id=str(raw.get("entry_id") or ""),
+                        track=dict(raw["track"]),
+                        requester_id=str(raw.get("requester_id") or ""),
+                        added_at=float(raw.get("played_at") or 0.0),
+                    )
+                )
+        return played
+
+    def forget_requester(self, guild_id: str, user_id: str) -> int:
+        """/forget-me: keep the guild history's tracks, drop ``user_id`` as their requester."""
+        dropped = [0]
+
+        def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            items = [dict(i) for i in (current or {}).get("items") or () if isinstance(i, dict)]
+            dropped[0] = sum(1 for i in items if i.get("requester_id") == user_id)
+            if not dropped[0]:
+                return current
+            for i in items:
+                if i.get("requester_id") == user_id:
+                    i["requester_id"] = ""
+            return {"items": items}
+
+        self._update_item((guild_pk(guild_id), GUILD_HISTORY_SK), change)
+        return dropped[0]
 
     def delete_record(self, pk: str, sk: str) -> bool:
         """Delete a small auxiliary record (forget-me, spent OAuth state); True if a live one existed."""
