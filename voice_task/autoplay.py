@@ -36,6 +36,7 @@ class Refill:
 class Autoplay:
     settings: Settings
     run_blocking: Callable[..., Awaitable[list[Track]]]  # runs personal.autoplay_tracks off the loop
+    guild_id: str | None = None  # the guild it plays for: named to the sources' breakers
     _played: collections.deque[tuple[str, str]] = field(default_factory=lambda: collections.deque(maxlen=MEMORY))
     _last: Track | None = None
     _misses: int = 0
@@ -60,7 +61,7 @@ class Autoplay:
         try:
             seed = self._last or Track.from_dict(finished.track)
             tracks = await self.run_blocking(personal.autoplay_tracks, seed, self.settings,
-                                             exclude=frozenset(self._played))  # fmt: skip
+                                             exclude=frozenset(self._played), guild_id=self.guild_id)  # fmt: skip
         except (SourceError, KeyError, ValueError) as exc:
             _log.info("autoplay found nothing after %s: %s", finished.entry_id, type(exc).__name__)
             why = exc.user_message if isinstance(exc, SourceError) else "that track can't seed a mix"

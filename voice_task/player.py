@@ -150,6 +150,7 @@ class Player:
     on_event: Callable[[SourceEvent], None]  # called on the event loop
     on_player_end: Callable[[int, Exception | None], None]  # discord.py's after-callback, on the loop
     clock: Callable[[], float] = time.time
+    guild_id: str | None = None  # the guild it plays for: named to the sources' breakers
     current: Playing | None = None
     warm: Warm | None = None
     volume: int = 100
@@ -168,7 +169,7 @@ class Player:
             return stream
         track = Track.from_dict(entry.track)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, stream_for, track, self.source_settings)
+        future = loop.run_in_executor(self._pool, stream_for, track, self.source_settings, self.guild_id)
         return await asyncio.wait_for(future, timeout=timeout_s)
 
     def prefetched(self, entry_id: str, stream: StreamInfo) -> None:

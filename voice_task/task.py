@@ -90,8 +90,9 @@ class VoiceTask:
             on_event=self._source_event,
             on_player_end=self._player_ended,
             clock=clock,
+            guild_id=guild_id,
         )
-        self.autoplay = Autoplay(settings, run_blocking=self.io)
+        self.autoplay = Autoplay(settings, run_blocking=self.io, guild_id=guild_id)
         self.sequencer = Sequencer(self, self.player, self.autoplay)
 
     def _source_event(self, event: SourceEvent) -> None:

@@ -16,8 +16,20 @@ import pytest
 
 from tests.support.media import MediaServer, tone_file
 from tests.support.sources import ENV_CONFIG, timmybot_logs, write_config  # noqa: F401 - fixture
-from timmybot.sources import SourceSettings, Track, default_router, resolve_query, stream_for
+from timmybot.config import Settings
+from timmybot.errors import SourceError
+from timmybot.play import resolve_tracks
+from timmybot.sources import (
+    BreakerState,
+    CircuitBreaker,
+    SourceSettings,
+    Track,
+    default_router,
+    resolve_query,
+    stream_for,
+)
 from timmybot.sources.operator import reset_operator_cache
+from timmybot.store import SQLiteStore
 
 pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
@@ -105,6 +117,42 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
     assert "ytfake stream" in (tmp_path / "calls.txt").read_text(encoding="utf-8")
 
 
+def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_it_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a YouTube whose every stream and link fails with an unknown extractor error, a healthy
+    # SoundCloud, and settings that keep the breakers in the bot's SQLite store
+    with MediaServer() as youtube, MediaServer() as soundcloud:
+        soundcloud.add("tone-sc.webm", tone_file(440, 2, "webm"))
+        config = write_config(tmp_path / "sites.json", {
+            "ytfake": {"base_url": youtube.base_url, "fault": "broken", "fail_on": ["stream", "resolve"]},
+            "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
+        })
+        monkeypatch.setenv(ENV_CONFIG, str(config))
+        default_router.cache_clear()
+        settings = Settings(allow_local_media=True, source_chain=CHAIN, store_backend="sqlite",
+                            sqlite_path=str(tmp_path / "store.sqlite3"), data_dir=str(tmp_path))
+        store = SQLiteStore(settings.sqlite_path)
+        queued = [Track("ytfake", f"t{n}.webm", TONE["title"], youtube.url_for(f"t{n}.webm"), 2, None,  # type: ignore[arg-type]
+                        TONE["artist"]) for n in range(3)]  # type: ignore[arg-type]
+        try:
+            # WHEN one guild's voice task plays three queued YouTube tracks
+            played = [stream_for(track, settings.source_settings(), "111").source for track in queued]
+            # THEN each played from SoundCloud, and YouTube is still on for everyone
+            assert played == ["scfake"] * 3
+            breaker = CircuitBreaker(store)
+            assert breaker.snapshot("ytfake").state is BreakerState.CLOSED
+            # WHEN a second guild's /play link fails the same way in the worker
+            with pytest.raises(SourceError):
+                resolve_tracks(youtube.url_for("t9.webm"), store=store, settings=settings, guild_id="222")
+            # THEN the error has spread (3 tracks, 2 guilds): YouTube rests, in the store every process reads
+            snapshot = breaker.snapshot("ytfake")
+            assert (snapshot.state, snapshot.reason) == (BreakerState.OPEN, "error")
+        finally:
+            store.close()
+            default_router.cache_clear()
+
+
 def test_a_deployed_environment_cannot_name_test_sources() -> None:
     code = "from timmybot.config import Settings; Settings.from_env()"
     env = {"PYTHONPATH": str(ROOT / "layers/core/python"), "TIMMYBOT_SOURCE_CHAIN": ",".join(CHAIN)}
@@ -129,16 +177,24 @@ def test_canary_fails_cleanly_without_network_and_uses_the_operator_secret(tmp_p
     result = subprocess.run(
         [sys.executable, "scripts/canary.py", "--timeout", "2", "--source-secret-file", str(secret)],
         capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
-        env=_clean_env(TIMMYBOT_DATA_DIR=str(tmp_path)),
+        env=_clean_env(TIMMYBOT_DATA_DIR=str(tmp_path), TIMMYBOT_SQLITE_PATH=str(tmp_path / "store.sqlite3")),
     )
     output = result.stdout + result.stderr
     # THEN it fails with one clear line per source, no traceback, and no proxy password
     assert result.returncode == 1, output
-    lines = [line for line in output.splitlines() if line.startswith("canary ")]
+    lines = [line for line in output.splitlines() if line.startswith("canary ") and "breaker opened" not in line]
     assert [line.split(":")[0] for line in lines] == ["canary youtube", "canary soundcloud"]
     assert all("FAILED (unreachable)" in line for line in lines), output
     assert "Traceback" not in output
     assert "pr0xy-pa55word" not in output
+    # AND it opened both breakers in the bot's store, so no Lambda or voice task asks a dead site
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    try:
+        for name in ("youtube", "soundcloud"):
+            assert CircuitBreaker(store).snapshot(name).state is BreakerState.OPEN
+    finally:
+        store.close()
+    assert "canary youtube: breaker opened for 300 s" in output
 
 
 def test_version_check_says_clearly_when_the_index_is_unreachable(tmp_path: Path) -> None:

@@ -350,18 +350,25 @@ def mix_seed(store: Store, user_id: str, guild_id: str) -> Track:
     return seed
 
 
-def recommendations(seed: Track, settings: Settings, *, limit: int = MIX_SIZE) -> list[Track]:
-    """Tracks of the YouTube mix seeded by ``seed`` (works without any linked account)."""
+def recommendations(
+    seed: Track, settings: Settings, *, limit: int = MIX_SIZE, guild_id: str | None = None
+) -> list[Track]:
+    """Tracks of the YouTube mix seeded by ``seed`` (works without any linked account), for ``guild_id``."""
     from timmybot.sources import mix_for  # noqa: PLC0415 - the chain builds its sources lazily
 
-    return mix_for(seed, settings.source_settings(), limit=limit)
+    return mix_for(seed, settings.source_settings(), limit=limit, guild_id=guild_id)
 
 
 def autoplay_tracks(
-    seed: Track, settings: Settings, *, exclude: Collection[tuple[str, str]] = (), limit: int = AUTOPLAY_BATCH
+    seed: Track,
+    settings: Settings,
+    *,
+    exclude: Collection[tuple[str, str]] = (),
+    limit: int = AUTOPLAY_BATCH,
+    guild_id: str | None = None,
 ) -> list[Track]:
     """The next ``limit`` tracks of the seed's mix that were not played lately (``exclude``: cache keys)."""
-    candidates = recommendations(seed, settings, limit=limit + len(exclude) + 1)
+    candidates = recommendations(seed, settings, limit=limit + len(exclude) + 1, guild_id=guild_id)
     fresh = [t for t in candidates if t.cache_key not in exclude and t.cache_key != seed.cache_key]
     _log.info("autoplay: %s fresh of %s mix tracks seeded by %s", len(fresh), len(candidates), seed.source_id)
     return fresh[:limit]

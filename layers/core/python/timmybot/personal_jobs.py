@@ -249,7 +249,7 @@ def _recommend(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
     now = ports.clock()
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
     seed = personal.mix_seed(ports.store, job.user_id, job.guild_id)
-    tracks = personal.recommendations(seed, ports.settings)
+    tracks = personal.recommendations(seed, ports.settings, guild_id=job.guild_id)
     lead = f"A mix based on **{text.quote(seed.title, text.IN_SENTENCE)}**:"
     return _queue(job, play_job, placement, tracks, ports=ports, now=now, lead=lead)
 

@@ -116,7 +116,7 @@ def _play(
         raise InvalidInputError(UNREADABLE_QUERY)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     walk = queue_walk(store, job.guild_id, settings)
-    tracks = resolve_tracks(job.query, store=store, settings=settings, walk=walk)
+    tracks = resolve_tracks(job.query, store=store, settings=settings, walk=walk, guild_id=job.guild_id)
     if walk.seen == 0 and len(tracks) > 1:  # a list read whole elsewhere (yt-dlp): cut to the room left
         tracks = walk.take(tracks)
     queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now, placement=job.placement)
@@ -290,11 +290,14 @@ def _get(rest: DiscordRest, path: str, route: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- sources
-def resolve_tracks(query: str, *, store: Store, settings: Settings, walk: ListWalk | None = None) -> list[Track]:
+def resolve_tracks(
+    query: str, *, store: Store, settings: Settings, walk: ListWalk | None = None, guild_id: str | None = None
+) -> list[Track]:
     """The query's tracks, from the track cache for a single YouTube video, else from the sources.
 
     A Spotify album or playlist (or a spotify.link leading to one) is walked within ``walk``, which
-    then tells what was left out."""
+    then tells what was left out. ``guild_id`` (the guild that asks) goes to the sources' breakers:
+    a per-track failure counts against a source only when it spreads across guilds."""
     source_settings = settings.source_settings()
     classified = classify_query(query, source_settings)
     if classified.kind is QueryKind.YOUTUBE and classified.source_id:
@@ -307,7 +310,7 @@ def resolve_tracks(query: str, *, store: Store, settings: Settings, walk: ListWa
         kind = classified.kind.value.removeprefix("spotify_")
         tracks = resolve_link(kind, classified.source_id, source_settings, walk)
     else:
-        tracks = resolve_query(query, source_settings)
+        tracks = resolve_query(query, source_settings, guild_id=guild_id)
     if not tracks:
         raise TrackNotFoundError()
     if len(tracks) == 1:
