@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.media import MediaServer, tone_file
 from tests.support.sources import ENV_CONFIG, timmybot_logs, write_config  # noqa: F401 - fixture
+from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.errors import SourceError
 from timmybot.play import resolve_tracks
@@ -109,6 +110,8 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
         "TIMMYBOT_STORE_BACKEND": "sqlite",
         "TIMMYBOT_SQLITE_PATH": str(tmp_path / "store.sqlite3"),
         ENV_CONFIG: os.environ[ENV_CONFIG],
+        # the loopback media servers' ports, as a launcher hands them to the voice task it starts
+        netguard.ALLOW_ENV: ",".join(netguard.allowance_entries()),
     }
     result = subprocess.run([sys.executable, "-c", code, json.dumps(track.to_dict())], capture_output=True, check=False,
                             text=True, timeout=60, cwd=ROOT, env=env)
