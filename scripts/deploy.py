@@ -39,6 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:  # the runtime pin and the zips' bytecode (issue 16, Build 8)
+    from scripts import lambda_runtime
+except ImportError:  # run as `python scripts/deploy.py`
+    import lambda_runtime  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
 CORE_SOURCE = ROOT / "layers" / "core" / "python"
@@ -391,6 +396,10 @@ def chalice_package(
         runner.say(f"    would write {out / CORE_LAYER_ZIP} (layers/build_layer.py)")
     else:
         build_layer(out / CORE_LAYER_ZIP, CORE_SOURCE)
+    if runner.dry_run:
+        runner.say(f"    would compile every zip in {out} ({lambda_runtime.RUNTIME} .pyc, unchecked-hash)")
+    else:
+        lambda_runtime.compile_zips(out)
     return out / "sam.yaml"
 
 
@@ -513,6 +522,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     runner = Runner(dry_run=args.dry_run)
+    if not args.dry_run:
+        try:
+            lambda_runtime.require_pinned_python(sys.argv[1:] if argv is None else argv, script=Path(__file__))
+        except lambda_runtime.RuntimeRefused as exc:
+            print(f"deploy stopped: {exc}", file=sys.stderr)
+            return 1
     try:
         plan = Plan(
             stage=args.stage,
