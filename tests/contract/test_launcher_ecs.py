@@ -15,10 +15,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import set_initial_no_auth_action_count
 
 from timmybot.config import Settings
 from timmybot.launcher import LaunchOutcome, build_launcher
-from timmybot.launcher.ecs import NO_CAPACITY_TEXT, EcsClient, EcsLauncher
+from timmybot.launcher.ecs import NO_CAPACITY_TEXT, PERMISSIONS_TEXT, EcsClient, EcsLauncher
 from timmybot.models import LeaseState
 from timmybot.store import SQLiteStore, Store
 
@@ -225,3 +226,48 @@ def test_is_alive_follows_the_task_status(ecs: EcsWorld, store: Store, tmp_path:
     ecs.client.stop_task(cluster=CLUSTER, task=result.holder, reason="test")
     assert launcher.is_alive(result.holder) is False
     assert launcher.is_alive("pid:123") is None
+
+
+def test_access_denied_says_the_operator_must_fix_permissions_and_counts_it(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto enforcing IAM, and a worker whose credentials may describe tasks but not run them
+    monkeypatch.setenv("TIMMYBOT_METRICS", "log")
+    caplog.set_level("INFO", logger="timmybot.metrics")
+    with mock_aws():
+        world = make_ecs_world()
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_user(UserName="worker")
+        iam.put_user_policy(
+            UserName="worker",
+            PolicyName="no-run-task",
+            PolicyDocument=(
+                '{"Version": "2012-10-17", "Statement": '
+                '[{"Effect": "Allow", "Action": "ecs:DescribeTasks", "Resource": "*"}]}'
+            ),
+        )
+        key = iam.create_access_key(UserName="worker")["AccessKey"]
+
+        @set_initial_no_auth_action_count(0)
+        def launch() -> Any:
+            denied = boto3.client(
+                "ecs",
+                region_name=REGION,
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+            )
+            return launcher_for(world, store, tmp_path, client=denied, ecs_use_spot=True).ensure_running(GUILD)
+
+        # WHEN a task is needed
+        result = launch()
+        live = world.live_tasks()
+    # THEN the user reads that the operator must fix the player's permissions, not "no capacity"
+    assert result.outcome is LaunchOutcome.FAILED
+    assert result.message == PERMISSIONS_TEXT
+    assert "operator must fix the player's permissions" in result.message
+    assert result.message != NO_CAPACITY_TEXT
+    assert live == []
+    # AND the lease is free, and the refusal is counted with its reason (no on-demand retry was made)
+    assert store.get_guild(GUILD).lease.state is LeaseState.RELEASED
+    metric_lines = [r.getMessage() for r in caplog.records if r.name == "timmybot.metrics"]
+    assert metric_lines == ["metric=LaunchesRefused value=1 reason=access_denied"]

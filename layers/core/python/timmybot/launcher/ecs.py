@@ -2,8 +2,11 @@
 
 RunTask reports capacity and Spot shortages in ``failures[]`` without raising. With
 ``ecs_use_spot`` the first attempt asks for ``FARGATE_SPOT``; a failure (or a refused request) is
-retried once on plain ``FARGATE``. The container overrides carry only the guild id and the lease
-generation: secrets reach the task through the task definition's ``secrets``, never here.
+retried once on plain ``FARGATE``. An AccessDenied is no shortage: it is the operator's to fix (the
+worker's role lacks ``ecs:RunTask`` or ``iam:PassRole`` on the task's roles), so it stops at once with
+its own sentence and a ``LaunchesRefused`` metric with ``reason=access_denied``. The container
+overrides carry only the guild id and the lease generation: secrets reach the task through the task
+definition's ``secrets``, never here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from timmybot import metrics
 from timmybot.config import Settings
 from timmybot.store.base import Store
 
@@ -26,6 +30,13 @@ NO_CAPACITY_TEXT = (
     "I couldn't start the player: the cloud has no capacity for it right now. "
     "Your music is queued; try /play again in a minute."
 )
+PERMISSIONS_TEXT = (
+    "I couldn't start the player: AWS refused to start it, so the bot's operator must fix the player's "
+    "permissions (ecs:RunTask and iam:PassRole for the worker). Your music is queued."
+)
+#: The error codes AWS answers a refused authorization with (ECS says AccessDeniedException); any
+#: HTTP 403 counts too, whatever its body's code.
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
 
 
 class EcsClient(Protocol):
@@ -109,6 +120,13 @@ class EcsLauncher(Launcher):
             response = self.client.run_task(**self.run_task_request(guild_id, generation, spot=spot))
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "unknown")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ACCESS_DENIED_CODES or status == 403:
+                _log.error(
+                    "RunTask (%s) for guild %s was denied (%s): fix the worker's permissions", kind, guild_id, code
+                )
+                metrics.emit(metrics.LAUNCHES_REFUSED, dimensions={"reason": "access_denied"})
+                raise LaunchFailedError(PERMISSIONS_TEXT) from error
             if not spot:
                 raise LaunchFailedError(NO_CAPACITY_TEXT) from error
             _log.warning("RunTask (%s) for guild %s refused: %s", kind, guild_id, code)
