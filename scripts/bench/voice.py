@@ -240,7 +240,14 @@ def http_file_server(directory: Path) -> Iterator[str]:
         words = line.split()
         if "port" not in words:
             raise PhaseError(f"the loopback file server did not start: {line!r}")
-        yield f"http://127.0.0.1:{int(words[words.index('port') + 1])}"
+        port = int(words[words.index("port") + 1])
+        from timmybot import netguard  # noqa: PLC0415
+
+        netguard.configure(allow=[f"127.0.0.1:{port}"])  # the loopback media this bench plays: a named port
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            netguard.revoke(f"127.0.0.1:{port}")
     finally:
         process.terminate()
         try:

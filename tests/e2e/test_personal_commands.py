@@ -97,6 +97,8 @@ def personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Person
         overrides = {
             "spotify_api_url": spotify.api_url,
             "youtube_api_url": youtube.api_url,
+            # Pages of 2 exercise paging; Spotify's real pages hold 50, so 30 pages stand for the default 10
+            "list_page_cap": 30,
             "source_chain": MIX_CHAIN,
         }
         with play_world(tmp_path, monkeypatch, **overrides) as world:
