@@ -66,6 +66,9 @@ def resolve(value: Any, resources: Mapping[str, Any], parameters: Mapping[str, s
         target = value["Fn::GetAtt"]
         name, attribute = target if isinstance(target, list) else target.split(".", 1)
         return _get_att(name, attribute, resources, parameters or {})
+    if set(value) == {"Fn::If"}:  # the stack with the condition true (for the vault key: the KMS vault's grant)
+        _condition, then, _otherwise = value["Fn::If"]
+        return resolve(then, resources, parameters)
     if set(value) == {"Fn::Sub"}:
         template = value["Fn::Sub"]
         extra: Mapping[str, Any] = {}
