@@ -39,10 +39,11 @@ class Hourly:
     name: str
     compute: float
     ipv4: float
+    metered: float = 0.0  # data out, DynamoDB, SQS and log ingestion: the same on every capacity
 
     @property
     def total(self) -> float:
-        return self.compute + self.ipv4
+        return self.compute + self.ipv4 + self.metered
 
 
 class Costs:
@@ -56,42 +57,126 @@ class Costs:
         f = self.p["fargate"]
         return (f["task_vcpu"] * vcpu_price + f["task_gb"] * gb_price) * (1 - discount)
 
-    def listening_hours(self) -> list[Hourly]:
-        f, ip = self.p["fargate"], self.p["public_ipv4_hour"]
+    def metered_items(self) -> list[tuple[str, str, float]]:
+        """Per listening hour, beside the task itself: (item, how it is counted, dollars)."""
+        a, d, q = self.a, self.p["dynamodb"], self.p["sqs"]
+        polls = 3600 / a["playing_poll_s"]
+        writes = (
+            3600 / a["heartbeat_s"] * a["heartbeat_write_units"]
+            + a["tracks_per_listening_hour"] * a["store_writes_per_track"]
+        )
+        wake_polls = 3600 / a["wake_long_poll_s"]
+        log_gb = a["voice_log_kb_per_listening_hour"] / 1024 / 1024
         return [
-            Hourly("x86 on-demand", self.task_hour(f["x86_vcpu_hour"], f["x86_gb_hour"]), ip),
-            Hourly("ARM (Graviton) on-demand", self.task_hour(f["arm_vcpu_hour"], f["arm_gb_hour"]), ip),
+            (
+                "data out to Discord",
+                f"{a['audio_gb_per_listening_hour']} GB at {money(self.p['data_out']['gb'])}/GB",
+                a["audio_gb_per_listening_hour"] * self.p["data_out"]["gb"],
+            ),
+            (
+                "DynamoDB reads (the task's guild-record poll)",
+                f"{polls:,.0f} strongly consistent reads of {a['poll_read_units']} unit "
+                f"(one every {a['playing_poll_s']:g} s while playing)",
+                polls * a["poll_read_units"] / 1e6 * d["read_per_million"],
+            ),
+            (
+                "DynamoDB writes (heartbeat and track changes)",
+                f"{3600 / a['heartbeat_s']:,.0f} heartbeats (every {a['heartbeat_s']} s) + "
+                f"{a['tracks_per_listening_hour']} tracks × {a['store_writes_per_track']} writes",
+                writes / 1e6 * d["write_per_million"],
+            ),
+            (
+                "SQS wake-hint long polls",
+                f"{wake_polls:,.0f} receives ({a['wake_long_poll_s']} s each)",
+                wake_polls / 1e6 * q["per_million"],
+            ),
+            (
+                "CloudWatch Logs ingestion (the task's log)",
+                f"~{a['voice_log_kb_per_listening_hour']} KB at {money(self.p['cloudwatch']['logs_ingest_gb'])}/GB",
+                log_gb * self.p["cloudwatch"]["logs_ingest_gb"],
+            ),
+        ]
+
+    def metered_hour(self) -> float:
+        return sum(value for _, _, value in self.metered_items())
+
+    def listening_hours(self) -> list[Hourly]:
+        f, ip, m = self.p["fargate"], self.p["public_ipv4_hour"], self.metered_hour()
+        return [
+            Hourly("x86 on-demand", self.task_hour(f["x86_vcpu_hour"], f["x86_gb_hour"]), ip, m),
+            Hourly("ARM (Graviton) on-demand", self.task_hour(f["arm_vcpu_hour"], f["arm_gb_hour"]), ip, m),
             Hourly(
                 f"x86 Spot (best case, {f['spot_discount_up_to']:.0%} off)",
                 self.task_hour(f["x86_vcpu_hour"], f["x86_gb_hour"], f["spot_discount_up_to"]),
                 ip,
+                m,
             ),
         ]
+
+    def metric_hour(self) -> float:
+        """One custom metric (a metric × dimension-values combination) sent in one clock hour."""
+        return self.p["cloudwatch"]["metric_month"] / self.hours
+
+    def active_hour_metrics(self) -> float:
+        return self.a["metrics_per_active_hour_count"] * self.metric_hour()
+
+    def free_listening_hours(self) -> float:
+        return self.p["data_out"]["free_gb_month"] / self.a["audio_gb_per_listening_hour"]
 
     # -- fixed monthly -------------------------------------------------------------------------
     def kms_key_month(self, rotations_done: int) -> float:
         k = self.p["kms"]
         return k["key_month"] + k["rotation_extra_month_each"] * min(rotations_done, k["rotations_that_add_cost"])
 
-    def fixed_items(self, rotations_done: int) -> list[tuple[str, float]]:
-        a = self.a
+    def reaper_items(self) -> list[tuple[str, float]]:
+        """The reaper runs every minute, listening or not: requests, duration, its reads and its log lines."""
+        a, lam = self.a, self.p["lambda"]
+        runs = a["reaper_per_minute"] * 60 * self.hours
         return [
+            (f"reaper: {runs:,.0f} Lambda requests", runs / 1e6 * lam["per_million_requests"]),
             (
-                f"KMS tokens key ({rotations_done} rotation{'s' if rotations_done != 1 else ''} so far)",
-                self.kms_key_month(rotations_done),
+                f"reaper: {runs * a['reaper_ms'] / 1000 * a['reaper_memory_gb']:,.0f} GB-seconds "
+                f"({a['reaper_ms']} ms at {a['reaper_memory_gb']:g} GB)",
+                runs * a["reaper_ms"] / 1000 * a["reaper_memory_gb"] * lam["arm_gb_second"],
             ),
+            (
+                f"reaper: DynamoDB reads ({a['reaper_read_units']} unit a run)",
+                runs * a["reaper_read_units"] / 1e6 * self.p["dynamodb"]["read_per_million"],
+            ),
+            (
+                f"reaper: CloudWatch Logs ingestion (~{a['reaper_log_bytes']} bytes a run)",
+                runs * a["reaper_log_bytes"] / 1024**3 * self.p["cloudwatch"]["logs_ingest_gb"],
+            ),
+        ]
+
+    def fixed_items(self, rotations_done: int, *, kms_vault: bool = False) -> list[tuple[str, float]]:
+        a = self.a
+        key: list[tuple[str, float]] = (
+            [
+                (
+                    f"KMS tokens key ({rotations_done} rotation{'s' if rotations_done != 1 else ''} so far)",
+                    self.kms_key_month(rotations_done),
+                )
+            ]
+            if kms_vault
+            else []
+        )
+        return [
+            *key,
             (f"{a['alarms']} CloudWatch alarms", a["alarms"] * self.p["cloudwatch"]["alarm_month"]),
             (
                 "operator source-credentials secret (Secrets Manager)",
                 a["bot_level_secrets_manager_secrets"] * self.p["secrets_manager"]["secret_month"],
             ),
             (f"voice image in ECR ({a['voice_image_gb']} GB)", a["voice_image_gb"] * self.p["ecr"]["gb_month"]),
+            *self.reaper_items(),
+            ("custom metrics (sent only while something happens)", 0.0),
             ("bot token, OAuth client secrets and the link key (SSM standard SecureString)", 0.0),
-            ("Lambda, API Gateway, DynamoDB on-demand, VPC, ECS cluster while idle", 0.0),
+            ("API Gateway, the api and worker Lambdas, DynamoDB storage, VPC, ECS cluster while idle", 0.0),
         ]
 
-    def idle(self, rotations_done: int) -> float:
-        return sum(value for _, value in self.fixed_items(rotations_done))
+    def idle(self, rotations_done: int, *, kms_vault: bool = False) -> float:
+        return sum(value for _, value in self.fixed_items(rotations_done, kms_vault=kms_vault))
 
     # -- vaults --------------------------------------------------------------------------------
     def secrets_manager_vault(self, users: int) -> float:
@@ -145,56 +230,133 @@ def render(prices: dict[str, Any]) -> str:
     add("<!-- Generated by scripts/costs.py from infra/prices.json: edit those, then run")
     add("     `python scripts/costs.py --write`. A test fails when this file and the prices disagree. -->")
     add("")
-    add(f"List prices, {prices['region']}, USD; a month is {prices['hours_per_month']} hours. Free tiers are")
-    add("left out (they only lower the figures), except KMS's 20,000 free requests a month.")
+    add(f"List prices, {prices['region']}, USD; a month is {prices['hours_per_month']} hours. Each price's")
+    add("source is in the table at the end. Free tiers are stated beside each item but not subtracted")
+    add("(they only lower the figures), except KMS's 20,000 free requests a month in the vault table.")
     add("")
     add("## Idle: nobody listening")
     add("")
-    add("No compute runs: no voice task, and Lambda, API Gateway and DynamoDB on-demand bill per request.")
-    add("What remains is billed by the month:")
+    add("No voice task runs; API Gateway, the api and worker Lambdas and DynamoDB on-demand bill per request.")
+    add("What remains, with the default vault (`VaultBackend` = secretsmanager):")
     add("")
     add("| item | first year | second year | from the third year |")
     add("|---|---|---|---|")
     for (label, year1), (_, year2), (_, year3) in zip(
         c.fixed_items(0), c.fixed_items(1), c.fixed_items(2), strict=True
     ):
-        shown = label.split(" (")[0] if label.startswith("KMS") else label
-        add(f"| {shown} | {money(year1)} | {money(year2)} | {money(year3)} |")
+        add(f"| {label} | {money(year1)} | {money(year2)} | {money(year3)} |")
     add(f"| **total** | **{money(c.idle(0))}** | **{money(c.idle(1))}** | **{money(c.idle(2))}** |")
     add("")
+    cw, lam = prices["cloudwatch"], prices["lambda"]
     add(
-        f"KMS rotation: the key costs {money(prices['kms']['key_month'])} a month and each of its first "
+        f"Free tiers, not subtracted: {cw['free_alarms']} alarms, {cw['free_metrics']} custom metrics and "
+        f"{cw['free_logs_gb_month']} GB of logs a month (CloudWatch); {lam['free_requests_month']:,} requests and "
+        f"{lam['free_gb_seconds_month']:,} GB-seconds a month (Lambda), which cover the reaper entirely; "
+        "ECR's 500 MB for a new account's first year."
+    )
+    add("")
+    add("**With the KMS vault** (`VaultBackend` = kms) the stack also has the tokens key:")
+    add("")
+    add("| KMS vault's key | first year | second year | from the third year |")
+    add("|---|---|---|---|")
+    add(
+        f"| the key and its rotations | {money(c.kms_key_month(0))} | {money(c.kms_key_month(1))} | "
+        f"{money(c.kms_key_month(2))} |"
+    )
+    add(
+        f"| idle total with the KMS vault | {money(c.idle(0, kms_vault=True))} | "
+        f"{money(c.idle(1, kms_vault=True))} | {money(c.idle(2, kms_vault=True))} |"
+    )
+    add("")
+    add(
+        f"The key costs {money(prices['kms']['key_month'])} a month and each of its first "
         f"{prices['kms']['rotations_that_add_cost']} automatic rotations adds "
-        f"{money(prices['kms']['rotation_extra_month_each'])} "
-        "a month (older key material is kept to decrypt old data). With the default yearly rotation"
+        f"{money(prices['kms']['rotation_extra_month_each'])} a month (older key material is kept to decrypt "
+        "old data); `TokenKeyRotationDays` = 2560 (the maximum) keeps it at the first-year figure for seven "
+        "years. The key exists only with the KMS vault: its requests and table I/O are in the vault table below."
     )
+    add("")
     add(
-        f"(`TokenKeyRotationDays` = 365) the idle total reaches {money(c.idle(2))} in the third year; "
-        "2560 days (the maximum) keeps it at the first-year figure for seven years. The design target is a "
-        f"fixed cost of at most $3 a month: met in the first year ({money(c.idle(0))}), not from the third "
-        f"({money(c.idle(2))}) unless the rotation period is lengthened."
+        f"Target: idle at most $2 a month in years 1-3 with the default vault: "
+        f"{money(c.idle(0))} / {money(c.idle(1))} / {money(c.idle(2))}, "
+        f"{'met' if max(c.idle(0), c.idle(1), c.idle(2)) <= 2 else 'NOT met'}."
     )
+    add("")
+    add("### Existing stacks: the key left behind")
+    add("")
+    add("Stacks deployed before the key became conditional had a tokens key whatever the vault. On the")
+    add("next deploy with the Secrets Manager vault CloudFormation drops it from the stack but keeps it")
+    add("(`DeletionPolicy: Retain`), and it is still billed. If the stack never ran with `VaultBackend` = kms,")
+    add("nothing was encrypted with it: note the `TokensKeyArn` output before that deploy, then")
+    add("`aws kms schedule-key-deletion --key-id <TokensKeyArn> --pending-window-in-days 7`. If it ever ran")
+    add("with the KMS vault, keep the key as long as the token table holds items.")
     add("")
     add("## A listening hour")
     add("")
     add(
-        f"One voice task per listening guild, {f['task_vcpu']} vCPU / {f['task_gb']} GB (the default), plus the "
-        f"task's public IPv4 address ({money(prices['public_ipv4_hour'])} an hour):"
+        f"One voice task per listening guild, {f['task_vcpu']} vCPU / {f['task_gb']} GB (the default), its "
+        f"public IPv4 address ({money(prices['public_ipv4_hour'])} an hour), and what the task meters while "
+        "it plays:"
     )
     add("")
-    add("| capacity (`VoiceCapacity`) | Fargate | public IPv4 | per listening hour | IPv4 adds |")
-    add("|---|---|---|---|---|")
-    for h in hourly:
-        add(f"| {h.name} | {money(h.compute)} | {money(h.ipv4)} | **{money(h.total)}** | +{h.ipv4 / h.compute:.0%} |")
+    add("| metered item | counted as | per listening hour |")
+    add("|---|---|---|")
+    for label, basis, value in c.metered_items():
+        add(f"| {label} | {basis} | {money(value)} |")
+    add(f"| **metered, all capacities** | | **{money(c.metered_hour())}** |")
+    add("")
+    add(
+        f"Data out: {prices['data_out']['free_gb_month']} GB a month are free, about "
+        f"{c.free_listening_hours():,.0f} listening hours; the figures charge every hour at list price. "
+        "DynamoDB on-demand has no free request tier. The poll's rate comes from the wake hints: the task "
+        f"polls every {a['playing_poll_s']:g} s while playing and backs off to "
+        "`poll_max_s` while nothing changes, instead of every 250 ms (which would be 14,400 reads an hour)."
+    )
+    add("")
+    add("| capacity (`VoiceCapacity`) | Fargate | public IPv4 | metered | per listening hour | target |")
+    add("|---|---|---|---|---|---|")
+    targets = prices["targets"]
+    for h, key in zip(hourly, ("x86", "arm", "spot"), strict=True):
+        target = targets.get(f"listening_hour_{key}")
+        shown = f"≤ {money(target)}: {'met' if h.total <= target else 'NOT met'} (${h.total:.5f})" if target else "-"
+        add(
+            f"| {h.name} | {money(h.compute)} | {money(h.ipv4)} | {money(h.metered)} | **{money(h.total)}** | {shown} |"
+        )
     add("")
     add("Spot prices move; the Spot row is the best case. The launcher falls back to on-demand when Spot")
     add("has no capacity, and ARM has no Spot. Lambda invocations per command cost fractions of a cent.")
+    add(
+        "The ARM figure meets its target by a hair: the DynamoDB lines assume a guild record of at most 4 KB "
+        "(one read unit) and one-unit writes. The next lever, not taken yet, is an eventually consistent read "
+        "for the timer polls (half a unit) while a wake hint's tick keeps its strongly consistent read."
+    )
+    add("")
+    add("### Custom metrics")
+    add("")
+    add(
+        f"Each metric × dimension-values combination is {money(prices['cloudwatch']['metric_month'])} a month, "
+        f"prorated by the hour it is sent in ({money(c.metric_hour())} a metric-hour). No dimension has a "
+        "high cardinality (no guild, user or channel id): the voice task's are `reason` and `code`, the api's "
+        "`service` and `command`. A metric costs the same whether one guild or fifty sent it in that hour, so "
+        "it is a cost of the active clock hour, shared by every guild listening in it, not of each listening "
+        f"hour. A typical active hour sends {a['metrics_per_active_hour_count']}:"
+    )
+    add("")
+    for item in a["metrics_per_active_hour"]:
+        add(f"- {item}")
+    add("")
+    add(
+        f"That is {money(c.active_hour_metrics())} for the clock hour; a lone guild listening alone pays it "
+        f"all ({money(hourly[1].total + c.active_hour_metrics())} an hour on ARM). Sent every hour of a month it "
+        f"would be {money(a['metrics_per_active_hour_count'] * prices['cloudwatch']['metric_month'])}; the first "
+        f"{prices['cloudwatch']['free_metrics']} metrics a month are free, which covers this set. Idle sends none."
+    )
     add("")
     add("## The token vault: Secrets Manager or KMS")
     add("")
     add(
         f"Assuming each linked user's tokens are read {a['token_reads_per_user_month']} and refreshed "
-        f"{a['token_writes_per_user_month']} times a month. The KMS vault's key is already in the idle cost; "
+        f"{a['token_writes_per_user_month']} times a month. The KMS vault's key is stated apart in the idle section; "
         "its own cost is requests (Decrypt per read, GenerateDataKey per write) and token-table I/O."
     )
     add("")
@@ -233,6 +395,12 @@ def render(prices: dict[str, Any]) -> str:
         "on Spot."
     )
     add(
+        f"- The seed's own listening hour, its always-on task divided by the hours of a month, was "
+        f"{money(s['always_on_month'] / c.hours)}; this design's is {money(x86.total)} on x86, "
+        f"{money(_arm.total)} on ARM and {money(spot.total)} on Spot, each counting data out, DynamoDB, SQS and "
+        "logs, which the seed left out."
+    )
+    add(
         f"- 10,000 linked users: {money(c.secrets_manager_vault(10000))} a month with the Secrets Manager vault "
         f"(the seed's choice), {money(c.kms_vault(10000))} with the KMS vault."
     )
@@ -268,6 +436,13 @@ def render(prices: dict[str, Any]) -> str:
         + ", ".join(f"{money(c.ceiling_month(h))} a month on {h.name.split(' (')[0]}" for h in hourly)
         + ". Beyond it, the planned evolution is a pool of multi-guild workers (one identify for many guilds)."
     )
+    add("")
+    add("## Where each price comes from")
+    add("")
+    add("| prices.json key | source |")
+    add("|---|---|")
+    for key, source in prices["sources"].items():
+        add(f"| `{key}` | {source} |")
     add("")
     return "\n".join(lines)
 

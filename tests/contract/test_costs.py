@@ -1,0 +1,79 @@
+"""docs/COSTS.md counts every metered item at the rates the code really runs at (issue 16, Build 10).
+
+GIVEN infra/prices.json and scripts/costs.py
+THEN  the poll, heartbeat, wake-poll and reaper rates the costs assume are the code's own settings
+AND   every priced section names its source, and the document is what the prices give
+AND   idle with the default vault is at most $2 in years 1-3, a listening hour on ARM at most $0.021 and
+      on Spot at most $0.015, with data out, DynamoDB, SQS and logs all counted in it
+AND   the tokens KMS key exists only with the KMS vault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import costs
+from timmybot.config import Settings
+from voice_task import task, wake
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _prices() -> dict[str, Any]:
+    prices: dict[str, Any] = json.loads(costs.PRICES.read_text())
+    return prices
+
+
+def test_the_rates_costed_are_the_codes_own() -> None:
+    a = _prices()["assumptions"]
+    assert a["playing_poll_s"] == task.PLAYING_POLL_MAX_S
+    assert a["heartbeat_s"] == Settings().heartbeat_s
+    assert a["wake_long_poll_s"] == wake.SQS_WAIT_S
+    assert Settings().wake_hints != "none"  # without hints the task would poll every tick_s
+    app_py = (ROOT / "chalice_app" / "app.py").read_text()
+    assert re.search(r"@app\.schedule\(Rate\(1, unit=Rate\.MINUTES\), name=\"reaper\"\)", app_py)
+    assert a["reaper_per_minute"] == 1
+
+
+def test_every_price_section_has_a_source_and_the_doc_is_current() -> None:
+    prices = _prices()
+    priced = {
+        k
+        for k, v in prices.items()
+        if isinstance(v, dict) and k not in ("assumptions", "seed", "sources", "targets", "discord")
+    }
+    priced.add("public_ipv4_hour")
+    assert priced <= set(prices["sources"]), priced - set(prices["sources"])
+    assert costs.main(["--check"]) == 0
+    doc = costs.DOC.read_text()
+    for item in ("data out to Discord", "DynamoDB reads", "DynamoDB writes", "SQS", "CloudWatch Logs ingestion"):
+        assert item in doc
+    for item in ("reaper: ", "Custom metrics", "KMS vault's key", "schedule-key-deletion", "seed"):
+        assert item in doc
+
+
+def test_the_targets_hold() -> None:
+    prices = _prices()
+    c = costs.Costs(prices)
+    targets = prices["targets"]
+    assert max(c.idle(0), c.idle(1), c.idle(2)) <= targets["idle_month"]
+    assert c.idle(2, kms_vault=True) - c.idle(2) == pytest.approx(c.kms_key_month(2))  # the KMS key, stated apart
+    _x86, arm, spot = c.listening_hours()
+    assert arm.total <= targets["listening_hour_arm"]
+    assert spot.total <= targets["listening_hour_spot"]
+    metered = {label for label, _, value in c.metered_items() if value > 0}
+    assert len(metered) == 5
+    data_out = prices["assumptions"]["audio_gb_per_listening_hour"] * prices["data_out"]["gb"]
+    assert arm.metered > data_out  # data out is in, with the rest on top of it
+
+
+def test_the_tokens_key_exists_only_with_the_kms_vault() -> None:
+    text = (ROOT / "infra" / "template.yaml").read_text()
+    assert re.search(r"UseKmsVault: !Equals \[!Ref VaultBackend, kms\]", text)
+    assert re.search(r"  TokensKey:\n    Type: AWS::KMS::Key\n    Condition: UseKmsVault\n", text)
+    assert re.search(r"  TokensKeyAlias:\n    Type: AWS::KMS::Alias\n    Condition: UseKmsVault\n", text)
