@@ -6,27 +6,37 @@
 
 Steps, in order, each idempotent; the first failure stops the run with the step's name:
 
- 1. preflight   git commit (the image tag), tools on PATH (aws, docker), the AWS account
+ 1. preflight   git commit (the image tag), tools on PATH (aws, docker), the AWS account, the ECS
+                service-linked role, the stack's state (ROLLBACK_COMPLETE: --delete-failed-stack),
+                a non-empty guild allowlist (--allow-guild ID, or --allow-all-guilds)
  2. secrets     SSM SecureString parameters under /timmybot/<stage>/ from the environment
                 (TIMMYBOT_DISCORD_BOT_TOKEN, TIMMYBOT_GOOGLE_CLIENT_SECRET, TIMMYBOT_SPOTIFY_CLIENT_SECRET);
                 unchanged values are not rewritten, values never appear on a command line;
                 the link key (/timmybot/<stage>/link-key, read by the api alone) is generated once
  3. bucket      the artifact bucket for packaged code (private, encrypted), created once
- 4. image       build and push the voice image tagged with the commit, unless ECR has that tag
+ 4. image       build (`docker buildx build --load`) and push the voice image tagged
+                <commit>-<arch>, unless ECR has that tag; --skip-image requires it there
                 (on the very first deploy the repository does not exist yet: pushed after step 6)
  5. package     the core layer zip, `chalice package --merge-template infra/template.yaml`,
                 `aws cloudformation package` (uploads code and layers)
- 6. deploy      `aws cloudformation deploy` (no change set when nothing changed)
+ 6. deploy      `aws cloudformation deploy`, unless the template, code and parameters hash to
+                what the last deploy recorded (/timmybot/<stage>/deployed-digest): "unchanged"
  7. commands    register the slash commands (scripts/register_commands.py)
  8. urls        print the Interactions Endpoint URL and the OAuth callback URL for the portals
 
 Environment: AWS credentials as usual (CI assumes a role through OIDC), AWS_REGION or --region,
-TIMMYBOT_DISCORD_APPLICATION_ID and TIMMYBOT_DISCORD_PUBLIC_KEY (both public).
+TIMMYBOT_DISCORD_APPLICATION_ID and TIMMYBOT_DISCORD_PUBLIC_KEY (both public). The OAuth client ids
+and the alarm address come from flags or a JSON --config file (keys as the flags, with _ for -).
+
+    python scripts/deploy.py --check                   # the first-deploy checklist, changes nothing
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -34,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +75,45 @@ REQUIRED_SECRETS = ("discord-bot-token",)
 # tokens). Only the api's role may read it. Replacing it only ends the links in progress.
 GENERATED_SECRETS = ("link-key",)
 LINK_KEY_BYTES = 48
+ALLOWLIST_FILE = APP_DIR / "chalicelib" / "allowlist.txt"
+ECS_SERVICE_LINKED_ROLE = "AWSServiceRoleForECS"
+ECS_SERVICE_ROLE_PATH = "/aws-service-role/ecs.amazonaws.com/"
+DIGEST_PARAMETER = "deployed-digest"  # under /timmybot/<stage>/: what the last successful deploy hashed to
+SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
 INTERACTIONS_PATH = "interactions"
 SPOTIFY_CALLBACK_PATH = "oauth/spotify/callback"
 
 
 class DeployError(RuntimeError):
     """A step failed; the message says what to do."""
+
+
+# The documented sentences (docs/DEPLOYMENT.md quotes them); tests match them.
+def rollback_complete_text(stack: str) -> str:
+    return (
+        f"stack {stack} is in ROLLBACK_COMPLETE: its first create failed, and CloudFormation can only delete it. "
+        f"Read why in its events (aws cloudformation describe-stack-events --stack-name {stack}), fix that "
+        "(a brand-new account: aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com), "
+        "then run again with --delete-failed-stack: it asks before deleting, and lists what the stack leaves behind"
+    )
+
+
+EMPTY_ALLOWLIST_TEXT = (
+    "the guild allowlist is empty, so the bot would refuse every command: pass --allow-guild ID with your "
+    "server's id (Discord, Developer Mode on: right-click the server > Copy Server ID), or add it with "
+    "`python scripts/allowlist.py add ID` and commit, or pass --allow-all-guilds to open the bot to every server"
+)
+SERVICE_LINKED_ROLE_TEXT = (
+    f"the ECS service-linked role ({ECS_SERVICE_LINKED_ROLE}) does not exist yet, and a new account's first "
+    "create fails without it: run `aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com` once"
+)
+
+
+def missing_image_text(image: str) -> str:
+    return (
+        f"--skip-image: {image} is not in ECR (the tag is <commit>-<arch>; a new commit or another --capacity "
+        "needs its own image): run without --skip-image to build and push it"
+    )
 
 
 @dataclass
@@ -83,6 +127,15 @@ class Plan:
     command_guild: str = ""
     skip_image: bool = False
     skip_commands: bool = False
+    allow_guilds: tuple[str, ...] = ()
+    allow_all_guilds: bool = False
+    alarm_email: str = ""
+    google_client_id: str = ""
+    spotify_client_id: str = ""
+    spotify_redirect_uri: str = ""
+    delete_failed_stack: bool = False
+    assume_yes: bool = False
+    confirm: Callable[[str], bool] = field(default=lambda question: input(question + " [y/N] ").strip() == "y")
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="timmybot-deploy-")))
 
     @property
@@ -93,17 +146,35 @@ class Plan:
     def platform(self) -> str:
         return "linux/arm64" if self.capacity == "arm64" else "linux/amd64"
 
+    @property
+    def image_ref(self) -> str:
+        """The image's tag: the commit AND the architecture (another --capacity needs another image)."""
+        return f"{self.image_tag}-{self.platform.rsplit('/', 1)[1]}"
+
     def parameter(self, name: str) -> str:
         return f"/timmybot/{self.stage}/{name}"
 
     def overrides(self) -> list[str]:
-        return [
+        """The parameter overrides; a parameter left out keeps its value in an existing stack."""
+        values = [
             f"Stage={self.stage}",
-            f"ImageTag={self.image_tag}",
+            f"ImageTag={self.image_ref}",
             f"VoiceCapacity={self.capacity}",
             f"DiscordApplicationId={self.application_id}",
             f"DiscordPublicKey={self.public_key}",
         ]
+        if self.allow_guilds:
+            values.append(f"AllowedGuilds={','.join(self.allow_guilds)}")
+        if self.allow_all_guilds:
+            values.append("AllowAllGuilds=true")
+        optional = {
+            "AlarmEmail": self.alarm_email,
+            "GoogleClientId": self.google_client_id,
+            "SpotifyClientId": self.spotify_client_id,
+            "SpotifyRedirectUri": self.spotify_redirect_uri,
+        }
+        values += [f"{name}={value}" for name, value in optional.items() if value]
+        return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,12 +256,141 @@ def step_preflight(plan: Plan, runner: Runner) -> None:
     tools = ["aws"] + ([] if plan.skip_image else ["docker"])
     if runner.dry_run:
         runner.say(f"    would check {', '.join(tools)} on PATH and the caller identity")
+        runner.say(f"    would check {ECS_SERVICE_LINKED_ROLE}, the stack's state and the guild allowlist")
+        if not (file_allowlist() or plan.allow_guilds or plan.allow_all_guilds):
+            runner.say(f"    a real run stops here unless the stack already has guilds: {EMPTY_ALLOWLIST_TEXT}")
         return
     absent = [tool for tool in tools if shutil.which(tool) is None]
     if absent:
         raise DeployError(f"install {', '.join(absent)} first")
     identity = runner.aws_client("sts", plan.region).get_caller_identity()
     runner.say(f"    account {identity['Account']}")
+    if not service_linked_role_exists(plan, runner):
+        raise DeployError(SERVICE_LINKED_ROLE_TEXT)
+    runner.say(f"    {ECS_SERVICE_LINKED_ROLE}: exists")
+    stack = describe_stack(plan, runner)
+    status = stack["StackStatus"] if stack else None
+    if status == "ROLLBACK_COMPLETE":
+        if not plan.delete_failed_stack:
+            raise DeployError(rollback_complete_text(plan.stack))
+        delete_failed_stack(plan, runner)
+        stack = None
+    elif status is not None and status.endswith("_IN_PROGRESS"):
+        raise DeployError(f"stack {plan.stack} is {status}: wait until it settles, then run again")
+    elif status is not None and status not in SETTLED:
+        raise DeployError(f"stack {plan.stack} is {status}: see its events in the CloudFormation console")
+    runner.say(f"    stack {plan.stack}: {status or 'not created yet'}")
+    spotify_redirect(plan, runner, stack)
+    guilds, open_to_all = allowlist_state(plan, stack)
+    if not guilds and not open_to_all:
+        raise DeployError(EMPTY_ALLOWLIST_TEXT)
+    runner.say("    allowlist: every guild" if open_to_all else f"    allowlist: {len(guilds)} guild(s)")
+
+
+def spotify_redirect(plan: Plan, runner: Runner, stack: Mapping[str, Any] | None) -> None:
+    """The Spotify redirect URI defaults to this stack's callback URL, known from the first deploy on."""
+    if not plan.spotify_client_id or plan.spotify_redirect_uri:
+        return
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+    if "EndpointURL" in outputs:
+        plan.spotify_redirect_uri = urls(outputs["EndpointURL"])[1]
+        runner.say(f"    Spotify redirect URI: {plan.spotify_redirect_uri}")
+    else:
+        runner.say(
+            "    Spotify: first deploy. Register the OAuth redirect URI printed at the end in the Spotify "
+            "dashboard, then run again: the second deploy turns Spotify linking on"
+        )
+
+
+def service_linked_role_exists(plan: Plan, runner: Runner) -> bool:
+    """Whether ECS's service-linked role exists: any role on ECS's service-role path (role names ignore case)."""
+    iam = runner.aws_client("iam", plan.region)
+    roles = iam.list_roles(PathPrefix=ECS_SERVICE_ROLE_PATH).get("Roles", [])
+    return any(str(r.get("RoleName", "")).lower() == ECS_SERVICE_LINKED_ROLE.lower() for r in roles)
+
+
+def describe_stack(plan: Plan, runner: Runner) -> dict[str, Any] | None:
+    """The stack's description, or None when it does not exist."""
+    cfn = runner.aws_client("cloudformation", plan.region)
+    try:
+        stacks = cfn.describe_stacks(StackName=plan.stack)["Stacks"]
+    except cfn.exceptions.ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    stack: dict[str, Any] = stacks[0]
+    return stack
+
+
+def file_allowlist() -> list[str]:
+    sys.path.insert(0, str(APP_DIR))
+    sys.path.insert(0, str(CORE_SOURCE))
+    try:
+        from chalicelib import allowlist  # noqa: PLC0415 - the app's own parser, not a dependency
+    finally:
+        del sys.path[:2]
+    ids: list[str] = allowlist.parse(ALLOWLIST_FILE.read_text(encoding="utf-8"))
+    return ids
+
+
+def allowlist_state(plan: Plan, stack: Mapping[str, Any] | None) -> tuple[list[str], bool]:
+    """The guilds the deployed bot will allow, and whether it allows all (the stack keeps earlier flags)."""
+    previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}
+    kept = [g for g in previous.get("AllowedGuilds", "").split(",") if g] if not plan.allow_guilds else []
+    guilds = file_allowlist() + list(plan.allow_guilds) + kept
+    return guilds, plan.allow_all_guilds or previous.get("AllowAllGuilds") == "true"
+
+
+def delete_failed_stack(plan: Plan, runner: Runner) -> None:
+    """Delete a ROLLBACK_COMPLETE stack after a confirm, then deal with what it retained."""
+    cfn = runner.aws_client("cloudformation", plan.region)
+    resources = cfn.describe_stack_resources(StackName=plan.stack)["StackResources"]
+    retained = retained_resources(resources)
+    if not (plan.assume_yes or plan.confirm(f"delete the failed stack {plan.stack}?")):
+        raise DeployError(f"kept {plan.stack}; nothing was deleted")
+    cfn.delete_stack(StackName=plan.stack)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=plan.stack, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    runner.say(f"    {plan.stack}: deleted")
+    if not retained:
+        return
+    runner.say("    it left behind (DeletionPolicy Retain; they are billed while they exist):")
+    for kind, physical in retained:
+        runner.say(f"      {kind} {physical}")
+    runner.say(
+        "    to adopt them instead, import them into the new stack "
+        "(aws cloudformation create-change-set --change-set-type IMPORT); to remove them, answer y below"
+    )
+    clean_retained(plan, runner, retained)
+
+
+def retained_resources(resources: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(type, physical id) of the failed stack's tables and keys: what a Retain policy keeps."""
+    kinds = ("AWS::DynamoDB::Table", "AWS::KMS::Key")
+    return [
+        (str(r["ResourceType"]), str(r["PhysicalResourceId"]))
+        for r in resources
+        if r.get("ResourceType") in kinds and r.get("PhysicalResourceId")
+    ]
+
+
+def clean_retained(plan: Plan, runner: Runner, retained: Sequence[tuple[str, str]]) -> None:
+    """Schedule each retained key's deletion and delete each retained table that is still empty."""
+    for kind, physical in retained:
+        if kind == "AWS::KMS::Key":
+            if plan.assume_yes or plan.confirm(f"schedule the deletion of KMS key {physical} (in 7 days)?"):
+                runner.aws_client("kms", plan.region).schedule_key_deletion(KeyId=physical, PendingWindowInDays=7)
+                runner.say(f"    {physical}: deletion scheduled in 7 days")
+        elif kind == "AWS::DynamoDB::Table":
+            dynamodb = runner.aws_client("dynamodb", plan.region)
+            try:
+                items = dynamodb.scan(TableName=physical, Limit=1, Select="COUNT")["Count"]
+            except dynamodb.exceptions.ResourceNotFoundException:
+                continue
+            if items:
+                runner.say(f"    {physical}: holds items; kept")
+            elif plan.assume_yes or plan.confirm(f"delete the empty table {physical}?"):
+                dynamodb.delete_table(TableName=physical)
+                runner.say(f"    {physical}: deleted")
 
 
 def step_secrets(plan: Plan, runner: Runner) -> None:
@@ -288,20 +488,31 @@ def step_bucket(plan: Plan, runner: Runner) -> str:
 
 def stack_outputs(plan: Plan, runner: Runner) -> dict[str, str] | None:
     """The stack's outputs, or None when it does not exist yet."""
-    cfn = runner.aws_client("cloudformation", plan.region)
+    stack = describe_stack(plan, runner)
+    if stack is None:
+        return None
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def image_pushed(plan: Plan, runner: Runner, uri: str) -> bool:
+    ecr = runner.aws_client("ecr", plan.region)
     try:
-        stacks = cfn.describe_stacks(StackName=plan.stack)["Stacks"]
-    except cfn.exceptions.ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        ecr.describe_images(repositoryName=uri.split("/", 1)[1], imageIds=[{"imageTag": plan.image_ref}])
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+        return False
+    return True
 
 
 def step_image(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> bool:
     """Build and push the image; False when it must wait until the stack (and its repository) exists."""
     if plan.skip_image:
-        runner.say("    skipped (--skip-image)")
+        if runner.dry_run:
+            runner.say(f"    skipped (--skip-image); a real run checks that ECR has the tag {plan.image_ref}")
+            return True
+        repository = (outputs or {}).get("VoiceRepositoryUri")
+        if repository is None or not image_pushed(plan, runner, repository):
+            raise DeployError(missing_image_text(f"{repository or '<no repository yet>'}:{plan.image_ref}"))
+        runner.say(f"    skipped (--skip-image); {repository}:{plan.image_ref} is in ECR")
         return True
     if runner.dry_run:
         uri = "<VoiceRepositoryUri>"
@@ -310,21 +521,33 @@ def step_image(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> bo
         return False
     else:
         uri = outputs["VoiceRepositoryUri"]
-    if not runner.dry_run:
-        ecr = runner.aws_client("ecr", plan.region)
-        try:
-            ecr.describe_images(repositoryName=uri.split("/", 1)[1], imageIds=[{"imageTag": plan.image_tag}])
-            runner.say(f"    {uri}:{plan.image_tag} already pushed")
-            return True
-        except ecr.exceptions.ImageNotFoundException:
-            pass
+    if not runner.dry_run and image_pushed(plan, runner, uri):
+        runner.say(f"    {uri}:{plan.image_ref} already pushed")
+        return True
     registry = uri.split("/", 1)[0]
-    image = f"{uri}:{plan.image_tag}"
-    runner.run(["docker", "build", "--platform", plan.platform, "-f", str(DOCKERFILE), "-t", image, str(ROOT)])
+    image = f"{uri}:{plan.image_ref}"
+    # --load: under setup-buildx-action's docker-container builder the image would otherwise stay in
+    # the builder's cache, and `docker push` below would find nothing to push.
+    runner.run(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--load",
+            "--platform",
+            plan.platform,
+            "-f",
+            str(DOCKERFILE),
+            "-t",
+            image,
+            str(ROOT),
+        ]
+    )
     if runner.dry_run:
         runner.say(f"    would log docker in to {registry} (password through stdin) and push {image}")
         return True
-    password = runner.run(["aws", "ecr", "get-login-password", "--region", plan.region]).strip()
+    token = runner.aws_client("ecr", plan.region).get_authorization_token()["authorizationData"][0]
+    password = base64.b64decode(token["authorizationToken"]).decode().partition(":")[2]
     login = subprocess.run(
         ["docker", "login", "--username", "AWS", "--password-stdin", registry],
         input=password,
@@ -338,10 +561,44 @@ def step_image(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> bo
     return True
 
 
-def step_package(plan: Plan, runner: Runner, bucket: str) -> Path:
+def package_digest(out: Path, overrides: Sequence[str]) -> str:
+    """A hash of what a deploy would change: the merged template, every zip's contents, the parameters.
+
+    Zip entries count by name, CRC and size, not by timestamp, so that packaging the same commit twice
+    hashes the same."""
+    digest = hashlib.sha256((out / "sam.yaml").read_bytes())
+    for archive_path in sorted(out.glob("*.zip")):
+        with zipfile.ZipFile(archive_path) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                digest.update(f"{archive_path.name}/{info.filename}:{info.CRC:08x}:{info.file_size}\n".encode())
+    digest.update(json.dumps(sorted(overrides)).encode())
+    return digest.hexdigest()
+
+
+def deployed_digest(plan: Plan, runner: Runner) -> str | None:
+    """What the last successful deploy of a settled stack hashed to; None when it must deploy."""
+    stack = describe_stack(plan, runner)
+    if stack is None or stack["StackStatus"] not in SETTLED:
+        return None
+    return _get_parameter(runner.aws_client("ssm", plan.region), plan.parameter(DIGEST_PARAMETER))
+
+
+def step_package(plan: Plan, runner: Runner, bucket: str) -> tuple[Path | None, str]:
+    """The packaged template (None when nothing changed since the last deploy) and its digest."""
     out = plan.workdir / "package"
     packaged = plan.workdir / "packaged.yaml"
     chalice_package(plan.stage, out, runner=runner, region=plan.region)
+    if runner.dry_run:
+        runner.say(
+            f"    would hash the template, the zips and the parameters, and compare {plan.parameter(DIGEST_PARAMETER)}"
+        )
+        digest = ""
+    else:
+        digest = package_digest(out, plan.overrides())
+        if deployed_digest(plan, runner) == digest:
+            runner.say(f"    unchanged: digest {digest[:16]} is what the stack was last deployed with")
+            return None, digest
+        runner.say(f"    digest {digest[:16]}")
     runner.run(
         [
             "aws",
@@ -359,7 +616,7 @@ def step_package(plan: Plan, runner: Runner, bucket: str) -> Path:
             str(packaged),
         ]
     )
-    return packaged
+    return packaged, digest
 
 
 def chalice_package(
@@ -403,7 +660,10 @@ def chalice_package(
     return out / "sam.yaml"
 
 
-def step_deploy(plan: Plan, runner: Runner, template: Path) -> None:
+def step_deploy(plan: Plan, runner: Runner, template: Path | None, digest: str) -> None:
+    if template is None:
+        runner.say(f"    unchanged: {plan.stack} already runs this template with these parameters")
+        return
     runner.run(
         [
             "aws",
@@ -423,6 +683,10 @@ def step_deploy(plan: Plan, runner: Runner, template: Path) -> None:
             *plan.overrides(),
         ]
     )
+    if not runner.dry_run:
+        runner.aws_client("ssm", plan.region).put_parameter(
+            Name=plan.parameter(DIGEST_PARAMETER), Value=digest, Type="String", Overwrite=True, Tier="Standard"
+        )
 
 
 def step_commands(plan: Plan, runner: Runner) -> None:
@@ -457,6 +721,83 @@ def step_urls(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> Non
     runner.say(f"  OAuth redirect URI (Spotify dashboard, Redirect URIs):          {callback}")
 
 
+def run_check(plan: Plan, runner: Runner) -> int:
+    """The first-deploy checklist (docs/DEPLOYMENT.md): each item ok or what to do. Changes nothing."""
+    results: list[tuple[str, bool, str]] = []
+
+    def check(name: str, probe: Callable[[], tuple[bool, str]]) -> None:
+        try:
+            ok, detail = probe()
+        except Exception as exc:  # no credentials, no network: the item fails with the reason
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        results.append((name, ok, detail))
+
+    def credentials() -> tuple[bool, str]:
+        identity = runner.aws_client("sts", plan.region).get_caller_identity()
+        return True, f"account {identity['Account']} as {identity['Arn']}"
+
+    def region() -> tuple[bool, str]:
+        return bool(plan.region), plan.region or "set AWS_REGION or --region"
+
+    def linked_role() -> tuple[bool, str]:
+        exists = service_linked_role_exists(plan, runner)
+        return exists, ECS_SERVICE_LINKED_ROLE if exists else SERVICE_LINKED_ROLE_TEXT
+
+    stack: dict[str, Any] | None = None
+
+    def stack_state() -> tuple[bool, str]:
+        nonlocal stack
+        stack = describe_stack(plan, runner)
+        status = stack["StackStatus"] if stack else "not created yet"
+        if status == "ROLLBACK_COMPLETE":
+            return False, rollback_complete_text(plan.stack)
+        return status == "not created yet" or status in SETTLED, f"{plan.stack}: {status}"
+
+    def allowlist() -> tuple[bool, str]:
+        guilds, open_to_all = allowlist_state(plan, stack)
+        if open_to_all:
+            return True, "every guild (--allow-all-guilds)"
+        return bool(guilds), f"{len(guilds)} guild(s)" if guilds else EMPTY_ALLOWLIST_TEXT
+
+    def discord() -> tuple[bool, str]:
+        problems = []
+        if not (plan.application_id.isdigit() and 15 <= len(plan.application_id) <= 21):
+            problems.append("TIMMYBOT_DISCORD_APPLICATION_ID (General Information > Application ID)")
+        if len(plan.public_key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in plan.public_key):
+            problems.append("TIMMYBOT_DISCORD_PUBLIC_KEY (General Information > Public Key)")
+        token = os.environ.get("TIMMYBOT_DISCORD_BOT_TOKEN") or _get_parameter(
+            runner.aws_client("ssm", plan.region), plan.parameter("discord-bot-token")
+        )
+        if not token:
+            problems.append("TIMMYBOT_DISCORD_BOT_TOKEN (Bot > Reset Token), or the stored parameter")
+        return not problems, "application id, public key, bot token" if not problems else "set " + ", ".join(problems)
+
+    def image() -> tuple[bool, str]:
+        if plan.image_tag.endswith("-dirty"):
+            return False, "the work tree has uncommitted changes: commit them (the tag names a commit)"
+        repository = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}.get(
+            "VoiceRepositoryUri"
+        )
+        if repository and image_pushed(plan, runner, repository):
+            return True, f"{repository}:{plan.image_ref} is pushed"
+        if plan.skip_image:
+            return False, missing_image_text(f"{repository or '<no repository yet>'}:{plan.image_ref}")
+        return True, f"{plan.image_ref} will be built and pushed"
+
+    check("credentials", credentials)
+    check("region", region)
+    check("ECS service-linked role", linked_role)
+    check("stack state", stack_state)
+    check("allowlist", allowlist)
+    check("Discord application settings", discord)
+    check("image tag", image)
+    for name, ok, detail in results:
+        runner.say(f"  [{'ok' if ok else '!!'}] {name}: {detail}")
+    failed = [name for name, ok, _ in results if not ok]
+    runner.say("ready to deploy." if not failed else f"not ready: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -476,8 +817,8 @@ def execute(plan: Plan, runner: Runner) -> None:
             "pushed", step_image(plan, runner, None if runner.dry_run else stack_outputs(plan, runner))
         ),
     )
-    add("package", lambda: state.__setitem__("template", step_package(plan, runner, state["bucket"])))
-    add("deploy", lambda: step_deploy(plan, runner, state["template"]))
+    add("package", lambda: state.__setitem__("package", step_package(plan, runner, state["bucket"])))
+    add("deploy", lambda: step_deploy(plan, runner, *state["package"]))
     add("image (first deploy)", lambda: state["pushed"] or step_image(plan, runner, stack_outputs(plan, runner)))
     add("commands", lambda: step_commands(plan, runner))
     add("urls", lambda: step_urls(plan, runner, None if runner.dry_run else stack_outputs(plan, runner)))
@@ -515,14 +856,67 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-image", action="store_true", help="keep the image already pushed for this commit")
     parser.add_argument("--skip-commands", action="store_true", help="do not register the slash commands")
+    parser.add_argument(
+        "--allow-guild",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="allow this guild (repeatable), besides chalice_app/chalicelib/allowlist.txt; kept by later deploys",
+    )
+    parser.add_argument("--allow-all-guilds", action="store_true", help="open the bot to every guild")
+    parser.add_argument("--alarm-email", default="", metavar="ADDRESS", help="subscribe this address to the alarms")
+    parser.add_argument("--google-client-id", default="", metavar="ID", help="Google OAuth client id (/link)")
+    parser.add_argument("--spotify-client-id", default="", metavar="ID", help="Spotify app client id (/link)")
+    parser.add_argument(
+        "--spotify-redirect-uri",
+        default="",
+        metavar="URL",
+        help="defaults to the stack's own callback URL once it exists (the second deploy)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="JSON object of these settings (allow_guild, alarm_email, google_client_id, ...); flags win",
+    )
+    parser.add_argument(
+        "--delete-failed-stack",
+        action="store_true",
+        help="a stack in ROLLBACK_COMPLETE: delete it (after a confirm) and deal with what it retained",
+    )
+    parser.add_argument("--yes", action="store_true", help="answer yes to every confirm")
+    parser.add_argument("--check", action="store_true", help="the first-deploy checklist; changes nothing")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; call neither AWS nor docker")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.config is not None:
+        try:
+            config = json.loads(args.config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            parser.error(f"--config {args.config}: {exc}")
+        known = {"allow_guild", "allow_all_guilds", "alarm_email", "google_client_id", "spotify_client_id",
+                 "spotify_redirect_uri"}  # fmt: skip
+        unknown = sorted(set(config) - known)
+        if unknown:
+            parser.error(
+                f"--config {args.config}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        for key, value in config.items():
+            if key == "allow_guild":
+                args.allow_guild = [str(v) for v in (value if isinstance(value, list) else [value])] + args.allow_guild
+            elif key == "allow_all_guilds":
+                args.allow_all_guilds = args.allow_all_guilds or bool(value)
+            elif not getattr(args, key):
+                setattr(args, key, str(value))
+    bad = [g for g in args.allow_guild if not (g.isdigit() and 15 <= len(g) <= 21)]
+    if bad:
+        parser.error(f"--allow-guild takes guild ids (numbers): {', '.join(bad)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     runner = Runner(dry_run=args.dry_run)
-    if not args.dry_run:
+    if not args.dry_run and not args.check:
         try:
             lambda_runtime.require_pinned_python(sys.argv[1:] if argv is None else argv, script=Path(__file__))
         except lambda_runtime.RuntimeRefused as exc:
@@ -539,7 +933,17 @@ def main(argv: list[str] | None = None) -> int:
             command_guild=args.command_guild,
             skip_image=args.skip_image,
             skip_commands=args.skip_commands,
+            allow_guilds=tuple(args.allow_guild),
+            allow_all_guilds=args.allow_all_guilds,
+            alarm_email=args.alarm_email,
+            google_client_id=args.google_client_id,
+            spotify_client_id=args.spotify_client_id,
+            spotify_redirect_uri=args.spotify_redirect_uri,
+            delete_failed_stack=args.delete_failed_stack,
+            assume_yes=args.yes,
         )
+        if args.check:
+            return run_check(plan, Runner(dry_run=False))
         runner.say(("DRY RUN - " if args.dry_run else "") + f"deploying TimmyBot {plan.stage}")
         execute(plan, runner)
     except DeployError as exc:

@@ -66,7 +66,8 @@ def test_dry_run_prints_every_step_in_order_and_no_secret(tmp_path: Path) -> Non
     assert positions == sorted(positions)
     assert "chalice package --stage prod --merge-template" in out
     assert "aws cloudformation deploy" in out and "--no-fail-on-empty-changeset" in out
-    assert "docker build --platform linux/arm64" in out
+    assert "docker buildx build --load --platform linux/arm64" in out
+    assert "ImageTag=" in out and "-arm64" in out
     assert "VoiceCapacity=arm64" in out and "Stage=prod" in out
     assert "/timmybot/prod/discord-bot-token from $TIMMYBOT_DISCORD_BOT_TOKEN" in out
     assert "Interactions Endpoint URL" in out and "/api/interactions" in out

@@ -600,3 +600,105 @@ def test_securing_links_adds_no_idle_cost(template: dict[str, Any]) -> None:
     assert set(_resources(template, "AWS::KMS::Key")) == {"TokensKey"}
     assert set(_resources(template, "AWS::SecretsManager::Secret")) == {"SourceCredentialsSecret"}
     assert "link-key" in deploy.GENERATED_SECRETS and "link-key" not in deploy.SECRET_PARAMETERS
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 16: the alarm e-mail path and the OAuth settings
+# ---------------------------------------------------------------------------------------------
+
+
+def test_alarms_reach_the_topic_and_the_topic_reaches_the_email_subscription(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    # GIVEN the one alarm topic
+    (topic_name,) = _resources(template, "AWS::SNS::Topic")
+    topic = resources[topic_name]["Properties"]
+    # THEN it is unencrypted (CloudWatch cannot publish to an alias/aws/sns topic), with the reason
+    assert "KmsMasterKeyId" not in topic
+    assert re.search(r"checkov:skip=CKV_AWS_26:.*CloudWatch alarms cannot publish", MERGE_TEMPLATE_TEXT())
+    # AND every alarm notifies that topic
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 6
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_name}], name
+    # AND the topic has an e-mail subscription to the AlarmEmail parameter, made whenever it is set
+    (subscription,) = _resources(template, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": topic_name},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    condition = template["Conditions"][subscription["Condition"]]
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    # AND deploy.py can pass the address
+    assert "AlarmEmail=ops@example.org" in _plan(alarm_email="ops@example.org").overrides()
+    # AND no topic policy stands in the way (CloudWatch in the same account publishes by default)
+    assert not _resources(template, "AWS::SNS::TopicPolicy")
+
+
+OAUTH_VARIABLES = {
+    "TIMMYBOT_GOOGLE_CLIENT_ID": {"Ref": "GoogleClientId"},
+    "TIMMYBOT_SPOTIFY_CLIENT_ID": {"Ref": "SpotifyClientId"},
+    "TIMMYBOT_SPOTIFY_REDIRECT_URI": {"Ref": "SpotifyRedirectUri"},
+    "TIMMYBOT_OAUTH_PARAMETER_PREFIX": {"Fn::Sub": "/timmybot/${Stage}/oauth/"},
+}
+
+
+def test_oauth_parameters_reach_the_api_and_the_worker_and_nothing_else(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    # GIVEN the OAuth parameters: ids and the redirect URI plain, the secrets only by SSM name
+    for name in ("GoogleClientId", "SpotifyClientId", "SpotifyRedirectUri"):
+        assert parameters[name]["Type"] == "String" and parameters[name]["Default"] == "", name
+        assert "NoEcho" not in parameters[name], name
+    assert not [name for name in parameters if re.search(r"secret$", name, re.IGNORECASE)]
+    referenced = {"GoogleClientId", "SpotifyClientId", "SpotifyRedirectUri"}
+    # THEN the api and the worker get exactly these variables
+    resources = template["Resources"]
+    for function in ("APIHandler", "Worker"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert {k: variables[k] for k in OAUTH_VARIABLES} == OAUTH_VARIABLES, function
+        assert not [k for k in variables if k.endswith("_CLIENT_SECRET")], function
+    # AND no other resource refers to any of the parameters
+    users: dict[str, set[str]] = {}
+    for name, resource in resources.items():
+        text = json.dumps(resource)
+        for parameter in referenced:
+            if f'"{parameter}"' in text or "${" + parameter + "}" in text:
+                users.setdefault(parameter, set()).add(name)
+    assert users == {
+        "GoogleClientId": {"APIHandler", "Worker"},
+        "SpotifyClientId": {"APIHandler", "Worker"},
+        "SpotifyRedirectUri": {"APIHandler", "Worker"},
+    }
+    # AND the reaper and the voice task get none of them
+    reaper = resources["Reaper"]["Properties"]["Environment"]["Variables"]
+    assert not set(OAUTH_VARIABLES) & set(reaper)
+    (container,) = resources["VoiceTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    names = {v["Name"] for v in container["Environment"]} | {s["Name"] for s in container.get("Secrets", [])}
+    assert not set(OAUTH_VARIABLES) & names
+    # AND the secrets behind the prefix are readable by the api and the worker, and by no other role
+    secret = f"arn:aws:ssm:{iam.REGION}:{iam.ACCOUNT}:parameter/timmybot/dev/oauth/spotify-client-secret"
+    request = iam.Request("ssm:GetParameter", secret)
+    readers = {r for r in _resources(template, "AWS::IAM::Role") if iam.allows(iam.role_statements(template, r), request)}
+    assert readers == {"ApiRole", "WorkerRole"}
+    # AND deploy.py passes the ids and the redirect URI as parameter overrides
+    overrides = _plan(google_client_id="123-abc.apps.googleusercontent.com", spotify_client_id="ab12").overrides()
+    assert "GoogleClientId=123-abc.apps.googleusercontent.com" in overrides
+    assert "SpotifyClientId=ab12" in overrides
+
+
+def MERGE_TEMPLATE_TEXT() -> str:  # noqa: N802 - reads like the constant it stands for
+    return (ROOT / "infra" / "template.yaml").read_text()
+
+
+def _plan(**overrides: Any) -> deploy.Plan:
+    values: dict[str, Any] = {
+        "stage": "dev",
+        "region": "us-east-1",
+        "capacity": "x86-spot",
+        "image_tag": "abc123def456",
+        "application_id": "1234567890123456789",
+        "public_key": "a" * 64,
+        "workdir": ROOT,
+    }
+    values.update(overrides)
+    return deploy.Plan(**values)
