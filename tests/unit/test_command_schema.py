@@ -13,7 +13,7 @@ NAME_RE = re.compile(r"^[-_0-9a-z]{1,32}$")  # lowercase, as Discord requires fo
 FAST_PATH = {
     "queue", "nowplaying", "skip", "pause", "resume", "stop", "remove", "move", "shuffle", "clear", "loop", "volume",
     "seek",
-    "skipto", "back",
+    "skipto", "back", "history",
 }  # fmt: skip
 
 

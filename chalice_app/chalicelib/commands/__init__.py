@@ -6,12 +6,13 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, personal, play, playback, queue
+from chalicelib.commands import accounts, admin, history, personal, play, playback, queue
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
 from timmybot.custom_ids import (
     AuthCheckId,
     CustomId,
     ForgetConfirmId,
+    GuildHistoryPickId,
     HistoryReplayId,
     MyPlaylistsPageId,
     MyPlaylistsPickId,
@@ -25,6 +26,7 @@ COMMANDS: tuple[Command, ...] = (
     *play.COMMANDS,
     *playback.COMMANDS,
     *queue.COMMANDS,
+    *history.COMMANDS,
     *admin.COMMANDS,
     *accounts.COMMANDS,
     *personal.COMMANDS,
@@ -43,6 +45,7 @@ COMPONENT_RATES: dict[str, str] = {
     "auth.check": "check",
     "mypl.pick": "personal",
     "history.replay": "play",
+    "ghist.pick": "play",
 }
 
 
@@ -73,6 +76,8 @@ def component_route(custom_id: CustomId) -> tuple[str, Handler]:
             return "mypl.pick", personal.my_playlists_pick
         case HistoryReplayId():
             return "history.replay", personal.history_replay
+        case GuildHistoryPickId():
+            return "ghist.pick", history.history_pick
 
 
 __all__ = [

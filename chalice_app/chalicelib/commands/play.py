@@ -50,6 +50,15 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     require_adding(ctx, record)
     if placement == "now":
         require_interrupt(ctx, record)
+    play_job_for(ctx, query, placement=placement)
+    return Reply.deferred()
+
+
+def play_job_for(ctx: CommandContext, query: str, *, placement: str) -> None:
+    """Hand ``query`` to the /play worker for this interaction (the policy checked once more here)."""
+    from timmybot.sources.policy import classify_query  # noqa: PLC0415
+
+    classify_query(query, ctx.settings.source_settings())
     job = PlayJob(
         interaction_id=ctx.interaction_id,
         application_id=ctx.application_id,
@@ -64,7 +73,6 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     )
     _dispatcher().dispatch(job.to_dict())
     _log.info("play job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
-    return Reply.deferred()
 
 
 def require_interrupt(

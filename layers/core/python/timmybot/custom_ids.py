@@ -13,6 +13,8 @@ Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limi
                             v1:sp:<22 base62> (Spotify) or v1:yt:<2-64 of A-Z a-z 0-9 _ -> (YouTube)
     v1:hist:<owner id>:<index 0-49>:<8 hex>   /play-history's re-queue buttons (owner-only; the hex
                             digest names the track, so a stale or edited index finds nothing)
+    v1:ghist:pick:<end|next|now>   /history's select menu (the guild's history); each option's value
+                            is <index 0-49>:<8 hex>, the digest naming the entry as above
 
 Anything else — another version, an unknown kind, extra or missing fields, a page outside
 1..MAX_PAGE, non-ASCII — raises ``InvalidCustomIdError``: custom ids come back from clients and
@@ -102,8 +104,30 @@ _CHOICE_PATTERNS = {
 }
 _CHOICE_PREFIX = {platform: prefix for prefix, (platform, _) in _CHOICE_PATTERNS.items()}
 
+@dataclass(frozen=True)
+class GuildHistoryPickId:
+    placement: str  # where the pick goes: "end", "next" or "now"
+
+
+@dataclass(frozen=True)
+class HistoryChoice:
+    """A /history option value: which entry of the guild's history (untrusted until parsed)."""
+
+    index: int
+    digest: str
+
+
+GUILD_HISTORY_PLACEMENTS = ("end", "next", "now")
+
 CustomId = (
-    QueuePageId | NowPlayingId | AuthCheckId | ForgetConfirmId | MyPlaylistsPageId | MyPlaylistsPickId | HistoryReplayId
+    QueuePageId
+    | NowPlayingId
+    | AuthCheckId
+    | ForgetConfirmId
+    | MyPlaylistsPageId
+    | MyPlaylistsPickId
+    | HistoryReplayId
+    | GuildHistoryPickId
 )
 
 
@@ -132,6 +156,10 @@ def build(custom_id: CustomId) -> str:
         ):
             raise ValueError("invalid history button")
         raw = f"{VERSION}:hist:{custom_id.owner_id}:{custom_id.index}:{custom_id.digest}"
+    elif isinstance(custom_id, GuildHistoryPickId):
+        if custom_id.placement not in GUILD_HISTORY_PLACEMENTS:
+            raise ValueError(f"no placement {custom_id.placement!r}")
+        raw = f"{VERSION}:ghist:pick:{custom_id.placement}"
     else:
         raw = f"{VERSION}:np:{custom_id.action.value}"
     assert len(raw) <= MAX_LENGTH
@@ -173,8 +201,27 @@ def parse(raw: object) -> CustomId:
             and _DIGEST_RE.fullmatch(digest)
         ):
             return HistoryReplayId(owner, int(index), digest)
+        case ["ghist", "pick", placement] if placement in GUILD_HISTORY_PLACEMENTS:
+            return GuildHistoryPickId(placement)
         case _:
             raise InvalidCustomIdError()
+
+
+def history_choice(index: int, digest: str) -> str:
+    """The /history select-option value naming entry ``index`` of the guild's history."""
+    if not 0 <= index <= HISTORY_MAX_INDEX or not _DIGEST_RE.fullmatch(digest):
+        raise ValueError("invalid history choice")
+    return f"{index}:{digest}"
+
+
+def parse_history_choice(raw: object) -> HistoryChoice:
+    """A /history option value we built; InvalidCustomIdError for anything else."""
+    if not isinstance(raw, str) or len(raw) > 12:
+        raise InvalidCustomIdError()
+    index, sep, digest = raw.partition(":")
+    if not sep or not _INDEX_RE.fullmatch(index) or int(index) > HISTORY_MAX_INDEX or not _DIGEST_RE.fullmatch(digest):
+        raise InvalidCustomIdError()
+    return HistoryChoice(int(index), digest)
 
 
 def playlist_choice(platform: str, playlist_id: str) -> str:
