@@ -26,11 +26,28 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "core" / "python"), str(ROOT)]
 
-REAL_DISCORD_SETTINGS = (
-    "TIMMYBOT_DISCORD_APPLICATION_ID",
-    "TIMMYBOT_DISCORD_PUBLIC_KEY",
-    "TIMMYBOT_DISCORD_BOT_TOKEN",
-)
+PORTAL = "https://discord.com/developers/applications"
+# What serving the real Discord takes, and where each value is in the Developer Portal (your application).
+REAL_DISCORD_SETTINGS: dict[str, str] = {
+    "TIMMYBOT_DISCORD_APPLICATION_ID": "General Information > Application ID",
+    "TIMMYBOT_DISCORD_PUBLIC_KEY": "General Information > Public Key",
+    "TIMMYBOT_DISCORD_BOT_TOKEN": "Bot > Reset Token (shown once; keep it secret)",
+}
+
+
+def missing_real_discord(env: dict[str, str]) -> list[str]:
+    """The real-Discord settings ``env`` lacks (read before the demo fills in its stand-ins)."""
+    return [name for name in REAL_DISCORD_SETTINGS if not env.get(name)]
+
+
+def real_discord_needs(missing: list[str]) -> list[str]:
+    """The first screen's lines: each missing setting and where to get it."""
+    if not missing:
+        return []
+    lines = [f"  Real Discord would still need {len(missing)} setting(s), from {PORTAL} (your application):"]
+    lines += [f"    {name}: {REAL_DISCORD_SETTINGS[name]}" for name in missing]
+    lines.append("  Put them in .env (or the environment) and run again.")
+    return lines
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -106,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         [str(ROOT / "layers" / "core" / "python"), str(ROOT), env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
 
-    real_discord = all(env.get(name) for name in REAL_DISCORD_SETTINGS)
-    if real_discord and not env.get("TIMMYBOT_DISCORD_PUBLIC_KEY"):
-        real_discord = False
+    missing = missing_real_discord(env)
+    real_discord = not missing
     signing_seed: str | None = None
     if not env.get("TIMMYBOT_DISCORD_PUBLIC_KEY"):
         signing_seed, public_key, created = dev_signing_key(data_dir)
@@ -140,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         if real_discord:
             print("  Discord credentials found: serving the real Discord.")
         else:
-            missing = ", ".join(name for name in REAL_DISCORD_SETTINGS if not env.get(name))
-            print(f"  Real Discord would still need: {missing}.")
+            for line in real_discord_needs(missing):
+                print(line)
             print("  No credentials: running the demo against the loopback Discord emulator.\n")
             assert demo is not None
             demo.run(f"{base_url}/interactions")

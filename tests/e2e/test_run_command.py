@@ -57,6 +57,12 @@ def test_run_without_credentials_answers_a_signed_ping_and_the_demo_plays_440_hz
     public = SigningKey(bytes.fromhex(key_file.read_text().strip())).verify_key.encode().hex()
     assert f"public key: {public}" in output
     assert f"http://127.0.0.1:{port}/interactions" in output
+    # and named the three settings real Discord still needs, each with where the portal shows it
+    assert "Real Discord would still need 3 setting(s), from https://discord.com/developers/applications" in output
+    assert "    TIMMYBOT_DISCORD_APPLICATION_ID: General Information > Application ID" in output
+    assert "    TIMMYBOT_DISCORD_PUBLIC_KEY: General Information > Public Key" in output
+    assert "    TIMMYBOT_DISCORD_BOT_TOKEN: Bot > Reset Token" in output
+    assert "Real Discord would still need: ." not in output
     # and a PING signed with that key was answered with PONG by the real server.
     assert re.search(r"-> PING\n\s+<- HTTP 200 in \d+ ms: type 1", output), output[-4000:]
     assert re.search(r"-> /queue\n\s+<- HTTP 200", output)
