@@ -704,6 +704,26 @@ def step_commands(plan: Plan, runner: Runner) -> None:
     runner.run(argv, env=env)
 
 
+def bot_permissions() -> int:
+    """Exactly what the bot checks before it joins and posts (timmybot.permissions), as one bit set."""
+    sys.path.insert(0, str(CORE_SOURCE))
+    try:
+        from timmybot import permissions  # noqa: PLC0415 - the bot's own list, not a dependency
+    finally:
+        sys.path.pop(0)
+    needed = (*permissions.VOICE_REQUIREMENTS, *permissions.POST_REQUIREMENTS, *permissions.THREAD_POST_REQUIREMENTS)
+    bits = 0
+    for permission, _label in needed:
+        bits |= int(permission)
+    return bits
+
+
+def install_url(application_id: str) -> str:
+    """The OAuth2 URL that installs the bot into a server with the permissions it needs and no more."""
+    query = f"client_id={application_id}&scope=bot+applications.commands&permissions={bot_permissions()}"
+    return f"https://discord.com/oauth2/authorize?{query}"
+
+
 def urls(endpoint: str) -> tuple[str, str]:
     base = endpoint if endpoint.endswith("/") else endpoint + "/"
     return base + INTERACTIONS_PATH, base + SPOTIFY_CALLBACK_PATH
@@ -719,6 +739,7 @@ def step_urls(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> Non
     runner.say("")
     runner.say(f"  Interactions Endpoint URL (Discord portal, General Information): {interactions}")
     runner.say(f"  OAuth redirect URI (Spotify dashboard, Redirect URIs):          {callback}")
+    runner.say(f"  Install the bot into your server (open, pick the server):       {install_url(plan.application_id)}")
 
 
 def run_check(plan: Plan, runner: Runner) -> int:

@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -26,6 +27,7 @@ from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
 from scripts import deploy
+from timmybot import permissions
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -340,3 +342,43 @@ def test_unchanged_is_decided_from_the_hash_of_template_code_and_parameters(aws:
     assert deploy.deployed_digest(plan, runner) == digest
     deploy.step_deploy(plan, runner, None, digest)
     assert runner.said == ["    unchanged: timmybot-dev already runs this template with these parameters"]
+
+
+def test_the_install_url_carries_exactly_the_permissions_the_bot_checks() -> None:
+    url = urlsplit(deploy.install_url("1234567890123456789"))
+    query = parse_qs(url.query)
+    assert (url.scheme, url.netloc, url.path) == ("https", "discord.com", "/oauth2/authorize")
+    assert query["client_id"] == ["1234567890123456789"]
+    assert query["scope"] == ["bot applications.commands"]
+    needed = {p for p, _ in (*permissions.VOICE_REQUIREMENTS, *permissions.POST_REQUIREMENTS,
+                             *permissions.THREAD_POST_REQUIREMENTS)}  # fmt: skip
+    granted = int(query["permissions"][0])
+    assert {p for p in permissions.Permission if granted & int(p)} == needed
+    assert granted == 274881072128  # the number docs/DEPLOYMENT.md prints
+    assert f"permissions={granted}" in (Path(deploy.ROOT) / "docs" / "DEPLOYMENT.md").read_text()
+
+
+def test_the_guide_quotes_the_sentences_and_lists_what_check_verifies(
+    aws: None, docker_log: Path, tmp_path: Path
+) -> None:
+    guide = (Path(deploy.ROOT) / "docs" / "DEPLOYMENT.md").read_text()
+    flat = " ".join(line.removeprefix("> ") for line in guide.splitlines()).split()
+    text = " ".join(flat)
+    assert deploy.rollback_complete_text("timmybot-dev") in text
+    assert deploy.EMPTY_ALLOWLIST_TEXT.split(" (")[0] in text
+    assert "aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com" in guide
+    assert guide.index("## 0. Once per AWS account") < guide.index("## 1. ")
+    runner = MotoRunner()
+    deploy.run_check(_plan(tmp_path), runner)
+    items = [line.split("] ", 1)[1].split(":", 1)[0] for line in runner.said if line.startswith("  [")]
+    checklist = guide[guide.index("## First-deploy checklist") : guide.index("## 1. ")]
+    assert items == [row.split("|")[1].strip() for row in checklist.splitlines() if row.startswith("| ") and
+                     not row.startswith("| Item")]  # fmt: skip
+    for permission in (
+        "events:PutRule",
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "transform/Serverless-2016-10-31",
+    ):
+        assert permission in guide
+    assert "repo:<owner>/<repo>:ref:refs/heads/main" in guide

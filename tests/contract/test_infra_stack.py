@@ -678,7 +678,8 @@ def test_oauth_parameters_reach_the_api_and_the_worker_and_nothing_else(template
     # AND the secrets behind the prefix are readable by the api and the worker, and by no other role
     secret = f"arn:aws:ssm:{iam.REGION}:{iam.ACCOUNT}:parameter/timmybot/dev/oauth/spotify-client-secret"
     request = iam.Request("ssm:GetParameter", secret)
-    readers = {r for r in _resources(template, "AWS::IAM::Role") if iam.allows(iam.role_statements(template, r), request)}
+    roles = _resources(template, "AWS::IAM::Role")
+    readers = {r for r in roles if iam.allows(iam.role_statements(template, r), request)}
     assert readers == {"ApiRole", "WorkerRole"}
     # AND deploy.py passes the ids and the redirect URI as parameter overrides
     overrides = _plan(google_client_id="123-abc.apps.googleusercontent.com", spotify_client_id="ab12").overrides()
@@ -686,7 +687,7 @@ def test_oauth_parameters_reach_the_api_and_the_worker_and_nothing_else(template
     assert "SpotifyClientId=ab12" in overrides
 
 
-def MERGE_TEMPLATE_TEXT() -> str:  # noqa: N802 - reads like the constant it stands for
+def MERGE_TEMPLATE_TEXT() -> str:
     return (ROOT / "infra" / "template.yaml").read_text()
 
 
