@@ -19,9 +19,13 @@ class Notifier(Protocol):
 
     def upsert(self, channel_id: str, message_id: str | None, body: Body) -> str | None: ...
 
+    def edit_card(self, channel_id: str, message_id: str, body: Body) -> str:
+        """Edit the now-playing card: "ok", "gone" (deleted: 404 / 10008) or "failed"."""
+        ...
+
 
 def now_playing_message(record: GuildRecord, now: float, *, status: str | None = None) -> Body:
-    """The same card /nowplaying shows, with the ⏯ ⏭ ⏹ buttons (``status``: e.g. reconnecting)."""
+    """The same card /nowplaying shows, with the ⏮ ⏯ ⏭ ⏹ buttons (``status``: e.g. reconnecting)."""
     return {
         "embeds": [ui.now_playing_embed(record, now, status=status)],
         "components": list(ui.now_playing_buttons()),

@@ -10,6 +10,8 @@ from voice_task.notices import Body
 
 _log = logging.getLogger(__name__)
 
+UNKNOWN_MESSAGE = 10008  # Discord's error code for a message that no longer exists
+
 
 class RestNotifier:
     def __init__(self, settings: Settings, rest: DiscordRest | None = None) -> None:
@@ -29,6 +31,16 @@ class RestNotifier:
             self.rest.edit_message(channel_id, message_id, body)
         except DiscordHTTPError as exc:
             _log.warning("could not edit message %s in channel %s: %s", message_id, channel_id, exc)
+
+    def edit_card(self, channel_id: str, message_id: str, body: Body) -> str:
+        try:
+            self.rest.edit_message(channel_id, message_id, body)
+        except DiscordHTTPError as exc:
+            if exc.status == 404 or exc.code == UNKNOWN_MESSAGE:
+                return "gone"
+            _log.info("now-playing message %s could not be edited (%s)", message_id, exc)
+            return "failed"
+        return "ok"
 
     def upsert(self, channel_id: str, message_id: str | None, body: Body) -> str | None:
         """Edit the existing now-playing post, or post a new one if there is none (or it is gone)."""

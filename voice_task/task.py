@@ -32,6 +32,7 @@ from timmybot.models import Actual, GuildRecord, LeaseState
 from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
+from voice_task.card import CardEditor
 from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, NoVoiceChannelError
 from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
 from voice_task.lease import LeaseKeeper, claim
@@ -63,6 +64,10 @@ class VoiceTask:
         self.holder = holder
         self.notifier = notifier
         self.clock = clock
+        self.card = CardEditor(
+            self._send_card, self.clock, refresh_s=settings.card_refresh_s, min_edit_s=settings.card_min_edit_s
+        )
+        self._card_status: str | None = None
         self._wake_listener = wake
         self.lifecycle = Machine("lifecycle", Lifecycle.STARTING, LIFECYCLE_MOVES, strict=settings.strict_states)
         self.exit_reason: ExitReason | None = None
@@ -251,6 +256,8 @@ class VoiceTask:
         self.sequencer.warm_ahead(record)
         if self._refresh_listeners() or changed:
             await self.publish()
+        if self.card.due(playing=self.player.current is not None, paused=self.applied.paused):
+            self.spawn(self.post_now_playing(), "now-playing card refresh")
         self._check_timeouts(record, now)
         return changed
 
@@ -281,6 +288,8 @@ class VoiceTask:
             if self.player.current is not None:
                 self.player.resume()
         await self.publish()
+        if action in (Action.PAUSE, Action.RESUME):
+            self.spawn(self.post_now_playing(), "now-playing card")  # the card says paused or playing
 
     # ------------------------------------------------------------------ state out
     def _refresh_listeners(self) -> bool:
@@ -329,15 +338,36 @@ class VoiceTask:
 
     # ------------------------------------------------------------------ messages
     async def post_now_playing(self, status: str | None = None) -> None:
+        """Show the card (through the one card editor: at most one edit every 5 s)."""
         record = self.record
-        if self.notifier is None or self.player.current is None or record is None or not record.text_channel_id:
+        current = self.player.current
+        if self.notifier is None or current is None or record is None or not record.text_channel_id:
             return
-        body = now_playing_message(record.evolve(actual=self.actual), self.clock(), status=status)
-        message_id = self.actual.message_id if self.actual.message_channel_id == record.text_channel_id else None
-        new_id = await self._rest(self.notifier.upsert, record.text_channel_id, message_id, body)
-        if new_id and new_id != message_id:
-            self.actual = replace(self.actual, message_channel_id=record.text_channel_id, message_id=new_id)
+        self._card_status = status
+        if self.card.state.message_id is None and self.actual.message_channel_id == record.text_channel_id:
+            self.card.adopt(self.actual.message_channel_id, self.actual.message_id)
+        await self.card.show(record.text_channel_id, current.entry.entry_id)
+
+    async def _send_card(self, channel_id: str, message_id: str | None) -> str | None:
+        """Post or edit the card with what plays now (built at send time: a held edit shows the latest)."""
+        record = self.record
+        if self.notifier is None or record is None or self.player.current is None:
+            return None
+        body = now_playing_message(record.evolve(actual=self.actual), self.clock(), status=self._card_status)
+        if message_id is not None:
+            outcome = await self._rest(self.notifier.edit_card, channel_id, message_id, body)
+            if outcome == "ok":
+                return message_id
+            if outcome == "gone":
+                if self.actual.message_id == message_id:
+                    self.actual = replace(self.actual, message_channel_id=None, message_id=None)
+                    await self.publish()
+                return CardEditor.GONE
+        new_id = await self._rest(self.notifier.send, channel_id, body)
+        if new_id and new_id != self.actual.message_id:
+            self.actual = replace(self.actual, message_channel_id=channel_id, message_id=new_id)
             await self.publish()
+        return new_id
 
     async def notice(self, content: str) -> None:
         record = self.record
@@ -362,6 +392,7 @@ class VoiceTask:
         self.player.machine.move(PlaybackState.STOPPING, reason.value)
         for task in list(self._tasks):
             task.cancel()
+        self.card.close()  # a held card edit must not land on top of the exit message
         self.player.stop()
         if self._lease_keeper is not None:
             self._lease_keeper.stop()

@@ -201,7 +201,7 @@ def test_nowplaying_shows_progress_requester_thumbnail_and_buttons(api: SignedAp
     assert f"<@{USER_ID}>" in embed["description"]
     assert embed["thumbnail"]["url"].startswith("https://")
     ids = [c["custom_id"] for c in body["data"]["components"][0]["components"]]
-    assert ids == ["v1:np:pause", "v1:np:skip", "v1:np:stop"]
+    assert ids == ["v1:np:back", "v1:np:pause", "v1:np:skip", "v1:np:stop"]
 
 
 # ------------------------------------------------------------------------------ buttons

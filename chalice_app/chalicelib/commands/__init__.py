@@ -34,6 +34,7 @@ COMMANDS: tuple[Command, ...] = (
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
 _NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {
+    NowPlayingAction.BACK: ("np.back", playback.back),
     NowPlayingAction.PAUSE: ("np.pause", playback.toggle_pause),
     NowPlayingAction.SKIP: ("np.skip", playback.skip),
     NowPlayingAction.STOP: ("np.stop", playback.stop),

@@ -38,7 +38,7 @@ from .records import (
     VoiceWsEvent,
     WebhookRecord,
 )
-from .rest import API_PREFIX, rest_handler
+from .rest import API_PREFIX, _record_message, rest_handler
 from .state import (
     DEFAULT_EVERYONE_PERMISSIONS,
     JSON,
@@ -497,6 +497,19 @@ class DiscordEmulator:
             lambda: [m for m in self._hub.records.messages if channel_id is None or m.channel_id == channel_id]
         )
 
+    def delete_message(self, channel_id: int, message_id: int) -> bool:
+        """A member (a moderator) deletes a message in the client: the bot then gets 404 / 10008 for it."""
+
+        def run() -> bool:
+            stored = self._hub.channel_messages.get(channel_id, {})
+            if message_id not in stored:
+                return False
+            del stored[message_id]
+            _record_message(self._hub, "delete", channel_id, message_id, {})
+            return True
+
+        return self._call(run)
+
     def webhook_calls(self, token: str | None = None) -> list[WebhookRecord]:
         """Calls on interaction webhooks (edits of @original, follow-ups, callbacks), oldest first."""
         return self._call(lambda: [w for w in self._hub.records.webhooks if token is None or w.token == token])
@@ -609,9 +622,7 @@ class DiscordEmulator:
     def not_audio_frames(self, guild_id: int | None = None) -> list[bytes]:
         """Frames a listener would hand its Opus decoder that are no audio (empty, Ogg headers)."""
         records = self._hub.records.not_audio_frames
-        return self._call(
-            lambda: [f for gid, frames in records.items() if guild_id in (None, gid) for f in frames]
-        )
+        return self._call(lambda: [f for gid, frames in records.items() if guild_id in (None, gid) for f in frames])
 
     def unread_dave_frames(self, guild_id: int) -> int:
         """DAVE frames that no listener in the channel could decrypt."""

@@ -107,6 +107,8 @@ class Settings:
     voice_reconnect_deadline_s: float = 60.0  # how long the task keeps trying to get its voice connection back
     pause_after_failures: int = 3  # tracks failing in a row before the guild is paused
     play_now_interrupted: Literal["resume", "restart", "drop"] = "resume"  # the track "play now" cuts
+    card_refresh_s: float = 15.0  # while playing, the now-playing card's progress bar is refreshed this often
+    card_min_edit_s: float = 5.0  # and the card is edited at most once in this many seconds
     reaper_voice_cooldown_s: int = 900  # no relaunch this long after a task gave up on its voice connection
     wake_hints: Literal["udp", "sqs", "none"] = "udp"  # how controls tell the task to tick now
     wake_queue_prefix: str = "timmybot-wake-"  # sqs: the per-task queue's name prefix
@@ -221,6 +223,8 @@ class Settings:
             problems.append("bot_user_id must be a Discord user id")
         if self.wake_hints not in ("udp", "sqs", "none"):
             problems.append("wake_hints must be udp, sqs or none")
+        if not 1.0 <= self.card_min_edit_s <= self.card_refresh_s:
+            problems.append("card_min_edit_s must be at least 1 and at most card_refresh_s")
         if self.play_now_interrupted not in ("resume", "restart", "drop"):
             problems.append("play_now_interrupted must be resume, restart or drop")
         if self.pause_after_failures < 1:

@@ -3,7 +3,8 @@
 Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limit)::
 
     v1:queue:page:3     the queue embed's ◀ ▶ buttons (1-based page)
-    v1:np:pause         the now-playing buttons: pause (toggles), skip, stop
+    v1:np:back          the now-playing buttons: back, pause (toggles), skip, stop
+    v1:np:pause
     v1:np:skip
     v1:np:stop
     v1:auth:check:youtube   /link youtube's "Check" button (polls the user's own pending device code)
@@ -41,6 +42,7 @@ class InvalidCustomIdError(InvalidInputError):
 
 
 class NowPlayingAction(enum.StrEnum):
+    BACK = "back"  # the previous track again (/back)
     PAUSE = "pause"  # toggles pause / resume
     SKIP = "skip"
     STOP = "stop"

@@ -126,6 +126,7 @@ def now_playing_buttons() -> tuple[ComponentPayload, ...]:
         {
             "type": ComponentType.ACTION_ROW,
             "components": [
+                _button("⏮", custom_ids.now_playing(NowPlayingAction.BACK)),
                 _button("⏯", custom_ids.now_playing(NowPlayingAction.PAUSE)),
                 _button("⏭", custom_ids.now_playing(NowPlayingAction.SKIP)),
                 _button("⏹", custom_ids.now_playing(NowPlayingAction.STOP), style=ButtonStyle.DANGER),

@@ -1,0 +1,96 @@
+"""The now-playing card, edited by the real voice task through its one card editor, as the emulator
+records every create, edit and delete: its progress is refreshed while playing, never while paused,
+never more than once per minimum interval; a deleted card is never edited again, and the next
+track gets a new one.
+
+The intervals are the settings' (15 s and 5 s by default); here 2 s and 1 s keep the test short."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.emulator import DiscordEmulator, GuildHandle
+from tests.support.emulator.records import MessageRecord
+from tests.support.media import MediaServer
+from tests.support.voice_stack import VoiceStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+REFRESH_S = 2.0
+MIN_EDIT_S = 1.0
+
+
+@pytest.fixture
+def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
+    voice_stack = VoiceStack(
+        emulator,
+        media_server,
+        tmp_path,
+        TIMMYBOT_CARD_REFRESH_S=str(REFRESH_S),
+        TIMMYBOT_CARD_MIN_EDIT_S=str(MIN_EDIT_S),
+    )
+    yield voice_stack
+    voice_stack.close()
+
+
+def _cards(emulator: DiscordEmulator, guild: GuildHandle, since: float = 0.0) -> list[MessageRecord]:
+    assert guild.text_channel_id is not None
+    return [
+        m for m in emulator.messages(guild.text_channel_id) if m.time >= since and (m.embeds or m.action == "delete")
+    ]
+
+
+def _wait(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_the_card_refreshes_while_playing_rests_while_paused_and_never_edits_a_deleted_card(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    listener = emulator.add_member(guild.id, "listener")
+    emulator.set_member_voice(guild.id, listener, guild.voice_channel_id)
+    gid = str(guild.id)
+    first, second = stack.tone_entry(440, 30), stack.tone_entry(550, 30)
+    stack.enqueue(gid, first, second, voice_channel_id=str(guild.voice_channel_id),
+                  text_channel_id=str(guild.text_channel_id))  # fmt: skip
+    stack.launch(gid)
+    _wait(lambda: any(m.action == "create" for m in _cards(emulator, guild)), timeout=20)
+    created = next(m for m in _cards(emulator, guild) if m.action == "create")
+
+    # WHILE PLAYING: refreshed about every REFRESH_S, and never two edits within MIN_EDIT_S
+    time.sleep(REFRESH_S * 3 + 0.5)
+    playing = [m for m in _cards(emulator, guild) if m.action == "edit"]
+    assert 2 <= len(playing) <= 4, [round(m.time - created.time, 2) for m in playing]
+    times = [created.time] + [m.time for m in playing]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= MIN_EDIT_S - 0.05
+
+    # PAUSED: one edit for the change, then nothing
+    stack.store.update_desired(gid, paused=True)
+    paused_at = time.monotonic()
+    _wait(lambda: stack.record(gid).actual.paused)
+    time.sleep(REFRESH_S * 2 + 0.5)
+    while_paused = _cards(emulator, guild, since=paused_at)
+    assert len(while_paused) <= 1, while_paused
+
+    # DELETED while playing: never edited again; the next track posts a new card
+    stack.store.update_desired(gid, paused=False)
+    time.sleep(0.5)
+    assert emulator.delete_message(int(created.channel_id), created.message_id)
+    deleted_at = time.monotonic()
+    time.sleep(REFRESH_S * 2 + 0.5)
+    assert not [m for m in _cards(emulator, guild, since=deleted_at) if m.message_id == created.message_id]
+    stack.store.update_desired(gid, bump_skip=True)
+    _wait(lambda: any(m.action == "create" for m in _cards(emulator, guild, since=deleted_at)), timeout=10)
+    fresh = next(m for m in _cards(emulator, guild, since=deleted_at) if m.action == "create")
+    assert fresh.message_id != created.message_id
+    assert stack.wait_record(gid, lambda r: r.actual.message_id == str(fresh.message_id), what="the new card")
