@@ -74,6 +74,16 @@ def test_the_card_refreshes_while_playing_rests_while_paused_and_never_edits_a_d
     times = [created.time] + [m.time for m in playing]
     assert min(b - a for a, b in itertools.pairwise(times)) >= MIN_EDIT_S - 0.05
 
+    # A 429 on an edit: the edit is retried after retry_after, not before, and nothing floods
+    path = f"/channels/{created.channel_id}/messages/{created.message_id}"
+    emulator.rate_limit("PATCH", path, times=1, retry_after=1.5)
+    _wait(lambda: any(r.status == 429 for r in emulator.requests("PATCH", path)), timeout=REFRESH_S * 3)
+    limited = next(r for r in emulator.requests("PATCH", path) if r.status == 429)
+    _wait(lambda: any(r.status == 200 and r.time > limited.time for r in emulator.requests("PATCH", path)))
+    retried = next(r for r in emulator.requests("PATCH", path) if r.status == 200 and r.time > limited.time)
+    assert retried.time - limited.time >= 1.5 - 0.05
+    assert [r for r in emulator.requests("PATCH", path) if limited.time < r.time < retried.time] == []
+
     # PAUSED: one edit for the change, then nothing
     stack.store.update_desired(gid, paused=True)
     paused_at = time.monotonic()
