@@ -25,6 +25,7 @@ import yaml
 
 from scripts import deploy, infra_tools
 from tests.support import iam
+from timmybot.config import Settings
 from timmybot.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -703,3 +704,22 @@ def _plan(**overrides: Any) -> deploy.Plan:
     }
     values.update(overrides)
     return deploy.Plan(**values)
+
+
+def test_the_new_parameters_parse_as_settings_in_every_function(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    for function in ("APIHandler", "Worker", "Reaper"):
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["TIMMYBOT_ALLOWLIST_EXTRA"] == {"Ref": "AllowedGuilds"}, function
+        assert variables["TIMMYBOT_ALLOW_ALL_GUILDS"] == {"Ref": "AllowAllGuilds"}, function
+        for values in ({}, {"AllowedGuilds": "123456789012345678,223456789012345678", "AllowAllGuilds": "true",
+                            "SpotifyClientId": "ab12", "SpotifyRedirectUri": "https://x.example/api/oauth/spotify/callback",
+                            "GoogleClientId": "1-a.apps.googleusercontent.com"}):  # fmt: skip
+            env = {
+                name: str(values.get(value["Ref"], parameters[value["Ref"]].get("Default", "")))
+                for name, value in variables.items()
+                if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters
+            }
+            settings = Settings.from_env(env)  # validates: a cold start with these values starts
+            assert settings.allow_all_guilds is (values.get("AllowAllGuilds") == "true")
+            assert len(settings.allowlist_extra) == (2 if values else 0)
