@@ -99,3 +99,24 @@ def test_run_all_runs_the_listed_scripts_and_summarises_each() -> None:
     # AND its exit code is 0 exactly when no script failed
     failed = re.findall(r"^\w+: exit [1-9]\d* after", out, re.MULTILINE)
     assert (result.returncode == 0) == (not failed), out + result.stderr
+
+
+@pytest.mark.timeout(420)  # packages the zips and compiles a bytecode tree: about 3 minutes on 2 busy cores
+def test_cold_cpu_prints_the_quota_rows_beside_their_unconstrained_baselines() -> None:
+    """Issue 16, Build 9: the voice task at 0.25 vCPU and the api from its zips at 512 and 1024 MB."""
+    result = _run("cold_cpu.py", "--quick", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    _assert_lines(
+        out,
+        [
+            rf"^unconstrained +no \.pyc \(before\) +{FIGURE}",
+            rf"^Fargate 0\.25 vCPU.* +\.pyc \(image now\) +{FIGURE} +{FIGURE} +\d+\.\d\d s +(within|OVER)$",
+            rf"^unconstrained +zips with \.pyc \(now\) +{FIGURE}",
+            rf"^Lambda 512 MB.* +zips with \.pyc \(now\) +({FIGURE} +){{4}}\d+\.\d\d s +(within|OVER)$",
+            rf"^Lambda 1024 MB.* +zips without \.pyc \(before\) +{FIGURE}",
+            r"^  - (Fargate 0\.25 vCPU: cgroup v[12]|.*FALLBACK taskset)",
+            r"JavaScript challenges",
+            r"^reproduce with: .*scripts/bench/cold_cpu\.py --voice-runs 1 --lambda-runs 1",
+        ],
+    )
