@@ -382,3 +382,27 @@ def test_the_guide_quotes_the_sentences_and_lists_what_check_verifies(
     ):
         assert permission in guide
     assert "repo:<owner>/<repo>:ref:refs/heads/main" in guide
+
+
+def test_oauth_ids_and_the_rest_come_from_flags_or_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "deploy.json"
+    config.write_text(
+        json.dumps(
+            {
+                "allow_guild": [GUILD],
+                "alarm_email": "ops@example.org",
+                "google_client_id": "1-abc.apps.googleusercontent.com",
+                "spotify_client_id": "fromfile",
+            }
+        )
+    )
+    args = deploy.parse_args(["--config", str(config), "--spotify-client-id", "fromflag"])
+    assert args.allow_guild == [GUILD]
+    assert args.alarm_email == "ops@example.org"
+    assert args.google_client_id == "1-abc.apps.googleusercontent.com"
+    assert args.spotify_client_id == "fromflag"  # flags win
+    config.write_text(json.dumps({"google_client_secret": "no secrets in files"}))
+    with pytest.raises(SystemExit):
+        deploy.parse_args(["--config", str(config)])
+    with pytest.raises(SystemExit):
+        deploy.parse_args(["--allow-guild", "my-server"])
