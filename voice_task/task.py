@@ -51,6 +51,22 @@ P = ParamSpec("P")
 PLAYING_POLL_MAX_S = 1.0  # while playing, tick at least this often (warm-ahead, published position)
 
 
+STARTED_AT_SLACK_S = 0.25  # a playing track's start time moving less than this is the same picture
+
+
+def same_picture(stored: Actual, new: Actual) -> bool:
+    """Whether writing ``new`` over ``stored`` would change what any reader sees. While playing, the
+    position is derived from ``started_at`` (so ``position_ms`` is not compared, and ``started_at``
+    only beyond the audio clock's jitter); paused or stopped, ``position_ms`` is what readers show."""
+    if (stored.started_at is None) != (new.started_at is None):
+        return False
+    if stored.started_at is not None and new.started_at is not None:
+        if abs(stored.started_at - new.started_at) > STARTED_AT_SLACK_S:
+            return False
+        return replace(stored, started_at=None, position_ms=0) == replace(new, started_at=None, position_ms=0)
+    return stored == new
+
+
 class VoiceTask:
     def __init__(self, settings: Settings, store: Store, guild_id: str, *, generation: int | None, holder: str,
                  notifier: Notifier | None = None, budget: IdentifyBudget | None = None,
@@ -318,6 +334,11 @@ class VoiceTask:
                 applied_seek_seq=self.applied.seek_seq,
                 listener_ids=self.connection.listener_ids(),
             )
+            if self.record is not None and same_picture(self.record.actual, self.actual):
+                # Nothing a reader would see changed (a tick after our own heartbeat, say): no write.
+                # Half the task's DynamoDB writes while playing were these (docs/COSTS.md).
+                self.actual = self.record.actual
+                return
             record = await self.io(self.store.write_actual, self.guild_id, self.generation, self.actual)
             self.record, self.actual = record, record.actual
 

@@ -120,3 +120,18 @@ def test_cold_cpu_prints_the_quota_rows_beside_their_unconstrained_baselines() -
             r"^reproduce with: .*scripts/bench/cold_cpu\.py --voice-runs 1 --lambda-runs 1",
         ],
     )
+
+
+def test_store_rates_prints_the_voice_tasks_calls_per_hour_and_the_record_size() -> None:
+    """Issue 16, Build 10: the DynamoDB figures docs/COSTS.md uses."""
+    result = _run("store_rates.py", "--quick", timeout=150)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_lines(
+        result.stdout,
+        [
+            r"^GetItem +\d+ +[\d,]+$",
+            r"^reads [\d,]+ an hour \(baseline from the settings: 3,600",
+            r"^guild record: ≈ [\d,]+ bytes → \d read unit\(s\)",
+            r"^reproduce with: .*scripts/bench/store_rates\.py --seconds 10",
+        ],
+    )
