@@ -60,11 +60,9 @@ class Costs:
     def metered_items(self) -> list[tuple[str, str, float]]:
         """Per listening hour, beside the task itself: (item, how it is counted, dollars)."""
         a, d, q = self.a, self.p["dynamodb"], self.p["sqs"]
-        polls = 3600 / a["playing_poll_s"]
-        writes = (
-            3600 / a["heartbeat_s"] * a["heartbeat_write_units"]
-            + a["tracks_per_listening_hour"] * a["store_writes_per_track"]
-        )
+        polls = a["measured_reads_per_hour"]
+        write_calls = a["measured_writes_per_hour"] + a["tracks_per_listening_hour"] * a["store_writes_per_track"]
+        writes = write_calls * a["heartbeat_write_units"]
         wake_polls = 3600 / a["wake_long_poll_s"]
         log_gb = a["voice_log_kb_per_listening_hour"] / 1024 / 1024
         return [
@@ -74,15 +72,16 @@ class Costs:
                 a["audio_gb_per_listening_hour"] * self.p["data_out"]["gb"],
             ),
             (
-                "DynamoDB reads (the task's guild-record poll)",
-                f"{polls:,.0f} strongly consistent reads of {a['poll_read_units']} unit "
-                f"(one every {a['playing_poll_s']:g} s while playing)",
+                "DynamoDB reads (the task's guild-record poll, its heartbeat's read)",
+                f"{polls:,} strongly consistent reads of {a['poll_read_units']} unit, measured "
+                f"(the poll is one every {a['playing_poll_s']:g} s while playing: {3600 / a['playing_poll_s']:,.0f})",
                 polls * a["poll_read_units"] / 1e6 * d["read_per_million"],
             ),
             (
                 "DynamoDB writes (heartbeat and track changes)",
-                f"{3600 / a['heartbeat_s']:,.0f} heartbeats (every {a['heartbeat_s']} s) + "
-                f"{a['tracks_per_listening_hour']} tracks × {a['store_writes_per_track']} writes",
+                f"{a['measured_writes_per_hour']:,} measured (one per {a['heartbeat_s']} s heartbeat) + "
+                f"{a['tracks_per_listening_hour']} tracks × {a['store_writes_per_track']} writes, "
+                f"{a['heartbeat_write_units']} units each (a {a['measured_guild_record_bytes']:,}-byte record)",
                 writes / 1e6 * d["write_per_million"],
             ),
             (
@@ -325,10 +324,15 @@ def render(prices: dict[str, Any]) -> str:
     add("")
     add("Spot prices move; the Spot row is the best case. The launcher falls back to on-demand when Spot")
     add("has no capacity, and ARM has no Spot. Lambda invocations per command cost fractions of a cent.")
+    arm_left = targets["listening_hour_arm"] - hourly[1].compute - hourly[1].ipv4 - c.metered_items()[0][2]
     add(
-        "The ARM figure meets its target by a hair: the DynamoDB lines assume a guild record of at most 4 KB "
-        "(one read unit) and one-unit writes. The next lever, not taken yet, is an eventually consistent read "
-        "for the timer polls (half a unit) while a wake hint's tick keeps its strongly consistent read."
+        "The DynamoDB lines are measured (`scripts/bench/store_rates.py`). One lever is taken: the task no "
+        "longer rewrites its state when nothing a reader sees changed (after its own heartbeat it did, which "
+        "doubled its writes). Where a row misses its target, DynamoDB is why: Fargate, the IPv4 address and "
+        f"data out leave {money(arm_left)} an hour on ARM for all the rest. The levers left, not taken yet: "
+        "an eventually consistent read (half a unit) for the timer polls while a wake hint's tick keeps its "
+        "strongly consistent one; a poll every 2 s mid-track and every 1 s only near warm-ahead; a heartbeat "
+        "item under 1 KB (one write unit instead of two)."
     )
     add("")
     add("### Custom metrics")
