@@ -38,7 +38,7 @@ def _attribute_size(value: dict[str, Any]) -> int:
     (kind, inner), = value.items()  # fmt: skip
     if kind in ("S", "N", "B"):
         return len(str(inner).encode())
-    if kind == "BOOL" or kind == "NULL":
+    if kind in {"BOOL", "NULL"}:
         return 1
     if kind == "M":
         return 3 + sum(len(k.encode()) + 1 + _attribute_size(v) for k, v in inner.items())
