@@ -54,7 +54,8 @@ def ensure_venv() -> Path:
 
 
 def _test(python: str, rest: list[str]) -> int:
-    """The suite, then the long-track fault tests as a second step (each pytest run must pass).
+    """The suite, then the long-track fault tests, then the benchmark scripts' quick runs (each
+    pytest run must pass; the benchmarks' smoke runs take minutes, so they are kept out of the suite).
 
     pytest exits 5 when it collects nothing: that fails loudly, so no special casing here. The suite
     runs on two workers, one test file each at a time: the end-to-end tests mostly wait on audio and
@@ -66,8 +67,9 @@ def _test(python: str, rest: list[str]) -> int:
     if rest:
         return subprocess.call([*pytest, *rest], cwd=ROOT)
     steps = [
-        ("suite", [*pytest, "-n", "2", "--dist", "loadfile", "-m", "not long"]),
+        ("suite", [*pytest, "-n", "2", "--dist", "loadfile", "-m", "not long and not bench"]),
         ("long-track fault tests", [*pytest, "-n", "3", "-m", "long"]),
+        ("benchmark smoke runs", [*pytest, "-n", "2", "-m", "bench"]),
     ]
     for name, cmd in steps:
         started = time.monotonic()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.bench, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURE = r"\d+(\.\d+)? ms"
