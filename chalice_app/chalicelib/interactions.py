@@ -8,6 +8,7 @@ verification is a 200 with a Discord response, errors included: Discord shows a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ from timmybot.config import is_snowflake
 from timmybot.discord.types import InteractionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store
-from timmybot.text import is_encodable, loggable
+from timmybot.text import UNREADABLE, is_encodable, loggable
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ MAX_SELECT_VALUES = 25  # Discord's limit of options in a select menu
 MAX_VALUE_LENGTH = 100
 UNKNOWN = "unknown"
 UNKNOWN_KIND_TEXT = "I can't handle that kind of interaction yet."
-UNREADABLE_TEXT = "That text has a character I can't read (a broken emoji?). Please type it again."
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,8 @@ def _autocomplete(services: Services, user_id: str | None) -> ResponsePayload:
     sentence (Discord shows nothing but choices there). No command offers choices yet; the limit
     is taken all the same, so the first one to do so is limited from the start."""
     limits = ratelimit.command_limits(services.settings, "autocomplete", user_id=user_id or "", guild_id="")
-    try:
+    with contextlib.suppress(ratelimit.RateLimitedError):
         ratelimit.check(services.store, limits, now=time.time())
-    except ratelimit.RateLimitedError:
-        return Reply.autocomplete().to_response()
     return Reply.autocomplete().to_response()
 
 
@@ -261,7 +259,7 @@ def _options(raw: object) -> dict[str, OptionValue]:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             value = item.get("value")
             if isinstance(value, str) and not is_encodable(value):
-                raise InvalidInputError(UNREADABLE_TEXT)
+                raise InvalidInputError(UNREADABLE)
             if isinstance(value, str | int | float | bool):
                 options[item["name"]] = value
     return options

@@ -60,7 +60,6 @@ _log = logging.getLogger(__name__)
 
 GENERIC_APOLOGY = "Sorry, something went wrong on my side while adding that. Please try /play again in a moment."
 STARTING_TEXT = "Starting the player…"
-UNREADABLE_QUERY = "That text has a character I can't read (a broken emoji?). Please type it again."
 MAX_LISTED = 5  # playlist titles shown in the reply
 EMBED_TITLE_MAX = 256
 UNPOSTABLE_STATUSES = frozenset({403, 404})
@@ -113,7 +112,7 @@ def _play(
     job: PlayJob, *, store: Store, rest: DiscordRest, launcher: Launcher, settings: Settings, now: float
 ) -> dict[str, Any]:
     if not text.is_encodable(job.query):  # a lone surrogate from JSON: nothing could store or send it
-        raise InvalidInputError(UNREADABLE_QUERY)
+        raise InvalidInputError(text.UNREADABLE)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     walk = queue_walk(store, job.guild_id, settings)
     tracks = resolve_tracks(job.query, store=store, settings=settings, walk=walk, guild_id=job.guild_id)

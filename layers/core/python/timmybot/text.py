@@ -29,6 +29,10 @@ _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _ZERO_WIDTH_SPACE = "\u200b"
 
 
+#: What a user reads when their text holds something ``is_encodable`` refuses.
+UNREADABLE = "That text has a character I can't read (a broken emoji?). Please type it again."
+
+
 def is_encodable(text: str) -> bool:
     """Whether ``text`` can be stored and sent at all: JSON lets a request carry a lone UTF-16
     surrogate (``"\\ud800"``), which no UTF-8 encoder (SQLite, DynamoDB, Discord) accepts."""
