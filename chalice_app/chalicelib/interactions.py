@@ -32,7 +32,7 @@ from chalicelib.replies import (
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from timmybot import custom_ids, ratelimit
 from timmybot.config import is_snowflake
-from timmybot.discord.types import InteractionType, Permission, ResponsePayload
+from timmybot.discord.types import InteractionType, OptionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store
 from timmybot.text import UNREADABLE, is_encodable, loggable
@@ -50,6 +50,7 @@ ROUTED_TYPES = frozenset(
 MAX_ID_LENGTH = 32
 MAX_SELECT_VALUES = 25  # Discord's limit of options in a select menu
 MAX_VALUE_LENGTH = 100
+SUB_COMMAND, SUB_COMMAND_GROUP = int(OptionType.SUB_COMMAND), int(OptionType.SUB_COMMAND_GROUP)
 UNKNOWN = "unknown"
 UNKNOWN_KIND_TEXT = "I can't handle that kind of interaction yet."
 
@@ -214,13 +215,14 @@ def _route(
         raise InvalidInputError("That interaction carried no user.")
     custom_id: custom_ids.CustomId | None = None
     options: dict[str, OptionValue] = {}
+    subcommand = ""
     if kind is InteractionType.APPLICATION_COMMAND:
         name = data.get("name")
         command = commands.BY_NAME.get(name) if isinstance(name, str) else None
         if command is None:
             raise InvalidInputError("I don't know that command (it may have been removed). Try again in a minute.")
         route, handler = command.name, command.handler
-        options = _options(data.get("options"))
+        subcommand, options = _subcommand(data.get("options"))
     elif kind is InteractionType.MESSAGE_COMPONENT:
         custom_id = custom_ids.parse(data.get("custom_id"))
         route, handler = commands.component_route(custom_id)
@@ -242,6 +244,7 @@ def _route(
         roles=_roles(payload),
         permissions=Permission(_int_bits(_member(payload).get("permissions"))),
         options=options,
+        subcommand=subcommand,
         custom_id=custom_id,
         values=_values(data.get("values")) if kind is InteractionType.MESSAGE_COMPONENT else (),
         token=_opt_str(payload.get("token")) or "",
@@ -249,6 +252,24 @@ def _route(
         locale=_opt_str(payload.get("locale")),
     )
     return route, handler, ctx
+
+
+def _subcommand(raw: object) -> tuple[str, dict[str, OptionValue]]:
+    """The chosen subcommand ("dj only": a group's name first) and its options; a flat command's
+    options with no subcommand. Discord nests at most two levels (a group, then a subcommand)."""
+    path: list[str] = []
+    for _ in range(2):
+        if not isinstance(raw, list) or len(raw) != 1:
+            break
+        (item,) = raw
+        if not isinstance(item, dict) or item.get("type") not in (SUB_COMMAND, SUB_COMMAND_GROUP):
+            break
+        name = item.get("name")
+        if not isinstance(name, str):
+            break
+        path.append(name)
+        raw = item.get("options")
+    return " ".join(path), _options(raw)
 
 
 def _options(raw: object) -> dict[str, OptionValue]:

@@ -55,10 +55,11 @@ def api(tmp_path: Path) -> Iterator[SignedApi]:
 
 
 def _dj_only(api: SignedApi, *, role: str | None = DJ_ROLE_ID, adding: bool = False) -> None:
-    options: dict[str, Any] = {"dj_only": True, "dj_only_adding": adding}
     if role:
-        options["dj_role"] = role
-    response = api.post(command("settings", options, permissions=MANAGE_GUILD))
+        response = api.post(command("settings", {"role": role}, sub="dj role", permissions=MANAGE_GUILD))
+        assert "Settings saved" in response.json_body["data"]["content"]
+    options = {"enabled": True, "adding": adding}
+    response = api.post(command("settings", options, sub="dj only", permissions=MANAGE_GUILD))
     assert "Settings saved" in response.json_body["data"]["content"]
 
 
@@ -150,7 +151,7 @@ def test_adding_stays_open_unless_dj_only_adding_is_on(api: SignedApi) -> None:
 
 def test_settings_shows_dj_only(api: SignedApi) -> None:
     _dj_only(api, adding=True)
-    body = api.post(command("settings", permissions=MANAGE_GUILD)).json_body
+    body = api.post(command("settings", sub="show", permissions=MANAGE_GUILD)).json_body
     assert f"DJ-only: on: only <@&{DJ_ROLE_ID}> controls playback, no votes (adding too)" in _content(body)
 
 

@@ -34,23 +34,23 @@ def _ephemeral(response) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_settings_is_refused_without_manage_server(api: SignedApi) -> None:
-    response = api.post(command("settings", {"vote_skip": False}))
+    response = api.post(command("settings", {"enabled": False}, sub="vote-skip"))
 
     assert _ephemeral(response) and "Manage Server" in _content(response)
     assert api.store.get_guild("123456789012345678").settings.vote_skip is True
 
 
 def test_a_manager_sets_the_dj_role_vote_skip_24_7_and_idle_timeout(api: SignedApi) -> None:
-    response = api.post(
-        command(
-            "settings",
-            {"dj_role": DJ_ROLE_ID, "vote_skip_percent": 66, "twenty_four_seven": True, "idle_timeout_minutes": 10},
-            permissions=MANAGE_GUILD,
-        )
-    )
+    for sub, options in [
+        ("dj role", {"role": DJ_ROLE_ID}),
+        ("vote-skip", {"percent": 66}),
+        ("playback 24-7", {"enabled": True}),
+        ("playback idle-timeout", {"minutes": 10}),
+    ]:
+        response = api.post(command("settings", options, sub=sub, permissions=MANAGE_GUILD))
+        assert _ephemeral(response) and "Settings saved" in _content(response), sub
     settings = api.store.get_guild("123456789012345678").settings
 
-    assert _ephemeral(response) and "Settings saved" in _content(response)
     assert settings.dj_role_id == DJ_ROLE_ID
     assert settings.vote_skip_percent == 66
     assert settings.twenty_four_seven is True
@@ -58,21 +58,21 @@ def test_a_manager_sets_the_dj_role_vote_skip_24_7_and_idle_timeout(api: SignedA
 
 
 def test_an_idle_timeout_outside_the_operator_limits_is_refused_with_the_range(api: SignedApi) -> None:
-    response = api.post(command("settings", {"idle_timeout_minutes": 600}, permissions=MANAGE_GUILD))
+    response = api.post(command("settings", {"minutes": 600}, sub="playback idle-timeout", permissions=MANAGE_GUILD))
 
     assert _ephemeral(response) and "between 1 and 60 minutes" in _content(response)
 
 
 def test_24_7_is_refused_when_the_operator_forbids_it(tmp_path: Path) -> None:
     with signed_api(tmp_path, allow_24_7=False) as api:
-        response = api.post(command("settings", {"twenty_four_seven": True}, permissions=MANAGE_GUILD))
+        response = api.post(command("settings", {"enabled": True}, sub="playback 24-7", permissions=MANAGE_GUILD))
 
         assert _ephemeral(response) and "operator" in _content(response)
         assert api.store.get_guild("123456789012345678").settings.twenty_four_seven is False
 
 
-def test_settings_without_options_shows_the_current_settings(api: SignedApi) -> None:
-    response = api.post(command("settings", permissions=MANAGE_GUILD))
+def test_settings_show_shows_the_current_settings(api: SignedApi) -> None:
+    response = api.post(command("settings", sub="show", permissions=MANAGE_GUILD))
 
     assert "Current settings" in _content(response) and "Vote-skip: on" in _content(response)
 

@@ -63,7 +63,7 @@ def test_skipping_over_someone_elses_track_is_refused_without_a_vote(api: Signed
     ("roles", "permissions"), [((DJ_ROLE_ID,), "0"), ((), MANAGE_GUILD)], ids=["dj-role", "manage-server"]
 )
 def test_a_dj_skips_over_anyones_tracks(api: SignedApi, roles: tuple[str, ...], permissions: str) -> None:
-    api.post(command("settings", {"dj_role": DJ_ROLE_ID}, permissions=MANAGE_GUILD))
+    api.post(command("settings", {"role": DJ_ROLE_ID}, sub="dj role", permissions=MANAGE_GUILD))
     body = api.post(command("skipto", {"position": 2}, user_id=OTHER_USER_ID, roles=roles, permissions=permissions))
     assert "skipped to **Track q2** and dropped 1 track." in _content(body.json_body)
     assert api.store.get_guild(GUILD_ID).queue == ("q2", "q3")
@@ -117,7 +117,8 @@ def test_play_now_is_for_djs_and_whoever_added_the_current_track(play_api: Signe
 
 
 def test_in_dj_only_mode_play_now_is_for_djs_only(play_api: SignedApi) -> None:
-    play_api.post(command("settings", {"dj_only": True, "dj_role": DJ_ROLE_ID}, permissions=MANAGE_GUILD))
+    play_api.post(command("settings", {"role": DJ_ROLE_ID}, sub="dj role", permissions=MANAGE_GUILD))
+    play_api.post(command("settings", {"enabled": True}, sub="dj only", permissions=MANAGE_GUILD))
     refused = _play(play_api, "now")  # USER_ID added the current track, but is no DJ
     assert _content(refused) == (
         f"DJ-only mode is on: only members with the <@&{DJ_ROLE_ID}> role or Manage Server can cut the current track."

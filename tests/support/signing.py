@@ -93,6 +93,12 @@ def _base(
     return payload
 
 
+def _option_type(value: Any) -> int:
+    if isinstance(value, bool):
+        return 5
+    return 4 if isinstance(value, int) else 3
+
+
 def command(
     name: str,
     options: Mapping[str, Any] | None = None,
@@ -103,16 +109,23 @@ def command(
     permissions: str = "0",
     interaction_id: str | None = None,
     user_fields: Mapping[str, Any] | None = None,
+    sub: str = "",
 ) -> dict[str, Any]:
     """An APPLICATION_COMMAND (type 2) interaction for ``/name`` with top-level options.
 
-    ``user_fields`` adds to (or replaces) the member's user object: ``username``, ``global_name``.
+    ``sub`` names a subcommand, its group first (``"dj only"``): the options are then nested in it
+    as Discord nests them. ``user_fields`` adds to (or replaces) the member's user object:
+    ``username``, ``global_name``.
     """
     data: dict[str, Any] = {"id": "999", "name": name, "type": 1}
-    if options:
-        data["options"] = [
-            {"name": key, "type": 4 if isinstance(value, int) else 3, "value": value} for key, value in options.items()
-        ]
+    typed = [{"name": key, "type": _option_type(value), "value": value} for key, value in (options or {}).items()]
+    for level, part in reversed(list(enumerate(sub.split()))):
+        nested: dict[str, Any] = {"name": part, "type": 2 if level < len(sub.split()) - 1 else 1}
+        if typed:
+            nested["options"] = typed
+        typed = [nested]
+    if typed:
+        data["options"] = typed
     return _base(
         2,
         data,

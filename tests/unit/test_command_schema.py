@@ -42,10 +42,20 @@ def test_each_command_is_guild_only_and_within_discords_limits(schema: dict) -> 
     assert schema["contexts"] == [0]
     assert schema["integration_types"] == [0]
     assert schema["dm_permission"] is False
-    options = schema.get("options", [])
+    _check_options(schema.get("options", []))
+
+
+def _check_options(options: list) -> None:  # type: ignore[type-arg]
+    """Each level of options (a command's, a group's, a subcommand's) within Discord's limits."""
     assert len(options) <= 25
     required_seen_optional = False
     for option in options:
+        if option["type"] in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP):
+            assert NAME_RE.match(option["name"])
+            assert 1 <= len(option["description"]) <= 100
+            assert "required" not in option
+            _check_options(option.get("options", []))
+            continue
         assert NAME_RE.match(option["name"])
         assert 1 <= len(option["description"]) <= 100
         assert option["type"] in {t.value for t in OptionType}

@@ -1,10 +1,18 @@
-"""/settings: the guild's own playback settings, for members with Manage Server."""
+"""/settings: the guild's own playback settings, for members with Manage Server.
+
+One subcommand per part, so the command stays far inside Discord's 25 options a level::
+
+    /settings show
+    /settings dj role <role> | dj clear-role | dj only <enabled> [adding]
+    /settings vote-skip [enabled] [percent]
+    /settings playback 24-7 <enabled> | playback idle-timeout <minutes>
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from chalicelib.commands.base import Command, CommandContext, Option
+from chalicelib.commands.base import Command, CommandContext, Option, group, subcommand
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType, Permission
 from timmybot.errors import InvalidInputError, PermissionDeniedError
@@ -33,42 +41,27 @@ def _dj_only_text(record_settings: GuildSettings) -> str:
     return f"on: only {who} controls playback, no votes ({adding})"
 
 
+SHOW = "show"
+DJ_ROLE = "dj role"
+DJ_CLEAR_ROLE = "dj clear-role"
+DJ_ONLY = "dj only"
+VOTE_SKIP = "vote-skip"
+STAY = "playback 24-7"
+IDLE_TIMEOUT = "playback idle-timeout"
+USAGE = (
+    "Choose what to change: `/settings show`, `/settings dj role|clear-role|only`, `/settings vote-skip` or "
+    "`/settings playback 24-7|idle-timeout`."
+)
+
+
 def settings(ctx: CommandContext, store: Store) -> Reply:
+    """/settings show, or one subcommand that changes one part (each checked, then one write)."""
     if not ctx.is_manager():
         raise PermissionDeniedError("Only members with the Manage Server permission can change TimmyBot's settings.")
-    changes: dict[str, object] = {}
-    if "dj_role" in ctx.options:
-        changes["dj_role_id"] = str(ctx.options["dj_role"])
-    if ctx.options.get("clear_dj_role") is True:
-        changes["dj_role_id"] = None
-    if "vote_skip" in ctx.options:
-        changes["vote_skip"] = bool(ctx.options["vote_skip"])
-    if "vote_skip_percent" in ctx.options:
-        percent = ctx.int_option("vote_skip_percent")
-        if not 1 <= percent <= 100:
-            raise InvalidInputError(f"`vote_skip_percent` must be between 1 and 100 (you gave {percent}).")
-        changes["vote_skip_percent"] = percent
-    if "dj_only" in ctx.options:
-        changes["dj_only"] = bool(ctx.options["dj_only"])
-    if "dj_only_adding" in ctx.options:
-        changes["dj_only_adding"] = bool(ctx.options["dj_only_adding"])
-    if "twenty_four_seven" in ctx.options:
-        wanted = bool(ctx.options["twenty_four_seven"])
-        if wanted and not ctx.settings.allow_24_7:
-            raise InvalidInputError(
-                "24/7 mode is switched off on this bot by its operator (it keeps a player running)."
-            )
-        changes["twenty_four_seven"] = wanted
-    if "idle_timeout_minutes" in ctx.options:
-        minutes = ctx.int_option("idle_timeout_minutes")
-        low, high = ctx.settings.idle_timeout_min_s // 60, ctx.settings.idle_timeout_max_s // 60
-        if not low <= minutes <= high:
-            raise InvalidInputError(f"The idle timeout must be between {low} and {high} minutes (you gave {minutes}).")
-        changes["idle_timeout_s"] = minutes * 60
-
-    if not changes:
+    if ctx.subcommand == SHOW:
         record = store.get_guild(ctx.guild_id)
         return Reply.private("Current settings:\n" + _describe(record.settings, ctx))
+    changes = _changes(ctx)
 
     def change(record: GuildRecord) -> GuildRecord:
         return record.evolve(settings=replace(record.settings, **changes))  # type: ignore[arg-type]
@@ -77,43 +70,104 @@ def settings(ctx: CommandContext, store: Store) -> Reply:
     return Reply.private("Settings saved:\n" + _describe(record.settings, ctx))
 
 
+def _bool(ctx: CommandContext, name: str) -> bool:
+    value = ctx.options.get(name)
+    if not isinstance(value, bool | int):
+        raise InvalidInputError(f"`{name}` must be true or false.")
+    return bool(value)
+
+
+def _changes(ctx: CommandContext) -> dict[str, object]:
+    """What one subcommand changes; a sentence for anything Discord would not have sent."""
+    changes: dict[str, object] = {}
+    if ctx.subcommand == DJ_ROLE:
+        role = ctx.options.get("role")
+        if not isinstance(role, str) or not role.isdigit():
+            raise InvalidInputError("Pick the DJ role from the list (`role`).")
+        changes["dj_role_id"] = role
+    elif ctx.subcommand == DJ_CLEAR_ROLE:
+        changes["dj_role_id"] = None
+    elif ctx.subcommand == DJ_ONLY:
+        changes["dj_only"] = _bool(ctx, "enabled")
+        if "adding" in ctx.options:
+            changes["dj_only_adding"] = _bool(ctx, "adding")
+    elif ctx.subcommand == VOTE_SKIP:
+        if "enabled" not in ctx.options and "percent" not in ctx.options:
+            raise InvalidInputError("Give `enabled`, `percent` or both: `/settings vote-skip enabled:False`.")
+        if "enabled" in ctx.options:
+            changes["vote_skip"] = _bool(ctx, "enabled")
+        if "percent" in ctx.options:
+            percent = ctx.int_option("percent")
+            if not 1 <= percent <= 100:
+                raise InvalidInputError(f"`percent` must be between 1 and 100 (you gave {percent}).")
+            changes["vote_skip_percent"] = percent
+    elif ctx.subcommand == STAY:
+        wanted = _bool(ctx, "enabled")
+        if wanted and not ctx.settings.allow_24_7:
+            raise InvalidInputError(
+                "24/7 mode is switched off on this bot by its operator (it keeps a player running)."
+            )
+        changes["twenty_four_seven"] = wanted
+    elif ctx.subcommand == IDLE_TIMEOUT:
+        minutes = ctx.int_option("minutes")
+        low, high = ctx.settings.idle_timeout_min_s // 60, ctx.settings.idle_timeout_max_s // 60
+        if not low <= minutes <= high:
+            raise InvalidInputError(f"The idle timeout must be between {low} and {high} minutes (you gave {minutes}).")
+        changes["idle_timeout_s"] = minutes * 60
+    else:
+        raise InvalidInputError(USAGE)
+    return changes
+
+
 COMMANDS = (
     Command(
         "settings",
         "Server settings for TimmyBot: DJ role, DJ-only, vote-skip, 24/7, idle timeout (Manage Server only)",
         settings,
         options=(
-            Option("dj_role", "Members with this role can always control playback", OptionType.ROLE, required=False),
-            Option("clear_dj_role", "Remove the DJ role", OptionType.BOOLEAN, required=False),
-            Option("vote_skip", "With 3+ listeners, skips need a vote", OptionType.BOOLEAN, required=False),
-            Option(
-                "vote_skip_percent",
-                "Share of listeners a skip vote must exceed (50 = majority)",
-                OptionType.INTEGER,
-                required=False,
-                min_value=1,
-                max_value=100,
+            subcommand(SHOW, "Show this server's settings"),
+            group(
+                "dj",
+                "The DJ role and DJ-only mode",
+                subcommand(
+                    "role",
+                    "Members with this role can always control playback",
+                    Option("role", "The DJ role", OptionType.ROLE),
+                ),
+                subcommand("clear-role", "Remove the DJ role"),
+                subcommand(
+                    "only",
+                    "Only the DJ role and Manage Server control playback (no votes)",
+                    Option("enabled", "DJ-only mode on or off", OptionType.BOOLEAN),
+                    Option("adding", "In DJ-only mode, only they add tracks too", OptionType.BOOLEAN, required=False),
+                ),
             ),
-            Option(
-                "dj_only",
-                "Only the DJ role and Manage Server control playback (no votes)",
-                OptionType.BOOLEAN,
-                required=False,
+            subcommand(
+                VOTE_SKIP,
+                "With 3+ listeners, skips need a vote",
+                Option("enabled", "Vote-skip on or off", OptionType.BOOLEAN, required=False),
+                Option(
+                    "percent",
+                    "Share of listeners a skip vote must exceed (50 = majority)",
+                    OptionType.INTEGER,
+                    required=False,
+                    min_value=1,
+                    max_value=100,
+                ),
             ),
-            Option(
-                "dj_only_adding",
-                "In DJ-only mode, only they add tracks too",
-                OptionType.BOOLEAN,
-                required=False,
-            ),
-            Option("twenty_four_seven", "Stay in the channel when idle", OptionType.BOOLEAN, required=False),
-            Option(
-                "idle_timeout_minutes",
-                "Leave after this many idle minutes",
-                OptionType.INTEGER,
-                required=False,
-                min_value=1,
-                max_value=60,
+            group(
+                "playback",
+                "When the player stays or leaves",
+                subcommand(
+                    "24-7",
+                    "Stay in the channel when idle",
+                    Option("enabled", "24/7 on or off", OptionType.BOOLEAN),
+                ),
+                subcommand(
+                    "idle-timeout",
+                    "Leave after this many idle minutes",
+                    Option("minutes", "Idle minutes before leaving", OptionType.INTEGER, min_value=1, max_value=60),
+                ),
             ),
         ),
         default_member_permissions=Permission.MANAGE_GUILD,

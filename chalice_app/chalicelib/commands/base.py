@@ -46,6 +46,7 @@ class CommandContext:
     roles: frozenset[str] = frozenset()
     permissions: Permission = NO_PERMISSIONS
     options: Mapping[str, OptionValue] = field(default_factory=dict)
+    subcommand: str = ""  # the chosen subcommand, a group's name first ("dj only"); "" for a flat command
     custom_id: CustomId | None = None
     values: tuple[str, ...] = ()  # a select menu's chosen option values (untrusted: parse them)
     token: str = field(default="", repr=False)  # the interaction token (15 min); never log it
@@ -87,7 +88,7 @@ def require_control(ctx: CommandContext, record: GuildRecord) -> None:
     """BRIEF §5: listeners in the bot's channel control it; the DJ role and Manage Server always may.
 
     Before the voice task has published who listens (no listener ids) anyone may. In DJ-only mode
-    (``/settings dj_only``) only the DJ role, Manage Server and a member alone with the bot may:
+    (``/settings dj only``) only the DJ role, Manage Server and a member alone with the bot may:
     nobody else, listening or not, and no vote stands in for it.
     """
     if is_dj(ctx, record):
@@ -135,8 +136,14 @@ class Option:
     min_length: int | None = None
     max_length: int | None = None
     choices: tuple[Choice, ...] = ()
+    options: tuple[Option, ...] = ()  # a subcommand's own options, or a group's subcommands
 
     def schema(self) -> OptionSchema:
+        if self.type in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP):
+            nested: OptionSchema = {"type": self.type, "name": self.name, "description": self.description}
+            if self.options:
+                nested["options"] = [option.schema() for option in self.options]
+            return nested
         data: OptionSchema = {
             "type": self.type,
             "name": self.name,
@@ -154,6 +161,14 @@ class Option:
         if self.choices:
             data["choices"] = [{"name": c.name, "value": c.value} for c in self.choices]
         return data
+
+
+def subcommand(name: str, description: str, *options: Option) -> Option:
+    return Option(name, description, OptionType.SUB_COMMAND, required=False, options=options)
+
+
+def group(name: str, description: str, *subcommands: Option) -> Option:
+    return Option(name, description, OptionType.SUB_COMMAND_GROUP, required=False, options=subcommands)
 
 
 @dataclass(frozen=True)

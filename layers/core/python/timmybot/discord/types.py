@@ -184,6 +184,7 @@ class OptionSchema(TypedDict, total=False):
     min_length: int
     max_length: int
     autocomplete: bool
+    options: list[OptionSchema]  # a subcommand's options, or a group's subcommands
 
 
 class CommandSchema(TypedDict, total=False):

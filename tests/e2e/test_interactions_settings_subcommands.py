@@ -1,0 +1,138 @@
+"""/settings in subcommands and groups (issue 18, Build 4): every setting reachable, the registration
+accepted by the emulator's spec checks, and a sentence for each mistake."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import commands
+from tests.support.emulator import DiscordEmulator, GuildHandle
+from tests.support.signing import DJ_ROLE_ID, GUILD_ID, MANAGE_GUILD, SignedApi, command, signed_api
+
+EPHEMERAL = 64
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[SignedApi]:
+    with signed_api(tmp_path) as signed:
+        yield signed
+
+
+def _answer(api: SignedApi, sub: str, options: dict[str, Any] | None = None) -> tuple[str, int]:
+    body = api.post(command("settings", options, sub=sub, permissions=MANAGE_GUILD)).json_body
+    return str(body["data"].get("content") or ""), int(body["data"].get("flags") or 0)
+
+
+def _settings_schema() -> dict[str, Any]:
+    return next(dict(c) for c in commands.schema() if c["name"] == "settings")
+
+
+def _leaves(options: list[Any], path: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every subcommand path ("dj only") with its option names."""
+    found: dict[str, list[str]] = {}
+    for option in options:
+        if option["type"] in (1, 2):
+            inner = option.get("options", [])
+            if option["type"] == 1:
+                found[" ".join((*path, option["name"]))] = [o["name"] for o in inner]
+            else:
+                found.update(_leaves(inner, (*path, option["name"])))
+    return found
+
+
+def test_the_command_registers_on_the_emulator_with_every_body_passing_its_spec_checks(
+    emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    path = f"/applications/{emulator.application_id}/guilds/{guild.id}/commands"
+    headers = {"Content-Type": "application/json", "Authorization": f"Bot {emulator.bot_token}"}
+    request = urllib.request.Request(
+        emulator.api_base + path, json.dumps(commands.schema()).encode(), headers, method="PUT"
+    )
+    try:
+        with urllib.request.urlopen(request, context=emulator.ssl_context(), timeout=10) as response:
+            status, answer = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, json.loads(error.read() or b"null")
+    assert status == 200, answer
+    registered = {c["name"]: c for c in emulator.registered_commands(guild.id)}
+    assert registered["settings"]["options"] == _settings_schema()["options"]
+
+
+def test_every_level_stays_far_within_discords_25_options_and_every_setting_has_its_subcommand() -> None:
+    schema = _settings_schema()
+
+    def widths(options: list[Any]) -> Iterator[int]:
+        yield len(options)
+        for option in options:
+            yield from widths(option.get("options", []))
+
+    assert max(widths(schema["options"])) <= 5
+    assert _leaves(schema["options"]) == {
+        "show": [],
+        "dj role": ["role"],
+        "dj clear-role": [],
+        "dj only": ["enabled", "adding"],
+        "vote-skip": ["enabled", "percent"],
+        "playback 24-7": ["enabled"],
+        "playback idle-timeout": ["minutes"],
+    }
+
+
+def test_each_subcommand_saves_its_part(api: SignedApi) -> None:
+    for sub, options in [
+        ("dj role", {"role": DJ_ROLE_ID}),
+        ("dj only", {"enabled": True, "adding": True}),
+        ("vote-skip", {"enabled": False, "percent": 75}),
+        ("playback 24-7", {"enabled": True}),
+        ("playback idle-timeout", {"minutes": 7}),
+    ]:
+        content, flags = _answer(api, sub, options)
+        assert flags == EPHEMERAL and content.startswith("Settings saved:"), (sub, content)
+    settings = api.store.get_guild(GUILD_ID).settings
+    assert (settings.dj_role_id, settings.dj_only, settings.dj_only_adding) == (DJ_ROLE_ID, True, True)
+    assert (settings.vote_skip, settings.vote_skip_percent) == (False, 75)
+    assert (settings.twenty_four_seven, settings.idle_timeout_s) == (True, 420)
+
+    _answer(api, "dj only", {"enabled": False})  # `adding` left out: it keeps its value
+    _answer(api, "dj clear-role")
+    settings = api.store.get_guild(GUILD_ID).settings
+    assert (settings.dj_role_id, settings.dj_only, settings.dj_only_adding) == (None, False, True)
+    content, _ = _answer(api, "show")
+    assert content.startswith("Current settings:") and "DJ role: none" in content and "Idle timeout: 7 min" in content
+
+
+@pytest.mark.parametrize(
+    ("sub", "options", "sentence"),
+    [
+        ("", {"vote_skip": False}, "Choose what to change: `/settings show`"),  # the old flat form
+        ("dj", {}, "Choose what to change: `/settings show`"),  # a group without its subcommand
+        ("vote-skip", {}, "Give `enabled`, `percent` or both: `/settings vote-skip enabled:False`."),
+        ("vote-skip", {"percent": 0}, "`percent` must be between 1 and 100 (you gave 0)."),
+        ("dj only", {}, "`enabled` must be true or false."),
+        ("dj only", {"enabled": "yes"}, "`enabled` must be true or false."),
+        ("dj role", {"role": "everyone"}, "Pick the DJ role from the list (`role`)."),
+        ("playback idle-timeout", {"minutes": 600}, "The idle timeout must be between 1 and 60 minutes"),
+        ("playback idle-timeout", {}, "`minutes` must be a whole number."),
+    ],
+)
+def test_each_mistake_gets_an_ephemeral_sentence_and_changes_nothing(
+    api: SignedApi, sub: str, options: dict[str, Any], sentence: str
+) -> None:
+    before = api.store.get_guild(GUILD_ID).settings
+    content, flags = _answer(api, sub, options)
+    assert flags == EPHEMERAL and content.startswith(sentence), content
+    assert api.store.get_guild(GUILD_ID).settings == before
+
+
+def test_without_manage_server_every_subcommand_is_refused(api: SignedApi) -> None:
+    for sub in ("show", "dj clear-role", "playback 24-7"):
+        body = api.post(command("settings", {"enabled": True}, sub=sub)).json_body
+        assert body["data"]["flags"] == EPHEMERAL
+        assert "Manage Server" in body["data"]["content"]
