@@ -104,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = Counter(call.action for call in during)
     per_hour = {action: count * 3600 / window for action, count in counts.items()}
-    guild_items = [item for item in items if str(item.get("pk", {}).get("S", "")).startswith("G#")]
+    from timmybot.store.keys import GUILD_SK, guild_id_of  # noqa: PLC0415 - on the path once the run is set up
+
+    guild_items = [
+        item
+        for item in items
+        if guild_id_of(str(item.get("pk", {}).get("S", ""))) and item.get("sk", {}).get("S") == GUILD_SK
+    ]
     size = max((item_size(item) for item in guild_items), default=0)
     reads = sum(per_hour.get(a, 0.0) for a in ("GetItem", "Query", "BatchGetItem"))
     writes = sum(per_hour.get(a, 0.0) for a in WRITES)

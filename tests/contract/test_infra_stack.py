@@ -26,7 +26,7 @@ import yaml
 from scripts import deploy, infra_tools
 from tests.support import iam
 from timmybot.config import Settings
-from timmybot.store import schema
+from timmybot.store import keys, schema
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "chalice_app"
@@ -502,15 +502,10 @@ def test_wake_hints_reach_only_the_stages_own_task_queues(template: dict[str, An
 # ---------------------------------------------------------------------------------------------
 ITEM_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem",
                 "ConditionCheckItem", "Query")  # fmt: skip
-# Every user, OAuth and personal record kind (timmybot.accounts, timmybot.personal, the dedupe
-# record, which holds the replies users were shown), with a real-looking partition key each.
-PRIVATE_KEYS = {
-    "user preferences / history / menus": "U#423456789012345678",
-    "Google device code": "O#device#423456789012345678",
-    "Spotify state": "O#state#" + "ab" * 32,
-    "Spotify pointer": "O#spotify#423456789012345678",
-    "interaction dedupe": "I#1234567890123456789",
-}
+# Every record kind the registry (timmybot.store.keys) keeps away from the voice task: users, links
+# in progress, interaction replies, rate windows..., each with a real-looking partition key.
+PRIVATE_KEYS = {k.name: k.example_pk() for k in keys.RECORD_KINDS if keys.Role.VOICE not in k.roles}
+VOICE_KEYS = {k.name: k.example_pk() for k in keys.kinds_for(keys.Role.VOICE)}
 
 
 def _state_table_arn(template: dict[str, Any]) -> str:
@@ -529,12 +524,38 @@ def test_the_voice_task_role_is_denied_every_user_oauth_and_personal_record(temp
         # THEN no item action reaches any private record kind, alone or inside a batch of guild keys
         for kind, key in PRIVATE_KEYS.items():
             for action in ITEM_ACTIONS:
-                for keys in ([key], ["G#1", key]):
-                    request = iam.dynamodb_request(action, table, keys)
-                    assert not iam.allows(statements, request), f"{role} may {action} {kind} ({keys})"
+                for batch in ([key], ["G#1", key]):
+                    request = iam.dynamodb_request(action, table, batch)
+                    assert not iam.allows(statements, request), f"{role} may {action} {kind} ({batch})"
         # AND no call without a leading key (a Scan, a PartiQL statement) reads the table at all
         for action in ("Scan", "ExecuteStatement", "BatchExecuteStatement", "Query"):
             assert not iam.allows(statements, iam.dynamodb_request(action, table, [])), (role, action)
+
+
+def test_the_voice_task_role_reaches_exactly_the_kinds_the_registry_gives_it(template: dict[str, Any]) -> None:
+    # GIVEN the task role's statements and the registry's voice-task kinds
+    task_role, _ = _task_roles(template)
+    statements = iam.role_statements(template, task_role)
+    table = _state_table_arn(template)
+    assert {"guild record", "identify budget"} <= set(VOICE_KEYS) and "play history" in PRIVATE_KEYS
+
+    # THEN the policy's leading-key patterns are the registry's
+    leading = [
+        s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for s in statements
+        if "ForAllValues:StringLike" in s.get("Condition", {})
+    ]
+    assert leading == [keys.leading_key_patterns(keys.Role.VOICE)]
+    # AND every kind the task touches is allowed by key, alone and in a batch with a guild key
+    for kind, key in VOICE_KEYS.items():
+        for action in ("GetItem", "PutItem", "BatchGetItem", "BatchWriteItem"):
+            assert iam.allows(statements, iam.dynamodb_request(action, table, [key])), (action, kind)
+            assert iam.allows(statements, iam.dynamodb_request(action, table, ["G#1", key])), (action, kind)
+    # AND every call recorded from a real task is to one of those kinds
+    rows = json.loads(VOICE_CALLS.read_text())["calls"]
+    for row in rows:
+        voice_kinds = keys.kinds_for(keys.Role.VOICE)
+        assert any(row["example"].startswith(k.pk_prefix) for k in voice_kinds), row
 
 
 def test_the_api_role_launches_nothing(template: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from tests.support.signing import (
 from timmybot.config import Settings, SettingsError
 from timmybot.jobs import PlayJob
 from timmybot.logformat import OneLineFormatter
-from timmybot.ratelimit import RATE_SK, Limit, rate_pk
+from timmybot.ratelimit import RATE_SK, Limit, rate_key
 
 EPHEMERAL = 64
 
@@ -185,7 +185,7 @@ def test_autocomplete_over_its_limit_gets_no_choices(tmp_path: Path) -> None:
     with signed_api(tmp_path, rate_autocomplete_user="3/10") as api:
         answers = [api.post(autocomplete("play")).json_body for _ in range(5)]
         assert all(answer == {"type": 8, "data": {"choices": []}} for answer in answers)
-        record = api.store.get_record(rate_pk(Limit.of("autocomplete", "user", "3/10"), USER_ID), RATE_SK)
+        record = api.store.get_record(rate_key(Limit.of("autocomplete", "user", "3/10"), USER_ID), RATE_SK)
         assert record is not None
         assert len(record["hits"]) == 3  # the refused ones were not recorded
 

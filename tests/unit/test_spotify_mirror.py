@@ -131,9 +131,3 @@ def test_building_an_out_of_range_id_is_a_bug() -> None:
         custom_ids.build(HistoryReplayId("not-a-user", 1, "0123abcd"))
     with pytest.raises(ValueError):
         custom_ids.playlist_choice("spotify", "../etc")
-
-
-def test_forget_me_deletes_every_personal_record_kind() -> None:
-    from timmybot import accounts, personal  # noqa: PLC0415
-
-    assert set(personal.USER_RECORD_SKS) <= set(accounts.USER_RECORDS)

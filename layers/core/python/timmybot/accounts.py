@@ -1,26 +1,15 @@
 """Linked accounts: linking YouTube (Google device flow) and Spotify (PKCE), fresh access tokens,
 /unlink and /forget-me — domain functions over the Store, the Vault and the two OAuth clients.
 
-Store keys (BRIEF §4.5, §4.6; tokens themselves are only ever in the vault). The store never holds
-a usable OAuth secret (issue 14): what would be one is sealed or derived with the link key
-(``timmybot.oauth.link_key``), which only the api has.
+Store keys: ``timmybot.store.keys`` lists each record kind this module keeps (the per-user records,
+the Google device code, the Spotify state and latest-state pointer) with its lifetime; tokens
+themselves are only ever in the vault. The store never holds a usable OAuth secret: what would be
+one is sealed or derived with the link key (``timmybot.oauth.link_key``), which only the api has.
+The device code and the user code are sealed (AES-GCM, bound to their key); the Spotify state's
+record holds no verifier (it is derived from the state), and after the callback only the sealed
+code, the confirm token's HMAC and the deadline, then only the outcome.
 
-    per-user records        pk="U#{user_id}"          sk in USER_RECORDS ("PREFS", "HISTORY")
-    Google device code      pk="O#device#{user_id}"   sk="GOOGLE"    until the code expires (≤ 15 min). The
-                                                                     device code and the user code are sealed
-                                                                     (AES-GCM, bound to this key); the device
-                                                                     code is opened only to poll Google
-    Spotify state           pk="O#state#{sha256(state)}" sk="SPOTIFY" single use, 15 min, names its user and
-                                                                     the Discord account shown on the confirm
-                                                                     page. No verifier: it is derived from the
-                                                                     state. After the callback GET: the code,
-                                                                     sealed, the confirm token's HMAC and the
-                                                                     confirm deadline. After the confirm: only
-                                                                     the outcome (double submits answer it)
-    Spotify latest state    pk="O#spotify#{user_id}"  sk="PENDING"   the user's newest state (older ones
-                                                                     stop working; forget-me finds it)
-
-Every per-user record kind MUST be listed in ``USER_RECORDS``: forget-me deletes exactly those.
+/forget-me deletes exactly the registry's per-user kinds (``keys.forget_me_kinds()``).
 
 ``access_token(user_id, platform)`` is the API the personal commands use: a valid access token
 (refreshed when within 60 s of expiry, the rotated refresh token stored), or None when the user has
@@ -30,7 +19,6 @@ provider refused the refresh, and ``ProviderUnavailableError`` when it could not
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -65,6 +53,15 @@ from timmybot.oauth.link_key import (
     seal,
     unseal,
 )
+from timmybot.store import keys
+from timmybot.store.keys import (
+    SPOTIFY_POINTER_SK,
+    SPOTIFY_STATE_SK,
+    device_pk,
+    spotify_pointer_pk,
+    state_pk,
+    user_pk,
+)
 from timmybot.text import cap
 from timmybot.vault.base import Platform, TokenSet, Vault, VaultIntegrityError
 
@@ -77,22 +74,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 REFRESH_MARGIN_S = 60.0
-USER_PREFIX = "U#"
-PENDING_PREFIX = "O#"
-PREFS_SK = "PREFS"
-HISTORY_SK = "HISTORY"
-USER_RECORDS: dict[str, str] = {
-    PREFS_SK: "preferences",
-    HISTORY_SK: "play history",
-    # timmybot.personal's short-lived lists behind /my-playlists and /play-history buttons (15 min)
-    "PLAYLISTS": "playlist menu",
-    "HISTORY_VIEW": "history list",
-    # timmybot.controls: the servers you queued in, so forget-me can take your name off their history
-    "GUILDS": "servers you queued music in",
-}
-GOOGLE_SK = "GOOGLE"
-SPOTIFY_STATE_SK = "SPOTIFY"
-SPOTIFY_POINTER_SK = "PENDING"
+USER_RECORDS: dict[str, str] = {kind.sk: kind.forget_me for kind in keys.forget_me_kinds()}
+GOOGLE_SK = keys.GOOGLE_DEVICE_SK
 STATE_MAX_LENGTH = 200
 CONFIRM_WINDOW_S = 300  # the callback page's confirm button works this long ("Confirm within 5 minutes")
 CONFIRM_TOKEN_MAX_LENGTH = 128
@@ -103,24 +86,6 @@ CHANNEL_LOOKUP_TIMEOUT_S = 1.0  # channels.list after a YouTube link, inside Dis
 _OUTCOME_WAIT_S = 0.05
 _CONFIRM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 EXPIRED_NOTICE_GRACE_S = 3600  # a spent device record lingers this long so "expired" can be told apart
-
-
-def user_pk(user_id: str) -> str:
-    """The partition of every per-user record (preferences, play history...)."""
-    return f"{USER_PREFIX}{user_id}"
-
-
-def device_pk(user_id: str) -> str:
-    return f"{PENDING_PREFIX}device#{user_id}"
-
-
-def spotify_pointer_pk(user_id: str) -> str:
-    return f"{PENDING_PREFIX}spotify#{user_id}"
-
-
-def state_pk(state: str) -> str:
-    """The state's record key: a hash, so the store never holds a usable state."""
-    return f"{PENDING_PREFIX}state#{hashlib.sha256(state.encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 from timmybot.errors import InvalidInputError
 from timmybot.models import GuildRecord, QueueEntry
 from timmybot.store.base import Store
+from timmybot.store.keys import USER_GUILDS_SK, user_pk
 
 NOTHING_BEFORE = "There's no earlier track in this server's history to go back to."
-USER_GUILDS_SK = "GUILDS"  # under pk="U#{user_id}": the servers a user queued music in (for /forget-me)
 USER_GUILDS_MAX = 200
 
 
@@ -67,11 +67,11 @@ def remember_guild(store: Store, user_id: str, guild_id: str) -> None:
             return current
         return {"ids": [guild_id, *(i for i in ids if i != guild_id)][:USER_GUILDS_MAX]}
 
-    store.update_record(f"U#{user_id}", USER_GUILDS_SK, change)
+    store.update_record(user_pk(user_id), USER_GUILDS_SK, change)
 
 
 def forget_in_guilds(store: Store, user_id: str) -> int:
     """/forget-me: drop ``user_id`` as the requester in every guild history they queued in (the
     tracks stay: they are the server's history). Returns how many entries named them."""
-    record = store.get_record(f"U#{user_id}", USER_GUILDS_SK) or {}
+    record = store.get_record(user_pk(user_id), USER_GUILDS_SK) or {}
     return sum(store.forget_requester(str(guild_id), user_id) for guild_id in record.get("ids") or ())

@@ -23,11 +23,12 @@ from typing import Any
 from timmybot import metrics
 from timmybot.errors import BotRestingError
 from timmybot.store.base import Store
+from timmybot.store.keys import IDENTIFY_PK, IDENTIFY_SK
 
 _log = logging.getLogger(__name__)
 
-BUDGET_PK = "B#identify"
-BUDGET_SK = "BUDGET"
+BUDGET_PK = IDENTIFY_PK
+BUDGET_SK = IDENTIFY_SK
 IDENTIFY_WINDOW_S = 5.0
 DAY_S = 24 * 3600
 DEFAULT_TOTAL = 1000

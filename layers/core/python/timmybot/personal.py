@@ -4,15 +4,15 @@ Plain functions and one small service (``Library``) over ports: the store, the l
 tokens (``TokenSource``: ``LinkedAccounts.access_token``), the Spotify and YouTube Data API clients,
 and the source chain (``mix_for``). Nothing here talks to Discord.
 
-Per-user records live under ``pk = "U#{user_id}"`` so /forget-me removes them with the rest of the
-user's data (``USER_RECORD_SKS`` lists this module's sort keys):
+Its records (``timmybot.store.keys`` has their keys and lifetimes; /forget-me deletes the per-user
+ones with the rest of the user's data):
 
-    HISTORY        the last ``HISTORY_MAX`` tracks the bot queued for the user (every user, linked or not)
-    PLAYLISTS      what /my-playlists listed, for its page buttons (15 min)
-    HISTORY_VIEW   what /play-history showed, for its re-queue buttons (15 min)
+    play history   the last ``HISTORY_MAX`` tracks the bot queued for the user (every user, linked or not)
+    playlist menu  what /my-playlists listed, for its page buttons (15 min)
+    history list   what /play-history showed, for its re-queue buttons (15 min)
 
-A guild's last queued track (``GL#{guild_id}`` / ``LAST``) seeds /recommendations for users with no
-history of their own. Recommendations and autoplay are YouTube mixes (``list=RD<videoId>``): they
+A guild's last queued track (the "guild's last personal list" record) seeds /recommendations for
+users with no history of their own. Recommendations and autoplay are YouTube mixes (``list=RD<videoId>``): they
 need no linked account; Spotify's recommendation endpoints are closed to new apps.
 """
 
@@ -28,6 +28,7 @@ from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.paging import ListWalk
 from timmybot.sources.models import Track, source_label
+from timmybot.store.keys import GUILD_LAST_SK, HISTORY_SK, HISTORY_VIEW_SK, PLAYLISTS_SK, guild_last_pk, user_pk
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -47,19 +48,6 @@ MIX_SIZE = 10  # tracks /recommendations queues
 AUTOPLAY_BATCH = 1  # tracks autoplay queues each time the queue runs out
 VIEW_TTL_S = 15 * 60  # interaction tokens live 15 minutes; so do the lists behind their buttons
 
-HISTORY_SK = "HISTORY"
-PLAYLISTS_SK = "PLAYLISTS"
-HISTORY_VIEW_SK = "HISTORY_VIEW"
-USER_RECORD_SKS = (HISTORY_SK, PLAYLISTS_SK, HISTORY_VIEW_SK)
-GUILD_LAST_SK = "LAST"
-
-
-def user_pk(user_id: str) -> str:
-    return f"U#{user_id}"
-
-
-def guild_last_pk(guild_id: str) -> str:
-    return f"GL#{guild_id}"
 
 
 class TokenSource(Protocol):

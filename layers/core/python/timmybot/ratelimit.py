@@ -5,7 +5,7 @@ within ``window_s``. A call is accepted while fewer than ``count`` are in the wi
 told how long until the oldest leaves it. The record expires with its window (the store's TTL), so
 an idle user costs nothing. Refused calls are not recorded: hammering does not extend the wait.
 
-The record is ``pk = "R#<bucket>#<scope>#<id>"``, ``sk = "RATE"``, written with
+The record is the registry's "rate window" (``timmybot.store.keys``), written with
 ``Store.update_record`` (compare-and-swap), so two containers cannot both take the last slot.
 """
 
@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from timmybot.config import Settings, parse_rate
 from timmybot.errors import TimmyError
+from timmybot.store.keys import RATE_SK, rate_pk
 
 _log = logging.getLogger(__name__)
 
-RATE_SK = "RATE"
 Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
 
@@ -61,8 +61,8 @@ class Limit:
         return self.count <= 0
 
 
-def rate_pk(limit: Limit, subject: str) -> str:
-    return f"R#{limit.bucket}#{limit.scope}#{subject}"
+def rate_key(limit: Limit, subject: str) -> str:
+    return rate_pk(limit.bucket, limit.scope, subject)
 
 
 def take(store: RecordStore, limit: Limit, subject: str, *, now: float) -> float:
@@ -80,7 +80,7 @@ def take(store: RecordStore, limit: Limit, subject: str, *, now: float) -> float
         wait = 0.0
         return {"hits": [*hits[-(limit.count - 1) :], round(now, 3)] if limit.count > 1 else [round(now, 3)]}
 
-    store.update_record(rate_pk(limit, subject), RATE_SK, change, ttl_s=limit.window_s + 1)
+    store.update_record(rate_key(limit, subject), RATE_SK, change, ttl_s=limit.window_s + 1)
     return max(0.0, wait)
 
 

@@ -40,18 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from timmybot.store.keys import BREAKER_SK, breaker_pk
+
 from .metrics import emit_breaker_opened
 
 _log = logging.getLogger(__name__)
 
-BREAKER_SK = "breaker"
 MAX_EVIDENCE = 48  # per-track failures kept in one breaker record (newest first kept)
 Clock = Callable[[], float]
 Change = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-
-def breaker_pk(source: str) -> str:
-    return f"S#breaker#{source}"
 
 
 class RecordStore(Protocol):

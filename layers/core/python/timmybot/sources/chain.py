@@ -43,6 +43,7 @@ from timmybot.errors import (
     TrackNotFoundError,
     UnsupportedUrlError,
 )
+from timmybot.store.keys import MIRROR_SK, track_pk
 
 from .base import Source
 from .breaker import CircuitBreaker, MemoryRecords, RecordStore, SpreadRule
@@ -61,7 +62,6 @@ TrackCache = Callable[[str, str], "Track | None"]
 Clock = Callable[[], float]
 
 MIRROR_CANDIDATES = 5
-MIRROR_SK = "MIRROR"
 MIRROR_CACHE_TTL_S = 7 * 24 * 3600  # the track cache's TTL (BRIEF §4.7)
 
 
@@ -84,7 +84,7 @@ class Ask:
 
 def mirror_pk(source: str, source_id: str) -> str:
     """The track-cache key of a metadata-only track; the mirror it played from is stored under it."""
-    return f"T#{source}#{source_id}"
+    return track_pk(source, source_id)
 
 
 def _youtube(settings: SourceSettings) -> Source:

@@ -6,12 +6,8 @@ differ in a handful of item primitives (get, conditional put, batch put/get/dele
 desired/actual split, dedupe — is written once here, in terms of those primitives, so SQLite and
 DynamoDB cannot drift apart. (The same shape as Powertools' idempotency persistence layer.)
 
-Keys:
-    guild record        pk="G#{guild}"  sk="GUILD"        versioned, in the active index while active
-    queue entry         pk="G#{guild}"  sk="E#{entry}"    expires after ``ENTRY_TTL_S``
-    guild history       pk="G#{guild}"  sk="HISTORY"      the last 50 tracks played (the voice task writes it)
-    interaction dedupe  pk="I#{id}"     sk="DEDUPE"       expires after the dedupe TTL
-    track cache         pk="T#{source}#{id}"  sk="TRACK"  expires after the cache TTL (7 days)
+Keys: ``timmybot.store.keys`` is the table's map (the guild record, queue entries, the guild's
+history, interaction dedupe, the track cache, and the small records of the other modules).
 """
 
 from __future__ import annotations
@@ -26,34 +22,30 @@ from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
+from timmybot.store.keys import (
+    DEDUPE_SK,
+    GUILD_HISTORY_SK,
+    GUILD_SK,
+    TRACK_SK,
+    dedupe_pk,
+    entry_sk,
+    guild_id_of,
+    guild_pk,
+    is_core_key,
+    track_pk,
+)
 
 if TYPE_CHECKING:
     from timmybot.sources.models import Track
 
 _log = logging.getLogger(__name__)
 
-GUILD_SK = "GUILD"
-DEDUPE_SK = "DEDUPE"
-TRACK_SK = "TRACK"
 TRACK_CACHE_TTL_S = 7 * 24 * 3600
-GUILD_HISTORY_SK = "HISTORY"
 GUILD_HISTORY_MAX = 50
 ENTRY_TTL_S = 30 * 24 * 3600  # an entry never listed (crashed append) disappears after this
 MAX_CAS_ATTEMPTS = 200
 
 Key = tuple[str, str]
-
-
-def guild_pk(guild_id: str) -> str:
-    return f"G#{guild_id}"
-
-
-def entry_sk(entry_id: str) -> str:
-    return f"E#{entry_id}"
-
-
-def track_pk(source: str, source_id: str) -> str:
-    return f"T#{source}#{source_id}"
 
 
 @dataclass(frozen=True)
@@ -552,14 +544,14 @@ class Store(abc.ABC):
 
     def active_guild_ids(self) -> list[str]:
         """Guilds with a lease or queued music, read from the sparse index."""
-        return sorted(pk[2:] for pk, sk in self._active_keys() if sk == GUILD_SK and pk.startswith("G#"))
+        return sorted(g for pk, sk in self._active_keys() if sk == GUILD_SK and (g := guild_id_of(pk)) is not None)
 
     # ------------------------------------------------------------------ interaction dedupe (BRIEF §4.8)
     def claim_interaction(self, interaction_id: str, *, ttl_s: float) -> bool:
         """True for the first delivery of ``interaction_id``; False for a repeat within the TTL."""
         now = self._clock()
         return self._put_item(
-            (f"I#{interaction_id}", DEDUPE_SK),
+            (dedupe_pk(interaction_id), DEDUPE_SK),
             {"response": None},
             expected_version=None,
             now=now,
@@ -568,7 +560,7 @@ class Store(abc.ABC):
 
     def save_interaction_response(self, interaction_id: str, response: str, *, ttl_s: float) -> None:
         now = self._clock()
-        key = (f"I#{interaction_id}", DEDUPE_SK)
+        key = (dedupe_pk(interaction_id), DEDUPE_SK)
         item = self._get_item(key)
         if item is None:
             return
@@ -576,7 +568,7 @@ class Store(abc.ABC):
 
     def interaction_response(self, interaction_id: str) -> str | None:
         """The saved answer to a repeated interaction (None while the first is still being handled)."""
-        item = self._fresh(self._get_item((f"I#{interaction_id}", DEDUPE_SK)))
+        item = self._fresh(self._get_item((dedupe_pk(interaction_id), DEDUPE_SK)))
         if item is None:
             return None
         response = item.data.get("response")
@@ -619,9 +611,9 @@ class Store(abc.ABC):
 
         ``change`` gets None when the record is absent or expired and must be pure (it may run
         several times); returning the same object writes nothing. Raises ConflictError after
-        repeated races. Keys must not collide with the guild/queue/dedupe prefixes (``G#``, ``I#``).
+        repeated races. Keys must not be guild or dedupe keys (``keys.is_core_key``).
         """
-        if pk.startswith(("G#", "I#")):
+        if is_core_key(pk):
             raise ValueError("auxiliary records may not use guild or dedupe keys")
         return self._update_item((pk, sk), change, ttl_s=ttl_s)
 
@@ -709,7 +701,7 @@ class Store(abc.ABC):
 
     def delete_record(self, pk: str, sk: str) -> bool:
         """Delete a small auxiliary record (forget-me, spent OAuth state); True if a live one existed."""
-        if pk.startswith(("G#", "I#")):
+        if is_core_key(pk):
             raise ValueError("auxiliary records may not use guild or dedupe keys")
         existed = self._fresh(self._get_item((pk, sk))) is not None
         self._delete_items([(pk, sk)])
