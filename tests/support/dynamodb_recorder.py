@@ -19,6 +19,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.support.loopback import serve_in_thread
+
 TASK_ACCESS_KEY = "AKIAVOICETASKRECORD0"
 HARNESS_ACCESS_KEY = "AKIATESTHARNESS00000"
 SECRET_KEY = "loopback-only-not-a-secret"
@@ -82,8 +84,7 @@ class RecordingDynamoDB:
         self._lock = threading.Lock()
         self._moto: WsgiApp = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-dynamodb", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "recording-dynamodb")
 
     @property
     def endpoint_url(self) -> str:

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback import serve_in_thread
 from timmybot import netguard
 
 APP_TOKEN = "fake-spotify-app-token-0123456789"
@@ -126,8 +127,7 @@ class FakeSpotifyApi:
                 fake._post(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-spotify", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "fake-spotify")
         netguard.configure(allow=[self.base_url])  # the network guard lets this fake through
         return self
 

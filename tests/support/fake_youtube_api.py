@@ -18,13 +18,13 @@ seed, in order and wrapping round, as a YouTube mix lists videos related to its 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback import serve_in_thread
 from tests.support.sources import LoopbackSite, _from_config
 from timmybot import netguard
 from timmybot.errors import TrackNotFoundError
@@ -98,7 +98,7 @@ class FakeYouTubeApi:
                 fake._get(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name="fake-youtube", daemon=True).start()
+        serve_in_thread(self._server, "fake-youtube")
         netguard.configure(allow=[self._allowance()])  # the network guard lets this fake through
         return self
 

@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import imageio_ffmpeg
 
+from tests.support.loopback import serve_in_thread
 from timmybot import netguard
 
 _log = logging.getLogger(__name__)
@@ -335,8 +336,7 @@ class MediaServer:
             return self
         self._state.release.clear()
         self._server = _MediaHTTPServer(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="media-server", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "media-server")
         # The network guard lets this test server through while it runs (its exact port only).
         self._allowance = f"127.0.0.1:{self.port}"
         netguard.configure(allow=[self._allowance])

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.loopback import serve_in_thread
 from timmybot import netguard
 
 Route = tuple[int, dict[str, str], bytes]
@@ -57,7 +58,7 @@ class _Base:
 
     def start(self) -> Any:
         self._server = _Server(self._handler(), self._tls, self._counted)
-        threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True).start()
+        serve_in_thread(self._server, type(self).__name__)
         return self
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tests.support.loopback import serve_in_thread
 from timmybot import netguard
 
 # Authlib refuses plain http unless told this is a test; the fakes only listen on loopback.
@@ -50,14 +51,14 @@ class LoopbackServer:
 
     def __init__(self, app: Any) -> None:
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth-fake", daemon=True)
+        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> LoopbackServer:
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "oauth-fake")
         netguard.configure(allow=[self.base_url])  # the network guard lets this fake through
         return self
 
@@ -65,7 +66,8 @@ class LoopbackServer:
         netguard.revoke(self.base_url)
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class LoopbackFake:
