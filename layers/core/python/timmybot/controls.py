@@ -2,6 +2,7 @@
 
 ``go_back``: /back plays the previous track of the guild's history again, now, and puts the current
 one back at the head of the queue (from its start), in one conditional write (``insert_entries``).
+Repeated /back walks further back (``previous_track``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from timmybot.errors import InvalidInputError
-from timmybot.models import GuildRecord, QueueEntry
+from timmybot.models import BACK_REPLAY, GuildRecord, QueueEntry, is_back_replay, replay_id, root_id
 from timmybot.store.base import Store
 from timmybot.store.keys import USER_GUILDS_SK, user_pk
 
@@ -25,24 +26,37 @@ class Back:
 
 
 def previous_track(record: GuildRecord, history: list[QueueEntry]) -> QueueEntry | None:
-    """The track played before the current one (history is newest first and holds the current one)."""
+    """The track to go back to (history is newest first and holds the current one).
+
+    Repeated /back walks back through the history instead of swapping the last two: when the
+    current track is itself /back's replay of an earlier entry, the walk goes on from that entry
+    (the newest one of the same track below the current one), not from the replay.
+    """
     playing = record.actual.now_playing
     if playing is None:
         return history[0] if history else None
-    for index, entry in enumerate(history):
-        if entry.entry_id == playing.entry_id:
-            return history[index + 1] if index + 1 < len(history) else None
+    ids = [entry.entry_id for entry in history]
+    at = ids.index(playing.entry_id) if playing.entry_id in ids else -1
+    if is_back_replay(playing.entry_id):
+        root = root_id(playing.entry_id)
+        replayed = (i for i in range(at + 1, len(ids)) if root_id(ids[i]) == root and ids[i] != playing.entry_id)
+        at = next(replayed, at)
+    if at >= 0:
+        return history[at + 1] if at + 1 < len(history) else None
     return next((entry for entry in history if entry.entry_id != playing.entry_id), None)
 
 
 def go_back(store: Store, guild_id: str, *, interaction_id: str, user_id: str, cap: int, now: float) -> Back:
-    """Play the previous track again now; the current one goes back to the head, to play next."""
+    """Play the previous track again now; the current one goes back to the head, to play next.
+
+    Both are replays (``replay_id``): under loop queue each takes the place in the cycle of the
+    track it replays (``Store.insert_entries`` and ``pop_head`` keep one entry per track)."""
     record = store.get_guild(guild_id)
     previous = previous_track(record, store.guild_history(guild_id))
     if previous is None:
         raise InvalidInputError(NOTHING_BEFORE)
     again = QueueEntry(
-        entry_id=f"{interaction_id}-prev",
+        entry_id=replay_id(previous.entry_id, interaction_id, BACK_REPLAY),
         track=dict(previous.track),
         requester_id=previous.requester_id or user_id,
         added_at=now,
@@ -50,7 +64,8 @@ def go_back(store: Store, guild_id: str, *, interaction_id: str, user_id: str, c
     playing = record.actual.now_playing
     comeback = None
     if playing is not None:
-        comeback = (playing.entry_id, replace(playing, entry_id=f"{interaction_id}-back", start_ms=0, added_at=now))
+        back_id = replay_id(playing.entry_id, interaction_id, "-back")
+        comeback = (playing.entry_id, replace(playing, entry_id=back_id, start_ms=0, added_at=now))
     written = store.insert_entries(guild_id, [again], cap=cap, now_play=playing is not None, comeback=comeback)
     return Back(previous=again, record=written)
 

@@ -26,6 +26,26 @@ class LeaseState(enum.StrEnum):
     RELEASED = "released"  # the task exited cleanly (maybe with a resume point)
 
 
+REPLAY_SEP = "~"  # never in an interaction id or a job's entry id (digits and "-")
+BACK_REPLAY = "-prev"  # how the id of an entry /back started ends
+
+
+def root_id(entry_id: str) -> str:
+    """The id of the entry a track was first queued as: the same for every replay of it (a "play
+    now" or /back comeback, /back's own replay), so that loop queue keeps a track in the cycle once."""
+    return entry_id.split(REPLAY_SEP, 1)[0]
+
+
+def replay_id(of: str, interaction_id: str, suffix: str) -> str:
+    """The id of an entry that plays entry ``of`` again: its root, then what made it (bounded length)."""
+    return f"{root_id(of)}{REPLAY_SEP}{interaction_id}{suffix}"
+
+
+def is_back_replay(entry_id: str) -> bool:
+    """Started by /back: the next /back walks on from the entry it replayed."""
+    return REPLAY_SEP in entry_id and entry_id.endswith(BACK_REPLAY)
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     """One queued track. ``track`` is ``timmybot.sources.Track.to_dict()`` (title, url, duration_s, …)."""

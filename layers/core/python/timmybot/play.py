@@ -36,7 +36,7 @@ from timmybot.errors import (
     TrackNotFoundError,
 )
 from timmybot.jobs import PlayJob
-from timmybot.models import GuildRecord, QueueEntry
+from timmybot.models import GuildRecord, QueueEntry, replay_id
 from timmybot.paging import ListWalk
 from timmybot.permissions import (
     POST_REQUIREMENTS,
@@ -219,7 +219,8 @@ def _comeback(job: PlayJob, record: GuildRecord, settings: Settings, now: float)
     if playing is None or settings.play_now_interrupted == "drop":
         return None
     start_ms = record.actual.position_at(now) if settings.play_now_interrupted == "resume" else 0
-    copy = replace(playing, entry_id=f"{job.interaction_id}-back", start_ms=start_ms, added_at=now)
+    copy = replace(playing, entry_id=replay_id(playing.entry_id, job.interaction_id, "-back"), start_ms=start_ms,
+                   added_at=now)  # fmt: skip
     return playing.entry_id, copy
 
 

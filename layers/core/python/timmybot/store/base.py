@@ -21,7 +21,17 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
-from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
+from timmybot.models import (
+    Actual,
+    Desired,
+    GuildRecord,
+    GuildSettings,
+    Lease,
+    LeaseState,
+    LoopMode,
+    QueueEntry,
+    root_id,
+)
 from timmybot.store.keys import (
     DEDUPE_SK,
     GUILD_HISTORY_SK,
@@ -242,6 +252,9 @@ class Store(abc.ABC):
         ones, but only if that entry is still the one playing when the update lands. Every item is
         written before the record lists it. Idempotent like ``append_entries``: a redelivered job
         finds its ids queued or playing and changes nothing.
+
+        Under loop queue a new entry that replays a queued track (``root_id``: /back's replay) takes
+        that track's place in the cycle: the older entry leaves the queue.
         """
         if not entries:
             return self.get_guild(guild_id)
@@ -250,8 +263,10 @@ class Store(abc.ABC):
         items = [*entries, comeback[1]] if comeback is not None else list(entries)
         self._put_items([((pk, entry_sk(e.entry_id)), e.to_dict(), now + ENTRY_TTL_S) for e in items])
         new_ids = [e.entry_id for e in entries]
+        replaced: list[str] = []
 
         def change(record: GuildRecord) -> GuildRecord:
+            replaced[:] = []
             playing = record.actual.now_playing
             present = set(record.queue) | ({playing.entry_id} if playing is not None else set())
             fresh = [i for i in new_ids if i not in present]
@@ -260,9 +275,14 @@ class Store(abc.ABC):
             back: list[str] = []
             if now_play and comeback is not None and playing is not None and playing.entry_id == comeback[0]:
                 back = [comeback[1].entry_id] if comeback[1].entry_id not in present else []
-            if len(record.queue) + len(fresh) + len(back) > cap:
-                raise QueueFullError(f"The queue is full ({cap} tracks at most, {len(record.queue)} queued now).")
-            queue = tuple(fresh) + tuple(back) + record.queue
+            kept = record.queue
+            if record.desired.loop is LoopMode.QUEUE:
+                roots = {root_id(i) for i in fresh}
+                kept = tuple(i for i in record.queue if root_id(i) not in roots)
+                replaced[:] = [i for i in record.queue if i not in kept]
+            if len(kept) + len(fresh) + len(back) > cap:
+                raise QueueFullError(f"The queue is full ({cap} tracks at most, {len(kept)} queued now).")
+            queue = tuple(fresh) + tuple(back) + kept
             if not now_play or playing is None:
                 return record.evolve(queue=queue, last_active=self._clock())
             desired = replace(record.desired, skip_seq=record.desired.skip_seq + 1)
@@ -277,6 +297,8 @@ class Store(abc.ABC):
             raise
         if comeback is not None and comeback[1].entry_id not in written.queue:
             self._delete_items([(pk, entry_sk(comeback[1].entry_id))])  # the track it stood for had ended
+        if replaced:
+            self._delete_items([(pk, entry_sk(i)) for i in replaced])  # their replays took their places
         return written
 
     def get_entries(self, guild_id: str, entry_ids: Sequence[str]) -> list[QueueEntry]:
@@ -391,8 +413,9 @@ class Store(abc.ABC):
     def pop_head(self, guild_id: str, generation: int, *, requeue_current: bool = False) -> QueueEntry | None:
         """Move the head id into "now playing" (None when the queue is empty).
 
-        With ``requeue_current`` (loop queue) the entry that just finished goes to the tail first.
-        Conditional on the task's lease generation.
+        With ``requeue_current`` (loop queue) the entry that just finished goes to the tail first,
+        unless a replay of the same track (``root_id``) is queued already: that one is its place in
+        the cycle. Conditional on the task's lease generation.
         """
         finished: list[str] = []
         requeued: list[QueueEntry] = []
@@ -404,7 +427,8 @@ class Store(abc.ABC):
             finished[:] = []
             requeued[:] = []
             if current is not None:
-                if requeue_current:
+                # A track is in the loop queue's cycle once: a queued replay of it (a comeback) takes its place.
+                if requeue_current and not any(root_id(i) == root_id(current.entry_id) for i in queue):
                     queue.append(current.entry_id)
                     requeued[:] = [current]
                 else:
