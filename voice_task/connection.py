@@ -36,9 +36,29 @@ STUCK_S = 10.0  # not connected and not reconnecting this long: rejoin from scra
 class Health(enum.Enum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"  # the voice client is getting it back
-    STUCK = "stuck"  # not connected, not reconnecting, still registered: rejoin from scratch
+    STUCK = "stuck"  # not connected, not reconnecting, still registered (or a rejoin under way): rejoin
     GAVE_UP = "gave_up"  # the voice client tried until its deadline
     GONE = "gone"  # disconnected by someone else (kicked, channel deleted)
+
+
+#: The names discord.py gives its voice connection's asyncio tasks (``voice_state.py``).
+VOICE_TASK_NAMES = frozenset({"Voice connector", "Voice websocket poller"})
+
+
+@dataclass(frozen=True)
+class VoiceCheck:
+    """The voice connection after a recovery: ``ours`` is discord.py's voice client for the guild
+    the task's own; ``stale_tasks`` counts tasks of a discarded connection still alive (0 when well)."""
+
+    ours: bool
+    stale_tasks: int
+
+    @property
+    def ok(self) -> bool:
+        return self.ours and self.stale_tasks == 0
+
+    def __str__(self) -> str:
+        return f"voice client is ours: {self.ours}; tasks of a discarded voice connection alive: {self.stale_tasks}"
 
 
 class ChannelFullError(Exception):
@@ -80,6 +100,9 @@ class Connection:
         self._ready = asyncio.Event()
         self._identifies = 0
         self._lost_at: float | None = None
+        # A rejoin left the old voice client and no join has held yet: no voice client, but not a
+        # kick either, so ``health`` says STUCK (the watch retries with backoff) rather than GONE.
+        self._rejoining = False
 
     # ------------------------------------------------------------------ the gateway
     async def connect(self) -> bool:
@@ -188,12 +211,13 @@ class Connection:
             raise
         self.voice = voice
         self._lost_at = None
+        self._rejoining = False
         return voice
 
     def health(self, now: float) -> Health:
         voice = self.voice
         if voice is None:
-            return Health.GONE
+            return Health.STUCK if self._rejoining else Health.GONE
         if voice.is_connected():
             self._lost_at = None
             return Health.CONNECTED
@@ -209,11 +233,17 @@ class Connection:
         return Health.STUCK if now - self._lost_at >= STUCK_S else Health.RECONNECTING
 
     async def rejoin(self, channel_id: str | None) -> DaveVoiceClient:
-        """Leave and join again with a new voice client (a stuck connection)."""
-        await self.leave()
+        """Leave and join again with a new voice client (a stuck connection). Until a join holds,
+        the connection counts as stuck: a join that fails is retried, not taken for a kick."""
+        self._rejoining = True
+        await self._drop_voice()
         return await self.join(channel_id)
 
     async def leave(self) -> None:
+        self._rejoining = False
+        await self._drop_voice()
+
+    async def _drop_voice(self) -> None:
         voice, self.voice = self.voice, None
         if voice is not None:
             with contextlib.suppress(Exception):
@@ -231,14 +261,17 @@ class Connection:
                 ids.append(str(user_id))
         return tuple(sorted(ids))
 
-    def voice_check(self) -> str:
-        """After a recovery: is discord.py's voice client for this guild ours, and do tasks of a
-        discarded connection linger? (Logged, and read by tests.)"""
+    def voice_check(self) -> VoiceCheck:
+        """After a recovery: is discord.py's voice client for this guild ours, and how many tasks of
+        a discarded voice connection are still alive (discord.py's connector and websocket poller
+        tasks other than the current connection's own)?"""
         guild = self.client.get_guild(int(self.guild_id)) if self.client is not None else None
-        ours = guild is not None and guild.voice_client is self.voice
-        stale = [t.get_name() for t in asyncio.all_tasks()
-                 if t.get_name() in ("Voice connector", "Voice websocket poller") and not t.done()]  # fmt: skip
-        return f"voice client is ours: {ours}; voice connection tasks alive: {len(stale)}"
+        voice = self.voice
+        ours = voice is not None and guild is not None and guild.voice_client is voice
+        own = voice.connection_tasks() if voice is not None else frozenset()
+        stale = [t for t in asyncio.all_tasks()
+                 if t.get_name() in VOICE_TASK_NAMES and not t.done() and t not in own]  # fmt: skip
+        return VoiceCheck(ours=ours, stale_tasks=len(stale))
 
     async def close(self) -> None:
         await self.leave()

@@ -392,6 +392,13 @@ class DaveVoiceClient(discord.VoiceClient):
         connection = self._connection
         return isinstance(connection, ResilientConnection) and connection.gave_up
 
+    def connection_tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """This client's own voice connection tasks still running (discord.py's connector and
+        websocket poller): any other task of those names belongs to a discarded connection."""
+        connection = self._connection
+        tasks = (connection._connector, connection._runner)
+        return frozenset(t for t in tasks if t is not None and not t.done())
+
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         if not dave_ready(self) and (encode or data != OPUS_SILENCE):
             self.withheld_frames += 1  # discord.py would send it in plain text

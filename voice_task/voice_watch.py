@@ -79,8 +79,19 @@ class VoiceWatch:
             self.host.lifecycle.move(Lifecycle.RECONNECTING, f"voice closed with {code}")
             self.host.spawn(self._reconnecting_card(), "reconnecting card")
 
+    def check_voice(self, how: str) -> None:
+        """After a recovery or a rejoin: discord.py's voice client must be ours, and no task of a
+        discarded connection alive. Counted (``VoiceStaleTasks``, by whose client it is) and logged."""
+        check = self.host.connection.voice_check()
+        metrics.emit(metrics.VOICE_STALE_TASKS, check.stale_tasks,
+                     dimensions={"client": "ours" if check.ours else "other"})  # fmt: skip
+        if check.ok:
+            _log.info("%s; %s", how, check)
+        else:
+            _log.error("%s, but %s", how, check)
+
     def recovered(self, seconds: float) -> None:
-        _log.info("voice connection recovered in %.2f s; %s", seconds, self.host.connection.voice_check())
+        self.check_voice(f"voice connection recovered in {seconds:.2f} s")
         if self.host.lifecycle.state is Lifecycle.RECONNECTING:
             self.host.lifecycle.move(Lifecycle.IN_VOICE, f"recovered in {seconds:.2f} s")
             self.host.spawn(self.host.post_now_playing(), "now-playing card")
@@ -130,9 +141,9 @@ class VoiceWatch:
             self.host.player.detach()
             try:
                 await self.host.connection.rejoin(self.host.record.voice_channel_id if self.host.record else None)
-            except (TimeoutError, discord.ClientException, NoVoiceChannelError, ChannelFullError) as exc:
+            except (TimeoutError, OSError, discord.ClientException, NoVoiceChannelError, ChannelFullError) as exc:
                 _log.warning("rejoin failed: %s; trying again", exc)
                 await asyncio.sleep(min(5.0, 1.0 + (now - self._lost_since) / 4))
                 return
             self.host.player.reattach(paused=self.host.applied.paused)
-        _log.info("rejoined voice; %s", self.host.connection.voice_check())
+        self.check_voice("rejoined voice")
