@@ -41,6 +41,9 @@ DECISION_WAIT_S = 30.0
 RESOLVE_WORKERS = 4
 
 
+_URL_KEY = "url:"  # a prefetched stream also serves another entry of the same track
+
+
 @dataclass(frozen=True)
 class SourceEvent:
     """The current stream ended (told from the player thread): ``started`` is the next track it
@@ -165,6 +168,8 @@ class Player:
     async def resolve(self, entry: QueueEntry, *, timeout_s: float) -> StreamInfo:
         """The entry's stream: a prefetched one if still fresh, else resolved in the resolve pool."""
         stream = self._resolved.pop(entry.entry_id, None)
+        if stream is None and entry.url:  # the same track queued again ("play now" of the next one, /back)
+            stream = self._resolved.pop(_URL_KEY + entry.url, None)
         if stream is not None and not stream.is_expired(self.clock()):
             return stream
         track = Track.from_dict(entry.track)
@@ -172,8 +177,10 @@ class Player:
         future = loop.run_in_executor(self._pool, stream_for, track, self.source_settings, self.guild_id)
         return await asyncio.wait_for(future, timeout=timeout_s)
 
-    def prefetched(self, entry_id: str, stream: StreamInfo) -> None:
+    def prefetched(self, entry_id: str, stream: StreamInfo, *, url: str = "") -> None:
         self._resolved = {entry_id: stream}  # only the next one is worth keeping
+        if url:
+            self._resolved[_URL_KEY + url] = stream
 
     def open(self, entry: QueueEntry, stream: StreamInfo, position_ms: int) -> TrackSource:
         stderr = StderrTail()

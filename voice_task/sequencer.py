@@ -374,4 +374,5 @@ class Sequencer:
         entries = await self.host.io(self.host.store.get_entries, self.host.guild_id, [record.queue[0]])
         if entries:
             with contextlib.suppress(SourceError, TimeoutError):
-                self.player.prefetched(entries[0].entry_id, await self.player.resolve(entries[0], timeout_s=60))
+                stream = await self.player.resolve(entries[0], timeout_s=60)
+                self.player.prefetched(entries[0].entry_id, stream, url=entries[0].url)

@@ -21,7 +21,7 @@ from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
-from timmybot.models import QueueEntry
+from timmybot.models import LoopMode, QueueEntry, root_id
 from timmybot.play import enqueue_tracks
 from timmybot.sources import Track
 
@@ -163,3 +163,45 @@ def test_back_after_a_skip_is_heard_as_the_skipped_tone_and_the_current_one_foll
     _playing(stack, gid, back.previous.entry_id, timeout=5, what="A again")
     assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 440)
     assert [e.title for e in stack.store.get_entries(gid, stack.record(gid).queue)] == [b.title]
+
+
+# ---------------------------------------------------------------------------------------------- loop modes
+def test_skipto_under_loop_queue_is_heard_as_the_track_named_and_the_skipped_ones_come_round_again(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    a, b, c, d = (stack.tone_entry(hz, 3) for hz in (440, 550, 660, 770))
+    gid = _start(stack, emulator, guild, a, b, c, d)
+    stack.store.update_desired(gid, loop=LoopMode.QUEUE)
+    _playing(stack, gid, a.entry_id, what="A")
+
+    _, passed = stack.store.skip_to(gid, 3)
+    assert passed == (b.entry_id, c.entry_id)
+    _playing(stack, gid, d.entry_id, timeout=5, what="D, position 3")
+    assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 770)
+    # The skipped B and C went to the end, and A after them: each of them once.
+    assert stack.record(gid).queue == (b.entry_id, c.entry_id, a.entry_id)
+    _playing(stack, gid, b.entry_id, timeout=10, what="B, come round again after D")
+    assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 550)
+
+
+def test_play_now_under_loop_track_loops_the_new_track_and_the_cut_one_waits_next(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    a, b = stack.tone_entry(440, 8), stack.tone_entry(550, 3)
+    gid = _start(stack, emulator, guild, a, b)
+    stack.store.update_desired(gid, loop=LoopMode.TRACK)
+    _playing(stack, gid, a.entry_id, what="A")
+
+    (e,) = _worker_adds(stack, gid, [stack.tone_entry(770, 2)], "now")
+    _playing(stack, gid, e, timeout=5, what="E cutting A")
+    assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 770)
+    queued = stack.record(gid).queue
+    assert len(queued) == 2 and root_id(queued[0]) == a.entry_id and queued[1] == b.entry_id
+    time.sleep(2.0)  # past E's 2 s: it began again
+    record = stack.record(gid)
+    assert record.actual.now_playing is not None and record.actual.now_playing.entry_id == e
+    assert _near(stack.hear(gid, 0.8, settle=0.3).dominant_hz, 770)
+
+    stack.store.update_desired(gid, loop=LoopMode.OFF)
+    _playing(stack, gid, queued[0], timeout=10, what="A, resumed once the loop is off")
+    assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 440)
