@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from chalicelib.bootstrap import app_services, bootstrap
 from chalicelib.observability import PACKAGE_LOGGERS
-from tests.support.signing import GUILD_ID, USER_ID, Signer, command, make_settings
+from tests.support.signing import GUILD_ID, USER_ID, Signer, command, make_settings, post_checked
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +40,9 @@ def test_lambda_mode_emits_emf_metrics_per_command_and_json_logs_with_keys(
     signer = Signer()
     services = bootstrap(make_settings(tmp_path, signer, log_level="DEBUG"), in_lambda=True)
     payload = command("volume", {"level": 70})
-    body = json.dumps(payload).encode()
-    # WHEN one command is handled
+    # WHEN one command is handled (its answer held to what Discord's callback endpoint takes)
     with app_services.override(services), Client(app) as client:
-        response = client.http.post("/interactions", headers=signer.headers(body), body=body)
+        response = post_checked(client, signer, payload)
     assert response.status_code == 200
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     # THEN one EMF document in namespace TimmyBot with Count, Latency and Errors for command=volume

@@ -21,6 +21,7 @@ from tests.support.signing import (
     component,
     make_settings,
     modal_submit,
+    post_checked,
     seed_playing,
     signed_api,
 )
@@ -220,10 +221,9 @@ def test_unexpected_handler_failure_gives_an_ephemeral_error_and_logs_the_intera
     signer = Signer()
     services = bootstrap(make_settings(tmp_path, signer), store=ExplodingStore(tmp_path / "x.sqlite3"), in_lambda=False)
     payload = command("skip")
-    body = json.dumps(payload).encode()
-    # WHEN a command arrives
+    # WHEN a command arrives (its answer held to what Discord's callback endpoint takes)
     with caplog.at_level(logging.INFO), app_services.override(services), Client(app) as client:
-        response = client.http.post("/interactions", headers=signer.headers(body), body=body)
+        response = post_checked(client, signer, payload)
     # THEN Discord gets a 200 with an ephemeral generic error, and the log names the interaction
     assert response.status_code == 200
     assert response.json_body["type"] == 4

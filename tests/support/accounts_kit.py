@@ -24,7 +24,7 @@ from tests.support.clock import FakeClock
 from tests.support.fake_google import FakeGoogle
 from tests.support.fake_spotify_auth import FakeSpotifyAuth
 from tests.support.fake_youtube_api import FakeYouTubeApi
-from tests.support.signing import Signer, make_settings
+from tests.support.signing import Signer, make_settings, post_checked
 from timmybot.accounts import LinkedAccounts, build_linked_accounts
 from timmybot.store.base import Store
 from timmybot.store.sqlite import SQLiteStore
@@ -56,8 +56,7 @@ class AccountsKit:
         return self.services.accounts
 
     def post(self, payload: Mapping[str, Any]) -> HTTPResponse:
-        body = json.dumps(payload).encode()
-        return self.client.http.post("/interactions", headers=self.signer.headers(body), body=body)
+        return post_checked(self.client, self.signer, payload)
 
     def callback(self, query: Mapping[str, str]) -> HTTPResponse:
         from urllib.parse import urlencode  # noqa: PLC0415

@@ -217,6 +217,16 @@ def seed_playing(
     return playing
 
 
+def post_checked(client: Client, signer: Signer, payload: Mapping[str, Any]) -> HTTPResponse:
+    """POST a signed interaction to the api app; a 200 answer is held to what Discord's callback
+    endpoint takes (``check_answer`` records any refusal or ping risk for the session guard)."""
+    body = json.dumps(payload).encode()
+    response = client.http.post("/interactions", headers=signer.headers(body), body=body)
+    if response.status_code == 200:
+        check_answer(dict(payload), response.json_body)
+    return response
+
+
 @dataclass
 class SignedApi:
     client: Client
@@ -229,12 +239,11 @@ class SignedApi:
         return self.services.store
 
     def post(self, payload: Mapping[str, Any] | bytes, *, headers: Mapping[str, str] | None = None) -> HTTPResponse:
+        if headers is None and not isinstance(payload, bytes):
+            return post_checked(self.client, self.signer, payload)
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = dict(headers) if headers is not None else self.signer.headers(body)
-        response = self.client.http.post("/interactions", headers=sent, body=body)
-        if response.status_code == 200 and headers is None and not isinstance(payload, bytes):
-            check_answer(dict(payload), response.json_body)  # held to what Discord's callback endpoint takes
-        return response
+        return self.client.http.post("/interactions", headers=sent, body=body)
 
     def get(self, path: str) -> HTTPResponse:
         return self.client.http.get(path)
