@@ -479,7 +479,8 @@ class MediaSession:
         if transition.timer is not None:
             transition.timer.cancel()
         self.record("transition_executed", None,
-                    {"transition_id": transition_id, "epoch": transition.epoch, "timed_out": timed_out})  # fmt: skip
+                    {"transition_id": transition_id, "epoch": transition.epoch, "timed_out": timed_out,
+                     "members": sorted(transition.members)})  # fmt: skip
         for user_id in transition.members:
             member = self.members.get(user_id)
             if member is not None:

@@ -36,11 +36,15 @@ PRIVACY_CODE_GROUP = 5
 
 @dataclass(frozen=True)
 class PrivacyCode:
-    """The displayable code of an epoch's authenticator, as one listener computed it."""
+    """The displayable code of an epoch's authenticator, as one listener computed it on taking the
+    commit or welcome of ``transition_id`` (in ``channel_id``'s group) into ``epoch``."""
 
     time: float
     user_id: int
     code: str
+    channel_id: int = 0
+    transition_id: int = 0
+    epoch: int | None = None
 
 
 class Listener:
@@ -140,7 +144,9 @@ class Listener:
         authenticator = self.session.get_last_epoch_authenticator()
         if authenticator:
             code = dave.generate_displayable_code(authenticator, PRIVACY_CODE_DIGITS, PRIVACY_CODE_GROUP)
-            self.codes.append(PrivacyCode(time.monotonic(), self.user_id, code))
+            transition = self.media.transitions.get(transition_id)
+            epoch = transition.epoch if transition is not None else None
+            self.codes.append(PrivacyCode(time.monotonic(), self.user_id, code, self.channel_id, transition_id, epoch))
         if transition_id:
             await self.media.on_transition_ready(self, transition_id)
 
