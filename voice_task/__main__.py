@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from timmybot.config import Settings, SettingsError
 from timmybot.logformat import OneLineFormatter
+from voice_task.background import report_failure
 from voice_task.selfcheck import run_self_check
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ async def _run(task: VoiceTask, context: _TaskContext) -> ExitReason:
             context.generation = task.generation
             await asyncio.sleep(0.5)
 
-    tracker = asyncio.create_task(track_generation())
+    tracker = asyncio.create_task(track_generation(), name="log generation tracker")
+    tracker.add_done_callback(report_failure(_log, "log generation tracker"))
     try:
         return await task.run()
     finally:

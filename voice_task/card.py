@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from voice_task.background import report_failure
+
 _log = logging.getLogger(__name__)
 
 REFRESH_S = 15.0
@@ -73,7 +75,9 @@ class CardEditor:
         wait = self.state.last_edit + self.min_edit_s - self._clock()
         if wait > 0 and self.state.message_id is not None and channel_id == self.state.channel_id:
             if self._held is None or self._held.done():
-                self._held = asyncio.get_running_loop().create_task(self._later(wait, channel_id, entry_id))
+                self._held = asyncio.get_running_loop().create_task(self._later(wait, channel_id, entry_id),
+                                                                    name="held card edit")  # fmt: skip
+                self._held.add_done_callback(report_failure(_log, "held card edit"))
             return
         await self._now(channel_id, entry_id)
 

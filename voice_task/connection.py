@@ -23,6 +23,7 @@ import discord
 from timmybot.config import Settings
 from timmybot.errors import BotRestingError
 from timmybot.identify import IDENTIFY_WINDOW_S, IdentifyBudget
+from voice_task.background import report_failure
 from voice_task.reconcile import shard_of
 from voice_task.voice_client import DaveVoiceClient, VoiceEvents
 
@@ -136,6 +137,10 @@ class Connection:
             guild_ready_timeout=1.0,
         )
         self.client_task = asyncio.create_task(self.client.start(self.settings.discord_bot_token), name="gateway")
+        # A gateway that fails is logged at once; its end, however it came, wakes the tick, whose
+        # ``gateway_alive`` check then requests the task's exit (before READY, connect() fails).
+        self.client_task.add_done_callback(report_failure(_log, "gateway"))
+        self.client_task.add_done_callback(lambda _: self.events.on_change())
         ready = asyncio.create_task(self._ready.wait(), name="gateway ready")
         done, _ = await asyncio.wait({self.client_task, ready}, timeout=READY_TIMEOUT_S,
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
