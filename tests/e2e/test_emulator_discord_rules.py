@@ -11,12 +11,16 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.emulator import discord_rules as rules
+from tests.support.interactions_client import Actor, InteractionsClient
+from tests.support.loopback import serve_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.discord_refusal_expected, pytest.mark.timeout(60)]
 
@@ -57,6 +61,44 @@ def test_a_good_message_is_taken_and_an_allowed_mention_typo_is_refused_as_disco
     assert typo[1]["code"] == 50035 and typo[1]["message"] == "Invalid Form Body"
     assert "allowed_mention" in _errors(typo[1])
     assert [m.content for m in emulator.messages(guild.text_channel_id)] == ["hi"]  # nothing applied
+
+
+WEBHOOK_ROUTES = ["POST followup", "PATCH @original", "PATCH followup", "PATCH channel message"]
+
+
+def _webhook_route(emulator: DiscordEmulator, guild: GuildHandle, which: str) -> tuple[str, str]:
+    """The method and path of one message route, with whatever it edits already there."""
+    hook = f"/webhooks/{emulator.application_id}/{uuid.uuid4().hex}"
+    first = {"content": "first", "allowed_mentions": QUIET}
+    if which == "POST followup":
+        return "POST", hook
+    if which == "PATCH @original":
+        return "PATCH", f"{hook}/messages/@original"
+    if which == "PATCH followup":
+        status, followup = _send(emulator, "POST", hook, first, auth=False)
+        assert status == 200, followup
+        return "PATCH", f"{hook}/messages/{followup['id']}"
+    status, message = _message(emulator, guild, first)
+    assert status == 200, message
+    return "PATCH", f"/channels/{guild.text_channel_id}/messages/{message['id']}"
+
+
+@pytest.mark.parametrize("which", WEBHOOK_ROUTES)
+def test_an_allowed_mention_typo_is_refused_on_every_webhook_and_edit_route(
+    emulator: DiscordEmulator, guild: GuildHandle, which: str
+) -> None:
+    method, path = _webhook_route(emulator, guild, which)
+    as_bot = path.startswith("/channels/")  # webhook routes take the interaction token, not the bot's
+    before = len(rules.FINDINGS)
+    typo = _send(emulator, method, path, {"content": "hi", "allowed_mention": QUIET}, auth=as_bot)
+    good = _send(emulator, method, path, {"content": "hi", "allowed_mentions": QUIET}, auth=as_bot)
+
+    assert typo[0] == 400, typo
+    assert typo[1]["code"] == 50035 and typo[1]["message"] == "Invalid Form Body"
+    assert "allowed_mention" in _errors(typo[1])
+    assert good[0] == 200, good
+    # the typo is refused, and noted as able to ping (Discord would ignore the key and use its default)
+    assert sorted(f.kind for f in rules.FINDINGS[before:]) == ["could_ping", "refused"]
 
 
 def test_content_over_2000_code_points_is_refused_and_2000_astral_ones_are_taken(
@@ -148,6 +190,27 @@ def test_a_callbacks_data_may_carry_only_the_fields_of_its_type(emulator: Discor
     assert _callback(emulator, {"type": 4, "data": {"content": "hi", "allowed_mentions": QUIET}})[0] == 204
 
 
+@pytest.mark.parametrize(
+    ("body", "taken"),
+    [
+        ({"type": 5}, True),
+        ({"type": 5, "data": {"flags": 64}}, True),  # an ephemeral "thinking…"
+        ({"type": 5, "data": {"flags": 64, "content": "hi"}}, False),  # the spec shares 4's data with 5
+        ({"type": 5, "data": {"allowed_mentions": QUIET}}, False),
+        ({"type": 6}, True),
+        ({"type": 6, "data": {}}, True),
+        ({"type": 6, "data": {"content": "hi"}}, False),  # the spec shares 7's data with 6
+        ({"type": 6, "data": {"flags": 64}}, False),
+    ],
+)  # fmt: skip
+def test_deferred_callbacks_take_only_what_discord_takes(emulator: DiscordEmulator, body: dict[str, Any],
+                                                         taken: bool) -> None:  # fmt: skip
+    status, answer = _callback(emulator, body)
+    assert status == (204 if taken else 400), answer
+    if not taken:
+        assert answer["code"] == 50035 and "data" in answer["errors"]
+
+
 def test_autocomplete_choices_are_limited_to_25_and_100_characters(emulator: DiscordEmulator) -> None:
     too_many = [{"name": str(i), "value": str(i)} for i in range(26)]
     assert _callback(emulator, {"type": 8, "data": {"choices": too_many}})[0] == 400
@@ -160,6 +223,11 @@ def test_integer_fields_take_integer_strings_as_discord_does_but_nothing_else(
 ) -> None:
     assert _message(emulator, guild, {"content": "x", "flags": "4096", "allowed_mentions": QUIET})[0] == 200
     assert _message(emulator, guild, {"content": "x", "flags": "loud", "allowed_mentions": QUIET})[0] == 400
+    # integers held to listed values take no string: a callback type, a component's type and style
+    assert _callback(emulator, {"type": "4", "data": {"content": "x", "allowed_mentions": QUIET}})[0] == 400
+    button = {"type": 2, "style": 1, "label": "a", "custom_id": "a"}
+    for row in ({"type": "1", "components": [button]}, {"type": 1, "components": [{**button, "style": "1"}]}):
+        assert _message(emulator, guild, {"content": "x", "allowed_mentions": QUIET, "components": [row]})[0] == 400
     assert any(leniency.name == "integer strings" for leniency in rules.LENIENCIES)
 
 
@@ -225,6 +293,10 @@ def test_multipart_bodies_are_checked_too_payload_json_and_files(emulator: Disco
         ({"type": 5}, {"type": 7, "data": {"content": "x", "allowed_mentions": QUIET}}, True),  # no message: no 7
         ({"type": 5, "message": {"id": "1"}}, {"type": 7, "data": {"content": "x", "allowed_mentions": QUIET}}, False),
         ({"type": 2}, {"type": 8, "data": {"content": "hi"}}, True),
+        ({"type": 5}, {"type": 6}, True),  # a modal submit not opened from a component: no 6 (nor 7)
+        ({"type": 5, "message": {"id": "1"}}, {"type": 6}, False),  # one from a component's message: 6 fits
+        ({"type": 5}, {"type": 5}, False),
+        ({"type": 3}, {"type": 6}, False),
     ],
 )  # fmt: skip
 def test_the_callback_type_must_fit_the_interaction(interaction: dict[str, Any], answer: dict[str, Any],
@@ -236,3 +308,66 @@ def test_the_callback_type_must_fit_the_interaction(interaction: dict[str, Any],
 def test_an_answer_that_could_ping_is_recorded() -> None:
     refusals, pings = rules.answer_problems({"type": 2}, {"type": 4, "data": {"content": "@everyone"}})
     assert refusals == [] and pings
+
+
+class _FixedAnswer(BaseHTTPRequestHandler):
+    """A bot endpoint that gives every interaction the same answer (``server.answer``)."""
+
+    server: _FixedAnswerServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        raw = json.dumps(self.server.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+class _FixedAnswerServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _FixedAnswer)
+        self.answer: dict[str, Any] = {}
+
+
+@pytest.fixture
+def fixed_answer() -> Iterator[_FixedAnswerServer]:
+    server = _FixedAnswerServer()
+    serve_in_thread(server, "fixed-answer-bot")
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        ({"type": 6}, True),  # a deferred update to a modal submit that no component opened
+        ({"type": 5, "data": {"flags": 64, "content": "hi"}}, True),  # a deferred message with content
+        ({"type": 5, "data": {"flags": 64}}, False),
+    ],
+)  # fmt: skip
+def test_a_bad_answer_through_the_interactions_client_is_a_refusal_the_guard_reads(
+    fixed_answer: _FixedAnswerServer, answer: dict[str, Any], refused: bool
+) -> None:
+    # GIVEN a bot endpoint that answers a modal submit (not opened from a component) with ``answer``
+    fixed_answer.answer = answer
+    host, port = fixed_answer.server_address[:2]
+    client = InteractionsClient(f"http://{host!s}:{port}/interactions")
+    actor = Actor(guild_id="100000000000000000", channel_id="100000000000000001")
+    before = len(rules.FINDINGS)
+    # WHEN the client sends the interaction and takes the 200 answer
+    status, got = client.send(client.modal_submit("v1:modal", {"name": "x"}, actor=actor))
+    # THEN the answer is in the findings the session guard reads, as refused
+    assert status == 200 and got == answer
+    found = rules.FINDINGS[before:]
+    assert [f.kind for f in found] == (["refused"] if refused else [])
+    assert all(f.route == "POST /interactions answer" for f in found)

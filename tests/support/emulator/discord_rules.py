@@ -51,8 +51,10 @@ class Leniency:
 LENIENCIES: tuple[Leniency, ...] = (
     Leniency(
         "integer strings",
-        "the spec types fields such as flags, type and permissions as integers; Discord also accepts "
-        "them as decimal strings (it serialises 64-bit values that way), so both pass",
+        "the spec types plain integer fields such as flags, min_values and default_member_permissions as "
+        "integers; Discord also accepts them as decimal strings (it serialises 64-bit values that way), so "
+        "both pass. Integers held to listed values (a component's type or style, a callback or command "
+        "type) and the integer branch of a oneOf still take integers only, so a type sent as a string is refused",
     ),
     Leniency(
         "uri format not checked",
@@ -142,8 +144,6 @@ def _spec() -> tuple[dict[str, Any], Registry[Any]]:
     document = _strict(json.loads(SPEC_FILE.read_text()))
     resource = Resource.from_contents(document, default_specification=DRAFT202012)
     return document, Registry().with_resource(_SCHEMA_BASE, resource)
-
-
 
 
 @functools.cache
@@ -341,6 +341,8 @@ CALLBACK_ROUTE = ("POST", "/interactions/{interaction_id}/{interaction_token}/ca
 CHECKED_ROUTES = MESSAGE_ROUTES | COMMAND_ROUTES | {CALLBACK_ROUTE}
 #: Callback types whose ``data`` is a message.
 MESSAGE_CALLBACKS = frozenset({4, 7})
+DEFERRED_CHANNEL_MESSAGE = 5  # "thinking…": data may carry only flags (EPHEMERAL)
+DEFERRED_UPDATE_MESSAGE = 6  # an acknowledged component: no data at all
 AUTOCOMPLETE_RESULT = 8
 
 
@@ -362,9 +364,16 @@ def request_problems(method: str, spec_path: str, body: Any) -> list[FieldError]
 
 
 def _callback_body_limits(body: dict[str, Any]) -> list[FieldError]:
+    """The spec shares one ``data`` schema between types 4 and 5 and one between 6 and 7; Discord
+    does not: a deferred message (5) takes only ``flags``, a deferred update (6) takes no data."""
     data = body.get("data")
     if not isinstance(data, dict):
         return []
+    if body.get("type") == DEFERRED_CHANNEL_MESSAGE:
+        return [FieldError(("data", key), "UNKNOWN_FIELD", "A deferred message's data takes only flags.")
+                for key in data if key != "flags"]  # fmt: skip
+    if body.get("type") == DEFERRED_UPDATE_MESSAGE:
+        return [FieldError(("data", key), "UNKNOWN_FIELD", "A deferred update takes no data.") for key in data]
     if body.get("type") in MESSAGE_CALLBACKS:
         return message_limits(data, ("data",))
     if body.get("type") == AUTOCOMPLETE_RESULT:
