@@ -1,4 +1,4 @@
-"""The ``store`` fixture: every contract test runs once per adapter (SQLite file, DynamoDB on moto)."""
+"""The ``store`` fixture: every contract test runs once per adapter (SQLite file, DynamoDB on moto, memory)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from tests.support.clock import FakeClock
 from timmybot.store import DynamoDBStore, SQLiteStore, Store
+from timmybot.store.memory import MemoryStore
 from timmybot.store.schema import create_dynamodb_table
 
 TABLE = "timmybot-contract"
@@ -45,10 +46,13 @@ def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "memory"])
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, clock: FakeClock
 ) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore(clock=clock)
+        return
     if request.param == "sqlite":
         sqlite_store = SQLiteStore(tmp_path_factory.mktemp("store") / "timmybot.sqlite3", clock=clock)
         yield sqlite_store

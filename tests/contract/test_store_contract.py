@@ -1,6 +1,7 @@
 """The Store contract: every test here runs against SQLite and against DynamoDB (moto).
 
-One suite for both adapters (the ``store`` fixture is parametrised), so they can never drift.
+One suite for every adapter (the ``store`` fixture is parametrised: SQLite, DynamoDB, memory), so they
+can never drift.
 Time is a ``FakeClock``: leases, TTLs and dedupe windows move only when a test advances it.
 """
 
@@ -33,6 +34,7 @@ from timmybot.errors import (
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
+from timmybot.store.limits import ItemTooLargeError
 from timmybot.store.schema import create_dynamodb_table, create_sqlite_schema, table_definition, ttl_attribute
 
 GUILD = "111111111111111111"
@@ -913,3 +915,35 @@ class TestPurge:
         assert purged in (0, 1)  # SQLite deletes the expired claim; DynamoDB leaves it to its TTL
         assert store.claim_interaction("old", ttl_s=10) is True
         assert store.get_record("T#youtube#x", "TRACK") == {"title": "kept"}
+
+
+# ---------------------------------------------------------------------- DynamoDB's limits, on every adapter
+class TestDynamoDBLimits:
+    def test_an_item_over_400_kb_is_refused_alike_and_nothing_is_written(self, store: Store) -> None:
+        # GIVEN a record just under DynamoDB's item limit, and one over it
+        near = {"text": "x" * (390 * 1024)}
+        over = {"text": "x" * (401 * 1024)}
+
+        # THEN the first is stored and read back whole
+        store.update_record("Q#limits", "NEAR", lambda _current: near)
+        assert store.get_record("Q#limits", "NEAR") == near
+        # AND the second is refused with the same error on every adapter, leaving nothing behind
+        with pytest.raises(ItemTooLargeError):
+            store.update_record("Q#limits", "OVER", lambda _current: over)
+        assert store.get_record("Q#limits", "OVER") is None
+        with pytest.raises(ItemTooLargeError):
+            store._put_items([(("Q#limits", "BATCH"), over, None)])
+        assert store._get_items([("Q#limits", "BATCH")]) == {}
+
+    def test_batches_past_dynamodbs_request_limits_are_split_and_complete(self, store: Store) -> None:
+        # GIVEN 60 items written in one call (DynamoDB takes 25 a request)
+        items = [((f"Q#batch#{n}", "ITEM"), {"n": n}, None) for n in range(60)]
+        store._put_items(items)
+
+        # THEN one read of 250 keys (DynamoDB takes 100 a request) finds all 60, and only them
+        keys = [(f"Q#batch#{n}", "ITEM") for n in range(250)]
+        found = store._get_items(keys)
+        assert sorted(item.data["n"] for item in found.values()) == list(range(60))
+        # AND one delete of all 250 removes them
+        store._delete_items(keys)
+        assert store._get_items(keys) == {}

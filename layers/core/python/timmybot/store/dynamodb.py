@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from timmybot.store.base import Clock, Key, Store, StoredItem, chunked
+from timmybot.store.limits import check_item_size
 from timmybot.store.schema import ACTIVE_ATTRIBUTE, ACTIVE_INDEX, ACTIVE_VALUE, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class DynamoDBStore(Store):
         expires_at: float | None = None,
         active: bool = False,
     ) -> bool:
+        check_item_size(key, data)
         item = _item(key, data, version=(expected_version or 0) + 1, expires_at=expires_at, active=active)
         if expected_version is None:
             condition = "attribute_not_exists(pk) OR #e < :now"
@@ -118,6 +120,8 @@ class DynamoDBStore(Store):
     def _put_items(self, items: Sequence[tuple[Key, dict[str, Any], float | None]]) -> None:
         # A batch may not name one key twice: the last write of a key wins, as in a loop of puts.
         latest = {key: (data, expires_at) for key, data, expires_at in items}
+        for key, (data, _expires_at) in latest.items():
+            check_item_size(key, data)
         requests: list[WriteRequestTypeDef] = [
             {"PutRequest": {"Item": _item(key, data, version=1, expires_at=expires_at, active=False)}}
             for key, (data, expires_at) in latest.items()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from timmybot.store.base import Clock, Key, Store, StoredItem, chunked
+from timmybot.store.limits import check_item_size
 from timmybot.store.schema import create_sqlite_schema
 
 _log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class SQLiteStore(Store):
         expires_at: float | None = None,
         active: bool = False,
     ) -> bool:
+        check_item_size(key, data)
         payload = _dumps(data)
         flag = 1 if active else None
         connection = self._connection()
@@ -114,6 +116,8 @@ class SQLiteStore(Store):
     def _put_items(self, items: Sequence[tuple[Key, dict[str, Any], float | None]]) -> None:
         if not items:
             return
+        for key, data, _expires_at in items:
+            check_item_size(key, data)
         rows = [(*key, _dumps(data), expires_at) for key, data, expires_at in items]
         with self._transaction() as connection:
             connection.executemany(_UPSERT, rows)
