@@ -33,6 +33,9 @@ Everything runs in one process on one machine, in this order:
      silence frames between them.
      The same again with media that takes 150 ms to its first byte (a CDN), and a baseline: skips
      with no wake hint, which the task sees at its next poll (what a lost hint costs).
+   - queue controls (``--controls``, issue 18): play now of a prefetched track and of one that was
+     not, and /skipto to a far track, from 150 ms media, each from its store write to the named
+     tone's first packet, against the skip and the /play budgets; baseline: a plain skip, same run.
    - track to track at a natural end: ``--changes`` tones back to back from 150 ms media; the
      silence a listener heard at each change (from the last sample of one tone above -40 dBFS to
      the first of the next, placed by packet arrival), less the files' own quiet there (baseline,
@@ -52,7 +55,7 @@ never fail the run; a phase that cannot measure prints why and the script exits 
 libopus that cannot be installed here: that pipeline is reported unavailable, with a note).
 
     .venv/bin/python -m scripts.bench.voice [--plays 10] [--skips 20] [--changes 20] [--cold 3] [--gap-seconds 30]
-        [--cpu-runs 3] [--faults 20] [--quick]
+        [--cpu-runs 3] [--faults 20] [--controls 20] [--quick]
 """
 
 from __future__ import annotations
@@ -680,6 +683,87 @@ def _skips(warm: WarmGuild, skips: int) -> list[float]:
     return samples
 
 
+CONTROL_CURRENT_HZ, CONTROL_NEXT_HZ, CONTROL_NEW_HZ, CONTROL_FAR_HZ = 440, 660, 880, 550
+SKIPTO_FAR_POSITION = 10  # /skipto past the prefetched head, to a track nobody resolved yet
+
+
+def queue_controls(report: Report, warm: WarmGuild, samples: int) -> None:
+    """Play now and /skipto (issue 18, Build 7), all from media 150 ms to its first byte, each from
+    its store write (the one conditional update the api makes, with the wake hint it sends) to the
+    first packet of the track it names:
+      - play now of a prefetched track: the queue's next track (which the task resolved as it
+        started the current one), played now as a new entry (``insert_entries(now_play=True)``);
+      - play now of a track that was not prefetched (a new URL);
+      - /skipto to position 10 of 12 (``Store.skip_to``), a track nobody resolved yet.
+    Baseline, interleaved in the same run: a plain skip to the prefetched next track."""
+    from timmybot.models import QueueEntry  # noqa: PLC0415
+
+    stack, gid = warm.stack, warm.gid
+    figures = {
+        "prefetched": "play now, prefetched track (media 150 ms to first byte)",
+        "new": "play now, not prefetched (media 150 ms to first byte)",
+        "far": f"/skipto {SKIPTO_FAR_POSITION}, not prefetched (media 150 ms to first byte)",
+        "skip": "baseline: skip to the prefetched next track, same media",
+    }
+    with phase(report, figures["prefetched"]):
+        stack.media.set_first_byte_delay(CDN_FIRST_BYTE_S)
+        measured: dict[str, list[float]] = {kind: [] for kind in figures}
+        try:
+            for index in range(samples):
+                for kind in figures:
+                    current = stack.tone_entry(CONTROL_CURRENT_HZ, SKIP_TRACK_SECONDS)
+                    after = [stack.tone_entry(CONTROL_NEXT_HZ, SKIP_TRACK_SECONDS)]
+                    if kind == "far":
+                        after += [stack.tone_entry(CONTROL_NEXT_HZ, 3) for _ in range(SKIPTO_FAR_POSITION - 2)]
+                        after += [stack.tone_entry(CONTROL_FAR_HZ, 3), stack.tone_entry(CONTROL_NEXT_HZ, 3)]
+                    _wait_idle(stack, gid)
+                    warm.enqueue(current, *after)
+                    _wait_playing(stack, gid, current.entry_id)
+                    stack.wait_for_audio(gid, since=time.monotonic(), timeout=10, packets=25)  # prefetch done
+
+                    def write(kind: str = kind, after: list[QueueEntry] = after, index: int = index) -> int:
+                        if kind == "skip":
+                            stack.store.update_desired(gid, bump_skip=True)
+                            return CONTROL_NEXT_HZ
+                        if kind == "far":
+                            stack.store.skip_to(gid, SKIPTO_FAR_POSITION)
+                            return CONTROL_FAR_HZ
+                        if kind == "prefetched":
+                            track, hz = after[0].track, CONTROL_NEXT_HZ
+                        else:
+                            track, hz = stack.tone_entry(CONTROL_NEW_HZ, SKIP_TRACK_SECONDS).track, CONTROL_NEW_HZ
+                        entry = QueueEntry(entry_id=f"bench-now-{kind}-{index}", track=dict(track),
+                                           requester_id="1", added_at=time.time())  # fmt: skip
+                        stack.store.insert_entries(gid, [entry], cap=stack.settings.queue_cap, now_play=True)
+                        return hz
+
+                    measured[kind].append(_change_heard(warm, write))
+                    stack.store.clear_queue(gid)
+                    stack.store.update_desired(gid, bump_skip=True)
+        finally:
+            stack.media.set_first_byte_delay(0.0)
+        skip_target = f"p95 ≤ {SKIP_P95_TARGET_S * 1000:g} ms (the skip budget)"
+        play_target = f"≤ {PLAY_TARGET_S:g} s (p95, the /play budget)"
+        budgets = [("prefetched", SKIP_P95_TARGET_S, skip_target), ("new", PLAY_TARGET_S, play_target),
+                   ("far", PLAY_TARGET_S, play_target)]  # fmt: skip
+        for kind, budget, target in budgets:
+            values = measured[kind]
+            _latency_row(report, figures[kind], values, target, percentile(values, 95) <= budget)
+        _latency_row(report, figures["skip"], measured["skip"], "", None)
+
+
+def _change_heard(warm: WarmGuild, write: Callable[[], int]) -> float:
+    """Seconds from ``write()`` (which returns the tone it asks for) to that tone's first packet."""
+    warm.random_pause()
+    started = time.monotonic()
+    finder = TrackStartFinder(write())
+    for _ in _deadline_loop(10, 0.05):
+        start = finder.find(warm.stack.emulator.packets(int(warm.gid), since=started, include_silence=True))
+        if start is not None:
+            return start.time - started
+    raise PhaseError(f"no {finder.freq_hz:g} Hz heard within 10 s of a control; log:\n{warm.task.log[-4000:]}")
+
+
 TRACK_TONES_HZ = (440, 660, 880, 550)
 TRACK_CHANGE_SECONDS = 3.0  # each tone of the natural-end run
 TRACK_GAP_P95_TARGET_S = 0.060
@@ -892,7 +976,7 @@ def reconnect_gaps(report: Report, warm: WarmGuild, faults: int) -> None:
 
 
 def voice_phases(report: Report, *, cold: int, plays: int, skips: int, changes: int, gap_seconds: float,
-                 faults: int) -> None:  # fmt: skip
+                 faults: int, controls: int = 0) -> None:  # fmt: skip
     from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
     from tests.support.media import MediaServer  # noqa: PLC0415
     from tests.support.voice_stack import VoiceStack  # noqa: PLC0415
@@ -923,6 +1007,8 @@ def voice_phases(report: Report, *, cold: int, plays: int, skips: int, changes: 
             return
         warm_play(report, warm, tmp, plays)
         skip_latency(report, warm, skips)
+        if controls:
+            queue_controls(report, warm, controls)
         track_changes(report, warm, changes)
         packet_gaps_and_memory(report, warm, gap_seconds)
         if faults:
@@ -944,12 +1030,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap-seconds", type=float, default=30.0, help="steady playback measured for packet gaps")
     parser.add_argument("--cpu-runs", type=int, default=3, help="timed passes per CPU pipeline (median reported)")
     parser.add_argument("--faults", type=int, default=20, help="voice closes per kind (4006, 4015); 0 skips them")
+    parser.add_argument("--controls", type=int, default=20,
+                        help="samples of each queue control (play now, /skipto far); 0 skips them")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke sizes: --plays 2 --skips 3 --changes 3 "
-                        "--cold 1 --gap-seconds 5 --cpu-runs 1 --faults 2")  # fmt: skip
+                        "--cold 1 --gap-seconds 5 --cpu-runs 1 --faults 2 --controls 2")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.plays, args.skips, args.cold, args.gap_seconds, args.cpu_runs, args.faults = 2, 3, 1, 5.0, 1, 2
-        args.changes = 3
+        args.changes, args.controls = 3, 2
+    if args.controls < 0:
+        parser.error("--controls must be 0 or more")
     if min(args.plays, args.skips, args.changes, args.cpu_runs) < 1 or args.cold < 0 or args.gap_seconds < 1:
         parser.error("sizes must be positive (--cold may be 0)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -959,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (
         f"--plays {args.plays} --skips {args.skips} --changes {args.changes} --cold {args.cold} "
         f"--gap-seconds {args.gap_seconds:g} "
-        f"--cpu-runs {args.cpu_runs} --faults {args.faults}"
+        f"--cpu-runs {args.cpu_runs} --faults {args.faults} --controls {args.controls}"
     )
     print_header("voice: warm /play, skip, packet gaps, memory, cold start, CPU per pipeline", sizes)
     report = Report()
@@ -969,7 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
     with phase(report, "CPU / audio min"):
         cpu_pipelines(report, args.cpu_runs, opus_problem)
     voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, changes=args.changes,
-                 gap_seconds=args.gap_seconds, faults=args.faults)  # fmt: skip
+                 gap_seconds=args.gap_seconds, faults=args.faults, controls=args.controls)  # fmt: skip
 
     print()
     table([["figure", "N", "result", "target", "verdict"], *report.rows])

@@ -48,6 +48,13 @@ def test_quick_run_exits_zero_and_prints_every_figure() -> None:
         rf"^skip → next track's first packet \(wake hint\)\s+3\s+{LATENCY}\s+p95 ≤ 250 ms\s+{VERDICT}$",
         rf"^  the same, media 150 ms to first byte\s+3\s+{LATENCY}\s+p95 ≤ 250 ms\s+{VERDICT}$",
         rf"^baseline: skip seen at the next poll \(no hint\)\s+3\s+{LATENCY}$",
+        rf"^play now, prefetched track \(media 150 ms to first byte\)\s+2\s+{LATENCY}\s+p95 ≤ 250 ms \(the skip "
+        rf"budget\)\s+{VERDICT}$",
+        rf"^play now, not prefetched \(media 150 ms to first byte\)\s+2\s+{LATENCY}\s+≤ 1\.5 s \(p95, the /play "
+        rf"budget\)\s+{VERDICT}$",
+        rf"^/skipto 10, not prefetched \(media 150 ms to first byte\)\s+2\s+{LATENCY}\s+≤ 1\.5 s \(p95, the /play "
+        rf"budget\)\s+{VERDICT}$",
+        rf"^baseline: skip to the prefetched next track, same media\s+2\s+{LATENCY}$",
         rf"^track to track, natural end \(silence beyond the files'\)\s+3\s+{LATENCY}\s+p95 ≤ 60 ms\s+{VERDICT}$",
         rf"^  baseline: the files' own quiet at each change\s+3\s+{LATENCY}$",
         rf"^packet gaps, steady playback \(copy path\)\s+\d+\s+p50 {FIGURE}, p95 {FIGURE}, p99 {FIGURE}, "
@@ -57,7 +64,7 @@ def test_quick_run_exits_zero_and_prints_every_figure() -> None:
         rf"^reconnect gap after 4015 \(silence heard\)\s+2\s+{LATENCY}\s+p95 ≤ 1 s\s+{VERDICT}$",
         r"^note: reconnect baseline: the longest packet gap in 1 s of steady playback before the faults was ",
         r"^reproduce with: \.venv/bin/python -m scripts\.bench\.voice --plays 2 --skips 3 --changes 3 --cold 1 "
-        r"--gap-seconds 5 --cpu-runs 1 --faults 2\s+or\s+python3 scripts/dev\.py bench --quick$",
+        r"--gap-seconds 5 --cpu-runs 1 --faults 2 --controls 2\s+or\s+python3 scripts/dev\.py bench --quick$",
     ]
     if ctypes.util.find_library("opus"):
         patterns += [
