@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # the runtime pin and the zips' bytecode (issue 16, Build 8)
+try:  # the runtime pin and the zips' bytecode
     from scripts import lambda_runtime
 except ImportError:  # run as `python scripts/deploy.py`
     import lambda_runtime  # type: ignore[no-redef]

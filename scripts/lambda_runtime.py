@@ -1,4 +1,4 @@
-"""The Lambda runtime pin and the bytecode in the packaged zips (issue 16, Build 8).
+"""The Lambda runtime pin and the bytecode in the packaged zips.
 
 Chalice 1.34 takes the functions' ``Runtime`` from the interpreter that runs ``chalice package``:
 there is no config key. So ``scripts/deploy.py`` calls :func:`require_pinned_python` first, which

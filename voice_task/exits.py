@@ -34,7 +34,8 @@ RESUMABLE = frozenset({ExitReason.SIGTERM, ExitReason.VOICE_LOST})
 
 
 def holder_id() -> str:
-    """The lease holder: the ECS task ARN in Fargate, else host:pid."""
+    """The lease holder: ``ecs:<task id>`` in Fargate (the last part of the task metadata URI), else
+    ``<host>:<pid>``."""
     arn = os.environ.get("ECS_CONTAINER_METADATA_URI_V4", "")
     if arn:
         return f"ecs:{arn.rsplit('/', 1)[-1]}"

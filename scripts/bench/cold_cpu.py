@@ -1,10 +1,10 @@
-"""Benchmark: cold starts under the CPU the cloud really gives (issue 16, Build 9).
+"""Benchmark: cold starts under the CPU the cloud really gives.
 
 Each figure is measured under a CPU quota and, in the same run and interleaved, unconstrained:
 
 - **Fargate**, 0.25 vCPU: ``python -m voice_task`` from process start (the local launcher's steps:
   a launching lease, then the process) to the loopback Discord emulator's first audio packet. Twice:
-  with no ``.pyc`` anywhere (the image before issue 16: ``pip --no-compile`` and a read-only root, so
+  with no ``.pyc`` anywhere (the image as first built: ``pip --no-compile`` and a read-only root, so
   every module, the standard library's included, compiles at each start) and with the unchecked-hash
   ``.pyc`` the image now builds (the same ``compileall`` into a ``PYTHONPYCACHEPREFIX`` tree).
 - **Lambda**, at 512 MB (about 0.29 vCPU: a full vCPU is 1,769 MB) and 1,024 MB: a fresh

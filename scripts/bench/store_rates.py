@@ -1,4 +1,4 @@
-"""Benchmark: the voice task's DynamoDB traffic while it plays, per listening hour (issue 16, Build 10).
+"""Benchmark: the voice task's DynamoDB traffic while it plays, per listening hour.
 
 A real ``python -m voice_task`` plays a queue of tones on the loopback Discord emulator with
 DynamoDB as its store (moto behind tests/support/dynamodb_recorder.py, which records every call the

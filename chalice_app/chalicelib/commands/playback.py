@@ -188,7 +188,7 @@ def toggle_pause(ctx: CommandContext, store: Store) -> Reply:
 
 
 def stop(ctx: CommandContext, store: Store) -> Reply:
-    """Stop the current track and clear the queue; the voice task leaves after its idle timeout."""
+    """Stop the current track and clear the queue; the voice task leaves the channel and exits at once."""
     _playing(ctx, store)
     cleared = store.clear_queue(ctx.guild_id)
     store.update_desired(ctx.guild_id, bump_stop=True, paused=False)

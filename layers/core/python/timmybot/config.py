@@ -1,7 +1,9 @@
 """Typed settings, one object per process, read from ``TIMMYBOT_*`` environment variables.
 
-Secrets have no defaults. ``Settings.from_env()`` validates at start and names every problem at
-once. docs/CONFIGURATION.md lists every setting; keep it in step with this file.
+Secrets default to empty, which turns their feature off (a missing bot token, OAuth secret or link
+key is named by ``validate``); on AWS they come from SSM parameters named here, read once when first
+needed. ``Settings.from_env()`` validates at start and names every problem at once.
+docs/CONFIGURATION.md lists every setting; keep it in step with this file.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class PlayingElsewhereError(TimmyError):
         super().__init__(f"I'm playing in <#{channel_id}> — join me there.")
 
 
-# -- source failures the chain tells apart (issue 6) ---------------------------------------------
+# -- source failures the chain tells apart -----------------------------------------------------
 # Each is a SourceError (or a TrackUnavailableError, where existing callers already expect one);
 # timmybot.sources.failures maps each class to a reason code, an operator hint and a metric.
 

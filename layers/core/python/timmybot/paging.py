@@ -1,4 +1,4 @@
-"""Bounded walks over external lists (issue 15): Spotify playlists, albums and libraries, YouTube
+"""Bounded walks over external lists: Spotify playlists, albums and libraries, YouTube
 playlists, liked videos and the playlists lists.
 
 A ``ListWalk`` is handed to the client that pages through a list. It bounds the walk four ways:

@@ -1,6 +1,6 @@
 """The link key: one api-only secret from which every OAuth secret the store would otherwise hold is
 derived or sealed, so that the store (which the voice task and the worker can read) never holds a
-usable one (issue 14).
+usable one.
 
 Sub-keys are HMAC-SHA256(link key, label), one per use, so no two uses share a key:
 

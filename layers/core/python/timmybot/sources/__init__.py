@@ -13,7 +13,7 @@ from .local import LocalMediaSource
 from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
 from .operator import OperatorSources, operator_sources
 from .policy import ALLOWED_HOSTS, check_track_url, check_url, classify_query
-from .router import SourceRouter, default_router, mirror_track, mix_for, resolve_query, stream_for
+from .router import default_router, mirror_track, mix_for, resolve_query, stream_for
 from .ytdlp import (
     SITE_EXTRACTORS,
     SoundCloudSource,
@@ -40,7 +40,6 @@ __all__ = [
     "SoundCloudSource",
     "Source",
     "SourceChain",
-    "SourceRouter",
     "SourceSettings",
     "SpreadRule",
     "StreamInfo",

@@ -22,7 +22,7 @@ LOCAL_PROTOCOL_WHITELIST = "http,tcp,file"
 # FFmpeg tunnels https through a proxy (the network guard) with its ``httpproxy`` protocol.
 PROXY_PROTOCOL = "httpproxy"
 
-# The default order of sources when a request can go to more than one (issue 6): YouTube first, then
+# The default order of sources when a request can go to more than one: YouTube first, then
 # YouTube Music search, then SoundCloud search.
 DEFAULT_SOURCE_CHAIN: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")
 # Names a deployed configuration may put in ``source_chain``; "local" and test-only sources

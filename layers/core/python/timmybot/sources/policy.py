@@ -10,7 +10,7 @@ percent-encoded, and also when encoded twice or three times (``%250d`` decodes t
 some layer between us and the socket (yt-dlp's URL sanitizer, FFmpeg's URL parser, a proxy) may
 decode once more than we expect, and a CR/LF that survives becomes a forged header line.
 
-Redirectors on allowed hosts are refused (issue 15). An allowed host is only as safe as what it
+Redirectors on allowed hosts are refused. An allowed host is only as safe as what it
 sends yt-dlp on to, so the rule follows what yt-dlp itself does with these sites:
 
 - YouTube's own redirectors (``/redirect?q=``, ``/attribution_link?u=``, ``/url?q=``, the sign-in,

@@ -17,9 +17,6 @@ from timmybot.errors import SourceError
 from .chain import SourceChain
 from .models import SourceSettings, StreamInfo, Track
 
-#: The chain used to be a router with one adapter per source family; the name stays for callers.
-SourceRouter = SourceChain
-
 _log = logging.getLogger(__name__)
 
 
