@@ -86,55 +86,6 @@ class Permission(enum.IntFlag):
     MANAGE_GUILD = 1 << 5
 
 
-# ---------------------------------------------------------------------- inbound payloads
-class UserPayload(TypedDict):
-    id: str
-    username: NotRequired[str]
-    global_name: NotRequired[str | None]
-
-
-class MemberPayload(TypedDict):
-    user: UserPayload
-    roles: list[str]
-    permissions: NotRequired[str]  # decimal bit set, as a string
-    nick: NotRequired[str | None]
-
-
-class OptionPayload(TypedDict):
-    name: str
-    type: int
-    value: NotRequired[str | int | float | bool]
-    options: NotRequired[list[OptionPayload]]
-    focused: NotRequired[bool]
-
-
-class InteractionDataPayload(TypedDict, total=False):
-    id: str
-    name: str
-    type: int
-    options: list[OptionPayload]
-    custom_id: str
-    component_type: int
-    values: list[str]
-    components: list[dict[str, Any]]
-
-
-class InteractionPayload(TypedDict):
-    id: str
-    application_id: str
-    type: int
-    token: str
-    version: int
-    data: NotRequired[InteractionDataPayload]
-    guild_id: NotRequired[str]
-    channel_id: NotRequired[str]
-    member: NotRequired[MemberPayload]
-    user: NotRequired[UserPayload]
-    app_permissions: NotRequired[str]
-    locale: NotRequired[str]
-    guild_locale: NotRequired[str]
-
-
 # ---------------------------------------------------------------------- outbound payloads
 class EmbedFieldPayload(TypedDict):
     name: str
