@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.audio import analyse
 from tests.support.emulator import ChannelType, DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
@@ -112,16 +113,43 @@ def test_being_moved_to_another_channel_follows_the_move_and_keeps_playing(
 ) -> None:
     other = emulator.add_channel(guild.id, "Other", ChannelType.GUILD_VOICE)
     gid = _playing(stack, emulator, guild)
-    listener = emulator.add_member(guild.id, "follower")
-    emulator.set_member_voice(guild.id, listener, other)
+    follower = emulator.add_listener(guild.id, other, "follower")
 
-    emulator.set_member_voice(guild.id, emulator.bot_user_id, other)
+    # Discord's move: the bot's voice state, a voice server update with a new token, a close 4014.
     moved_at = time.monotonic()
+    assert emulator.move_bot(guild.id, other)
     record = stack.wait_record(gid, lambda r: r.voice_channel_id == str(other), what="the new channel recorded")
-    stack.wait_for_audio(gid, since=moved_at + 1.0, timeout=15)
-    heard = stack.hear(gid, 1.0)
+    emulator.wait_for(lambda: len(emulator.heard(guild.id, follower, since=moved_at)) >= 10, timeout=15,
+                      message="the follower in the new channel hearing the bot")  # fmt: skip
+    time.sleep(0.3)
+    start = time.monotonic()
+    time.sleep(1.0)
+    followed = analyse(emulator.heard(guild.id, follower, since=start, until=time.monotonic()))
+    heard = stack.hear(gid, 1.0, settle=0)
 
     assert emulator.bot_voice_channel(guild.id) == other
     assert record.voice_channel_id == str(other)
-    assert heard.dominant_hz is not None and abs(heard.dominant_hz - 440) < 15
+    assert [e for e in emulator.voice_events(guild.id, "identify") if e.time > moved_at], "no new voice session"
+    assert followed.dominant_hz is not None and abs(followed.dominant_hz - 440) < 15, followed
+    assert heard.dominant_hz is not None and abs(heard.dominant_hz - 440) < 15, heard
     assert stack.tasks[0].process.poll() is None
+
+
+def test_setting_the_bots_voice_state_while_it_is_connected_is_a_whole_move(
+    stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    """A test that only sets the bot's voice state gets Discord's move too, so the frames of the
+    stale session are never credited to the old channel's listener."""
+    other = emulator.add_channel(guild.id, "Other", ChannelType.GUILD_VOICE)
+    gid = _playing(stack, emulator, guild)
+    follower = emulator.add_listener(guild.id, other, "follower")
+
+    moved_at = time.monotonic()
+    emulator.set_member_voice(guild.id, emulator.bot_user_id, other)
+    stack.wait_record(gid, lambda r: r.voice_channel_id == str(other), what="the new channel recorded")
+    emulator.wait_for(lambda: len(emulator.heard(guild.id, follower, since=moved_at)) >= 10, timeout=15,
+                      message="the follower in the new channel hearing the bot")  # fmt: skip
+
+    assert [e for e in emulator.voice_events(guild.id, "identify") if e.time > moved_at], "no new voice session"
+    heard = stack.hear(gid, 1.0)
+    assert heard.dominant_hz is not None and abs(heard.dominant_hz - 440) < 15, heard

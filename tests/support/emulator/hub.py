@@ -288,6 +288,11 @@ class Hub:
             records.plaintext_frames[guild_id].append(now)
             _log.debug("udp: plain Opus frame seq %d from a DAVE session in guild %s", sequence, guild_id)
             return
+        # Credit only the listeners of the channel the bot is in now: a session left over from before
+        # a move (its channel stale) is heard by no one there.
+        guild = self.guilds.get(guild_id)
+        state = guild.voice_states.get(self.bot_user.id) if guild is not None else None
+        here = state.channel_id if state is not None and state.channel_id == session.channel_id else None
         heard = None
         for listener in [*self.listeners.values(), *self.departed]:
             if listener.media.guild_id != guild_id:
@@ -298,7 +303,7 @@ class Hub:
             records.heard[(guild_id, listener.user_id)].append(
                 RtpPacket(now, guild_id, session.ssrc, sequence, timestamp, opus)
             )
-            if listener.departed_at is None and listener.channel_id == session.channel_id:
+            if listener.departed_at is None and here is not None and listener.channel_id == here:
                 heard = opus
         if heard is None:
             records.unread_dave_frames[guild_id] += 1

@@ -396,12 +396,21 @@ class DiscordEmulator:
     ) -> None:  # fmt: skip
         """Move a member (or the bot: a forced move/disconnect) to ``channel_id``; None disconnects.
 
-        Sends VOICE_STATE_UPDATE to every connected bot session covering the guild.
+        Sends VOICE_STATE_UPDATE to every connected bot session covering the guild. Moving the bot to
+        another channel while its voice session is open is Discord's whole move (``move_bot``): the
+        state, a voice server update with a new token and the old voice websocket closed with 4014.
         """
 
         async def run() -> None:
-            guild = self._hub.guilds[guild_id]
-            await self._hub.set_voice_state(guild, user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf)
+            hub = self._hub
+            guild = hub.guilds[guild_id]
+            current = guild.voice_states.get(user_id)
+            session = hub.voice_sessions.get(guild_id)
+            moving = current is not None and channel_id not in (None, current.channel_id)
+            if user_id == hub.bot_user.id and moving and session is not None and not session.ws.closed:
+                await move_bot(hub, guild_id, channel_id)
+                return
+            await hub.set_voice_state(guild, user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf)
 
         self._call_async(run)
 
