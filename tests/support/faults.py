@@ -9,6 +9,7 @@ low tone, injects a fault well into the sweep, and reads from what the listeners
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 
 #: The track after the sweep: below the sweep's lowest frequency, so the two can't be confused.
 NEXT_TONE_HZ = 150
+#: The audio in one analysis window (``audio.windows``: 10 packets of 20 ms). Two windows in a row
+#: are this far apart in the sweep when nothing was skipped or repeated between them.
+WINDOW_S = 10 * 0.02
+#: How far from where it stopped playback may resume after a fault (issue 13: ± 0.5 s).
+RESUME_TOLERANCE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,15 @@ class FaultOutcome:
     next_track_after_sweep: bool  # the next tone was heard, after the sweep's last window
     heard_at: list[float]  # arrival time of each sweep window after the fault
 
+    @property
+    def resume_error_s(self) -> float:
+        """How far from where it stopped the sweep came back: 0 when the first window after the
+        fault follows the last one before it (one window on), + skipped, − repeated."""
+        return self.after_s - self.before_s - WINDOW_S
+
     def describe(self) -> str:
-        return (f"before {self.before_s:.2f} s, after {self.after_s:.2f} s, gap {self.gap_s:.2f} s, "
+        return (f"before {self.before_s:.2f} s, after {self.after_s:.2f} s "
+                f"(resumed {self.resume_error_s:+.2f} s off), gap {self.gap_s:.2f} s, "
                 f"sweep heard {self.sweep_heard_s:.1f} s up to {self.last_sweep_s:.1f} s, "
                 f"next track after it: {self.next_track_after_sweep}")  # fmt: skip
 
@@ -89,3 +102,18 @@ def play_sweep(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle,
                   text_channel_id=str(guild.text_channel_id))  # fmt: skip
     task = stack.launch(gid)
     return SweepRun(gid, sweep, after, task, stack.wait_for_audio(gid, since=0, timeout=20))
+
+
+@dataclass(frozen=True)
+class VoiceCheck:
+    """One ``VoiceStaleTasks`` metric the voice task emitted after a recovery or a rejoin."""
+
+    stale_tasks: int  # tasks of a discarded voice connection still alive
+    client: str  # "ours": discord.py's voice client for the guild is the task's own; else "other"
+
+
+def voice_checks(log: str) -> list[VoiceCheck]:
+    """The task's checks of its voice connection after each recovery and rejoin, from its metric
+    lines (``metric=VoiceStaleTasks value=<n> client=<ours|other>``)."""
+    found = re.findall(r"metric=VoiceStaleTasks value=(\d+) client=(\w+)", log)
+    return [VoiceCheck(int(value), client) for value, client in found]
