@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import commands
+from tests.support.emulator import discord_rules
 from timmybot.discord.rest import DiscordHTTPError, DiscordRest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,9 @@ def test_dry_run_prints_valid_json_of_every_command_within_discords_limits() -> 
         assert len(entry["description"]) <= 100
         assert len(entry.get("options", [])) <= 25
         assert entry["contexts"] == [0]
+    # AND the whole set, subcommands and groups included, is what Discord's bulk PUT takes
+    problems = discord_rules.request_problems("PUT", "/applications/{application_id}/commands", printed)
+    assert [str(p) for p in problems] == []
 
 
 def test_guild_registration_is_one_bulk_put_with_the_bot_token(fake_discord: FakeDiscord) -> None:
@@ -120,6 +124,8 @@ def test_guild_registration_is_one_bulk_put_with_the_bot_token(fake_discord: Fak
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"].startswith("DiscordBot (")
     assert request.body == json.loads(json.dumps(commands.schema()))
+    guild_route = "/applications/{application_id}/guilds/{guild_id}/commands"
+    assert [str(p) for p in discord_rules.request_problems("PUT", guild_route, request.body)] == []
     assert TOKEN not in result.stdout + result.stderr
 
 
