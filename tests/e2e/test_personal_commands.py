@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_hostile_title import HOSTILE, assert_safe
 from tests.e2e.test_play_flow import PlayWorld, play_world
 from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track
 from tests.support.fake_youtube_api import FakeYouTubeApi, video, video_id
@@ -185,6 +186,42 @@ def test_a_forged_or_foreign_playlist_choice_queues_nothing(personal: Personal) 
     body, _ = personal.click(custom_ids.build(MyPlaylistsPickId()), values=[choice], user_id=OTHER_USER_ID)
     assert body["data"]["content"].startswith("That list has expired")
     assert personal.queued() == []
+
+
+def _rendered(message: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a message Discord renders as markdown (and the mention rule), not component labels."""
+    return {key: message[key] for key in ("content", "embeds", "allowed_mentions") if key in message}
+
+
+def test_a_hostile_playlist_name_is_quoted_safely_from_the_menu_to_the_last_edit(personal: Personal) -> None:
+    # GIVEN a Spotify playlist named with 2100 characters of mentions, a masked link, bold and spoilers
+    hostile_list = spotify_id(501)
+    personal.spotify.add_playlist(hostile_list, HOSTILE, ROAD_TRACKS[:3])
+    personal.spotify.add_user(SPOTIFY_TOKEN, playlists=[hostile_list])
+    personal.link(USER_ID, Platform.SPOTIFY, SPOTIFY_TOKEN)
+    # WHEN the user runs /my-playlists and picks it
+    _, menu_token = personal.command("my-playlists")
+    menu = personal.original(menu_token)
+    (option,) = menu["components"][0]["components"][0]["options"]
+    body, pick_token = personal.click(custom_ids.build(MyPlaylistsPickId()), values=[option["value"]])
+    # THEN the menu's option shows the name as plain text (labels render no markdown and ping nobody),
+    # within Discord's 100 characters
+    assert len(option["label"]) <= 100 and option["label"].startswith("@everyone <@&1> [Free Nitro]")
+    # AND the menu, the "Adding…" update and every edit after it quote the name safely where it renders
+    assert body["type"] == 7
+    assert "\\[Free Nitro\\]" in body["data"]["content"]  # quoted, escaped and shortened
+    assert_safe(_rendered(body["data"]))
+    assert_safe(_rendered(menu), message=False)
+    calls = [c for token in (menu_token, pick_token) for c in personal.world.emulator.webhook_calls(token)
+             if c.action in ("edit_original", "followup", "edit_followup")]  # fmt: skip
+    assert calls and calls[-1].body.get("content", "").startswith("Added 3/3 from **")
+    for call in calls:
+        assert_safe(_rendered(call.body))
+        assert "[Free Nitro](" not in call.body.get("content", "")
+    # AND Discord took every body (the session guard checks each against its rules), none could ping
+    assert personal.world.emulator.refused_bodies() == []
+    assert personal.world.emulator.ping_bodies() == []
+    assert [e.title for e in personal.queued()] == ["Road 1", "Road 2", "Road 3"]
 
 
 # ---------------------------------------------------------------------- liked songs

@@ -8,9 +8,15 @@ import pytest
 
 from timmybot import text
 
-HOSTILE = "@everyone <@&1> [Free Nitro](https://evil.example) **x** ||y||"
+HOSTILE = "@everyone <@&1> [Free Nitro](https://evil.example) **x** ||y|| `code` ```block```"
 #: A masked link as Discord parses it: ``[text](target)`` with neither bracket escaped.
 MASKED_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\((?!\\)")
+
+
+def _unescaped_backticks(quoted: str) -> list[int]:
+    """Where a backtick follows an even run of backslashes (none, or escaped backslashes): live markdown."""
+    return [m.start() for m in re.finditer("`", quoted)
+            if (len(quoted[: m.start()]) - len(quoted[: m.start()].rstrip("\\"))) % 2 == 0]  # fmt: skip
 
 
 def test_markdown_masked_links_and_mentions_cannot_form() -> None:
@@ -18,6 +24,7 @@ def test_markdown_masked_links_and_mentions_cannot_form() -> None:
 
     assert not MASKED_LINK.search(quoted)
     assert "**x**" not in quoted and "||y||" not in quoted
+    assert not _unescaped_backticks(quoted)  # no code span nor code block can form
     assert "@everyone" not in quoted and "<@&1>" not in quoted
     assert quoted.replace("\\", "").replace("\u200b", "") == HOSTILE  # it reads the same
 
@@ -29,6 +36,7 @@ def test_quote_never_exceeds_its_limit_nor_ends_on_half_an_escape(limit: int) ->
     assert len(quoted) <= limit
     body = quoted.removesuffix(text.ELLIPSIS)
     assert (len(body) - len(body.rstrip("\\"))) % 2 == 0
+    assert not _unescaped_backticks(quoted)
 
 
 def test_newlines_in_a_title_do_not_break_the_line_it_is_quoted_in() -> None:
