@@ -14,7 +14,9 @@ import aiohttp
 import pytest
 
 from tests.support.audio import analyse
+from tests.support.dave_checks import report_problems
 from tests.support.emulator import ChannelType, DaveMode, DiscordEmulator, GuildHandle
+from tests.support.emulator.dave import DaveOp
 from tests.support.minimal_bot import MinimalBotProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
@@ -157,6 +159,9 @@ def test_plain_opus_sent_before_the_group_is_ready_is_counted_and_never_heard(
     assert 30 <= plain <= 100, plain
     heard = analyse(emulator.packets(guild.id, since=started))
     assert heard.packet_count == pytest.approx(150 - plain, abs=5)
+    # AND the guard every test gets reports them (this test alone is marked plaintext_expected)
+    problems = report_problems(emulator.report())
+    assert problems == [f"{plain} Opus frames went out in plain text while DAVE was in force"], problems
 
 
 def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
@@ -179,8 +184,9 @@ def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
     assert emulator.unread_dave_frames(guild.id) >= 140
 
 
+@pytest.mark.parametrize("op", [DaveOp.MLS_ANNOUNCE_COMMIT_TRANSITION, DaveOp.MLS_WELCOME], ids=["op29", "op30"])
 def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path, op: DaveOp
 ) -> None:
     # GIVEN a bot in an established group with a listener
     listener = emulator.add_listener(guild.id, guild.voice_channel_id)
@@ -188,12 +194,17 @@ def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
     _join(bot, guild)
     epoch = emulator.dave_group(guild.voice_channel_id)["epoch"]
 
-    # WHEN the voice server sends it a corrupt op 29
-    assert emulator.inject_invalid_dave(guild.id)
+    # WHEN the voice server sends it a corrupt op 29 (commit) or op 30 (welcome)
+    assert emulator.inject_invalid_dave(guild.id, op)
 
-    # THEN it flags it (op 31), is removed and re-added with a fresh key package, and audio flows again
-    flagged = emulator.wait_for(lambda: emulator.voice_events(guild.id, "dave_mls_invalid_commit_welcome"),
-                                message="op 31")[0].time  # fmt: skip
+    # THEN it flags it (op 31) for that transition, is removed and re-added with a fresh key package,
+    # and audio flows again
+    injected = emulator.dave_events(guild.id, "injected_invalid")
+    assert [e.data["op"] for e in injected] == [int(op)]
+    flags = emulator.wait_for(lambda: emulator.voice_events(guild.id, "dave_mls_invalid_commit_welcome"),
+                              message="op 31")  # fmt: skip
+    assert flags[0].data["transition_id"] == injected[0].data["transition_id"]
+    flagged = flags[0].time
     emulator.wait_for(lambda: [e for e in emulator.dave_events(guild.id, "transition_executed") if e.time > flagged],
                       message="a new group's transition")  # fmt: skip
     group = emulator.dave_group(guild.voice_channel_id)
@@ -248,9 +259,10 @@ def test_a_voice_session_closed_with_4006_cannot_be_resumed(emulator: DiscordEmu
 
     # WHEN a client tries to RESUME it
     async def resume() -> int | None:
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-            f"wss://{emulator.voice_endpoint}/?v=8", ssl=emulator.ssl_context()
-        ) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"wss://{emulator.voice_endpoint}/?v=8", ssl=emulator.ssl_context()) as ws,
+        ):
             payload = {"server_id": identify["server_id"], "session_id": identify["session_id"],
                        "token": identify["token"], "seq_ack": 0}  # fmt: skip
             await ws.send_str(json.dumps({"op": 7, "d": payload}))
@@ -286,4 +298,36 @@ def test_listener_changes_make_new_epochs_and_a_sole_member_is_reset(
     time.sleep(0.2)
     assert not emulator.dave_group(channel)["established"]
     assert emulator.voice_events(guild.id, "sent_prepare_epoch")
+    assert emulator.listener_failures(guild.id) == []
+
+
+def test_a_replayed_commit_for_an_epoch_that_has_one_is_refused_and_the_epoch_rises_by_one(
+    emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    # GIVEN two listeners' clients in a group, and a third joining: one commit takes the group up an epoch
+    channel = guild.voice_channel_id
+    assert channel is not None
+    emulator.add_listener(guild.id, channel, "first")
+    emulator.add_listener(guild.id, channel, "second")
+    emulator.wait_for(lambda: emulator.dave_group(channel)["established"], message="the group")
+    emulator.wait_for(lambda: not emulator.dave_group(channel)["pending"], message="both in the group")
+    epoch = emulator.dave_group(channel)["epoch"]
+    joined_at = time.monotonic()
+    emulator.add_listener(guild.id, channel, "third")
+    emulator.wait_for(lambda: emulator.dave_group(channel)["epoch"] == epoch + 1, message="the Add's epoch")
+    refused_before = len(emulator.dave_events(guild.id, "commit_refused"))
+
+    # WHEN that accepted commit is sent again (a stale commit, a second one for the same epoch)
+    replayed_at = time.monotonic()
+    assert emulator.replay_dave_commit(channel)
+
+    # THEN the voice server refuses it, and the epoch rose by exactly one for the join
+    refused = emulator.wait_for(lambda: emulator.dave_events(guild.id, "commit_refused")[refused_before:],
+                                message="the replay refused")  # fmt: skip
+    assert [e.time > replayed_at for e in refused] == [True]
+    assert refused[0].data == f"epoch {epoch}, the group is at {epoch + 1}"
+    time.sleep(0.3)
+    assert emulator.dave_group(channel)["epoch"] == epoch + 1
+    commits = [e for e in emulator.dave_events(guild.id, "mls_announce_commit_transition") if e.time > joined_at]
+    assert len(commits) == 1, commits
     assert emulator.listener_failures(guild.id) == []

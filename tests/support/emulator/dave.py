@@ -149,6 +149,8 @@ class MediaSession:
         self.sent_to: dict[int, list[mls.Proposal]] = {}
         self.transitions: dict[int, Transition] = {}
         self.faults = SessionFaults()
+        # The last op 28 accepted, with its sender (a test can replay it: ``replay_commit``).
+        self.last_accepted: tuple[int, bytes] | None = None
         self._transition_ids = itertools.cycle(range(1, 0x10000))
         self._holding = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -341,11 +343,11 @@ class MediaSession:
             return
         if self.faults.hold_commits_s > 0:
             self._holding = True
-            self._spawn(self._hold_then_accept(member, commit, welcome, self.faults.hold_commits_s))
+            self._spawn(self._hold_then_accept(member, data, commit, welcome, self.faults.hold_commits_s))
             return
-        await self._accept(member, commit, welcome)
+        await self._accept(member, data, commit, welcome)
 
-    async def _hold_then_accept(self, member: Member, commit: mls.Commit, welcome: mls.Welcome | None,
+    async def _hold_then_accept(self, member: Member, data: bytes, commit: mls.Commit, welcome: mls.Welcome | None,
                                 seconds: float) -> None:  # fmt: skip
         """The group ready late (a test fault): the winning commit waits before it is broadcast."""
         try:
@@ -355,7 +357,7 @@ class MediaSession:
         if self.members.get(member.user_id) is not member or self._invalid(member, commit, welcome):
             self._refuse(member, "the group changed while the commit was held")
             return
-        await self._accept(member, commit, welcome)
+        await self._accept(member, data, commit, welcome)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -407,7 +409,8 @@ class MediaSession:
                     return f"the welcome has no secrets for {proposal.user_id}"
         return None
 
-    async def _accept(self, member: Member, commit: mls.Commit, welcome: mls.Welcome | None) -> None:
+    async def _accept(self, member: Member, data: bytes, commit: mls.Commit, welcome: mls.Welcome | None) -> None:
+        self.last_accepted = (member.user_id, data)
         by_ref = {p.ref: p for p in self._expected_refs(member)}
         proposals = [by_ref[ref] for ref in commit.refs]
         if self.established:
@@ -505,6 +508,19 @@ class MediaSession:
         transition_id = next(self._transition_ids)
         self.record("injected_invalid", user_id, {"op": int(op), "transition_id": transition_id})
         await self._send(member, op, transition_id.to_bytes(2, "big") + b"\x00\x01\x00\x01not an mls message")
+        return True
+
+    async def replay_commit(self) -> bool:
+        """Deliver the last accepted op 28 again from its sender: a commit for an epoch that already
+        has one (a test fault). False when there is none, or its sender has left."""
+        if self.last_accepted is None:
+            return False
+        user_id, data = self.last_accepted
+        member = self.members.get(user_id)
+        if member is None:
+            return False
+        self.record("replayed_commit", user_id)
+        await self.on_commit_welcome(member.endpoint, data)
         return True
 
     def snapshot(self) -> dict[str, Any]:

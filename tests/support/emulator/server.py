@@ -686,6 +686,16 @@ class DiscordEmulator:
 
         return bool(self._call_async(run))
 
+    def replay_dave_commit(self, channel_id: int) -> bool:
+        """Send the channel's last accepted commit (op 28) again from its sender, as a stale or second
+        commit for its epoch: the voice server must refuse it (a ``commit_refused`` event)."""
+
+        async def run() -> bool:
+            media = self._hub.media_sessions.get(channel_id)
+            return media is not None and await media.replay_commit()
+
+        return bool(self._call_async(run))
+
     def hold_dave_commits(self, channel_id: int, seconds: float) -> None:
         """Make the channel's group ready ``seconds`` late: each winning commit waits that long."""
 
