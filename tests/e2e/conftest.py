@@ -45,6 +45,12 @@ def tone_440() -> Path:
     return tone_file(440, 3, "webm")
 
 
+@pytest.fixture(scope="session")
+def tone_440_1s() -> Path:
+    """A one-second tone (50 Opus frames), for emulator tests that need a second of audio."""
+    return tone_file(440, 1, "webm")
+
+
 @pytest.fixture
 def media_server() -> Iterator[MediaServer]:
     with MediaServer() as server:

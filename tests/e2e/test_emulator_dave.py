@@ -38,7 +38,7 @@ def _play_to_the_end(bot: MinimalBotProcess, guild: GuildHandle, path: Path, **e
 
 
 def test_dave_v1_is_negotiated_and_the_listener_decrypts_what_the_bot_plays(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440_1s: Path
 ) -> None:
     # GIVEN a listener in the channel and a discord.py bot joining it
     listener = emulator.add_listener(guild.id, guild.voice_channel_id)
@@ -54,12 +54,12 @@ def test_dave_v1_is_negotiated_and_the_listener_decrypts_what_the_bot_plays(
     emulator.wait_for(lambda: emulator.privacy_codes(guild.id), message="the listener's privacy code")
     assert emulator.privacy_codes(guild.id)[-1].code == joined["dave"]["privacy_code"]
 
-    # WHEN the bot plays a 3 s tone
-    started = _play_to_the_end(bot, guild, tone_440)
+    # WHEN the bot plays a 1 s tone
+    started = _play_to_the_end(bot, guild, tone_440_1s)
 
-    # THEN the listener decrypted it, frame by frame, and nothing went out in plain text
+    # THEN the listener decrypted it, frame by frame (50 frames), and nothing went out in plain text
     heard = analyse(emulator.heard(guild.id, listener, since=started))
-    assert heard.packet_count == pytest.approx(150, rel=0.1)
+    assert heard.packet_count == pytest.approx(50, rel=0.1)
     assert heard.dominant_hz == pytest.approx(440, rel=0.02)
     assert emulator.plaintext_frames(guild.id) == 0
     assert emulator.listener_failures(guild.id) == []
@@ -67,7 +67,7 @@ def test_dave_v1_is_negotiated_and_the_listener_decrypts_what_the_bot_plays(
 
 @pytest.mark.not_audio_expected
 def test_the_emulator_counts_ogg_header_packets_sent_as_audio_frames(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440_1s: Path
 ) -> None:
     # GIVEN a listener, and a bot playing through unmodified discord.py's FFmpegOpusAudio
     emulator.add_listener(guild.id, guild.voice_channel_id)
@@ -79,9 +79,9 @@ def test_the_emulator_counts_ogg_header_packets_sent_as_audio_frames(
                       message="the listener in the bot's group")  # fmt: skip
 
     # WHEN it plays a tone twice: as it comes (the Ogg headers go out first), then without them
-    _play_to_the_end(bot, guild, tone_440, ogg_headers=True)
+    _play_to_the_end(bot, guild, tone_440_1s, ogg_headers=True)
     raw = emulator.not_audio_frames(guild.id)
-    _play_to_the_end(bot, guild, tone_440)
+    _play_to_the_end(bot, guild, tone_440_1s)
 
     # THEN the first play's Ogg header packets were counted (OpusTags at least: the very first
     # frame of a play can be lost as the stream starts, as any one UDP packet can), and the second
@@ -102,7 +102,8 @@ def test_a_client_without_dave_is_closed_with_4017_in_required_mode(
 
     # WHEN it tries to join a voice channel
     bot.command("join", guild=guild.id, channel=guild.voice_channel_id, timeout=4)
-    bot.wait_event("error", timeout=20)
+    emulator.wait_for(lambda: emulator.voice_events(guild.id, "closed_by_server"), message="the voice close")
+    bot.stop(timeout=0.5)  # its join waits out its 4 s timeout before it would take "quit"
 
     # THEN Discord's answer is 4017, before any session description
     identifies = emulator.voice_events(guild.id, "identify")
@@ -121,7 +122,7 @@ def test_a_client_without_dave_is_closed_with_4017_in_required_mode(
     ],
 )
 def test_the_dave_version_follows_the_mode_the_client_and_the_channel(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path,
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440_1s: Path,
     mode: DaveMode, no_dave: bool, stage: bool, version: int,
 ) -> None:  # fmt: skip
     emulator.set_dave_mode(guild.id, mode)
@@ -130,7 +131,7 @@ def test_the_dave_version_follows_the_mode_the_client_and_the_channel(
     bot = start_bot(**({"EMU_NO_DAVE": "1"} if no_dave else {}))
 
     joined = _join(bot, guild, channel)
-    started = _play_to_the_end(bot, guild, tone_440)
+    started = _play_to_the_end(bot, guild, tone_440_1s)
 
     assert joined["dave"]["version"] == version
     heard = analyse(emulator.packets(guild.id, since=started))
@@ -165,7 +166,7 @@ def test_plain_opus_sent_before_the_group_is_ready_is_counted_and_never_heard(
 
 
 def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440_1s: Path
 ) -> None:
     # GIVEN a listener kept from the bot's key (the negative control)
     listener = emulator.add_listener(guild.id, guild.voice_channel_id, withhold_key=True)
@@ -173,7 +174,7 @@ def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
     _join(bot, guild)
 
     # WHEN the bot plays
-    started = _play_to_the_end(bot, guild, tone_440)
+    started = _play_to_the_end(bot, guild, tone_440_1s)
 
     # THEN the analysis hears nothing, and the check every voice test makes would fail on it
     heard = analyse(emulator.packets(guild.id, since=started))
@@ -181,12 +182,12 @@ def test_a_listener_whose_key_is_withheld_hears_nothing_so_the_tone_check_fails(
     with pytest.raises(AssertionError):
         assert heard.dominant_hz == pytest.approx(440, rel=0.02)
     assert emulator.heard(guild.id, listener) == []
-    assert emulator.unread_dave_frames(guild.id) >= 140
+    assert emulator.unread_dave_frames(guild.id) >= 45  # of the 1 s tone's 50 frames
 
 
 @pytest.mark.parametrize("op", [DaveOp.MLS_ANNOUNCE_COMMIT_TRANSITION, DaveOp.MLS_WELCOME], ids=["op29", "op30"])
 def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440: Path, op: DaveOp
+    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, tone_440_1s: Path, op: DaveOp
 ) -> None:
     # GIVEN a bot in an established group with a listener
     listener = emulator.add_listener(guild.id, guild.voice_channel_id)
@@ -221,16 +222,17 @@ def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
 
     emulator.wait_for(same_code, interval=0.1, message="the same privacy code on both sides")
     assert state["can_encrypt"] and epoch >= 1
-    started = _play_to_the_end(bot, guild, tone_440)
+    started = _play_to_the_end(bot, guild, tone_440_1s)
     assert analyse(emulator.packets(guild.id, since=started)).dominant_hz == pytest.approx(440, rel=0.02)
 
 
 def test_voice_join_events_come_in_either_order_and_the_server_update_may_first_lack_an_endpoint(
     start_bot: StartBot,
 ) -> None:
-    # GIVEN emulators with different seeds (each seed fixes the order of one join's events)
+    # GIVEN emulators with seeds that fix one join's events in each of the four orders (a fresh
+    # emulator's first draws decide it: 0 server-state, 1 state-server, 4 and 7 with a null endpoint first)
     orders: set[tuple[str, ...]] = set()
-    for seed in range(12):
+    for seed in (0, 1, 4, 7):
         with DiscordEmulator(seed=seed) as emulator:
             guild = emulator.add_guild("Orders")
             bot = MinimalBotProcess(emulator).start()
@@ -243,8 +245,8 @@ def test_voice_join_events_come_in_either_order_and_the_server_update_may_first_
             assert joined["dave"]["version"] == 1
             orders.update(emulator.voice_dispatches(guild.id))
     # AND every variant came up
-    assert {("state", "server"), ("server", "state")} <= orders
-    assert any("server:null" in order for order in orders)
+    assert orders == {("server", "state"), ("state", "server"), ("server:null", "server", "state"),
+                      ("state", "server:null", "server")}  # fmt: skip
 
 
 def test_a_voice_session_closed_with_4006_cannot_be_resumed(emulator: DiscordEmulator, guild: GuildHandle,
