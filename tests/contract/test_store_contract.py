@@ -718,6 +718,22 @@ class TestRoundTrip:
         assert (first.version, second.version) == (1, 2)
         assert store.get_guild(GUILD) == second
 
+    def test_an_eventually_consistent_read_is_the_record_or_an_older_version(self, store: Store) -> None:
+        # GIVEN a guild record written twice
+        store.update_settings(GUILD, vote_skip=False)
+        written = store.update_desired(GUILD, paused=True)
+
+        # WHEN it is read eventually consistently (the voice task's timer polls) and strongly
+        relaxed = store.get_guild(GUILD, consistent=False)
+        strong = store.get_guild(GUILD, consistent=True)
+
+        # THEN the strong read is the last write; the relaxed one is a version of the same record,
+        # never newer (on one copy, as SQLite and moto keep, it is the last write too)
+        assert strong == written == store.get_guild(GUILD)
+        assert relaxed.guild_id == GUILD and 1 <= relaxed.version <= written.version
+        assert relaxed == written
+        assert store.get_guild(OTHER_GUILD, consistent=False) == GuildRecord(guild_id=OTHER_GUILD)
+
     def test_an_unknown_guild_reads_as_defaults(self, store: Store) -> None:
         assert store.get_guild(GUILD) == GuildRecord(guild_id=GUILD)
 
@@ -760,6 +776,21 @@ class _ThrottledClient:
         return {"Responses": response["Responses"], "UnprocessedKeys": left}
 
 
+class _ConsistencyRecorder:
+    """A real (moto) DynamoDB client that notes the ConsistentRead each GetItem asked for."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.seen: list[bool] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_item(self, **request: Any) -> Any:
+        self.seen.append(bool(request.get("ConsistentRead", False)))
+        return self._client.get_item(**request)
+
+
 class TestDynamoDBPlumbing:
     def test_unprocessed_batch_work_is_retried_until_done(self) -> None:
         with mock_aws():
@@ -779,6 +810,24 @@ class TestDynamoDBPlumbing:
             assert fetched == ids
             assert store.get_entries(GUILD, ids) == []
             assert throttled.batch_calls > 6 + 2 + 6
+
+    def test_reads_are_strongly_consistent_unless_asked_and_writes_always_read_strongly(self) -> None:
+        with mock_aws():
+            # GIVEN a store whose client records the ConsistentRead of each GetItem
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "reads")
+            recording = _ConsistencyRecorder(client)
+            store = DynamoDBStore("reads", client=recording)  # type: ignore[arg-type]
+            store.update_desired(GUILD, volume=60)
+            recording.seen.clear()
+
+            # WHEN the record is read by default, eventually consistently, then updated
+            store.get_guild(GUILD)
+            store.get_guild(GUILD, consistent=False)
+            store.update_desired(GUILD, volume=70)
+
+            # THEN only the read that asked is eventually consistent: the conditional write's read is strong
+            assert recording.seen == [True, False, True]
 
     def test_creating_the_table_twice_is_harmless_and_enables_ttl(self) -> None:
         with mock_aws():

@@ -87,8 +87,13 @@ class Store(abc.ABC):
 
     # ------------------------------------------------------------------ adapter primitives
     @abc.abstractmethod
-    def _get_item(self, key: Key) -> StoredItem | None:
-        """The item, or None. May return an expired item: the caller filters."""
+    def _get_item(self, key: Key, *, consistent: bool = True) -> StoredItem | None:
+        """The item, or None. May return an expired item: the caller filters.
+
+        ``consistent=False`` allows an eventually consistent read (DynamoDB: half a read unit),
+        which may return an older version than the last write; a backend with only one copy
+        (SQLite) may ignore it. Conditional writes always start from a consistent read.
+        """
 
     @abc.abstractmethod
     def _put_item(
@@ -129,8 +134,11 @@ class Store(abc.ABC):
         """Keys of every item currently in the sparse active index (never a table scan)."""
 
     # ------------------------------------------------------------------ guild record
-    def get_guild(self, guild_id: str) -> GuildRecord:
-        record, _ = self._load_guild(guild_id)
+    def get_guild(self, guild_id: str, *, consistent: bool = True) -> GuildRecord:
+        """The guild record. ``consistent=False`` may return an older version than the newest
+        write (an eventually consistent read, half the price on DynamoDB): a caller that takes it
+        must compare ``version`` with the newest it has seen and ignore an older record."""
+        record, _ = self._load_guild(guild_id, consistent=consistent)
         return record
 
     def update_guild(self, guild_id: str, change: Callable[[GuildRecord], GuildRecord]) -> GuildRecord:
@@ -737,8 +745,8 @@ class Store(abc.ABC):
             return None
         return item
 
-    def _load_guild(self, guild_id: str) -> tuple[GuildRecord, bool]:
-        item = self._get_item((guild_pk(guild_id), GUILD_SK))
+    def _load_guild(self, guild_id: str, *, consistent: bool = True) -> tuple[GuildRecord, bool]:
+        item = self._get_item((guild_pk(guild_id), GUILD_SK), consistent=consistent)
         if item is None:
             return GuildRecord(guild_id=guild_id), False
         data = dict(item.data)

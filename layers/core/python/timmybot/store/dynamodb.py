@@ -80,8 +80,8 @@ class DynamoDBStore(Store):
         return self._client_instance
 
     # ------------------------------------------------------------------ primitives
-    def _get_item(self, key: Key) -> StoredItem | None:
-        response = self.client.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True)
+    def _get_item(self, key: Key, *, consistent: bool = True) -> StoredItem | None:
+        response = self.client.get_item(TableName=self._table, Key=_key(key), ConsistentRead=consistent)
         item = response.get("Item")
         return _stored(item) if item else None
 

@@ -83,7 +83,8 @@ class SQLiteStore(Store):
             handle.connection.close()
 
     # ------------------------------------------------------------------ primitives
-    def _get_item(self, key: Key) -> StoredItem | None:
+    def _get_item(self, key: Key, *, consistent: bool = True) -> StoredItem | None:
+        # One copy: every read is consistent, so ``consistent`` changes nothing here.
         rows = (
             self._connection()
             .execute("SELECT data, version, expires_at FROM items WHERE pk = ? AND sk = ?", key)
