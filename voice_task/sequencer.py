@@ -63,6 +63,8 @@ class Host(Protocol):
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
+    def adopt(self, record: GuildRecord) -> tuple[GuildRecord, bool]: ...
+
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str, *, fatal: bool = False) -> asyncio.Task[Any]: ...
 
     async def publish(self) -> None: ...
@@ -114,8 +116,7 @@ class Sequencer:
         """Play the next playable track. Tracks that fail are tried one after another in this loop
         (never by recursion), checking exit, stop and the failure limit between tries."""
         while self.host.exit_reason is None:
-            record = await self.host.io(self.host.store.get_guild, self.host.guild_id)
-            self.host.record = record
+            record, _ = self.host.adopt(await self.host.io(self.host.store.get_guild, self.host.guild_id))
             if record.desired.stop_seq > self.host.applied.stop_seq:
                 return  # the tick stops the task
             entry: QueueEntry | None

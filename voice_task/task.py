@@ -37,7 +37,7 @@ from voice_task.connection import ChannelFullError, Connection, ConnectionEvents
 from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
 from voice_task.lease import LeaseKeeper, claim
 from voice_task.notices import Notifier, now_playing_message
-from voice_task.player import Player, SourceEvent
+from voice_task.player import WARM_AHEAD_S, Player, SourceEvent
 from voice_task.reconcile import Action, Applied, plan
 from voice_task.sequencer import End, Sequencer
 from voice_task.states import LIFECYCLE_MOVES, PLAYBACK_MOVES, Lifecycle, Machine, PlaybackState
@@ -48,7 +48,25 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
-PLAYING_POLL_MAX_S = 1.0  # while playing, tick at least this often (warm-ahead, published position)
+PLAYING_POLL_MAX_S = 2.0  # mid-track, tick at least this often (the card, timeouts, a missed hint)
+NEAR_END_POLL_S = 1.0  # from NEAR_END_S before a track's end: the warm-ahead tick comes on time
+NEAR_END_S = WARM_AHEAD_S + PLAYING_POLL_MAX_S  # a 2 s tick could land up to 2 s after warm-ahead's point
+
+
+def playing_poll_s(remaining_s: float | None) -> float:
+    """The longest wait between ticks while a track plays: every 1 s near the end (the next track is
+    opened ``WARM_AHEAD_S`` before it), every 2 s mid-track and on a track of unknown length."""
+    if remaining_s is not None and remaining_s <= NEAR_END_S:
+        return NEAR_END_POLL_S
+    return PLAYING_POLL_MAX_S
+
+
+def only_heartbeat(old: GuildRecord, new: GuildRecord) -> bool:
+    """Whether ``new`` differs from ``old`` only by a lease renewal (the expiry and the version): the
+    task's own heartbeat, which gives it nothing to do."""
+    if old.unknown != new.unknown:
+        return False
+    return replace(new, version=old.version, lease=replace(new.lease, expires_at=old.lease.expires_at)) == old
 
 
 STARTED_AT_SLACK_S = 0.25  # a playing track's start time moving less than this is the same picture
@@ -89,7 +107,9 @@ class VoiceTask:
         self.exit_reason: ExitReason | None = None
         self.applied = Applied(skip_seq=0, stop_seq=0, seek_seq=0, paused=False, volume=100)
         self.actual = Actual()
-        self.record: GuildRecord | None = None
+        self.record: GuildRecord | None = None  # the newest version the task has read or written
+        self.stale_reads = 0  # eventually consistent reads older than ``record``, ignored
+        self._read_consistently = True  # the next timer tick's read (after a stale one: strongly)
         self._wake = asyncio.Event()
         self._publishing = asyncio.Lock()
         self._store_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
@@ -233,8 +253,13 @@ class VoiceTask:
     # ------------------------------------------------------------------ the reconcile loop
     async def _loop(self) -> None:
         interval = self.settings.tick_s
+        woken = True  # the first tick reads strongly
         while self.exit_reason is None:
-            changed = await self._tick()
+            # A tick something woke (a wake hint: a control, a /play) reads strongly, so it sees that
+            # write at once. A timer tick only looks for what a missed hint would have told: an
+            # eventually consistent read (half a read unit on DynamoDB) does, a moment later at worst.
+            consistent = woken or self._read_consistently or self._wake_listener is None
+            changed = await self._tick(consistent=consistent)
             if self.exit_reason is not None:
                 break
             if changed or self._wake_listener is None:
@@ -242,15 +267,33 @@ class VoiceTask:
             else:  # hints tell us about changes: poll seldom while nothing happens
                 interval = min(interval * 2, self.settings.poll_max_s)
             if self.player.current is not None:
-                interval = min(interval, PLAYING_POLL_MAX_S)
+                interval = min(interval, playing_poll_s(self.player.remaining_s()))
             self._wake.clear()
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                woken = True
 
-    async def _tick(self) -> bool:
-        record = await self.io(self.store.get_guild, self.guild_id)
-        changed = self.record is None or record.version != self.record.version
+    def adopt(self, record: GuildRecord) -> tuple[GuildRecord, bool]:
+        """Keep ``record`` if it is at least as new as the newest the task knows; returns the record
+        to act on and whether ``record`` was older (and so ignored). Versions only grow (every
+        write bumps them and a guild record is never deleted), so an older version is a stale
+        read: acting on it could undo a control already applied or see a superseded lease."""
+        known = self.record
+        if known is not None and record.version < known.version:
+            return known, True
         self.record = record
+        return record, False
+
+    async def _tick(self, *, consistent: bool = True) -> bool:
+        read = await self.io(self.store.get_guild, self.guild_id, consistent=consistent)
+        previous = self.record
+        record, stale = self.adopt(read)
+        self._read_consistently = stale  # a replica behind: the next timer tick reads strongly
+        if stale:
+            self.stale_reads += 1
+            _log.debug("ignored a stale read: version %s, %s known", read.version, record.version)
+        changed = previous is None or (record.version != previous.version and not only_heartbeat(previous, record))
         now = self.clock()
         if record.lease.generation != self.generation or record.lease.state is not LeaseState.RUNNING:
             _log.warning("lease superseded (now generation %s)", record.lease.generation)
@@ -340,7 +383,8 @@ class VoiceTask:
                 self.actual = self.record.actual
                 return
             record = await self.io(self.store.write_actual, self.guild_id, self.generation, self.actual)
-            self.record, self.actual = record, record.actual
+            self.adopt(record)
+            self.actual = record.actual
 
     def _check_timeouts(self, record: GuildRecord, now: float) -> None:
         if record.settings.twenty_four_seven and self.settings.allow_24_7:
