@@ -30,6 +30,9 @@ if __package__ in (None, ""):  # run as a file: make ``scripts.bench`` importabl
 from scripts.bench._common import FAKE_AWS_ENV, add_source_paths, print_header, print_reproduce, table
 
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+READS = ("GetItem", "Query", "BatchGetItem")
+STRONG = " (strong)"
+EVENTUAL = " (eventual)"
 WARM_UP_S = 3.0
 
 
@@ -49,6 +52,13 @@ def _attribute_size(value: dict[str, Any]) -> int:
 
 def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + _attribute_size(value) for name, value in item.items())
+
+
+def _kind(action: str, consistent: bool) -> str:
+    """A read's action with its consistency (an eventually consistent read costs half a unit)."""
+    if action not in READS:
+        return action
+    return action + (STRONG if consistent else EVENTUAL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         recorder.close()
 
-    counts = Counter(call.action for call in during)
+    counts = Counter(_kind(call.action, call.consistent) for call in during)
     per_hour = {action: count * 3600 / window for action, count in counts.items()}
     from timmybot.store.keys import GUILD_SK, guild_id_of  # noqa: PLC0415 - on the path once the run is set up
 
@@ -112,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         if guild_id_of(str(item.get("pk", {}).get("S", ""))) and item.get("sk", {}).get("S") == GUILD_SK
     ]
     size = max((item_size(item) for item in guild_items), default=0)
-    reads = sum(per_hour.get(a, 0.0) for a in ("GetItem", "Query", "BatchGetItem"))
+    strong = sum(n for a, n in per_hour.items() if a.endswith(STRONG))
+    eventual = sum(n for a, n in per_hour.items() if a.endswith(EVENTUAL))
+    reads = strong + eventual
     writes = sum(per_hour.get(a, 0.0) for a in WRITES)
     read_units = max(1, math.ceil(size / 4096))
     write_units = max(1, math.ceil(size / 1024))
@@ -120,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = [["call", "in the window", "per listening hour"]]
     rows += [[a, str(counts[a]), f"{per_hour[a]:,.0f}"] for a in sorted(counts)]
     table(rows)
-    print(f"\nreads {reads:,.0f} an hour (baseline from the settings: {3600 / PLAYING_POLL_MAX_S:,.0f}, one per "
-          f"PLAYING_POLL_MAX_S = {PLAYING_POLL_MAX_S:g} s)")  # fmt: skip
+    print(f"\nreads {reads:,.0f} an hour: {strong:,.0f} strongly consistent, {eventual:,.0f} eventually consistent "
+          f"(baseline from the settings: {3600 / PLAYING_POLL_MAX_S:,.0f} polls, one per "
+          f"PLAYING_POLL_MAX_S = {PLAYING_POLL_MAX_S:g} s mid-track)")  # fmt: skip
     print(f"writes {writes:,.0f} an hour (baseline: {3600 / defaults.heartbeat_s:,.0f} heartbeats, one per "
           f"heartbeat_s = {defaults.heartbeat_s} s, plus track changes)")  # fmt: skip
-    print(f"guild record: ≈ {size:,} bytes → {read_units} read unit(s) a strongly consistent read, "
-          f"{write_units} write unit(s) a write")  # fmt: skip
+    print(f"guild record: ≈ {size:,} bytes → {read_units} read unit(s) a strongly consistent read "
+          f"(half that eventually consistent), {write_units} write unit(s) a write")  # fmt: skip
     print_reproduce(f".venv/bin/python scripts/bench/store_rates.py --seconds {seconds:g}")
     return 0
 

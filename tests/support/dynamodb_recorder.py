@@ -40,6 +40,14 @@ class Call:
     table: str
     index: str | None
     partition_keys: tuple[str, ...]
+    consistent: bool = False  # a read's ConsistentRead (DynamoDB's default is an eventually consistent read)
+
+
+def _consistent(action: str, body: dict[str, Any]) -> bool:
+    """Whether a read asked for strong consistency (BatchGetItem: per table; any one counts)."""
+    if action == "BatchGetItem":
+        return any(bool(request.get("ConsistentRead")) for request in (body.get("RequestItems") or {}).values())
+    return bool(body.get("ConsistentRead"))
 
 
 def partition_keys(action: str, body: dict[str, Any]) -> list[tuple[str, str | None, tuple[str, ...]]]:
@@ -131,7 +139,9 @@ class RecordingDynamoDB:
             raw = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(raw)
             action = target.split(".", 1)[1]
-            calls = [Call(action, t, i, k) for t, i, k in partition_keys(action, json.loads(raw or b"{}"))]
+            body = json.loads(raw or b"{}")
+            consistent = _consistent(action, body)
+            calls = [Call(action, t, i, k, consistent) for t, i, k in partition_keys(action, body)]
             with self._lock:
                 self._calls.extend(calls)
         yield from self._moto(environ, start_response)
