@@ -94,6 +94,8 @@ class VoiceSession:
         self.dave_version = 0
         self.media: MediaSession | None = None
         self.invalidated = False  # closed with 4006: Discord refuses to RESUME it
+        # The code the server closed it with (``ws.close_code`` ends up as the client's reply, 1000).
+        self.server_close_code: int | None = None
 
     async def send(self, op: VoiceOp | DaveOp, data: Any) -> None:
         if self.ws.closed:
@@ -278,7 +280,8 @@ class VoiceSession:
             return
         if media.members[self.user_id].endpoint is not self:
             return  # a newer connection of the bot took over
-        if self.ws.close_code == VoiceCloseCode.VOICE_SERVER_CRASHED and not self.invalidated:
+        code = self.server_close_code if self.server_close_code is not None else self.ws.close_code
+        if code == VoiceCloseCode.VOICE_SERVER_CRASHED and not self.invalidated:
             await asyncio.sleep(RESUME_GRACE_S)
             member = media.members.get(self.user_id)
             if member is None or member.endpoint is not self:
@@ -366,6 +369,7 @@ async def close_voice(hub: Hub, guild_id: int, code: int) -> bool:
     if session is None or session.ws.closed:
         return False
     session.record("closed_by_server", code)
+    session.server_close_code = code
     if code == VoiceCloseCode.SESSION_NO_LONGER_VALID:
         session.invalidated = True
     await session.ws.close(code=code, message=b"closed by emulator fault")
