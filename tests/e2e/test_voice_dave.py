@@ -71,27 +71,29 @@ def test_a_listener_who_leaves_decrypts_none_of_the_next_epochs_frames(
     # GIVEN two listeners hearing a 12 s tone
     stays = emulator.add_listener(guild.id, guild.voice_channel_id, "stays")
     leaves = emulator.add_listener(guild.id, guild.voice_channel_id, "leaves")
-    gid = _play(stack, guild, stack.tone_entry(440, 12))
+    _play(stack, guild, stack.tone_entry(440, 12))
     emulator.wait_for(lambda: emulator.heard(guild.id, leaves), message="both listeners hearing")
     time.sleep(1)
 
     # WHEN one leaves the channel (its client keeps trying to decrypt what the bot sends)
     left_at = time.monotonic()
     emulator.set_member_voice(guild.id, leaves, None)
-    emulator.wait_for(
-        lambda: [e for e in emulator.dave_events(guild.id, "transition_executed") if e.time > left_at],
-        message="the removal's transition",
-    )
-    commit = next(e for e in emulator.dave_events(guild.id, "mls_announce_commit_transition") if e.time > left_at)
-    bot_ready = next(
-        e.time for e in emulator.voice_events(int(gid), "dave_transition_ready")
-        if e.time > commit.time and e.data["transition_id"] == commit.data["transition_id"]
-    )  # fmt: skip
+    commit = emulator.wait_for(
+        lambda: [e for e in emulator.dave_events(guild.id, "mls_announce_commit_transition") if e.time > left_at],
+        message="the removal's commit",
+    )[0]
+    executed = emulator.wait_for(
+        lambda: [e for e in emulator.dave_events(guild.id, "transition_executed")
+                 if e.time > left_at and e.data["transition_id"] == commit.data["transition_id"]],
+        message="the removal's transition executed",
+    )[0]  # fmt: skip
+    assert leaves not in executed.data["members"] and stays in executed.data["members"]
     time.sleep(2)
 
-    # THEN it decrypts nothing the bot sent in the next epoch, while the other listener hears it all
-    assert emulator.heard(guild.id, leaves, since=bot_ready + 0.05) == []
-    after = emulator.heard(guild.id, stays, since=bot_ready + 0.05)
+    # THEN from the moment the removal's transition executed it decrypts nothing the bot sent,
+    # while the other listener hears it all
+    assert emulator.heard(guild.id, leaves, since=executed.time) == []
+    after = emulator.heard(guild.id, stays, since=executed.time)
     assert len(after) >= 80 and analyse(after).dominant_hz == pytest.approx(440, rel=0.02)
 
 
