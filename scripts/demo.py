@@ -19,6 +19,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from tests.support.audio import analyse
+from tests.support.dave_checks import bot_transitions, privacy_code_problems
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.interactions_client import Actor, InteractionsClient
 from tests.support.media import MediaServer, tone_file
@@ -100,7 +101,21 @@ class Demo:
             f"decrypted by a DAVE listener (libdave; privacy code {code}); "
             f"{self.emulator.plaintext_frames(self.guild.id)} frames sent in plain text."
         )
+        self._print_privacy_codes()
         self._round_trip(client, "/stop", client.command("stop", actor=actor))
+
+    def _print_privacy_codes(self) -> None:
+        """Whether the privacy code the voice task logged after each DAVE transition is the listener's."""
+        assert self.guild is not None
+        logs = [p.read_text(errors="replace") for p in sorted((self.data_dir / "voice-task-logs").glob("*.log"))]
+        logged = bot_transitions(logs)
+        problems = privacy_code_problems(self.emulator, self.guild.id, logs)
+        if problems:
+            print(f"Privacy codes: the bot's do not match the listener's: {'; '.join(problems[:3])}")
+        elif logged:
+            print(f"Privacy codes: the bot's match the listener's ({len(logged)} DAVE transition(s) logged)")
+        else:
+            print("Privacy codes: the bot logged none")
 
     def _wait_for_webhook(self, token: str) -> None:
         deadline = time.monotonic() + PLAY_TIMEOUT_S

@@ -74,3 +74,6 @@ def test_run_without_credentials_answers_a_signed_ping_and_the_demo_plays_440_hz
     # through a DAVE listener, as Discord requires, with nothing sent in plain text
     dave = r"decrypted by a DAVE listener \(libdave; privacy code \d{30}\); 0 frames sent in plain text"
     assert re.search(dave, output), output[-4000:]
+    # and the privacy code the bot logged after each transition is the one the listener computed.
+    codes = r"Privacy codes: the bot's match the listener's \([1-9]\d* DAVE transition"
+    assert re.search(codes, output), output[-4000:]
