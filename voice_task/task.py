@@ -255,6 +255,7 @@ class VoiceTask:
         interval = self.settings.tick_s
         woken = True  # the first tick reads strongly
         while self.exit_reason is None:
+            self._wake.clear()  # before the tick: a hint that lands during it wakes the wait below at once
             # A tick something woke (a wake hint: a control, a /play) reads strongly, so it sees that
             # write at once. A timer tick only looks for what a missed hint would have told: an
             # eventually consistent read (half a read unit on DynamoDB) does, a moment later at worst.
@@ -268,7 +269,6 @@ class VoiceTask:
                 interval = min(interval * 2, self.settings.poll_max_s)
             if self.player.current is not None:
                 interval = min(interval, playing_poll_s(self.player.remaining_s()))
-            self._wake.clear()
             woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)

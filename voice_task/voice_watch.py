@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
+import aiohttp
 import discord
 
 from timmybot import metrics
@@ -141,7 +142,10 @@ class VoiceWatch:
             self.host.player.detach()
             try:
                 await self.host.connection.rejoin(self.host.record.voice_channel_id if self.host.record else None)
-            except (TimeoutError, OSError, discord.ClientException, NoVoiceChannelError, ChannelFullError) as exc:
+            # aiohttp's errors (a refused websocket upgrade) and discord.py's (a close while joining)
+            # are as retryable as a timeout: the deadline above decides when to give up
+            except (TimeoutError, OSError, aiohttp.ClientError, discord.DiscordException, NoVoiceChannelError,
+                    ChannelFullError) as exc:  # fmt: skip
                 _log.warning("rejoin failed: %s; trying again", exc)
                 await asyncio.sleep(min(5.0, 1.0 + (now - self._lost_since) / 4))
                 return

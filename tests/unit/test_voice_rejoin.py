@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import aiohttp
 import discord
 import pytest
 
@@ -97,6 +98,7 @@ class Discord:
         state._add_guild(guild)
         self.guild = guild
         self.refuse = 0
+        self.error: Callable[[], Exception] = lambda: TimeoutError("the voice session did not answer")
         self.joins = 0
         self.clients: list[FakeVoice] = []
         fake = self
@@ -111,7 +113,7 @@ class Discord:
         await asyncio.sleep(0)
         if self.refuse > 0:
             self.refuse -= 1
-            raise TimeoutError("the voice session did not answer")
+            raise self.error()
         voice = FakeVoice(channel)
         key, _ = channel._get_voice_client_key()
         channel._state._add_voice_client(key, voice)  # type: ignore[arg-type]
@@ -152,18 +154,29 @@ def _close(task: VoiceTask) -> None:
     task._rest_pool.shutdown(wait=False)
 
 
+JOIN_ERRORS: dict[str, Callable[[], Exception]] = {
+    "timeout": lambda: TimeoutError("the voice session did not answer"),
+    "websocket refused": lambda: aiohttp.ClientConnectionError("the voice websocket upgrade was refused"),
+    "discord.py": lambda: discord.ClientException("Already connecting to a voice channel."),
+}
+
+
+@pytest.mark.parametrize("error", JOIN_ERRORS.values(), ids=JOIN_ERRORS.keys())
 def test_a_rejoin_that_fails_twice_then_holds_keeps_the_task_and_reattaches_the_track_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Callable[[], Exception]
 ) -> None:
-    asyncio.run(_fails_twice_then_holds(tmp_path, monkeypatch))
+    asyncio.run(_fails_twice_then_holds(tmp_path, monkeypatch, error))
 
 
-async def _fails_twice_then_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def _fails_twice_then_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Callable[[], Exception]
+) -> None:
     task, fake = await _playing_task(tmp_path, monkeypatch, deadline_s=60.0)
     try:
         now = 1_000.0
         _stuck(task, fake, now)
         fake.refuse = 2
+        fake.error = error
         joins_before = fake.joins
 
         # WHEN the connection has been stuck for STUCK_S: the rejoin's first two joins fail

@@ -112,12 +112,13 @@ def test_a_stale_read_is_ignored(store: LaggingStore) -> None:
         assert not changed
         assert task.exit_reason is None
         assert task.applied.paused and task.applied.volume == 40
-        assert task.record == newest
+        # (the task may have published its own newer state meanwhile: never the replica's older one)
+        assert task.record is not None and task.record.version >= newest.version
         assert task.stale_reads == 1
         # AND the next tick reads strongly (the replica is behind), and catches up
         assert task._read_consistently
         await task._tick(consistent=True)
-        assert task.record is not None and task.record.version == newest.version
+        assert task.record is not None and task.record.version >= newest.version
         task._store_pool.shutdown(wait=False)
         task._rest_pool.shutdown(wait=False)
 
