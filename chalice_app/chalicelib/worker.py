@@ -1,5 +1,5 @@
 """The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``
-(or ``run_personal_job`` for the personal-music commands' jobs).
+(or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's).
 
 The thread and inline dispatchers call ``run_job`` with the api process's own services.
 A malformed event is logged and dropped (a retry cannot fix it); infrastructure failures inside
@@ -28,9 +28,13 @@ _log = logging.getLogger(__name__)
 def run_job(services: Services, event: Mapping[str, Any]) -> None:
     from timmybot.personal_jobs import is_personal_job  # noqa: PLC0415
     from timmybot.play import run_play_job  # noqa: PLC0415
+    from timmybot.search import is_search_job  # noqa: PLC0415
 
     if is_personal_job(event):
         _run_personal_job(services, event)
+        return
+    if is_search_job(event):
+        _run_search_job(services, event)
         return
     try:
         job = PlayJob.from_dict(event)
@@ -65,6 +69,18 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
         library=Library(services.accounts, settings),
     )
     run_personal_job(job, ports)
+
+
+def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
+    """/search (timmybot.search): results through the source chain, ranked, as a menu."""
+    from timmybot.search import SearchJob, run_search_job  # noqa: PLC0415
+
+    try:
+        job = SearchJob.from_dict(event)
+    except (TypeError, ValueError) as error:
+        _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
+        return
+    run_search_job(job, store=services.store, rest=services.discord, settings=_worker_settings(services))
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,13 +12,20 @@ from timmybot.custom_ids import (
     NowPlayingAction,
     NowPlayingId,
     QueuePageId,
+    SearchPickId,
 )
 from timmybot.errors import InvalidInputError
 
 
 @pytest.mark.parametrize(
     "value",
-    [QueuePageId(1), QueuePageId(3), QueuePageId(MAX_PAGE), *(NowPlayingId(a) for a in NowPlayingAction)],
+    [
+        QueuePageId(1),
+        QueuePageId(3),
+        QueuePageId(MAX_PAGE),
+        *(NowPlayingId(a) for a in NowPlayingAction),
+        SearchPickId("99999999999999999999", "now", "0123abcd"),
+    ],
 )
 def test_every_id_round_trips_and_fits_discords_limit(value: custom_ids.CustomId) -> None:
     raw = custom_ids.build(value)
@@ -33,6 +40,8 @@ def test_documented_formats() -> None:
     assert custom_ids.now_playing(NowPlayingAction.PAUSE) == "v1:np:pause"
     assert custom_ids.now_playing(NowPlayingAction.SKIP) == "v1:np:skip"
     assert custom_ids.now_playing(NowPlayingAction.STOP) == "v1:np:stop"
+    owner = "423456789012345678"
+    assert custom_ids.build(SearchPickId(owner, "next", "0123abcd")) == f"v1:search:{owner}:next:0123abcd"
 
 
 @pytest.mark.parametrize("page", [0, -1, MAX_PAGE + 1])
@@ -69,6 +78,11 @@ def test_building_an_out_of_range_page_is_a_programming_error(page: int) -> None
         None,
         7,
         ["v1:np:skip"],
+        "v1:search:123:end:0123abcd",
+        "v1:search:423456789012345678:later:0123abcd",
+        "v1:search:423456789012345678:end:0123ABCD",
+        "v1:search:423456789012345678:end:0123abcd:x",
+        "v1:search:423456789012345678:end",
     ],
 )
 def test_forged_or_foreign_ids_raise_the_domain_error(raw: object) -> None:

@@ -6,7 +6,7 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, history, personal, play, playback, queue
+from chalicelib.commands import accounts, admin, history, personal, play, playback, queue, search
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
 from timmybot.custom_ids import (
     AuthCheckId,
@@ -19,6 +19,7 @@ from timmybot.custom_ids import (
     NowPlayingAction,
     NowPlayingId,
     QueuePageId,
+    SearchPickId,
 )
 from timmybot.discord.types import CommandSchema
 
@@ -27,6 +28,7 @@ COMMANDS: tuple[Command, ...] = (
     *playback.COMMANDS,
     *queue.COMMANDS,
     *history.COMMANDS,
+    *search.COMMANDS,
     *admin.COMMANDS,
     *accounts.COMMANDS,
     *personal.COMMANDS,
@@ -47,6 +49,7 @@ COMPONENT_RATES: dict[str, str] = {
     "mypl.pick": "personal",
     "history.replay": "play",
     "ghist.pick": "play",
+    "search.pick": "play",
 }
 
 
@@ -79,6 +82,8 @@ def component_route(custom_id: CustomId) -> tuple[str, Handler]:
             return "history.replay", personal.history_replay
         case GuildHistoryPickId():
             return "ghist.pick", history.history_pick
+        case SearchPickId():
+            return "search.pick", search.search_pick
 
 
 __all__ = [

@@ -16,6 +16,9 @@ Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limi
                             digest names the track, so a stale or edited index finds nothing)
     v1:ghist:pick:<end|next|now>   /history's select menu (the guild's history); each option's value
                             is <index 0-49>:<8 hex>, the digest naming the entry as above
+    v1:search:<owner id>:<end|next|now>:<8 hex>   /search's select menu (owner-only); the hex names
+                            the search it shows (a newer search replaces the menu's record), and
+                            each option's value is <index 0-49>:<8 hex> as /history's
 
 Anything else — another version, an unknown kind, extra or missing fields, a page outside
 1..MAX_PAGE, non-ASCII — raises ``InvalidCustomIdError``: custom ids come back from clients and
@@ -106,6 +109,7 @@ _CHOICE_PATTERNS = {
 }
 _CHOICE_PREFIX = {platform: prefix for prefix, (platform, _) in _CHOICE_PATTERNS.items()}
 
+
 @dataclass(frozen=True)
 class GuildHistoryPickId:
     placement: str  # where the pick goes: "end", "next" or "now"
@@ -121,6 +125,14 @@ class HistoryChoice:
 
 GUILD_HISTORY_PLACEMENTS = ("end", "next", "now")
 
+
+@dataclass(frozen=True)
+class SearchPickId:
+    owner_id: str  # who ran /search: only they may pick
+    placement: str  # "end", "next" or "now"
+    menu: str  # 8 hex naming the search this menu shows
+
+
 CustomId = (
     QueuePageId
     | NowPlayingId
@@ -130,6 +142,7 @@ CustomId = (
     | MyPlaylistsPickId
     | HistoryReplayId
     | GuildHistoryPickId
+    | SearchPickId
 )
 
 
@@ -162,6 +175,14 @@ def build(custom_id: CustomId) -> str:
         if custom_id.placement not in GUILD_HISTORY_PLACEMENTS:
             raise ValueError(f"no placement {custom_id.placement!r}")
         raw = f"{VERSION}:ghist:pick:{custom_id.placement}"
+    elif isinstance(custom_id, SearchPickId):
+        if (
+            not _SNOWFLAKE_RE.fullmatch(custom_id.owner_id)
+            or custom_id.placement not in GUILD_HISTORY_PLACEMENTS
+            or not _DIGEST_RE.fullmatch(custom_id.menu)
+        ):
+            raise ValueError("invalid search menu")
+        raw = f"{VERSION}:search:{custom_id.owner_id}:{custom_id.placement}:{custom_id.menu}"
     else:
         raw = f"{VERSION}:np:{custom_id.action.value}"
     assert len(raw) <= MAX_LENGTH
@@ -205,6 +226,10 @@ def parse(raw: object) -> CustomId:
             return HistoryReplayId(owner, int(index), digest)
         case ["ghist", "pick", placement] if placement in GUILD_HISTORY_PLACEMENTS:
             return GuildHistoryPickId(placement)
+        case ["search", owner, placement, menu] if (
+            _SNOWFLAKE_RE.fullmatch(owner) and placement in GUILD_HISTORY_PLACEMENTS and _DIGEST_RE.fullmatch(menu)
+        ):
+            return SearchPickId(owner, placement, menu)
         case _:
             raise InvalidCustomIdError()
 

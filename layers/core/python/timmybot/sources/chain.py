@@ -281,6 +281,32 @@ class SourceChain:
             return track if source.name == first else replace(track, fallback_from=first)
         raise _best_error(errors)
 
+    def search_results(
+        self, terms: str, *, limit: int = 10, only: str | None = None, guild_id: str | None = None
+    ) -> list[Track]:
+        """Up to ``limit`` results for ``terms`` (/search's picker), in the source's order: from the
+        first searching source, in chain order, that finds any (or only from ``only``, a chain name),
+        each behind its breaker like ``search``. ``TrackNotFoundError`` if none."""
+        errors: list[SourceError] = []
+        ask = Ask(f"search:{terms.casefold()}", guild_id)
+        searchers = [s for s in self._searchers() if only is None or s.name == only]
+        if only is not None and not searchers:
+            raise TrackNotFoundError(f"{source_label(only)} isn't one of the sources I search here.")
+        first = searchers[0].name if searchers else None
+        for source in searchers:
+            try:
+                tracks = self._guarded(source, "search", _searching(source, terms, limit), ask)
+            except SourceError as exc:
+                failure = failure_of(exc)
+                if not failure.fallback and failure.reason is not Reason.NOT_FOUND:
+                    raise
+                errors.append(exc)
+                continue
+            if tracks:
+                found = tracks[:limit]
+                return found if source.name == first else [replace(t, fallback_from=first) for t in found]
+        raise _best_error(errors, TrackNotFoundError())
+
     def mirror(
         self,
         title: str,

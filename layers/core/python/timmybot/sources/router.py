@@ -34,6 +34,13 @@ def resolve_query(text: str, settings: SourceSettings, *, guild_id: str | None =
     return default_router(settings).resolve_text(text, guild_id=guild_id)
 
 
+def search_results(
+    terms: str, settings: SourceSettings, *, limit: int = 10, only: str | None = None, guild_id: str | None = None
+) -> list[Track]:
+    """Worker entry point of /search: up to ``limit`` results for ``terms``, in the source's order."""
+    return default_router(settings).search_results(terms, limit=limit, only=only, guild_id=guild_id)
+
+
 def stream_for(track: Track, settings: SourceSettings, guild_id: str | None = None) -> StreamInfo:
     """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
 

@@ -53,6 +53,7 @@ PREFS_SK = "PREFS"
 HISTORY_SK = "HISTORY"
 PLAYLISTS_SK = "PLAYLISTS"
 HISTORY_VIEW_SK = "HISTORY_VIEW"
+SEARCH_MENU_SK = "SEARCH"
 USER_GUILDS_SK = "GUILDS"
 GOOGLE_DEVICE_SK = "GOOGLE"
 SPOTIFY_STATE_SK = "SPOTIFY"
@@ -198,6 +199,8 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
           "15 minutes", forget_me="playlist menu"),
     _kind("history list", ("U#{user}", HISTORY_VIEW_SK), ({API, WORKER}, {WORKER}),
           "15 minutes", forget_me="history list"),
+    _kind("search menu", ("U#{user}", SEARCH_MENU_SK), ({API, WORKER}, {WORKER}),
+          "15 minutes (the interaction token)", forget_me="search results"),
     _kind("servers a user queued in", ("U#{user}", USER_GUILDS_SK), ({API, WORKER}, {WORKER}),
           "until /forget-me", forget_me="servers you queued music in"),
     _kind("Google device code", ("O#device#{user}", GOOGLE_DEVICE_SK), ({API}, {API}),
