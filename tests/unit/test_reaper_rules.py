@@ -92,3 +92,30 @@ def test_the_reaper_keeps_a_guild_whose_task_gave_up_on_voice_active_and_does_no
     assert "1" in store.active_guild_ids()
     assert needs_relaunch(record, NOW + settings.reaper_voice_cooldown_s + 1, recent_s=3600,
                           voice_cooldown_s=settings.reaper_voice_cooldown_s)  # fmt: skip
+
+
+def test_a_later_task_that_ends_on_its_own_terms_clears_the_give_up_and_is_relaunched(tmp_path: Path) -> None:
+    # GIVEN a task that gave up on voice (a 4021), then a user's /play, whose new task played and was
+    # then interrupted (a Spot reclaim's SIGTERM: released with a resume point, voice fine)
+    clock = [NOW]
+    store = SQLiteStore(tmp_path / "state.db", clock=lambda: clock[0])
+    settings = Settings.from_env({"TIMMYBOT_STORE_BACKEND": "sqlite", "TIMMYBOT_SQLITE_PATH": str(tmp_path / "s.db")})
+    first = store.acquire_lease("1", holder="pid:1", state=LeaseState.RUNNING, ttl_s=60)
+    assert first is not None
+    store.append_entries("1", [ENTRY, replace(ENTRY, entry_id="e2")], cap=10)
+    store.pop_head("1", first.generation)
+    store.release_lease("1", generation=first.generation, resume_position_ms=1_000, voice_gave_up=True)
+    clock[0] = NOW + 60
+    second = store.acquire_lease("1", holder="pid:2", state=LeaseState.RUNNING, ttl_s=60)
+    assert second is not None and store.get_guild("1").lease.voice_gave_up_at == NOW
+    store.pop_head("1", second.generation)
+    store.release_lease("1", generation=second.generation, resume_position_ms=2_000)
+
+    # WHEN the reaper passes a little later, well within the first task's cooldown
+    clock[0] = NOW + 90
+    launcher = LocalLauncher(store, settings, environ={})
+    report = reap(store, launcher, settings, clock=lambda: clock[0])
+
+    # THEN the give-up is forgotten and the interrupted music is relaunched
+    assert store.get_guild("1").lease.voice_gave_up_at is None
+    assert report.relaunched == ["1"] and launcher.launched == 1

@@ -541,7 +541,7 @@ class Store(abc.ABC):
         With ``resume_position_ms`` (SIGTERM, a deploy, a voice connection given up) the current
         entry goes back to the head of the queue and the lease remembers where to continue;
         otherwise the current entry is done. ``voice_gave_up`` keeps the reaper from relaunching
-        for a while (each relaunch costs an identify).
+        for a while (each relaunch costs an identify); a release without it clears an earlier mark.
         """
         finished: list[str] = []
 
@@ -556,7 +556,9 @@ class Store(abc.ABC):
                 resume = {"entry_id": current.entry_id, "position_ms": int(resume_position_ms)}
             elif current is not None:
                 finished[:] = [current.entry_id]
-            gave_up = self._clock() if voice_gave_up else record.lease.voice_gave_up_at
+            # A task that ends on its own terms (not giving up on voice) proves voice works again: the
+            # reaper may relaunch the guild at once, whatever an earlier generation gave up on
+            gave_up = self._clock() if voice_gave_up else None
             lease = replace(record.lease, state=LeaseState.RELEASED, expires_at=0.0, resume=resume, wake=None,
                             voice_gave_up_at=gave_up)  # fmt: skip
             actual = replace(record.actual, now_playing=None, started_at=None, position_ms=0, listener_ids=())
