@@ -8,7 +8,6 @@ verification is a 200 with a Discord response, errors included: Discord shows a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ from typing import Any
 from chalicelib import commands
 from chalicelib.bootstrap import Services
 from chalicelib.commands.base import CommandContext, Handler, OptionValue
+from chalicelib.commands.play import QUERY_MAX_LENGTH
 from chalicelib.replies import (
     PONG,
     Reply,
@@ -135,7 +135,7 @@ def _respond(
                 return Reply.autocomplete().to_response()
             return not_authorized_reply(services.settings).to_response()
         if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:
-            return _autocomplete(services, user_id)
+            return _autocomplete(services, user_id, guild_id, payload)
         response, failed = _deduplicated(services, interaction_id, kind, payload)
         return response
     except Exception:
@@ -146,14 +146,50 @@ def _respond(
         obs.finish(command=name, latency_ms=(time.perf_counter() - started) * 1000, error=failed)
 
 
-def _autocomplete(services: Services, user_id: str | None) -> ResponsePayload:
+def _autocomplete(
+    services: Services, user_id: str | None, guild_id: str | None, payload: Mapping[str, Any]
+) -> ResponsePayload:
     """Choices for a partly typed option: none when over the (higher) autocomplete limit, never a
-    sentence (Discord shows nothing but choices there). No command offers choices yet; the limit
-    is taken all the same, so the first one to do so is limited from the start."""
+    sentence (Discord shows nothing but choices there). /play's query is the one option that
+    offers them (``timmybot.autocomplete``: recent plays, then suggestions, within the budget)."""
     limits = ratelimit.command_limits(services.settings, "autocomplete", user_id=user_id or "", guild_id="")
-    with contextlib.suppress(ratelimit.RateLimitedError):
+    try:
         ratelimit.check(services.store, limits, now=time.time())
-    return Reply.autocomplete().to_response()
+    except ratelimit.RateLimitedError:
+        return Reply.autocomplete().to_response()
+    typed = _focused(payload, command="play", option="query")
+    if typed is None or user_id is None or guild_id is None:
+        return Reply.autocomplete().to_response()
+    from timmybot import autocomplete  # noqa: PLC0415 - only autocomplete pays for it
+    from timmybot.sources.suggestions import suggestion_source  # noqa: PLC0415
+
+    settings = services.settings
+    choices = autocomplete.play_choices(
+        typed,
+        user_id=user_id,
+        guild_id=guild_id,
+        store=services.store,
+        suggester=suggestion_source(settings),
+        budget_s=settings.autocomplete_budget_ms / 1000,
+        cache_ttl_s=settings.suggest_cache_s,
+        query_max=QUERY_MAX_LENGTH,
+    )
+    return Reply.autocomplete(autocomplete.choices_payload(choices)).to_response()
+
+
+def _focused(payload: Mapping[str, Any], *, command: str, option: str) -> str | None:
+    """The text typed so far in ``command``'s focused ``option``; None for any other focus."""
+    data = payload.get("data")
+    if not isinstance(data, dict) or data.get("name") != command:
+        return None
+    for item in data.get("options") or ():
+        if isinstance(item, dict) and item.get("focused") is True and item.get("name") == option:
+            value = item.get("value")
+            return value[:PARTIAL_MAX] if isinstance(value, str) else None
+    return None
+
+
+PARTIAL_MAX = 200  # Discord sends at most the option's max_length; anything longer is cut
 
 
 def _deduplicated(

@@ -5,7 +5,9 @@ layer); the child times the import with ``time.perf_counter()`` and the parent t
 process. The two kinds of child are interleaved. BRIEF §7 target: median ratio ≤ 1.3.
 
 Also a correctness guard (not a timing): exits 1 if ``import app`` pulled in yt_dlp, discord or
-spotipy, which must never load on the interactions fast path.
+spotipy, which must never load on the interactions fast path — nor on the /play autocomplete path,
+which one more fresh process walks (``import app``, then the autocomplete modules and one
+``play_choices`` over an in-memory store, suggestions built but not fetched).
 
     .venv/bin/python scripts/bench/cold_import.py [--runs 21] [--quick]
 """
@@ -55,6 +57,30 @@ print({marker!r} + json.dumps({{"top_time": top_time, "import_s": import_s, "loa
 
 def child_code(module: str) -> str:
     return _CHILD.format(module=module, watched=WATCHED, marker=RESULT_MARKER)
+
+
+# The autocomplete path, as the api walks it for a /play query being typed (no network: the
+# suggestion source is built, and its request module imported, but nothing is sent).
+_AUTOCOMPLETE_CHILD = """\
+import sys
+import app
+from chalicelib import interactions
+from timmybot import autocomplete
+from timmybot.config import Settings
+from timmybot.sources.suggestions import suggestion_source
+from timmybot.store.memory import MemoryStore
+import urllib.request
+source = suggestion_source(Settings())
+assert source is not None
+autocomplete.play_choices("signal", user_id="1", guild_id="2", store=MemoryStore(), suggester=None)
+import json
+loaded = [name for name in {watched!r} if name in sys.modules]
+print({marker!r} + json.dumps({{"loaded": loaded}}))
+"""
+
+
+def autocomplete_child_code() -> str:
+    return _AUTOCOMPLETE_CHILD.format(watched=WATCHED, marker=RESULT_MARKER)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL: `import app` imported {', '.join(forbidden)}, which must never load on the fast path")
     else:
         print(f"fast-path guard: none of {', '.join(FORBIDDEN)} imported")
+    on_autocomplete = run_child(autocomplete_child_code(), env).result["loaded"]
+    print(
+        "modules after the /play autocomplete path: "
+        + ", ".join(f"{name}={'yes' if name in on_autocomplete else 'no'}" for name in FORBIDDEN)
+    )
+    autocomplete_forbidden = [name for name in FORBIDDEN if name in on_autocomplete]
+    if autocomplete_forbidden:
+        print(f"FAIL: the autocomplete path imported {', '.join(autocomplete_forbidden)}")
+    forbidden += autocomplete_forbidden
     print_reproduce(
         f".venv/bin/python scripts/bench/cold_import.py --runs {runs}",
         "python3 scripts/dev.py bench" + (" --quick" if args.quick else ""),

@@ -52,6 +52,7 @@ def test_cold_import_prints_both_medians_the_ratio_and_the_fast_path_guard() -> 
             r"^modules after `import app`: yt_dlp=no, discord=no, spotipy=no, boto3=(yes|no), nacl=(yes|no), "
             r"aws_lambda_powertools=(yes|no)$",
             r"^fast-path guard: none of yt_dlp, discord, spotipy imported$",
+            r"^modules after the /play autocomplete path: yt_dlp=no, discord=no, spotipy=no$",
             r"^reproduce with: .*scripts/bench/cold_import\.py --runs 3",
         ],
     )

@@ -137,6 +137,7 @@ class Option:
     max_length: int | None = None
     choices: tuple[Choice, ...] = ()
     options: tuple[Option, ...] = ()  # a subcommand's own options, or a group's subcommands
+    autocomplete: bool = False  # Discord asks for choices while the user types (never with ``choices``)
 
     def schema(self) -> OptionSchema:
         if self.type in (OptionType.SUB_COMMAND, OptionType.SUB_COMMAND_GROUP):
@@ -160,6 +161,8 @@ class Option:
             data["max_length"] = self.max_length
         if self.choices:
             data["choices"] = [{"name": c.name, "value": c.value} for c in self.choices]
+        if self.autocomplete:
+            data["autocomplete"] = True
         return data
 
 

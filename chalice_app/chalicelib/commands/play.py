@@ -106,7 +106,14 @@ COMMANDS: tuple[Command, ...] = (
         "Play a song or playlist: search words or a YouTube, SoundCloud or Spotify link.",
         play,
         (
-            Option("query", "Search words or a link", OptionType.STRING, min_length=1, max_length=QUERY_MAX_LENGTH),
+            Option(
+                "query",
+                "Search words or a link",
+                OptionType.STRING,
+                min_length=1,
+                max_length=QUERY_MAX_LENGTH,
+                autocomplete=True,  # recent plays, then suggestions (timmybot.autocomplete)
+            ),
             Option(
                 "placement",
                 "Where it goes: the end of the queue (default), next, or now (cutting the current track)",

@@ -78,7 +78,7 @@ class Settings:
     rate_personal_user: str = "6/60"  # /my-playlists, /liked-songs, /play-history, /recommendations...
     rate_link_user: str = "5/300"  # /link and /unlink (each calls Google or Spotify)
     rate_check_user: str = "12/60"  # /check-auth and the Check button (Google's token endpoint)
-    rate_search_user: str = "8/30"  # /search once it exists
+    rate_search_user: str = "8/30"  # /search, per user (its picks count against rate_play_user)
     rate_autocomplete_user: str = "40/10"  # autocomplete: over it, no choices (never a sentence)
 
     # Control plane plumbing
@@ -170,6 +170,13 @@ class Settings:
     spotify_api_url: str = "https://api.spotify.com/v1"  # Spotify Web API base (links, libraries)
     youtube_api_url: str = "https://www.googleapis.com/youtube/v3"  # YouTube Data API v3 base (linked users)
 
+    # /play autocomplete (docs/COMMANDS.md): the user's and the guild's recent plays, then suggestions
+    suggest_source: Literal["youtube", "off"] = "youtube"  # off: partly typed queries never leave the bot
+    suggest_url: str = "https://suggestqueries.google.com/complete/search"  # YouTube's public suggestions (no key)
+    suggest_language: str = "en"  # the endpoint's hl parameter (its answer's charset follows it)
+    suggest_cache_s: int = 300  # a prefix's suggestions are kept this long in the store
+    autocomplete_budget_ms: int = 800  # the whole answer, history and suggestions, within this (at most 800)
+
     # Logging
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
@@ -252,6 +259,16 @@ class Settings:
             )
         if not 2 <= self.max_body_depth <= 256:
             problems.append("max_body_depth must be between 2 and 256")
+        if self.suggest_source not in ("youtube", "off"):
+            problems.append("suggest_source must be youtube or off")
+        if not 50 <= self.autocomplete_budget_ms <= 800:
+            problems.append("autocomplete_budget_ms must be between 50 and 800 (Discord waits 3 s; we promise 0.8)")
+        if not 0 <= self.suggest_cache_s <= 3600:
+            problems.append("suggest_cache_s must be between 0 and 3600")
+        if not self.suggest_language.replace("-", "").isalnum() or len(self.suggest_language) > 10:
+            problems.append("suggest_language must be a language code such as en or pt-BR")
+        if not self.suggest_url.startswith(("https://", "http://")):
+            problems.append("suggest_url must be an http(s) URL")
         for name in RATE_LIMIT_FIELDS:
             try:
                 parse_rate(getattr(self, name))

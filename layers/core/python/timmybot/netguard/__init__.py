@@ -112,6 +112,7 @@ def configure_from_settings(settings: Settings) -> None:
             settings.spotify_api_url,
             settings.spotify_link_url,
             settings.youtube_api_url,
+            *((settings.suggest_url,) if settings.suggest_source != "off" else ()),
         ),
     )
 

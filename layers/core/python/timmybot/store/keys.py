@@ -40,6 +40,7 @@ PENDING_PREFIX = "O#"
 BREAKER_PREFIX = "S#breaker#"
 IDENTIFY_PK = "B#identify"
 RATE_PREFIX = "R#"
+SUGGEST_PREFIX = "Q#"
 ENTRY_PREFIX = "E#"  # a sort-key prefix, under a guild
 
 # ------------------------------------------------------------------------------- the sort keys
@@ -61,6 +62,7 @@ SPOTIFY_POINTER_SK = "PENDING"
 BREAKER_SK = "breaker"
 IDENTIFY_SK = "BUDGET"
 RATE_SK = "RATE"
+SUGGEST_SK = "SUGGEST"
 
 
 # ------------------------------------------------------------------------------- key builders
@@ -117,6 +119,12 @@ def rate_pk(bucket: str, scope: str, subject: str) -> str:
     return f"{RATE_PREFIX}{bucket}#{scope}#{subject}"
 
 
+def suggest_pk(source: str, prefix: str) -> str:
+    """A typed prefix's cached suggestions: a hash, so the table holds no partial query in its keys."""
+    digest = hashlib.sha256(f"{source}\x00{prefix}".encode()).hexdigest()
+    return f"{SUGGEST_PREFIX}{digest}"
+
+
 def is_core_key(pk: str) -> bool:
     """Guild and dedupe partitions belong to the Store's own model (versioned, listed, leased):
     the generic record calls may not touch them."""
@@ -160,6 +168,7 @@ _EXAMPLES = {
     "source": "youtube",
     "id": "dQw4w9WgXcQ",
     "sha256(state)": "ab" * 32,
+    "sha256(prefix)": "cd" * 32,
     "bucket": "play",
     "scope": "user",
     "subject": "423456789012345678",
@@ -213,6 +222,8 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
           "the breaker's window"),
     _kind("identify budget", ("B#identify", IDENTIFY_SK), ({WORKER, VOICE, REAPER}, {VOICE}),
           "a rolling day"),
+    _kind("suggestion cache", ("Q#{sha256(prefix)}", SUGGEST_SK), ({API}, {API}),
+          "the suggestion cache's TTL (5 minutes)"),
     _kind("rate window", ("R#{bucket}#{scope}#{subject}", RATE_SK), ({API}, {API}),
           "the rate's window"),
 )  # fmt: skip
