@@ -24,6 +24,7 @@ from tests.support.media import MediaServer, tone_file
 from tests.support.signing import (
     APPLICATION_ID,
     GUILD_ID,
+    MANAGE_GUILD,
     OTHER_USER_ID,
     USER_ID,
     SignedApi,
@@ -229,3 +230,12 @@ def test_a_pick_is_heard_on_the_voice_server(tmp_path: Path, monkeypatch: pytest
         time.sleep(1.5)
         heard = analyse(world.emulator.packets(world.guild.id, since=start, until=time.monotonic())).dominant_hz
         assert heard is not None and abs(heard - 440) <= 440 * 0.03, heard
+
+
+def test_when_only_djs_may_add_a_member_is_told_before_searching(world: SearchWorld) -> None:
+    options = {"enabled": True, "adding": True}
+    saved = world.api.post(command("settings", options, sub="dj only", permissions=MANAGE_GUILD)).json_body
+    assert "Settings saved" in saved["data"]["content"]
+    body, token = world.search("signal song")
+    assert body["data"]["flags"] == EPHEMERAL and body["data"]["content"].startswith("DJ-only mode is on")
+    assert world.emulator.original_message(token) is None  # nothing was dispatched

@@ -44,6 +44,7 @@ def search(ctx: CommandContext, store: Store) -> Reply:
     source = ctx.str_option("source", default="") or None
     if source is not None and source not in SOURCES:
         raise InvalidInputError("Source must be `youtube`, `ytmusic` or `soundcloud`.")
+    require_adding(ctx, store.get_guild(ctx.guild_id))  # as /play: a DJ-only server hears it before searching
     job = SearchJob(
         interaction_id=ctx.interaction_id,
         application_id=ctx.application_id,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 BODY_MAX = 64 * 1024
+READ_CHUNK = 8 * 1024
 SUGGESTIONS_MAX = 10
 SUGGESTION_MAX_CHARS = 100
 
@@ -77,10 +78,15 @@ class YouTubeSuggestions(SuggestionSource):
         opener = netguard.guarded_opener(NoRedirects)
         try:
             with opener.open(request, timeout=max(0.01, timeout_s)) as response:
-                if cancelled.is_set():
-                    return []
-                raw = response.read(BODY_MAX + 1)
                 charset = response.headers.get_content_charset() or "utf-8"
+                raw = b""
+                while len(raw) <= BODY_MAX:  # a chunk at a time, so a drip-fed body stops on cancel
+                    if cancelled.is_set():
+                        return []
+                    chunk = response.read1(READ_CHUNK)
+                    if not chunk:
+                        break
+                    raw += chunk
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SuggestionError(type(exc).__name__) from None
         if len(raw) > BODY_MAX:
