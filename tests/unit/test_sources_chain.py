@@ -290,3 +290,29 @@ def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
 def test_spotify_links_without_an_operator_app_say_so_through_the_entry_point() -> None:
     with pytest.raises(SpotifyNotConfiguredError):
         resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())
+
+
+# -- /search's results ---------------------------------------------------------------------------------
+
+
+def test_search_results_come_from_the_first_source_that_finds_any_with_its_fallback_named() -> None:
+    other = CatalogEntry("live.webm", "Never Gonna Give You Up (Live)", "Rick Astley", 260)
+    youtube = site("ytfake", 1001, SONG, other, fault="bot_check")
+    soundcloud = site("scfake", 1002, SONG, other)
+    found = chain(youtube, soundcloud).search_results("never gonna", limit=10)
+    assert [(t.source_id, t.source, t.fallback_from) for t in found] == [
+        ("song.webm", "scfake", "ytfake"),
+        ("live.webm", "scfake", "ytfake"),
+    ]
+    assert chain(site("ytfake", 1001, SONG, other)).search_results("never gonna", limit=1)[0].source_id == "song.webm"
+
+
+def test_search_results_from_one_named_source_or_a_sentence() -> None:
+    youtube, soundcloud = site("ytfake", 1001, SONG), site("scfake", 1002, SONG)
+    [track] = chain(youtube, soundcloud).search_results("never gonna", only="scfake")
+    assert (track.source, track.fallback_from) == ("scfake", None)
+    assert youtube.calls == []
+    with pytest.raises(TrackNotFoundError, match="isn't one of the sources I search here"):
+        chain(youtube).search_results("never gonna", only="soundcloud")
+    with pytest.raises(TrackNotFoundError):
+        chain(youtube, soundcloud).search_results("nothing like it")
