@@ -15,8 +15,8 @@ from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.log_guard import TokenLeakGuard
 from tests.support.oauth_server import issue
 from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, component, signed_api, track_entry
-from timmybot.store.keys import HISTORY_SK, PREFS_SK, user_pk
 from timmybot.controls import remember_guild
+from timmybot.store.keys import HISTORY_SK, PREFS_SK, user_pk
 from timmybot.vault import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
