@@ -21,7 +21,7 @@ bag (every kind once, in a random order, before any kind repeats; so 12 faults c
 It reports: the share of time with audio outside the fault windows (from the first sound to the
 end); the tracks heard in order, with any lost or heard twice; the longest silence after each kind
 of fault; crashes (a traceback or an error exit in any task's log); the lease generations seen.
-It exits 1 on a lost or repeated track or a crash.
+It exits 1 on a lost or repeated track, a crash, or audio under its share outside the fault windows.
 
     .venv/bin/python -m scripts.bench.soak [--minutes 10] [--seed N]
 """
@@ -374,7 +374,7 @@ def report(soak: Soak, packets: Sequence[Any], span: tuple[float, float], logs: 
     print(f"note: {len(packets)} packets heard over {end - first:.0f} s; tones of {TONE_S:g} s, "
           f"{len(TONES_HZ)} in the looping queue; reaper every {REAPER_EVERY_S:g} s")  # fmt: skip
     print_reproduce(f".venv/bin/python -m scripts.bench.soak --minutes {minutes:g} --seed {seed}")
-    return 1 if lost or repeated or crashed else 0
+    return 1 if lost or repeated or crashed or share < AUDIO_SHARE_TARGET else 0
 
 
 def _verdict(ok: bool) -> str:
