@@ -19,6 +19,8 @@ Steps, in order, each idempotent; the first failure stops the run with the step'
                 (on the very first deploy the repository does not exist yet: pushed after step 6)
  5. package     the core layer zip, `chalice package --merge-template infra/template.yaml`,
                 `aws cloudformation package` (uploads code and layers)
+                With --transform-locally: the SAM transform runs here (samtranslator), and the plain
+                CloudFormation template is written to build/<stack>.template.json
  6. deploy      `aws cloudformation deploy`, unless the template, code and parameters hash to
                 what the last deploy recorded (/timmybot/<stage>/deployed-digest): "unchanged"
  7. commands    register the slash commands (scripts/register_commands.py)
@@ -81,6 +83,11 @@ ECS_SERVICE_ROLE_PATH = "/aws-service-role/ecs.amazonaws.com/"
 DIGEST_PARAMETER = "deployed-digest"  # under /timmybot/<stage>/: what the last successful deploy hashed to
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
 INTERACTIONS_PATH = "interactions"
+TRANSFORMED_DIR = ROOT / "build"  # --transform-locally writes <stack>.template.json here (ignored by git)
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline; a larger template goes through the bucket
+SAM_TRANSLATOR_HINT = (
+    "--transform-locally needs aws-sam-translator: pip install -r requirements-dev.txt (it pins the version)"
+)
 SPOTIFY_CALLBACK_PATH = "oauth/spotify/callback"
 
 
@@ -135,12 +142,17 @@ class Plan:
     spotify_redirect_uri: str = ""
     delete_failed_stack: bool = False
     assume_yes: bool = False
+    transform_locally: bool = False
     confirm: Callable[[str], bool] = field(default=lambda question: input(question + " [y/N] ").strip() == "y")
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="timmybot-deploy-")))
 
     @property
     def stack(self) -> str:
         return f"timmybot-{self.stage}"
+
+    @property
+    def transformed_template(self) -> Path:
+        return TRANSFORMED_DIR / f"{self.stack}.template.json"
 
     @property
     def platform(self) -> str:
@@ -561,12 +573,16 @@ def step_image(plan: Plan, runner: Runner, outputs: dict[str, str] | None) -> bo
     return True
 
 
-def package_digest(out: Path, overrides: Sequence[str]) -> str:
-    """A hash of what a deploy would change: the merged template, every zip's contents, the parameters.
+def package_digest(out: Path, overrides: Sequence[str], *, transform: str = "") -> str:
+    """A hash of what a deploy would change: the merged template, every zip's contents, the parameters,
+    and who runs the SAM transform (``transform``: empty for CloudFormation, else the local translator
+    and its version, whose output may differ from the service's).
 
     Zip entries count by name, CRC and size, not by timestamp, so that packaging the same commit twice
     hashes the same."""
     digest = hashlib.sha256((out / "sam.yaml").read_bytes())
+    if transform:
+        digest.update(f"transform:{transform}\n".encode())
     for archive_path in sorted(out.glob("*.zip")):
         with zipfile.ZipFile(archive_path) as archive:
             for info in sorted(archive.infolist(), key=lambda i: i.filename):
@@ -584,9 +600,13 @@ def deployed_digest(plan: Plan, runner: Runner) -> str | None:
 
 
 def step_package(plan: Plan, runner: Runner, bucket: str) -> tuple[Path | None, str]:
-    """The packaged template (None when nothing changed since the last deploy) and its digest."""
+    """The template to deploy (None when nothing changed since the last deploy) and its digest.
+
+    That is the packaged SAM template, or with --transform-locally the plain CloudFormation template
+    the SAM transform made of it here."""
     out = plan.workdir / "package"
-    packaged = plan.workdir / "packaged.yaml"
+    packaged = plan.workdir / ("packaged.json" if plan.transform_locally else "packaged.yaml")
+    translator = sam_translator_version() if plan.transform_locally else ""
     chalice_package(plan.stage, out, runner=runner, region=plan.region)
     if runner.dry_run:
         runner.say(
@@ -594,7 +614,7 @@ def step_package(plan: Plan, runner: Runner, bucket: str) -> tuple[Path | None, 
         )
         digest = ""
     else:
-        digest = package_digest(out, plan.overrides())
+        digest = package_digest(out, plan.overrides(), transform=translator)
         if deployed_digest(plan, runner) == digest:
             runner.say(f"    unchanged: digest {digest[:16]} is what the stack was last deployed with")
             return None, digest
@@ -614,9 +634,75 @@ def step_package(plan: Plan, runner: Runner, bucket: str) -> tuple[Path | None, 
             plan.stack,
             "--output-template-file",
             str(packaged),
+            *(["--use-json"] if plan.transform_locally else []),
         ]
     )
-    return packaged, digest
+    if not plan.transform_locally:
+        return packaged, digest
+    if runner.dry_run:
+        runner.say(f"    would run the SAM transform here ({translator}) and write {plan.transformed_template}")
+        return plan.transformed_template, digest
+    template = transform_locally(json.loads(packaged.read_text(encoding="utf-8")), plan, runner)
+    plan.transformed_template.parent.mkdir(parents=True, exist_ok=True)
+    plan.transformed_template.write_text(json.dumps(template, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    kinds = sorted({str(r.get("Type")) for r in template.get("Resources", {}).values()})
+    runner.say(
+        f"    transformed locally ({translator}): {len(template.get('Resources', {}))} resources of "
+        f"{len(kinds)} types, no Transform left; the template: {plan.transformed_template}"
+    )
+    compact = plan.workdir / "transformed.json"  # what is sent: CloudFormation counts the bytes
+    compact.write_text(json.dumps(template, separators=(",", ":")), encoding="utf-8")
+    return compact, digest
+
+
+def sam_translator_version() -> str:
+    """``samtranslator <version>``: the SAM transform --transform-locally runs; a DeployError if absent."""
+    try:
+        import samtranslator  # noqa: PLC0415 - only --transform-locally needs it
+    except ImportError as exc:
+        raise DeployError(SAM_TRANSLATOR_HINT) from exc
+    return f"samtranslator {samtranslator.__version__}"
+
+
+def transform_parameters(plan: Plan, stack: Mapping[str, Any] | None) -> dict[str, str]:
+    """The parameter values CloudFormation would hand the transform: the stack's current ones (a
+    parameter left out keeps its value) under this run's overrides. NoEcho values are not known here."""
+    values = {
+        str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+        for p in (stack or {}).get("Parameters", [])
+        if p.get("ParameterValue") != "****"
+    }
+    values.update(dict(override.split("=", 1) for override in plan.overrides()))
+    return values
+
+
+def transform_locally(template: dict[str, Any], plan: Plan, runner: Runner) -> dict[str, Any]:
+    """The plain CloudFormation template the AWS::Serverless-2016-10-31 transform makes of ``template``.
+
+    The same library CloudFormation runs for the transform, called the way its ``transform()`` helper
+    calls it, with this deploy's region. AWS managed policy names (none in this template today) are
+    looked up in IAM only if a function names one."""
+    import boto3  # noqa: PLC0415 - real runs only
+    from samtranslator.model.exceptions import InvalidDocumentException  # noqa: PLC0415
+    from samtranslator.parser.parser import Parser  # noqa: PLC0415
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader  # noqa: PLC0415
+    from samtranslator.translator.translator import Translator  # noqa: PLC0415
+    from samtranslator.utils.py27hash_fix import (  # noqa: PLC0415
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
+
+    parameters = transform_parameters(plan, describe_stack(plan, runner))
+    loader = ManagedPolicyLoader(runner.aws_client("iam", plan.region))  # loads once, on first use
+    to_py27_compatible_template(template, parameters)
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=plan.region))
+    try:
+        transformed = translator.translate(template, parameter_values=parameters, get_managed_policy_map=loader.load)
+    except InvalidDocumentException as exc:
+        causes = "; ".join(str(cause.message) for cause in exc.causes) or str(exc)
+        raise DeployError(f"the SAM transform refused the packaged template: {causes}") from exc
+    result: dict[str, Any] = undo_mark_unicode_str_in_template(transformed)
+    return result
 
 
 def chalice_package(
@@ -660,10 +746,14 @@ def chalice_package(
     return out / "sam.yaml"
 
 
-def step_deploy(plan: Plan, runner: Runner, template: Path | None, digest: str) -> None:
+def step_deploy(plan: Plan, runner: Runner, template: Path | None, digest: str, bucket: str = "") -> None:
     if template is None:
         runner.say(f"    unchanged: {plan.stack} already runs this template with these parameters")
         return
+    through_bucket: list[str] = []
+    if plan.transform_locally and not runner.dry_run and template.stat().st_size > TEMPLATE_BODY_LIMIT:
+        # CloudFormation takes 51,200 bytes inline; past that the CLI uploads the template to the bucket.
+        through_bucket = ["--s3-bucket", bucket, "--s3-prefix", plan.stack]
     runner.run(
         [
             "aws",
@@ -679,6 +769,7 @@ def step_deploy(plan: Plan, runner: Runner, template: Path | None, digest: str) 
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND",
             "--no-fail-on-empty-changeset",
+            *through_bucket,
             "--parameter-overrides",
             *plan.overrides(),
         ]
@@ -839,7 +930,7 @@ def execute(plan: Plan, runner: Runner) -> None:
         ),
     )
     add("package", lambda: state.__setitem__("package", step_package(plan, runner, state["bucket"])))
-    add("deploy", lambda: step_deploy(plan, runner, *state["package"]))
+    add("deploy", lambda: step_deploy(plan, runner, state["package"][0], state["package"][1], state["bucket"]))
     add("image (first deploy)", lambda: state["pushed"] or step_image(plan, runner, stack_outputs(plan, runner)))
     add("commands", lambda: step_commands(plan, runner))
     add("urls", lambda: step_urls(plan, runner, None if runner.dry_run else stack_outputs(plan, runner)))
@@ -905,6 +996,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="a stack in ROLLBACK_COMPLETE: delete it (after a confirm) and deal with what it retained",
     )
+    parser.add_argument(
+        "--transform-locally",
+        action="store_true",
+        help="run the SAM transform here (aws-sam-translator) and deploy the plain template it makes, written "
+        "to build/<stack>.template.json: the deploy role needs no transform permission",
+    )
     parser.add_argument("--yes", action="store_true", help="answer yes to every confirm")
     parser.add_argument("--check", action="store_true", help="the first-deploy checklist; changes nothing")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; call neither AWS nor docker")
@@ -962,6 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
             spotify_redirect_uri=args.spotify_redirect_uri,
             delete_failed_stack=args.delete_failed_stack,
             assume_yes=args.yes,
+            transform_locally=args.transform_locally,
         )
         if args.check:
             return run_check(plan, Runner(dry_run=False))
