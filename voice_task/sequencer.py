@@ -85,6 +85,12 @@ class Sequencer:
     left_behind: tuple[QueueEntry, int] | None = None  # what a dead predecessor left playing, and where
     resume_position_ms: int | None = None
     recovered: bool = False  # what a dead predecessor left playing was looked at
+    #: Plays noted in the guild history (``Actual.played_seq``, published with the task's state):
+    #: the next start goes to ring slot ``played_seq % 50``. Set from the record at the claim.
+    played_seq: int = 0
+    #: The entry noted last: a loop-track replay is not noted again (a track a predecessor left and
+    #: this task resumes may be: the history reads each entry once).
+    last_noted: str | None = None
     _warming: bool = False
     _failures_in_a_row: int = 0
 
@@ -182,13 +188,19 @@ class Sequencer:
         return popped, position
 
     def _started(self, entry: QueueEntry) -> None:
-        """A track began: the seed of the next mix, and a line in the guild's history (/back, /history)."""
+        """A track began: the seed of the next mix, and a line in the guild's history (/back, /history):
+        play number ``played_seq``, which the next publish writes (it follows every start)."""
         self.autoplay.note_played(entry)
-        self.host.spawn(self._note_history(entry), "guild history")
+        if entry.entry_id == self.last_noted:
+            return  # the same entry again at once (loop track): one line, as the legacy history kept
+        self.last_noted = entry.entry_id
+        seq, self.played_seq = self.played_seq, self.played_seq + 1
+        self.host.spawn(self._note_history(entry, seq), "guild history")
 
-    async def _note_history(self, entry: QueueEntry) -> None:
+    async def _note_history(self, entry: QueueEntry, seq: int) -> None:
         try:
-            await self.host.io(self.host.store.record_played, self.host.guild_id, entry, now=self.host.clock())
+            await self.host.io(self.host.store.record_played, self.host.guild_id, entry, now=self.host.clock(),
+                               seq=seq)  # fmt: skip
         except Exception:  # the history is a convenience: never let it stop the music
             _log.warning("could not note %s in the guild history", entry.entry_id, exc_info=True)
 

@@ -217,6 +217,7 @@ class VoiceTask:
             _log.warning("lease for guild %s is held by another task: exiting", self.guild_id)
             return False
         self.generation, self.record, self.actual = claimed.lease.generation, claimed.record, claimed.record.actual
+        self.sequencer.played_seq = claimed.record.actual.played_seq
         self.applied = claimed.applied
         self.player.volume = claimed.applied.volume
         self.sequencer.resume_position_ms = claimed.resume_position_ms
@@ -376,6 +377,7 @@ class VoiceTask:
                 applied_stop_seq=self.applied.stop_seq,
                 applied_seek_seq=self.applied.seek_seq,
                 listener_ids=self.connection.listener_ids(),
+                played_seq=self.sequencer.played_seq,
             )
             if self.record is not None and same_picture(self.record.actual, self.actual):
                 # Nothing a reader would see changed (a tick after our own heartbeat, say): no write.

@@ -32,9 +32,10 @@ from timmybot.errors import (
     StaleGenerationError,
 )
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
-from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store
+from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store, keys
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
-from timmybot.store.limits import ItemTooLargeError
+from timmybot.store.keys import GUILD_HISTORY_SK, guild_pk
+from timmybot.store.limits import ItemTooLargeError, item_size
 from timmybot.store.schema import create_dynamodb_table, create_sqlite_schema, table_definition, ttl_attribute
 
 GUILD = "111111111111111111"
@@ -351,14 +352,75 @@ class TestQueueEdits:
 
     def test_the_guild_history_keeps_the_last_fifty_newest_first_and_forgets_a_requester(self, store: Store) -> None:
         for n in range(55):
-            store.record_played(GUILD, entry(f"h{n}", requester="1" if n % 2 else "2"), now=float(n))
-        store.record_played(GUILD, entry("h54", requester="2"), now=99.0)  # the same start noted twice
+            store.record_played(GUILD, entry(f"h{n}", requester="1" if n % 2 else "2"), now=float(n), seq=n)
+        store.record_played(GUILD, entry("h54", requester="2"), now=99.0, seq=54)  # the same start noted twice
 
         history = store.guild_history(GUILD)
         assert [e.entry_id for e in history] == [f"h{n}" for n in range(54, 4, -1)]
         assert store.forget_requester(GUILD, "1") == 25
         assert {e.requester_id for e in store.guild_history(GUILD)} == {"", "2"}
         assert store.get_guild(GUILD).queue == ()  # the guild record is untouched
+
+    def test_the_history_ring_wraps_after_fifty_plays_one_small_item_each(self, store: Store) -> None:
+        # GIVEN 120 plays, the 51st onwards reusing the slots of the first
+        for n in range(120):
+            store.record_played(GUILD, entry(f"r{n}"), now=1000.0 + n, seq=n)
+
+        # THEN the 50 newest are read, newest first, in 50 slot items of at most one write unit
+        assert [e.entry_id for e in store.guild_history(GUILD)] == [f"r{n}" for n in range(119, 69, -1)]
+        slots = store._get_items([(guild_pk(GUILD), sk) for sk in keys.history_slot_sks()])
+        assert len(slots) == keys.HISTORY_SLOTS
+        assert slots[(guild_pk(GUILD), keys.history_slot_sk(119 % 50))].data["entry_id"] == "r119"
+        assert max(item_size(key, item.data) for key, item in slots.items()) <= 1024
+        # AND a play keeps what queueing it again needs, the legacy shape's fields
+        newest = store.guild_history(GUILD)[0]
+        assert newest.url == "https://youtu.be/r119" and newest.duration_s == 180 and newest.added_at == 1119.0
+
+    def test_a_history_slot_stays_within_one_write_unit_whatever_the_title(self, store: Store) -> None:
+        track = {"source": "youtube", "source_id": "x" * 11, "title": "🎵" * 256, "artist": "🎤" * 256,
+                 "url": "https://www.youtube.com/watch?v=" + "x" * 11, "duration_s": 200,
+                 "thumbnail": "https://i.ytimg.com/vi/" + "x" * 180 + "/hq.jpg", "isrc": "USRC17607839",
+                 "fallback_from": "spotify"}  # fmt: skip
+        store.record_played(GUILD, QueueEntry("big", track, "1" * 19, 1.0), now=1.0, seq=7)
+        key = (guild_pk(GUILD), keys.history_slot_sk(7))
+        stored = store._get_items([key])[key].data
+        assert item_size(key, stored) <= 1024
+        played = store.guild_history(GUILD)[0]
+        assert played.title.startswith("🎵") and played.title.endswith("…") and played.url == track["url"]
+
+    def test_the_history_merges_the_legacy_item_newest_first_each_entry_once(self, store: Store) -> None:
+        # GIVEN the legacy single item, as an older voice task writes it during a rolling deploy
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": "2",
+                   "played_at": float(n)} for n in (40, 30, 20, 10)]  # fmt: skip
+        legacy.insert(0, {"entry_id": "both", "track": entry("both").track, "requester_id": "2", "played_at": 45.0})
+        store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
+        # AND plays in the ring, before, between and after the legacy ones (one entry in both)
+        for seq, (entry_id, at) in enumerate([("new5", 5.0), ("new25", 25.0), ("both", 50.0), ("new60", 60.0)]):
+            store.record_played(GUILD, entry(entry_id), now=at, seq=seq)
+
+        # THEN one history, newest first, every entry once (at its newest play)
+        history = store.guild_history(GUILD)
+        assert [e.entry_id for e in history] == ["new60", "both", "old40", "old30", "new25", "old20", "old10", "new5"]
+        assert history[1].added_at == 50.0
+
+    def test_forget_me_clears_the_requester_in_the_ring_and_in_the_legacy_item(self, store: Store) -> None:
+        user = "444444444444444444"
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": user if n % 2 else "2",
+                   "played_at": float(n)} for n in range(4, 0, -1)]  # fmt: skip
+        store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
+        for n in range(60):  # wrapped: the ring holds plays 10-59
+            store.record_played(GUILD, entry(f"new{n}", requester=user if n % 3 == 0 else "2"), now=10.0 + n, seq=n)
+
+        # WHEN the user forgets themselves: 16 of the ring's plays (12, 15 … 57) and 2 of the legacy ones
+        assert store.forget_requester(GUILD, user) == 16 + 2
+        # THEN no play names them any more, in either shape, and every play is still there
+        assert store.forget_requester(GUILD, user) == 0
+        assert store.guild_history(GUILD)[0].entry_id == "new59"
+        legacy_after = store._get_items([(guild_pk(GUILD), GUILD_HISTORY_SK)])[(guild_pk(GUILD), GUILD_HISTORY_SK)]
+        assert [i["requester_id"] for i in legacy_after.data["items"]] == ["2", "", "2", ""]
+        slots = store._get_items([(guild_pk(GUILD), sk) for sk in keys.history_slot_sks()])
+        assert len(slots) == 50 and all(item.data["requester_id"] != user for item in slots.values())
+        assert sum(1 for item in slots.values() if item.data["requester_id"] == "") == 16
 
     def test_shuffle_keeps_every_entry_exactly_once(self, store: Store) -> None:
         ids = [f"s{i}" for i in range(20)]

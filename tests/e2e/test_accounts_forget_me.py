@@ -95,7 +95,7 @@ def test_forget_me_keeps_the_guild_historys_tracks_and_drops_the_user_from_them(
     # GIVEN a guild history where USER_ID queued two tracks and OTHER_USER_ID one, as the worker notes it
     for index, requester in enumerate((USER_ID, OTHER_USER_ID, USER_ID)):
         entry = track_entry(f"h{index}", title=f"Song {index}", requester_id=requester)
-        kit.store.record_played(GUILD_ID, entry, now=float(index))
+        kit.store.record_played(GUILD_ID, entry, now=float(index), seq=index)
         remember_guild(kit.store, requester, GUILD_ID)
 
     # WHEN USER_ID confirms /forget-me

@@ -55,7 +55,7 @@ def _choices(store: MemoryStore, typed: str, source: YouTubeSuggestions | None, 
 def _with_history(store: MemoryStore) -> None:
     record_history(store, USER_ID, [_track(1, "Signal Song", None), _track(2, "Other Tune")], now=1.0)
     guild_played = _track(3, "Signal Fire", "Snow Patrol")
-    store.record_played(GUILD_ID, QueueEntry("g1", guild_played.to_dict(), OTHER_USER_ID, 1.0), now=1.0)
+    store.record_played(GUILD_ID, QueueEntry("g1", guild_played.to_dict(), OTHER_USER_ID, 1.0), now=1.0, seq=0)
 
 
 def test_history_first_then_suggestions_deduplicated(store: MemoryStore, fake: FakeSuggestions) -> None:

@@ -135,8 +135,8 @@ def test_an_unknown_placement_gets_a_sentence(play_api: SignedApi) -> None:
 def test_back_plays_the_previous_track_now_and_the_current_one_next(play_api: SignedApi) -> None:
     store = play_api.store
     previous = track_entry("prev", title="Earlier Song")
-    store.record_played(GUILD_ID, previous, now=1.0)
-    store.record_played(GUILD_ID, store.get_guild(GUILD_ID).actual.now_playing, now=2.0)  # type: ignore[arg-type]
+    store.record_played(GUILD_ID, previous, now=1.0, seq=0)
+    store.record_played(GUILD_ID, store.get_guild(GUILD_ID).actual.now_playing, now=2.0, seq=1)  # type: ignore[arg-type]
     body = play_api.post(command("back")).json_body
     assert _content(body) == f"⏮ <@{USER_ID}> went back to **Earlier Song**; **Now Song** plays after it."
     record = store.get_guild(GUILD_ID)
@@ -151,7 +151,7 @@ def test_back_with_no_history_says_so(play_api: SignedApi) -> None:
 
 
 def test_back_is_refused_to_a_listener_who_did_not_add_the_current_track(play_api: SignedApi) -> None:
-    play_api.store.record_played(GUILD_ID, track_entry("prev"), now=1.0)
+    play_api.store.record_played(GUILD_ID, track_entry("prev"), now=1.0, seq=0)
     body = play_api.post(command("back", user_id=OTHER_USER_ID)).json_body
     assert body["data"]["flags"] == EPHEMERAL
     assert _content(body).endswith("or whoever added the current track can go back from it.")

@@ -6,7 +6,7 @@ seek), runs out of music and exits
 THEN every call it made is allowed by ``VoiceTaskRole`` in infra/template.yaml (decided by
 tests/support/iam.py, since moto ignores IAM), every call kind is in the list the packaged
 template is checked against (tests/support/golden/voice_task_store_calls.json), and none touched a
-user, OAuth or interaction record.
+user, OAuth or interaction record. Each track started is one slot of the guild history's ring.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tests.support.dynamodb_recorder import Call, RecordingDynamoDB
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
+from timmybot.store import keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -83,6 +84,16 @@ def test_the_voice_task_makes_only_calls_its_role_allows(
     assert recorded <= known, f"new store calls by the voice task: add them to {GOLDEN.name}: {recorded - known}"
     # AND none reached a user, OAuth or interaction record
     assert not [k for c in calls for k in c.partition_keys if k.startswith(("U#", "O#", "I#"))]
+    # AND each track that started is one slot of the guild history's ring, numbered by the play count
+    # the task published in its state; the legacy single item is not written
+    history = [e.entry_id for e in stack.store.guild_history(gid)]
+    assert history[:2] == [last.entry_id, third.entry_id]  # the first may be skipped before it starts
+    played = stack.store.get_guild(gid).actual.played_seq
+    assert played == len(history) >= 2
+    pk = keys.guild_pk(gid)
+    slots = stack.store._get_items([(pk, sk) for sk in keys.history_slot_sks()])
+    assert set(slots) == {(pk, keys.history_slot_sk(n)) for n in range(played)}
+    assert stack.store._get_items([(pk, keys.GUILD_HISTORY_SK)]) == {}
 
 
 def _write_golden(calls: list[Call]) -> None:

@@ -44,7 +44,7 @@ class Task:
         entry = self.store.pop_head(GUILD, self.generation, requeue_current=loop)
         if entry is not None:
             self.now += 1
-            self.store.record_played(GUILD, entry, now=self.now)
+            self.store.record_played(GUILD, entry, now=self.now, seq=int(self.now))
         return entry
 
     def title(self) -> str:

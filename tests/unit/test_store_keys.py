@@ -6,6 +6,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from timmybot import accounts
 from timmybot.store import keys
 
@@ -81,11 +83,17 @@ def test_the_builders_produce_their_kinds_keys() -> None:
         "source breaker": (keys.breaker_pk("youtube"), keys.BREAKER_SK),
         "identify budget": (keys.IDENTIFY_PK, keys.IDENTIFY_SK),
         "rate window": (keys.rate_pk("play", "user", "1"), keys.RATE_SK),
+        "guild history slot": (keys.guild_pk("1"), keys.history_slot_sk(49)),
+        "guild history (legacy)": (keys.guild_pk("1"), keys.GUILD_HISTORY_SK),
     }
     for name, (pk, sk) in built.items():
         kind = keys.kind_of(pk, sk)
         assert kind is not None and kind.name == name, (name, pk, sk)
     assert "s" not in keys.state_pk("s")[len("O#state#") :]  # the state itself is never a key
+    # the history ring: 50 slots, H#00 … H#49, and nothing outside it
+    assert keys.history_slot_sks()[::49] == ["H#00", "H#49"] and len(set(keys.history_slot_sks())) == 50
+    with pytest.raises(ValueError, match="outside the ring"):
+        keys.history_slot_sk(50)
 
 
 def test_forget_me_deletes_exactly_the_registered_per_user_kinds() -> None:

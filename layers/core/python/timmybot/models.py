@@ -138,6 +138,9 @@ class Actual:
     message_channel_id: str | None = None
     message_id: str | None = None  # the now-playing post
     updated_at: float = 0.0
+    #: Plays noted in the guild history so far: the next one goes to ring slot ``played_seq % 50``
+    #: (``keys.history_slot_sk``). A release that does not know it keeps it as an unknown field.
+    played_seq: int = 0
 
     def position_at(self, now: float) -> int:
         """Current position in ms, derived from ``started_at`` while playing."""
@@ -250,6 +253,7 @@ class GuildRecord:
                 message_channel_id=_opt_str(actual.get("message_channel_id")),
                 message_id=_opt_str(actual.get("message_id")),
                 updated_at=float(actual.get("updated_at", 0.0)),
+                played_seq=max(0, int(actual.get("played_seq", 0))),
             ),
             queue=tuple(str(x) for x in data.get("queue") or ()),
             voice_channel_id=_opt_str(data.get("voice_channel_id")),

@@ -42,10 +42,11 @@ IDENTIFY_PK = "B#identify"
 RATE_PREFIX = "R#"
 SUGGEST_PREFIX = "Q#"
 ENTRY_PREFIX = "E#"  # a sort-key prefix, under a guild
+HISTORY_SLOT_PREFIX = "H#"  # a sort-key prefix, under a guild: one slot of the history ring
 
 # ------------------------------------------------------------------------------- the sort keys
 GUILD_SK = "GUILD"
-GUILD_HISTORY_SK = "HISTORY"
+GUILD_HISTORY_SK = "HISTORY"  # the legacy history: one item holding the last 50 plays
 GUILD_LAST_SK = "LAST"
 DEDUPE_SK = "DEDUPE"
 TRACK_SK = "TRACK"
@@ -78,6 +79,22 @@ def guild_id_of(pk: str) -> str | None:
 
 def entry_sk(entry_id: str) -> str:
     return f"{ENTRY_PREFIX}{entry_id}"
+
+
+#: The guild history's ring: play number ``n`` (the task's ``Actual.played_seq``) goes to slot ``n % 50``.
+HISTORY_SLOTS = 50
+
+
+def history_slot_sk(slot: int) -> str:
+    """The sort key of one slot of a guild's history ring (``H#00`` … ``H#49``)."""
+    if not 0 <= slot < HISTORY_SLOTS:
+        raise ValueError(f"history slot {slot} is outside the ring of {HISTORY_SLOTS}")
+    return f"{HISTORY_SLOT_PREFIX}{slot:02d}"
+
+
+def history_slot_sks() -> list[str]:
+    """Every slot's sort key, slot 0 first."""
+    return [history_slot_sk(slot) for slot in range(HISTORY_SLOTS)]
 
 
 def guild_last_pk(guild_id: str) -> str:
@@ -190,8 +207,12 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
           "versioned; in the active index while a voice task should run"),
     _kind("queue entry", ("G#{guild}", "E#{entry}"), ({API, WORKER, VOICE}, {API, WORKER, VOICE}),
           "30 days unless listed"),
-    _kind("guild history", ("G#{guild}", GUILD_HISTORY_SK), ({API}, {VOICE, API}),
-          "the last 50 tracks played; /forget-me takes a requester's name off"),
+    _kind("guild history slot", ("G#{guild}", "H#{slot}"), ({API}, {VOICE, API}),
+          "a ring of 50 slots (00-49), one play each, slot = play number mod 50; "
+          "/forget-me takes a requester's name off"),
+    _kind("guild history (legacy)", ("G#{guild}", GUILD_HISTORY_SK), ({API}, {VOICE, API}),
+          "one item of the last 50 plays, written by releases before the ring; still read and merged, "
+          "/forget-me takes a requester's name off"),
     _kind("guild's last personal list", ("GL#{guild}", GUILD_LAST_SK), ({WORKER}, {WORKER}),
           "15 minutes"),
     _kind("interaction dedupe", ("I#{interaction}", DEDUPE_SK), ({API, WORKER}, {API, WORKER}),
