@@ -63,7 +63,7 @@ class Costs:
         strong, eventual = self.reads_per_hour()
         read_units = (strong + eventual * d["eventually_consistent_read_units"]) * a["poll_read_units"]
         write_calls = a["measured_writes_per_hour"] + a["tracks_per_listening_hour"] * a["store_writes_per_track"]
-        writes = write_calls * a["heartbeat_write_units"]
+        writes = write_calls * a["heartbeat_write_units"] + self.history_write_units_per_hour()
         wake_polls = 3600 / a["wake_long_poll_s"]
         log_gb = a["voice_log_kb_per_listening_hour"] / 1024 / 1024
         return [
@@ -84,10 +84,13 @@ class Costs:
                 read_units / 1e6 * d["read_per_million"],
             ),
             (
-                "DynamoDB writes (heartbeat and track changes)",
+                "DynamoDB writes (heartbeat, track changes and the guild history)",
                 f"{a['measured_writes_per_hour']:,} measured (one per {a['heartbeat_s']} s heartbeat) + "
                 f"{a['tracks_per_listening_hour']} tracks × {a['store_writes_per_track']} writes, "
-                f"{a['heartbeat_write_units']} units each (a {a['measured_guild_record_bytes']:,}-byte record)",
+                f"{a['heartbeat_write_units']} units each (a {a['measured_guild_record_bytes']:,}-byte record); "
+                f"+ {a['tracks_per_listening_hour']} tracks × {a['history_writes_per_track']} guild-history write "
+                f"of {a['history_write_units']} unit (one slot of the ring, an item of its own of at most "
+                f"{a['history_slot_max_bytes']:,} bytes, put without a read)",
                 writes / 1e6 * d["write_per_million"],
             ),
             (
@@ -101,6 +104,11 @@ class Costs:
                 log_gb * self.p["cloudwatch"]["logs_ingest_gb"],
             ),
         ]
+
+    def history_write_units_per_hour(self) -> float:
+        """The guild history's write units: each track start puts one slot of the ring (no read)."""
+        a = self.a
+        return a["tracks_per_listening_hour"] * a["history_writes_per_track"] * a["history_write_units"]
 
     def near_end_extra_polls(self) -> float:
         """The polls a track's last ``near_end_s`` adds by polling every ``near_end_poll_s`` instead
@@ -350,7 +358,8 @@ def render(prices: dict[str, Any]) -> str:
     arm_left = targets["listening_hour_arm"] - hourly[1].compute - hourly[1].ipv4 - c.metered_items()[0][2]
     add(
         "The DynamoDB lines are measured (`scripts/bench/store_rates.py`, which counts each read's consistency "
-        "as sent). Fargate, the IPv4 address and data out leave "
+        "as sent; a track's guild-history write is counted at its largest slot's size, tests/contract/test_costs.py). "
+        "Fargate, the IPv4 address and data out leave "
         f"{money(arm_left)} an hour on ARM for all the rest, so DynamoDB decides the targets. The levers taken:"
     )
     add("")
@@ -366,7 +375,15 @@ def render(prices: dict[str, Any]) -> str:
     )
     add(
         f"- the poll is every {a['playing_poll_s']:g} s mid-track and every {a['near_end_poll_s']:g} s only "
-        "near warm-ahead's point and after a change."
+        "near warm-ahead's point and after a change;"
+    )
+    legacy_history = a["tracks_per_listening_hour"] * 25 / 1e6 * prices["dynamodb"]["write_per_million"]
+    add(
+        f"- the guild history (/history, /back) is a ring of 50 small items: a track start puts one slot of at "
+        f"most {a['history_slot_max_bytes']:,} bytes ({a['history_write_units']} write unit, no read). It was "
+        "one item holding the last 50 tracks, 10-25 KB, read strongly and rewritten whole at every track "
+        f"(10-25 write units each, up to {money(legacy_history)} an hour in writes alone), which these figures "
+        "did not count."
     )
     add("")
     add(

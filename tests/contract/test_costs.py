@@ -6,6 +6,7 @@ AND   every priced section names its source, and the document is what the prices
 AND   idle with the default vault is at most $2 in years 1-3; the ARM and Spot listening hours, with data
       out, DynamoDB (measured by scripts/bench/store_rates.py), SQS and logs all in them, are stated
       against their targets ($0.021, $0.015) with the verdict the figures give
+AND   each track's guild-history write is counted, at the size of the largest slot a track makes
 AND   the tokens KMS key exists only with the KMS vault.
 """
 
@@ -20,6 +21,10 @@ import pytest
 
 from scripts import costs
 from timmybot.config import Settings
+from timmybot.models import QueueEntry, replay_id
+from timmybot.store.base import history_slot
+from timmybot.store.keys import guild_pk, history_slot_sk
+from timmybot.store.limits import item_size
 from voice_task import task, wake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +90,26 @@ def test_the_measured_rates_are_at_least_what_the_settings_imply() -> None:
     assert a["measured_writes_per_hour"] >= 3600 / a["heartbeat_s"]
     assert a["heartbeat_write_units"] == max(1, -(-a["measured_guild_record_bytes"] // 1024))
     assert a["poll_read_units"] == max(1, -(-a["measured_guild_record_bytes"] // 4096))
+
+
+def test_the_guild_history_write_is_counted_at_its_slot_size() -> None:
+    prices = _prices()
+    a = prices["assumptions"]
+    # GIVEN the largest slot a track makes: four-byte characters in a long title and artist, a long
+    # thumbnail, /back's replay id, a large play number and a 300-byte link
+    track = {"source": "soundcloud", "source_id": "x" * 40, "title": "🎵" * 256, "artist": "🎤" * 256,
+             "url": "https://" + "u" * 292, "duration_s": 12_345, "thumbnail": "https://i1.sndcdn.com/" + "t" * 200,
+             "isrc": "USRC17607839", "fallback_from": "spotify"}  # fmt: skip
+    entry = QueueEntry(replay_id("0123456789abcdef" * 2, "1334567890123456789", "-back"), track, "4" * 18, 1.0)
+    key = (guild_pk("1234567890123456789"), history_slot_sk(49))
+    size = item_size(key, history_slot(key, entry, now=1_796_239_899.148, seq=1_234_567))
+    # THEN it is within the size costed, one write unit, one write per track, and COSTS.md counts it
+    assert size <= a["history_slot_max_bytes"]
+    assert a["history_write_units"] == max(1, -(-a["history_slot_max_bytes"] // 1024)) == 1
+    assert a["history_writes_per_track"] == 1
+    c = costs.Costs(prices)
+    assert c.history_write_units_per_hour() == a["tracks_per_listening_hour"]
+    assert "guild-history write of 1 unit" in costs.DOC.read_text()
 
 
 def test_the_tokens_key_exists_only_with_the_kms_vault() -> None:
