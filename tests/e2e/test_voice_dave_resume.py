@@ -28,6 +28,7 @@ def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) 
 
 
 def _playing_to_a_listener(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> tuple[str, int]:
+    assert guild.voice_channel_id is not None
     listener = emulator.add_listener(guild.id, guild.voice_channel_id)
     gid = str(guild.id)
     stack.enqueue(gid, stack.tone_entry(440, 40), voice_channel_id=str(guild.voice_channel_id),

@@ -321,9 +321,9 @@ class MediaSession:
         for user_id, sent in self.sent_to.items():
             if proposal in sent:
                 sent.remove(proposal)
-                other = self.members.get(user_id)
-                if other is not None:
-                    await self._send(other, DaveOp.MLS_PROPOSALS, mls.proposals_revoke([proposal.ref]))
+                holder = self.members.get(user_id)
+                if holder is not None:
+                    await self._send(holder, DaveOp.MLS_PROPOSALS, mls.proposals_revoke([proposal.ref]))
 
     async def on_commit_welcome(self, endpoint: Endpoint, data: bytes) -> None:
         member = self.members.get(endpoint.user_id)

@@ -406,8 +406,9 @@ class DiscordEmulator:
             guild = hub.guilds[guild_id]
             current = guild.voice_states.get(user_id)
             session = hub.voice_sessions.get(guild_id)
-            moving = current is not None and channel_id not in (None, current.channel_id)
-            if user_id == hub.bot_user.id and moving and session is not None and not session.ws.closed:
+            open_session = session is not None and not session.ws.closed
+            moved = channel_id is not None and current is not None and current.channel_id != channel_id
+            if user_id == hub.bot_user.id and moved and open_session and channel_id is not None:
                 await move_bot(hub, guild_id, channel_id)
                 return
             await hub.set_voice_state(guild, user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf)
