@@ -1,4 +1,5 @@
-"""The tree stays ruff-clean and the shared package type-checks under mypy --strict (STYLE.md)."""
+"""The tree stays ruff-clean and ruff-formatted, and the core package, the voice task and the Chalice app
+type-check under mypy --strict (STYLE.md)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,13 @@ def test_ruff_finds_nothing_in_the_tree() -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
-def test_the_core_package_and_the_voice_task_are_checked_strictly() -> None:
+def test_ruff_format_would_change_nothing() -> None:
+    result = _run("ruff", "format", "--check", ".")
+
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_the_core_package_the_voice_task_and_the_chalice_app_are_checked_strictly() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     strict: set[str] = set()
     for override in config.get("overrides", []):
@@ -32,7 +39,7 @@ def test_the_core_package_and_the_voice_task_are_checked_strictly() -> None:
         if override.get("strict"):
             strict.update([modules] if isinstance(modules, str) else modules)
 
-    assert {"timmybot.*", "voice_task.*"} <= strict
+    assert {"timmybot.*", "voice_task.*", "chalicelib.*", "app"} <= strict
 
 
 def test_mypy_is_clean_strict_on_the_core_package_and_on_the_voice_task_and_chalice_app() -> None:

@@ -69,7 +69,12 @@ def test_a_second_process_sees_the_open_breaker(tmp_path: Path) -> None:
         print("allowed" if chain.breaker.allow("youtube") else "skipped", chain.breaker.snapshot("youtube").reason)
     """)
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
         env={"PYTHONPATH": f"{ROOT / 'layers/core/python'}:{ROOT}", "PATH": "/usr/bin:/bin"},
     )
     # THEN it skips YouTube too, for the same reason

@@ -54,7 +54,11 @@ def test_malformed_guild_create_surfaces_the_client_keyerror_instead_of_hanging(
     ],
 )
 def test_voice_close_code_is_observed_by_the_client(
-    emulator: DiscordEmulator, guild: GuildHandle, start_bot: StartBot, code: int, bot_log: str,
+    emulator: DiscordEmulator,
+    guild: GuildHandle,
+    start_bot: StartBot,
+    code: int,
+    bot_log: str,
     reconnect: str | None,
 ) -> None:
     # GIVEN a client connected to voice
@@ -70,8 +74,9 @@ def test_voice_close_code_is_observed_by_the_client(
     assert [c.data for c in closes] == [code]
     # AND it tries to come back the way discord.py does for that code
     if reconnect == "identify":
-        emulator.wait_for(lambda: len(emulator.voice_events(guild.id, "identify")) >= 2, timeout=10,
-                          message="a new voice IDENTIFY")
+        emulator.wait_for(
+            lambda: len(emulator.voice_events(guild.id, "identify")) >= 2, timeout=10, message="a new voice IDENTIFY"
+        )
     elif reconnect == "rejoin":
         emulator.wait_for(
             lambda: [h for h in emulator.bot_voice_history(guild.id)[1:] if h.channel_id == guild.voice_channel_id],

@@ -185,8 +185,9 @@ def test_webhook_edits_for_an_interaction_token_are_readable(emulator: DiscordEm
         ("PATCH", f"{base}/messages/@original", {"content": "Queued tone", "allowed_mentions": {"parse": []}}),
         ("POST", base, {"content": "Now playing", "embeds": [{"title": "tone"}], "allowed_mentions": {"parse": []}}),
     ):
-        request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"},
-                                         method=method)
+        request = urllib.request.Request(
+            url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method=method
+        )
         with urllib.request.urlopen(request, context=ctx) as response:
             assert response.status == 200
 

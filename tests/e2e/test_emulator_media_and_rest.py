@@ -172,7 +172,10 @@ def test_guild_channel_and_member_routes_expose_permissions(emulator: DiscordEmu
     assert {r["name"]: r["permissions"] for r in roles}["DJ"] == str(int(Permission.CONNECT | Permission.SPEAK))
     assert channel["type"] == 13 and channel["user_limit"] == 5
     assert channel["permission_overwrites"][0] == {
-        "id": str(guild.id), "type": 0, "allow": "0", "deny": str(int(Permission.CONNECT))
+        "id": str(guild.id),
+        "type": 0,
+        "allow": "0",
+        "deny": str(int(Permission.CONNECT)),
     }
     assert member["roles"] == [str(dj)]
     assert _api(emulator, "GET", f"/guilds/{guild.id}")[2]["owner_id"]

@@ -59,8 +59,13 @@ def _raw_entry(entry_id: str, url: str) -> QueueEntry:
     return QueueEntry(
         entry_id=entry_id,
         track={
-            "source": "local", "source_id": entry_id, "title": HOSTILE, "url": url, "duration_s": 30,
-            "thumbnail": None, "artist": HOSTILE,
+            "source": "local",
+            "source_id": entry_id,
+            "title": HOSTILE,
+            "url": url,
+            "duration_s": 30,
+            "thumbnail": None,
+            "artist": HOSTILE,
         },
         requester_id=USER_ID,
         added_at=time.time(),

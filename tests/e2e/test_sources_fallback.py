@@ -45,11 +45,19 @@ def sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Med
     with MediaServer() as youtube, MediaServer() as soundcloud:
         youtube.add("tone.webm", tone_file(440, 2, "webm"))
         soundcloud.add("tone-sc.webm", tone_file(440, 2, "webm"))
-        config = write_config(tmp_path / "sites.json", {
-            "ytfake": {"base_url": youtube.base_url, "fault": "bot_check", "fail_on": ["stream", "search"],
-                       "calls_file": str(tmp_path / "calls.txt"), "tracks": [{"file": "tone.webm", **TONE}]},
-            "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
-        })
+        config = write_config(
+            tmp_path / "sites.json",
+            {
+                "ytfake": {
+                    "base_url": youtube.base_url,
+                    "fault": "bot_check",
+                    "fail_on": ["stream", "search"],
+                    "calls_file": str(tmp_path / "calls.txt"),
+                    "tracks": [{"file": "tone.webm", **TONE}],
+                },
+                "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
+            },
+        )
         monkeypatch.setenv(ENV_CONFIG, str(config))
         default_router.cache_clear()
         yield youtube, soundcloud, tmp_path
@@ -93,8 +101,15 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
     sites: tuple[MediaServer, MediaServer, Path],
 ) -> None:
     youtube, _, tmp_path = sites
-    track = Track("ytfake", "tone.webm", TONE["title"], youtube.url_for("tone.webm"), 2, None,  # type: ignore[arg-type]
-                  TONE["artist"])  # type: ignore[arg-type]
+    track = Track(
+        "ytfake",
+        "tone.webm",
+        TONE["title"],
+        youtube.url_for("tone.webm"),
+        2,
+        None,  # type: ignore[arg-type]
+        TONE["artist"],
+    )  # type: ignore[arg-type]
     code = textwrap.dedent("""
         import json, sys
         from timmybot.config import Settings
@@ -113,8 +128,15 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
         # the loopback media servers' ports, as a launcher hands them to the voice task it starts
         netguard.ALLOW_ENV: ",".join(netguard.allowance_entries()),
     }
-    result = subprocess.run([sys.executable, "-c", code, json.dumps(track.to_dict())], capture_output=True, check=False,
-                            text=True, timeout=60, cwd=ROOT, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(track.to_dict())],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["scfake", "ytfake"]
     assert "ytfake stream" in (tmp_path / "calls.txt").read_text(encoding="utf-8")
@@ -127,17 +149,35 @@ def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_
     # SoundCloud, and settings that keep the breakers in the bot's SQLite store
     with MediaServer() as youtube, MediaServer() as soundcloud:
         soundcloud.add("tone-sc.webm", tone_file(440, 2, "webm"))
-        config = write_config(tmp_path / "sites.json", {
-            "ytfake": {"base_url": youtube.base_url, "fault": "broken", "fail_on": ["stream", "resolve"]},
-            "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
-        })
+        config = write_config(
+            tmp_path / "sites.json",
+            {
+                "ytfake": {"base_url": youtube.base_url, "fault": "broken", "fail_on": ["stream", "resolve"]},
+                "scfake": {"base_url": soundcloud.base_url, "tracks": [{"file": "tone-sc.webm", **TONE}]},
+            },
+        )
         monkeypatch.setenv(ENV_CONFIG, str(config))
         default_router.cache_clear()
-        settings = Settings(allow_local_media=True, source_chain=CHAIN, store_backend="sqlite",
-                            sqlite_path=str(tmp_path / "store.sqlite3"), data_dir=str(tmp_path))
+        settings = Settings(
+            allow_local_media=True,
+            source_chain=CHAIN,
+            store_backend="sqlite",
+            sqlite_path=str(tmp_path / "store.sqlite3"),
+            data_dir=str(tmp_path),
+        )
         store = SQLiteStore(settings.sqlite_path)
-        queued = [Track("ytfake", f"t{n}.webm", TONE["title"], youtube.url_for(f"t{n}.webm"), 2, None,  # type: ignore[arg-type]
-                        TONE["artist"]) for n in range(3)]  # type: ignore[arg-type]
+        queued = [
+            Track(
+                "ytfake",
+                f"t{n}.webm",
+                TONE["title"],
+                youtube.url_for(f"t{n}.webm"),
+                2,
+                None,  # type: ignore[arg-type]
+                TONE["artist"],
+            )
+            for n in range(3)
+        ]  # type: ignore[arg-type]
         try:
             # WHEN one guild's voice task plays three queued YouTube tracks
             played = [stream_for(track, settings.source_settings(), "111").source for track in queued]
@@ -159,8 +199,9 @@ def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_
 def test_a_deployed_environment_cannot_name_test_sources() -> None:
     code = "from timmybot.config import Settings; Settings.from_env()"
     env = {"PYTHONPATH": str(ROOT / "layers/core/python"), "TIMMYBOT_SOURCE_CHAIN": ",".join(CHAIN)}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, timeout=60,
-                            env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=False, text=True, timeout=60, env=env
+    )
     assert result.returncode != 0 and "allow_local_media" in result.stderr
 
 
@@ -179,7 +220,11 @@ def test_canary_fails_cleanly_without_network_and_uses_the_operator_secret(tmp_p
     # WHEN the canary runs as operators run it
     result = subprocess.run(
         [sys.executable, "scripts/canary.py", "--timeout", "2", "--source-secret-file", str(secret)],
-        capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
         env=_clean_env(TIMMYBOT_DATA_DIR=str(tmp_path), TIMMYBOT_SQLITE_PATH=str(tmp_path / "store.sqlite3")),
     )
     output = result.stdout + result.stderr
@@ -202,9 +247,19 @@ def test_canary_fails_cleanly_without_network_and_uses_the_operator_secret(tmp_p
 
 def test_version_check_says_clearly_when_the_index_is_unreachable(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "scripts/check_ytdlp_version.py", "--index-url", "http://127.0.0.1:9/simple",
-         "--timeout", "10"],
-        capture_output=True, check=False, text=True, timeout=120, cwd=ROOT,
+        [
+            sys.executable,
+            "scripts/check_ytdlp_version.py",
+            "--index-url",
+            "http://127.0.0.1:9/simple",
+            "--timeout",
+            "10",
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
         env=_clean_env(PIP_CONFIG_FILE=os.devnull),
     )
     assert result.returncode == 2, result.stdout + result.stderr

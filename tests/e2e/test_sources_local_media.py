@@ -43,9 +43,21 @@ def test_loopback_tone_streams_as_opus_and_ffmpeg_can_decode_it(media: MediaServ
     assert info.stream_url == track.url
     assert info.is_opus and info.container == "webm"
     command = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
         *shlex.split(info.ffmpeg_before_options()),
-        "-i", info.stream_url, "-f", "s16le", "-ac", "2", "-ar", "48000", "-",
+        "-i",
+        info.stream_url,
+        "-f",
+        "s16le",
+        "-ac",
+        "2",
+        "-ar",
+        "48000",
+        "-",
     ]
     decoded = subprocess.run(command, capture_output=True, timeout=30, check=True)
     seconds = len(decoded.stdout) / (48000 * 2 * 2)

@@ -35,9 +35,7 @@ def _self_check(env_updates: dict[str, str], *, path: str | None = None) -> subp
 
 
 def test_self_check_reports_every_dependency_and_passes_when_all_are_present(tmp_path: Path) -> None:
-    result = _self_check(
-        {"TIMMYBOT_DISCORD_BOT_TOKEN": "t", "TIMMYBOT_SQLITE_PATH": str(tmp_path / "db.sqlite3")}
-    )
+    result = _self_check({"TIMMYBOT_DISCORD_BOT_TOKEN": "t", "TIMMYBOT_SQLITE_PATH": str(tmp_path / "db.sqlite3")})
     lines = result.stdout.splitlines()
 
     for check in CHECKS:

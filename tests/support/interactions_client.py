@@ -302,7 +302,7 @@ def wait_for_webhook(emulator: DiscordEmulator, token: str, *, count: int = 1, t
                      ) -> list[WebhookRecord]:  # fmt: skip
     """Wait until at least ``count`` webhook calls arrived for ``token``."""
     return emulator.wait_for(
-        lambda: (calls if len(calls := emulator.webhook_calls(token)) >= count else None),
+        lambda: calls if len(calls := emulator.webhook_calls(token)) >= count else None,
         timeout=timeout,
         message=f"{count} webhook call(s) for the interaction",
     )

@@ -62,6 +62,7 @@ async def _child_main() -> None:
     discord.http.Route.BASE = os.environ["EMU_API_BASE"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["EMU_GATEWAY_URL"])
     identify_delay = float(os.environ.get("EMU_IDENTIFY_DELAY", "0"))
+
     # discord.py's VoiceConnectionState._wait_for_state waits on an event its state setter sets and
     # clears at once, so a change that lands before the waiting task runs is missed and the join
     # hangs until its timeout. On a loaded test machine that happens; the harness polls instead
@@ -317,8 +318,10 @@ class MinimalBotProcess:
                         return event
                     if event.get("event") == "error" and name != "error":
                         raise BotProcessError(f"bot reported {event}\n--- bot stderr ---\n{self._tail()}")
-                if self._proc is not None and self._proc.poll() is not None and not any(
-                    t.is_alive() for t in self._threads
+                if (
+                    self._proc is not None
+                    and self._proc.poll() is not None
+                    and not any(t.is_alive() for t in self._threads)
                 ):
                     raise BotProcessError(
                         f"bot exited with {self._proc.returncode} before {name!r}\n--- bot stderr ---\n{self._tail()}"

@@ -94,8 +94,18 @@ def ytdlp_failure(fault: str, video_id: str = "xxxxxxxxxxx") -> Exception:
     raise ValueError(f"unknown fault {fault!r}")
 
 
-FAULTS = ("bot_check", "login_required", "age_restricted", "geo_blocked", "unavailable", "stream_403", "timeout",
-          "rate_limited", "server_error", "broken")
+FAULTS = (
+    "bot_check",
+    "login_required",
+    "age_restricted",
+    "geo_blocked",
+    "unavailable",
+    "stream_403",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "broken",
+)
 
 
 @dataclass

@@ -33,9 +33,7 @@ def _record(state: LeaseState, *, expires_at: float, queue: tuple[str, ...] = ("
         pytest.param(_record(LeaseState.RELEASED, expires_at=0, resume=True), True, id="sigterm with resume point"),
         pytest.param(_record(LeaseState.RELEASED, expires_at=0), False, id="clean exit: stop idle alone kicked"),
         pytest.param(_record(LeaseState.RUNNING, expires_at=NOW - 1, queue=()), False, id="nothing queued"),
-        pytest.param(
-            _record(LeaseState.RUNNING, expires_at=NOW - 1, last_active=NOW - 7200), False, id="stale guild"
-        ),
+        pytest.param(_record(LeaseState.RUNNING, expires_at=NOW - 1, last_active=NOW - 7200), False, id="stale guild"),
     ],
 )
 def test_relaunch_rules(record: GuildRecord, expected: bool) -> None:

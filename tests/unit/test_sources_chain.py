@@ -30,11 +30,17 @@ def site(name: str, port: int, *entries: CatalogEntry, **kwargs: object) -> Loop
     return LoopbackSite(name, f"http://127.0.0.1:{port}", list(entries), **kwargs)  # type: ignore[arg-type]
 
 
-def chain(*sources: LoopbackSite, clock: FakeClock | None = None,
-          cache: dict[tuple[str, str], Track] | None = None) -> SourceChain:
+def chain(
+    *sources: LoopbackSite, clock: FakeClock | None = None, cache: dict[tuple[str, str], Track] | None = None
+) -> SourceChain:
     known = cache or {}
-    return SourceChain(SETTINGS, sources=sources, records=MemoryRecords(), clock=clock or FakeClock(),
-                       track_cache=lambda source, source_id: known.get((source, source_id)))
+    return SourceChain(
+        SETTINGS,
+        sources=sources,
+        records=MemoryRecords(),
+        clock=clock or FakeClock(),
+        track_cache=lambda source, source_id: known.get((source, source_id)),
+    )
 
 
 # -- fallbacks ---------------------------------------------------------------------------------------
@@ -56,7 +62,8 @@ def test_search_survives_a_bot_check_through_the_next_source(caplog: pytest.LogC
 
 def test_a_track_from_the_first_source_carries_no_fallback() -> None:
     [track] = chain(site("ytfake", 1001, SONG), site("scfake", 1002, SONG)).resolve(
-        Query(QueryKind.SEARCH, "never gonna"))
+        Query(QueryKind.SEARCH, "never gonna")
+    )
     assert (track.source, track.fallback_from) == ("ytfake", None)
 
 
@@ -99,15 +106,17 @@ def test_a_blocked_link_with_cached_metadata_is_mirrored() -> None:
     soundcloud = site("scfake", 1002, SONG)
     # WHEN the link is resolved while YouTube refuses
     [track] = chain(youtube, soundcloud, cache={("ytfake", "song.webm"): known}).resolve(
-        Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm", "song.webm"))
+        Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm", "song.webm")
+    )
     # THEN SoundCloud's copy comes back, marked as a stand-in
     assert (track.source, track.fallback_from) == ("scfake", "ytfake")
 
 
 def test_mirror_asks_for_the_isrc_first_where_a_source_can() -> None:
     # GIVEN a music site that finds recordings by ISRC (the title there differs)
-    music = site("ytmfake", 1003, CatalogEntry("m.webm", "NGGYU (Remastered)", "R. Astley", 214, SONG.isrc),
-                 isrc_lookup=True)
+    music = site(
+        "ytmfake", 1003, CatalogEntry("m.webm", "NGGYU (Remastered)", "R. Astley", 214, SONG.isrc), isrc_lookup=True
+    )
     # WHEN mirroring a Spotify-like track
     track = chain(music).mirror(SONG.title, SONG.artist, 213, SONG.isrc)
     # THEN the ISRC match wins without a text search
@@ -258,8 +267,9 @@ def test_bot_checks_from_one_guild_still_rest_youtube_as_before() -> None:
 
 
 def test_the_spread_rule_comes_from_the_settings() -> None:
-    settings = SourceSettings(allow_local_media=True, breaker_spread_tracks=2, breaker_spread_guilds=1,
-                              breaker_spread_window_s=60)
+    settings = SourceSettings(
+        allow_local_media=True, breaker_spread_tracks=2, breaker_spread_guilds=1, breaker_spread_window_s=60
+    )
     the_chain = SourceChain(settings, sources=[site("ytfake", 1001, fault="broken")], records=MemoryRecords())
     assert the_chain.breaker.spread == SpreadRule(tracks=2, guilds=1, window_s=60)
     for n in range(2):

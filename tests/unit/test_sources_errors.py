@@ -72,8 +72,9 @@ def test_geo_restriction_is_told_by_its_type_even_without_the_usual_wording() ->
 def test_a_403_cause_is_told_by_its_status_even_when_the_message_hides_it() -> None:
     # GIVEN an ExtractorError whose message shows the cause only as a repr ("<HTTPError 403: Forbidden>")
     cause = HTTPError(Response(io.BytesIO(b""), "https://www.youtube.com/youtubei/v1/player", {}, 403, "Forbidden"))
-    exc = DownloadError("ERROR: x", exc_info=(ExtractorError, ExtractorError("Unable to download API JSON",
-                                                                               cause=cause), None))
+    exc = DownloadError(
+        "ERROR: x", exc_info=(ExtractorError, ExtractorError("Unable to download API JSON", cause=cause), None)
+    )
     # THEN it is a stream/API refusal
     assert type(map_ytdlp_error(exc, target="t")) is StreamForbiddenError
 
@@ -147,8 +148,9 @@ def test_a_not_found_emits_no_metric(caplog: pytest.LogCaptureFixture) -> None:
     assert "metric=" not in caplog.text
 
 
-def test_in_lambda_the_metric_is_an_emf_document(monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_lambda_the_metric_is_an_emf_document(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN the Lambda environment
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "timmybot-worker")
     # WHEN a failure is counted THEN one EMF document goes to stdout with both dimension sets

@@ -47,8 +47,10 @@ def test_track_without_optional_fields_round_trips() -> None:
     ("url", "expected"),
     [
         ("https://rr1.googlevideo.com/videoplayback?expire=1800000000&ei=x", 1_800_000_000.0),
-        ("https://manifest.googlevideo.com/api/manifest/hls_playlist/expire/1800000001/ei/x/index.m3u8",
-         1_800_000_001.0),
+        (
+            "https://manifest.googlevideo.com/api/manifest/hls_playlist/expire/1800000001/ei/x/index.m3u8",
+            1_800_000_001.0,
+        ),
         ("https://cf-media.sndcdn.com/abc.128.mp3?Policy=x", None),
         ("https://rr1.googlevideo.com/videoplayback?expire=soon", None),
     ],
@@ -144,7 +146,11 @@ def test_importing_sources_never_imports_ytdlp() -> None:
     # The api Lambda imports the policy; yt-dlp must stay off its fast path.
     code = "import sys, timmybot.sources; print('yt_dlp' in sys.modules)"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        env={"PYTHONPATH": "layers/core/python"}, cwd=str(Path(__file__).parents[2]),
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": "layers/core/python"},
+        cwd=str(Path(__file__).parents[2]),
     )
     assert result.stdout.strip() == "False"

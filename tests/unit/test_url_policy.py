@@ -105,8 +105,17 @@ def test_hostile_table_is_large_enough_and_ids_are_unique() -> None:
         "http://evil.com:8080/tone.webm",
     ],
     ids=[
-        "imds", "ecs-credentials", "ipv6-loopback", "private", "no-port", "port-zero", "port-too-big",
-        "userinfo", "https-loopback", "decimal-loopback", "other-host",
+        "imds",
+        "ecs-credentials",
+        "ipv6-loopback",
+        "private",
+        "no-port",
+        "port-zero",
+        "port-too-big",
+        "userinfo",
+        "https-loopback",
+        "decimal-loopback",
+        "other-host",
     ],
 )
 def test_local_media_mode_still_refuses_everything_but_the_exact_loopback_hosts(url: str) -> None:
@@ -122,13 +131,25 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("upper-case", "HTTPS://WWW.YouTube.COM/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
     ("fragment-dropped", "https://youtu.be/dQw4w9WgXcQ#t=30", "https://youtu.be/dQw4w9WgXcQ"),
     ("empty-path", "https://youtu.be", "https://youtu.be/"),
-    ("yt-music", "https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVM", "https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVM"),
-    ("youtube-playlist", "https://www.youtube.com/playlist?list=PL1234567890", "https://www.youtube.com/playlist?list=PL1234567890"),
+    (
+        "yt-music",
+        "https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVM",
+        "https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVM",
+    ),
+    (
+        "youtube-playlist",
+        "https://www.youtube.com/playlist?list=PL1234567890",
+        "https://www.youtube.com/playlist?list=PL1234567890",
+    ),
     ("soundcloud", "https://soundcloud.com/artist/song", "https://soundcloud.com/artist/song"),
     ("soundcloud-www", "https://www.soundcloud.com/artist/sets/album", "https://www.soundcloud.com/artist/sets/album"),
     ("soundcloud-mobile", "https://m.soundcloud.com/artist/song", "https://m.soundcloud.com/artist/song"),
     ("soundcloud-short", "https://on.soundcloud.com/AbCdE", "https://on.soundcloud.com/AbCdE"),
-    ("spotify", "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=abc", "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=abc"),
+    (
+        "spotify",
+        "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=abc",
+        "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC?si=abc",
+    ),
 ]
 
 
@@ -260,7 +281,10 @@ AL = "1DFixLWuPkv3KT3TnV35m3"
 EDGE_HOSTILE_URLS: list[tuple[str, str]] = [
     # YouTube's redirectors and interstitials
     ("yt-redirect", "https://www.youtube.com/redirect?q=https://evil.com/"),
-    ("yt-redirect-encoded", "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2F169.254.169.254%2F"),
+    (
+        "yt-redirect-encoded",
+        "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2F169.254.169.254%2F",
+    ),
     ("yt-redirect-upper-case", "https://www.youtube.com/Redirect?q=evil.com"),
     ("yt-redirect-slash", "https://youtube.com/redirect/?q=x"),
     ("yt-redirect-no-param", "https://www.youtube.com/redirect"),

@@ -124,9 +124,7 @@ class GatewaySession:
         raw_shard = data.get("shard")
         shard = (int(raw_shard[0]), int(raw_shard[1])) if raw_shard else None
         invalid = token_ok and hub.faults.invalid_session_identifies > 0
-        hub.records.identifies.append(
-            IdentifyRecord(time.monotonic(), shard, data.get("intents"), token_ok, invalid)
-        )
+        hub.records.identifies.append(IdentifyRecord(time.monotonic(), shard, data.get("intents"), token_ok, invalid))
         if not token_ok:
             await self.ws.close(code=GatewayCloseCode.AUTHENTICATION_FAILED, message=b"Authentication failed")
             return
@@ -203,6 +201,7 @@ class GatewaySession:
         if channel_id is not None and channel_id not in guild.channels:
             _log.warning("gateway %d: voice state update for unknown channel %s", self.connection, channel_id)
             return
+
         async def state_update() -> None:
             await hub.set_voice_state(
                 guild,
@@ -228,6 +227,7 @@ class GatewaySession:
         server_first = hub.rng.random() < 0.5
         order = [*("server" if u["endpoint"] else "server:null" for u in server_updates)]
         hub.records.voice_dispatches[guild.id].append(("state", *order) if not server_first else (*order, "state"))
+
         async def gap() -> None:  # separate dispatches, a moment apart, as they arrive from Discord
             await asyncio.sleep(hub.rng.uniform(*VOICE_EVENT_GAP_S))
 

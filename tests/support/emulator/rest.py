@@ -269,8 +269,12 @@ def _webhook_message(hub: Hub, call: Call, key: int | str, *, create: bool, edit
     return message
 
 
-@route("PATCH", "/webhooks/{app}/{token}/messages/@original", auth=False,
-       spec="/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+@route(
+    "PATCH",
+    "/webhooks/{app}/{token}/messages/@original",
+    auth=False,
+    spec="/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+)
 async def edit_original(hub: Hub, call: Call) -> web.Response:
     message = _webhook_message(hub, call, "@original", create=True, edited=True)
     _record_webhook(hub, call.params["token"], "edit_original", int(message["id"]), call.json)
@@ -304,8 +308,12 @@ async def create_followup(hub: Hub, call: Call) -> web.Response:
     return json_response(message)
 
 
-@route("PATCH", "/webhooks/{app}/{token}/messages/{message}", auth=False,
-       spec="/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
+@route(
+    "PATCH",
+    "/webhooks/{app}/{token}/messages/{message}",
+    auth=False,
+    spec="/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+)
 async def edit_followup(hub: Hub, call: Call) -> web.Response:
     raw = call.params["message"]
     message = _webhook_message(hub, call, int(raw) if raw.isdigit() else raw, create=False, edited=True)
@@ -313,8 +321,12 @@ async def edit_followup(hub: Hub, call: Call) -> web.Response:
     return json_response(message)
 
 
-@route("POST", "/interactions/{interaction}/{token}/callback", auth=False,
-       spec="/interactions/{interaction_id}/{interaction_token}/callback")
+@route(
+    "POST",
+    "/interactions/{interaction}/{token}/callback",
+    auth=False,
+    spec="/interactions/{interaction_id}/{interaction_token}/callback",
+)
 async def interaction_callback(hub: Hub, call: Call) -> web.Response:
     body = call.json
     data = body.get("data")
@@ -342,8 +354,11 @@ async def put_global_commands(hub: Hub, call: Call) -> web.Response:
     return _put_commands(hub, call, None)
 
 
-@route("PUT", "/applications/{app}/guilds/{guild}/commands",
-       spec="/applications/{application_id}/guilds/{guild_id}/commands")
+@route(
+    "PUT",
+    "/applications/{app}/guilds/{guild}/commands",
+    spec="/applications/{application_id}/guilds/{guild_id}/commands",
+)
 async def put_guild_commands(hub: Hub, call: Call) -> web.Response:
     return _put_commands(hub, call, int(call.params["guild"]))
 

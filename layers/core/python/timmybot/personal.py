@@ -49,7 +49,6 @@ AUTOPLAY_BATCH = 1  # tracks autoplay queues each time the queue runs out
 VIEW_TTL_S = 15 * 60  # interaction tokens live 15 minutes; so do the lists behind their buttons
 
 
-
 class TokenSource(Protocol):
     """``timmybot.accounts.LinkedAccounts``: a fresh access token, or None when not linked."""
 
