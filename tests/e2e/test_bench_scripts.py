@@ -130,8 +130,9 @@ def test_store_rates_prints_the_voice_tasks_calls_per_hour_and_the_record_size()
     _assert_lines(
         result.stdout,
         [
-            r"^GetItem +\d+ +[\d,]+$",
-            r"^reads [\d,]+ an hour \(baseline from the settings: 3,600",
+            r"^GetItem \((?:eventual|strong)\) +\d+ +[\d,]+$",
+            r"^reads [\d,]+ an hour: [\d,]+ strongly consistent, [\d,]+ eventually consistent "
+            r"\(baseline from the settings: 1,800 polls, one per PLAYING_POLL_MAX_S = 2 s mid-track\)$",
             r"^guild record: ≈ [\d,]+ bytes → \d read unit\(s\)",
             r"^reproduce with: .*scripts/bench/store_rates\.py --seconds 10",
         ],
