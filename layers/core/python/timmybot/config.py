@@ -170,7 +170,7 @@ class Settings:
     spotify_api_url: str = "https://api.spotify.com/v1"  # Spotify Web API base (links, libraries)
     youtube_api_url: str = "https://www.googleapis.com/youtube/v3"  # YouTube Data API v3 base (linked users)
 
-    # /play autocomplete (docs/COMMANDS.md): the user's and the guild's recent plays, then suggestions
+    # /play autocomplete (docs/SOURCES.md): the user's and the guild's recent plays, then suggestions
     suggest_source: Literal["youtube", "off"] = "youtube"  # off: partly typed queries never leave the bot
     suggest_url: str = "https://suggestqueries.google.com/complete/search"  # YouTube's public suggestions (no key)
     suggest_language: str = "en"  # the endpoint's hl parameter (its answer's charset follows it)
