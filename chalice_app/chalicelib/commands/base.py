@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.replies import Reply
 from timmybot.config import Settings
@@ -66,6 +67,19 @@ class CommandContext:
         if not isinstance(value, str):
             raise InvalidInputError(f"`{name}` is missing.")
         return value
+
+    def job_envelope(self) -> dict[str, Any]:
+        """What every deferred job carries of its interaction: to answer it and to judge its user."""
+        return {
+            "interaction_id": self.interaction_id,
+            "application_id": self.application_id,
+            "token": self.token,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "user_id": self.user_id,
+            "roles": tuple(sorted(self.roles)),
+            "permissions": int(self.permissions),
+        }
 
     def is_manager(self) -> bool:
         return bool(self.permissions & (Permission.MANAGE_GUILD | Permission.ADMINISTRATOR))

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding
-from chalicelib.commands.play import play_job_for, require_interrupt
+from chalicelib.commands.base import Choice, Command, CommandContext, Option
+from chalicelib.commands.play import queue_pick
 from chalicelib.replies import Reply
 from timmybot import custom_ids, text, ui
 from timmybot.custom_ids import GuildHistoryPickId, InvalidCustomIdError
 from timmybot.discord.types import ComponentPayload, ComponentType, OptionType
-from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.errors import InvalidInputError
 from timmybot.models import QueueEntry
 from timmybot.store.base import Store
 
@@ -76,16 +76,8 @@ def history_pick(ctx: CommandContext, store: Store) -> Reply:
     entry = played[choice.index] if choice.index < len(played) else None
     if entry is None or entry_digest(entry) != choice.digest:
         raise InvalidInputError(STALE)
-    record = store.get_guild(ctx.guild_id)
-    require_adding(ctx, record)
-    if ctx.custom_id.placement == "now":
-        require_interrupt(ctx, record)
-    try:
-        play_job_for(ctx, entry.url, placement=ctx.custom_id.placement)
-    except TimmyError:
-        _log.info("history pick %s: its link no longer passes the policy", ctx.interaction_id)
-        raise InvalidInputError("I can't queue that track again from here; try /play with its name.") from None
-    return Reply.deferred(ephemeral=True)
+    return queue_pick(ctx, store, entry.url, ctx.custom_id.placement,
+                      refused="I can't queue that track again from here; try /play with its name.")  # fmt: skip
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -39,14 +39,7 @@ def _dispatch(ctx: CommandContext, kind: JobKind, **fields: object) -> None:
 
     job = PersonalJob(
         kind=kind,
-        interaction_id=ctx.interaction_id,
-        application_id=ctx.application_id,
-        token=ctx.token,
-        guild_id=ctx.guild_id,
-        channel_id=ctx.channel_id,
-        user_id=ctx.user_id,
-        roles=tuple(sorted(ctx.roles)),
-        permissions=int(ctx.permissions),
+        **ctx.job_envelope(),
         **fields,  # type: ignore[arg-type]
     )
     app_services.get().dispatcher.dispatch(job.to_dict())

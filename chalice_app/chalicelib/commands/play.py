@@ -23,7 +23,7 @@ from chalicelib.commands.base import (
 )
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType
-from timmybot.errors import InvalidInputError, PermissionDeniedError
+from timmybot.errors import InvalidInputError, PermissionDeniedError, TimmyError
 from timmybot.jobs import PLACEMENTS, PlayJob
 from timmybot.models import GuildRecord
 from timmybot.store.base import Store
@@ -60,19 +60,27 @@ def play_job_for(ctx: CommandContext, query: str, *, placement: str) -> None:
 
     classify_query(query, ctx.settings.source_settings())
     job = PlayJob(
-        interaction_id=ctx.interaction_id,
-        application_id=ctx.application_id,
-        token=ctx.token,
-        guild_id=ctx.guild_id,
-        channel_id=ctx.channel_id,
-        user_id=ctx.user_id,
-        roles=tuple(sorted(ctx.roles)),
-        permissions=int(ctx.permissions),
+        **ctx.job_envelope(),
         query=query,
         placement=placement,
     )
     _dispatcher().dispatch(job.to_dict())
     _log.info("play job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
+
+
+def queue_pick(ctx: CommandContext, store: Store, url: str, placement: str, *, refused: str) -> Reply:
+    """A track picked from a menu (/history, /search): queued as /play queues its link, under the
+    same rules; ``refused`` is the sentence when its link no longer passes the policy."""
+    record = store.get_guild(ctx.guild_id)
+    require_adding(ctx, record)
+    if placement == "now":
+        require_interrupt(ctx, record)
+    try:
+        play_job_for(ctx, url, placement=placement)
+    except TimmyError:
+        _log.info("pick %s: its link does not pass the policy", ctx.interaction_id)
+        raise InvalidInputError(refused) from None
+    return Reply.deferred(ephemeral=True)
 
 
 def require_interrupt(

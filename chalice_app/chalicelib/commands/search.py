@@ -9,12 +9,12 @@ import logging
 
 from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding
-from chalicelib.commands.play import QUERY_MAX_LENGTH, play_job_for, require_interrupt
+from chalicelib.commands.play import QUERY_MAX_LENGTH, queue_pick
 from chalicelib.replies import Reply
 from timmybot import custom_ids
 from timmybot.custom_ids import InvalidCustomIdError, SearchPickId
 from timmybot.discord.types import OptionType
-from timmybot.errors import InvalidInputError, PermissionDeniedError, TimmyError
+from timmybot.errors import InvalidInputError, PermissionDeniedError
 from timmybot.jobs import PLACEMENTS
 from timmybot.store.base import Store
 
@@ -46,14 +46,7 @@ def search(ctx: CommandContext, store: Store) -> Reply:
         raise InvalidInputError("Source must be `youtube`, `ytmusic` or `soundcloud`.")
     require_adding(ctx, store.get_guild(ctx.guild_id))  # as /play: a DJ-only server hears it before searching
     job = SearchJob(
-        interaction_id=ctx.interaction_id,
-        application_id=ctx.application_id,
-        token=ctx.token,
-        guild_id=ctx.guild_id,
-        channel_id=ctx.channel_id,
-        user_id=ctx.user_id,
-        roles=tuple(sorted(ctx.roles)),
-        permissions=int(ctx.permissions),
+        **ctx.job_envelope(),
         query=query,
         placement=placement,
         source=source,
@@ -76,16 +69,9 @@ def search_pick(ctx: CommandContext, store: Store) -> Reply:
     if tracks is None:
         raise InvalidInputError(searching.EXPIRED)
     track = searching.picked(tracks, choice.index, choice.digest)
-    record = store.get_guild(ctx.guild_id)
-    require_adding(ctx, record)
-    if ctx.custom_id.placement == "now":
-        require_interrupt(ctx, record)
-    try:
-        play_job_for(ctx, track.url, placement=ctx.custom_id.placement)
-    except TimmyError:
-        _log.info("search pick %s: its link does not pass the policy", ctx.interaction_id)
-        raise InvalidInputError("I can't queue that result; try /play with its name.") from None
-    return Reply.deferred(ephemeral=True)
+    return queue_pick(
+        ctx, store, track.url, ctx.custom_id.placement, refused="I can't queue that result; try /play with its name."
+    )
 
 
 COMMANDS: tuple[Command, ...] = (
