@@ -61,6 +61,18 @@ def _no_token_in_logs() -> Iterator[None]:
         pytest.fail("token or code in a log line: " + "; ".join(str(leak) for leak in new[:5]), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _network_guard_allowances_end_with_their_test() -> Iterator[None]:
+    """What a test let through the network guard (its settings' loopback endpoints, a fake's port) is
+    withdrawn after it: a later test's server may get the same ephemeral port, and a refusal test must
+    not find it allowed."""
+    from timmybot import netguard  # noqa: PLC0415
+
+    before = set(netguard.allowance_entries())
+    yield
+    netguard.revoke(*(entry for entry in netguard.allowance_entries() if entry not in before))
+
+
 # -- DAVE guard: no test may send what a real Discord listener would drop ---------------------------
 @pytest.fixture(autouse=True)
 def _heard_as_discord_listeners_hear_it(request: pytest.FixtureRequest) -> Iterator[None]:
