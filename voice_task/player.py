@@ -318,6 +318,8 @@ class Player:
         self._pause_state(False, "resumed")
 
     def _pause_state(self, paused: bool, reason: str) -> None:
+        if self.machine.state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
+            return  # no track to pause or resume (between tracks, one that failed): the next starts as applied
         voice = self.voice()
         if paused and voice is not None and voice.is_playing():
             voice.pause()
