@@ -46,6 +46,7 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
+        sources=services.sources,
         settings=_worker_settings(services),
     )
 
@@ -65,6 +66,7 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
+        sources=services.sources,
         settings=settings,
         library=Library(services.accounts, settings),
     )
@@ -80,7 +82,9 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    run_search_job(job, store=services.store, rest=services.discord, settings=_worker_settings(services))
+    run_search_job(
+        job, store=services.store, rest=services.discord, sources=services.sources, settings=_worker_settings(services)
+    )
 
 
 @functools.lru_cache(maxsize=8)

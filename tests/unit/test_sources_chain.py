@@ -293,13 +293,15 @@ def test_unknown_source_names_are_refused() -> None:
 
 
 def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
-    names = [source.name for source in SourceChain(SourceSettings()).sources]
+    names = [source.name for source in SourceChain(SourceSettings(), MemoryRecords()).sources]
     assert names == ["youtube", "ytmusic", "soundcloud"]
 
 
 def test_spotify_links_without_an_operator_app_say_so_through_the_entry_point() -> None:
     with pytest.raises(SpotifyNotConfiguredError):
-        resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())
+        resolve_query(
+            "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceChain(SourceSettings(), MemoryRecords())
+        )
 
 
 # -- /search's results ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from timmybot.errors import (
 from timmybot.store.keys import MIRROR_SK, track_pk
 
 from .base import Source
-from .breaker import CircuitBreaker, MemoryRecords, RecordStore, SpreadRule
+from .breaker import CircuitBreaker, RecordStore, SpreadRule
 from .failures import Reason, Scope, failure_of, report_failure
 from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
 from .policy import classify_query
@@ -143,41 +143,24 @@ def chain_names(settings: SourceSettings) -> tuple[str, ...]:
     return names
 
 
-def build_records(settings: SourceSettings) -> tuple[RecordStore, TrackCache | None]:
-    """Where breaker state lives (``breaker_backend``), and the track cache when it is a Store."""
-    if settings.breaker_backend == "memory":
-        return MemoryRecords(), None
-    store: Store
-    if settings.breaker_backend == "sqlite":
-        from timmybot.store.sqlite import SQLiteStore  # noqa: PLC0415 - only when a shared store is set
-
-        store = SQLiteStore(settings.breaker_sqlite_path)
-    else:
-        from timmybot.store.dynamodb import DynamoDBStore  # noqa: PLC0415
-
-        store = DynamoDBStore(
-            settings.breaker_dynamodb_table,
-            region_name=settings.aws_region or None,
-            endpoint_url=settings.aws_endpoint_url or None,
-        )
-    return store, store.get_cached_track
-
-
 class SourceChain:
     """The sources of one settings value, in order, each behind its circuit breaker.
 
-    ``sources`` (tests) replaces the sources named by the settings; ``records`` replaces the
-    breaker's store; ``track_cache`` answers "what do we know about (source, id)" when a link's own
-    source refuses.
+    ``records`` holds the breaker state and the Spotify mirror cache: the process's one Store (so
+    every Lambda and voice task shares it), or ``MemoryRecords`` for this process only.
+    ``track_cache`` answers "what do we know about (source, id)" when a link's own source refuses
+    (the Store's ``get_cached_track``; None: nothing is known). Both come from the process's
+    bootstrap (``SourceChain.over_store``). ``sources`` (tests) replaces the sources named by the
+    settings; the named ones are built on first use, so building a chain imports no yt-dlp.
     """
 
     def __init__(
         self,
         settings: SourceSettings,
+        records: RecordStore,
+        track_cache: TrackCache | None = None,
         *,
         sources: Sequence[Source] | None = None,
-        records: RecordStore | None = None,
-        track_cache: TrackCache | None = None,
         clock: Clock = time.time,
     ) -> None:
         self._settings = settings
@@ -186,6 +169,11 @@ class SourceChain:
         self._track_cache = track_cache
         self._clock = clock
         self._breaker: CircuitBreaker | None = None
+
+    @classmethod
+    def over_store(cls, settings: SourceSettings, store: Store, *, clock: Clock = time.time) -> SourceChain:
+        """The chain whose breaker records and track cache are ``store``: what each bootstrap builds."""
+        return cls(settings, store, store.get_cached_track, clock=clock)
 
     @property
     def settings(self) -> SourceSettings:
@@ -200,9 +188,6 @@ class SourceChain:
     @property
     def breaker(self) -> CircuitBreaker:
         if self._breaker is None:
-            if self._records is None:
-                self._records, cache = build_records(self._settings)
-                self._track_cache = self._track_cache or cache
             self._breaker = CircuitBreaker(
                 self._records,
                 threshold=self._settings.breaker_threshold,
@@ -410,8 +395,6 @@ class SourceChain:
         return replace(info, fallback_from=None)
 
     def _cached_mirror(self, spotify_id: str) -> Track | None:
-        _ = self.breaker  # builds the records (the store) on first use
-        assert self._records is not None
         try:
             record = self._records.get_record(mirror_pk("spotify", spotify_id), MIRROR_SK)
             return Track.from_dict(record) if record else None
@@ -420,7 +403,6 @@ class SourceChain:
             return None
 
     def _remember_mirror(self, spotify_id: str, match: Track) -> None:
-        assert self._records is not None
         data = match.to_dict()
         try:
             self._records.update_record(
@@ -516,7 +498,6 @@ class SourceChain:
         """What we already know about a link (the track cache), for mirroring it when its source refuses."""
         if query.source_id is None:
             return None
-        _ = self.breaker  # builds the records (and with them the track cache) on first use
         if self._track_cache is None:
             return None
         try:
