@@ -33,7 +33,7 @@ from timmybot.config import Settings, SettingsError  # noqa: E402
 from timmybot.errors import SourceError  # noqa: E402
 from timmybot.sources.base import Source  # noqa: E402
 from timmybot.sources.breaker import CircuitBreaker  # noqa: E402
-from timmybot.sources.chain import build_source  # noqa: E402
+from timmybot.sources.factories import build_source  # noqa: E402
 from timmybot.sources.failures import failure_of  # noqa: E402
 from timmybot.sources.models import SourceSettings  # noqa: E402
 from timmybot.sources.operator import redact  # noqa: E402
