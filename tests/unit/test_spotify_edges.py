@@ -22,7 +22,8 @@ from timmybot.sources import (
     classify_query,
     resolve_query,
 )
-from timmybot.spotify import SpotifyClient, follow_share_link, forget_app_tokens, resolve_link
+from timmybot.spotify import SpotifyClient, forget_app_tokens
+from timmybot.spotify_links import follow_share_link, resolve_link
 
 TRACKS = [spotify_track(spotify_id(n), f"Song {n}", "Artist", 180 + n) for n in range(1, 6)]
 PLAYLIST = spotify_id(100)

@@ -322,7 +322,7 @@ def resolve_tracks(
         if cached is not None:
             return [cached]
     if classified.kind.is_spotify and classified.source_id and walk is not None:
-        from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+        from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
         kind = classified.kind.value.removeprefix("spotify_")
         tracks = resolve_link(kind, classified.source_id, source_settings, walk)

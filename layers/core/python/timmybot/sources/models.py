@@ -89,7 +89,7 @@ class SourceSettings:
     spotify_token_url: str = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL, not a secret
     spotify_client_id: str = ""
     spotify_client_secret: str = field(default="", repr=False)
-    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify.follow_share_link``).
+    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify_links.follow_share_link``).
     spotify_link_url: str = "https://spotify.link"
 
     def __post_init__(self) -> None:
