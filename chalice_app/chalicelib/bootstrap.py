@@ -132,11 +132,11 @@ def _default_launcher(services: Services) -> Launcher:
 
 
 def _default_sources(services: Services) -> SourceChain:
-    from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415 - the worker's side only
+    from chalicelib.worker import worker_settings  # noqa: PLC0415 - the worker's side only
     from timmybot.sources.chain import SourceChain  # noqa: PLC0415
 
-    settings = load_parameter_secrets(services.settings, oauth=True)  # the Spotify app secret
-    return SourceChain.over_store(settings.source_settings(), services.store)
+    # The worker's settings carry the Spotify app secret (read once per container, shared with the jobs).
+    return SourceChain.over_store(worker_settings(services).source_settings(), services.store)
 
 
 def _default_accounts(services: Services) -> LinkedAccounts:

@@ -47,7 +47,7 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         rest=services.discord,
         launcher=services.launcher,
         sources=services.sources,
-        settings=_worker_settings(services),
+        settings=worker_settings(services),
     )
 
 
@@ -61,7 +61,7 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed personal job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    settings = _worker_settings(services)
+    settings = worker_settings(services)
     ports = PersonalPorts(
         store=services.store,
         rest=services.discord,
@@ -83,7 +83,7 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
         _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
         return
     run_search_job(
-        job, store=services.store, rest=services.discord, sources=services.sources, settings=_worker_settings(services)
+        job, store=services.store, rest=services.discord, sources=services.sources, settings=worker_settings(services)
     )
 
 
@@ -94,7 +94,7 @@ def _with_secrets(settings: Settings) -> Settings:
     return load_parameter_secrets(settings, oauth=True)
 
 
-def _worker_settings(services: Services) -> Settings:
+def worker_settings(services: Services) -> Settings:
     """The settings with the secrets the worker needs (the Spotify app secret for Spotify links), read
     from SSM once per container; locally they come from the environment and nothing is fetched."""
     return _with_secrets(services.settings)
