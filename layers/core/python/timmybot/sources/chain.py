@@ -108,9 +108,16 @@ class SourceChain:
         self._breaker: CircuitBreaker | None = None
 
     @classmethod
-    def over_store(cls, settings: SourceSettings, store: Store, *, clock: Clock = time.time) -> SourceChain:
+    def over_store(
+        cls,
+        settings: SourceSettings,
+        store: Store,
+        *,
+        sources: Sequence[Source] | None = None,
+        clock: Clock = time.time,
+    ) -> SourceChain:
         """The chain whose breaker records and track cache are ``store``: what each bootstrap builds."""
-        return cls(settings, store, store.get_cached_track, clock=clock)
+        return cls(settings, store, store.get_cached_track, sources=sources, clock=clock)
 
     @property
     def settings(self) -> SourceSettings:
