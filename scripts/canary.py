@@ -33,7 +33,7 @@ from timmybot.config import Settings, SettingsError  # noqa: E402
 from timmybot.errors import SourceError  # noqa: E402
 from timmybot.sources.base import Source  # noqa: E402
 from timmybot.sources.breaker import CircuitBreaker  # noqa: E402
-from timmybot.sources.chain import build_records, build_source  # noqa: E402
+from timmybot.sources.factories import build_source  # noqa: E402
 from timmybot.sources.failures import failure_of  # noqa: E402
 from timmybot.sources.models import SourceSettings  # noqa: E402
 from timmybot.sources.operator import redact  # noqa: E402
@@ -88,10 +88,14 @@ def check(name: str, settings: SourceSettings, *, metadata_only: bool, build: So
     return Outcome(True, f"canary {name}: OK ({detail})")
 
 
-def settings_breaker(settings: SourceSettings) -> CircuitBreaker:
+def settings_breaker(settings: Settings) -> CircuitBreaker:
     """The breakers every Lambda and voice task reads: the bot's own store, as the settings name it."""
-    records, _cache = build_records(settings)
-    return CircuitBreaker(records, threshold=settings.breaker_threshold, cooldown_s=settings.breaker_cooldown_s)
+    from timmybot.store import build_store  # noqa: PLC0415 - only when the breakers are to be opened
+
+    sources = settings.source_settings()
+    return CircuitBreaker(
+        build_store(settings), threshold=sources.breaker_threshold, cooldown_s=sources.breaker_cooldown_s
+    )
 
 
 def run(
@@ -143,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.source_secret_id:
         overrides["source_secret_id"], overrides["source_secret_file"] = args.source_secret_id, ""
     try:
-        settings = Settings.from_env(**overrides).source_settings()
+        bot_settings = Settings.from_env(**overrides)
+        settings = bot_settings.source_settings()
     except (SettingsError, ValueError) as exc:
         print(f"canary: bad settings: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    breaker = None if args.leave_breakers else settings_breaker(settings)
+    breaker = None if args.leave_breakers else settings_breaker(bot_settings)
     return run(names, settings, metadata_only=args.metadata_only, breaker=breaker)
 
 

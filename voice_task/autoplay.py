@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from timmybot import personal
-from timmybot.config import Settings
 from timmybot.errors import SourceError
 from timmybot.models import QueueEntry
+from timmybot.sources.chain import SourceChain
 from timmybot.sources.models import Track
 
 _log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Refill:
 
 @dataclass
 class Autoplay:
-    settings: Settings
+    sources: SourceChain
     run_blocking: Callable[..., Awaitable[list[Track]]]  # runs personal.autoplay_tracks off the loop
     guild_id: str | None = None  # the guild it plays for: named to the sources' breakers
     _played: collections.deque[tuple[str, str]] = field(default_factory=lambda: collections.deque(maxlen=MEMORY))
@@ -60,7 +60,7 @@ class Autoplay:
         self._misses += 1
         try:
             seed = self._last or Track.from_dict(finished.track)
-            tracks = await self.run_blocking(personal.autoplay_tracks, seed, self.settings,
+            tracks = await self.run_blocking(personal.autoplay_tracks, seed, self.sources,
                                              exclude=frozenset(self._played), guild_id=self.guild_id)  # fmt: skip
         except (SourceError, KeyError, ValueError) as exc:
             _log.info("autoplay found nothing after %s: %s", finished.entry_id, type(exc).__name__)

@@ -13,6 +13,7 @@ from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.discord.rest import DiscordRest
 from timmybot.identify import IdentifyBudget
+from timmybot.sources.chain import SourceChain
 from timmybot.store import build_store
 from voice_task.exits import holder_id
 from voice_task.rest_notifier import RestNotifier
@@ -47,4 +48,5 @@ def build_task(settings: Settings, guild_id: str, generation: str | None) -> Voi
         budget=IdentifyBudget(store, reserve_fraction=settings.identify_reserve_fraction),
         gateway_limits=gateway_limits,
         wake=build_listener(settings, guild_id, launched or 0),
+        sources=SourceChain.over_store(settings.source_settings(), store),
     )

@@ -27,7 +27,8 @@ import discord
 
 from timmybot.models import QueueEntry
 from timmybot.sources import stream_for
-from timmybot.sources.models import SourceSettings, StreamInfo, Track
+from timmybot.sources.chain import SourceChain
+from timmybot.sources.models import StreamInfo, Track
 from voice_task.audio import OPUS_SILENCE, StderrTail, TrackSource, build_source
 from voice_task.states import Machine, PlaybackState
 from voice_task.voice_client import dave_ready
@@ -146,7 +147,7 @@ class Warm:
 class Player:
     """Sources and streams for one guild's voice task (event-loop side)."""
 
-    source_settings: SourceSettings
+    sources: SourceChain
     ffmpeg: str
     machine: Machine[PlaybackState]
     voice: Callable[[], discord.VoiceClient | None]
@@ -174,7 +175,7 @@ class Player:
             return stream
         track = Track.from_dict(entry.track)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, stream_for, track, self.source_settings, self.guild_id)
+        future = loop.run_in_executor(self._pool, stream_for, track, self.sources, self.guild_id)
         return await asyncio.wait_for(future, timeout=timeout_s)
 
     def prefetched(self, entry_id: str, stream: StreamInfo, *, url: str = "") -> None:

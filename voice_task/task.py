@@ -29,6 +29,7 @@ from timmybot.config import Settings
 from timmybot.errors import StaleGenerationError
 from timmybot.identify import IdentifyBudget
 from timmybot.models import Actual, GuildRecord, LeaseState
+from timmybot.sources.chain import SourceChain
 from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
@@ -89,7 +90,8 @@ class VoiceTask:
     def __init__(self, settings: Settings, store: Store, guild_id: str, *, generation: int | None, holder: str,
                  notifier: Notifier | None = None, budget: IdentifyBudget | None = None,
                  gateway_limits: Callable[[], dict[str, Any]] | None = None,
-                 wake: WakeListener | None = None, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 wake: WakeListener | None = None, sources: SourceChain | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
         self.guild_id = guild_id
@@ -98,6 +100,8 @@ class VoiceTask:
         self.holder = holder
         self.notifier = notifier
         self.clock = clock
+        # The bootstrap's chain is over this same store; a task built without one (tests) gets that too.
+        sources = sources or SourceChain.over_store(settings.source_settings(), store)
         self.card = CardEditor(
             self._send_card, self.clock, refresh_s=settings.card_refresh_s, min_edit_s=settings.card_min_edit_s
         )
@@ -124,7 +128,7 @@ class VoiceTask:
             on_bot_moved=self.watch.bot_moved, on_change=self._wake.set, on_identify_refused=self._identify_refused,
         ), budget=budget, gateway_limits=gateway_limits, run_blocking=self.io)  # fmt: skip
         self.player = Player(
-            source_settings=settings.source_settings(),
+            sources=sources,
             ffmpeg=ffmpeg_executable(settings.ffmpeg_path),
             machine=Machine("playback", PlaybackState.IDLE, PLAYBACK_MOVES, strict=settings.strict_states),
             voice=lambda: self.connection.voice,
@@ -133,7 +137,7 @@ class VoiceTask:
             clock=clock,
             guild_id=guild_id,
         )
-        self.autoplay = Autoplay(settings, run_blocking=self.io, guild_id=guild_id)
+        self.autoplay = Autoplay(sources, run_blocking=self.io, guild_id=guild_id)
         self.sequencer = Sequencer(self, self.player, self.autoplay)
 
     def _source_event(self, event: SourceEvent) -> None:

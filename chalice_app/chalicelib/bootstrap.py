@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from timmybot.accounts import LinkedAccounts
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher
+    from timmybot.sources.chain import SourceChain
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Services:
     dispatcher_factory: Callable[[Services], Dispatcher] | None = field(default=None, repr=False)
     launcher_factory: Callable[[Services], Launcher] | None = field(default=None, repr=False)
     accounts_factory: Callable[[Services], LinkedAccounts] | None = field(default=None, repr=False)
+    _sources: SourceChain | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _discord: DiscordRest | None = field(default=None, repr=False)
     _dispatcher: Dispatcher | None = field(default=None, repr=False)
@@ -98,6 +100,16 @@ class Services:
         return self._accounts
 
     @property
+    def sources(self) -> SourceChain:
+        """The worker's source chain over ``store`` (breakers, track cache): built on the first job."""
+        if self._sources is None:
+            _ = self.store  # built first: building it takes the same lock
+            with self._lock:
+                if self._sources is None:
+                    self._sources = _default_sources(self)
+        return self._sources
+
+    @property
     def store_built(self) -> bool:
         return self._store is not None
 
@@ -117,6 +129,14 @@ def _default_launcher(services: Services) -> Launcher:
     from timmybot.launcher import build_launcher  # noqa: PLC0415 - the worker's side only
 
     return build_launcher(services.settings, services.store)
+
+
+def _default_sources(services: Services) -> SourceChain:
+    from chalicelib.worker import worker_settings  # noqa: PLC0415 - the worker's side only
+    from timmybot.sources.chain import SourceChain  # noqa: PLC0415
+
+    # The worker's settings carry the Spotify app secret (read once per container, shared with the jobs).
+    return SourceChain.over_store(worker_settings(services).source_settings(), services.store)
 
 
 def _default_accounts(services: Services) -> LinkedAccounts:

@@ -46,7 +46,8 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
-        settings=_worker_settings(services),
+        sources=services.sources,
+        settings=worker_settings(services),
     )
 
 
@@ -60,11 +61,12 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed personal job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    settings = _worker_settings(services)
+    settings = worker_settings(services)
     ports = PersonalPorts(
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
+        sources=services.sources,
         settings=settings,
         library=Library(services.accounts, settings),
     )
@@ -80,7 +82,9 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    run_search_job(job, store=services.store, rest=services.discord, settings=_worker_settings(services))
+    run_search_job(
+        job, store=services.store, rest=services.discord, sources=services.sources, settings=worker_settings(services)
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -90,7 +94,7 @@ def _with_secrets(settings: Settings) -> Settings:
     return load_parameter_secrets(settings, oauth=True)
 
 
-def _worker_settings(services: Services) -> Settings:
+def worker_settings(services: Services) -> Settings:
     """The settings with the secrets the worker needs (the Spotify app secret for Spotify links), read
     from SSM once per container; locally they come from the environment and nothing is fetched."""
     return _with_secrets(services.settings)

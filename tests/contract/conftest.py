@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -46,14 +47,18 @@ def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
-@pytest.fixture(params=["sqlite", "dynamodb", "memory"])
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, clock: FakeClock
+STORE_ADAPTERS = ("sqlite", "dynamodb", "memory")
+
+
+@contextlib.contextmanager
+def open_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, clock: FakeClock
 ) -> Iterator[Store]:
-    if request.param == "memory":
+    """The Store adapter ``kind`` (one of ``STORE_ADAPTERS``) on ``clock``, closed afterwards."""
+    if kind == "memory":
         yield MemoryStore(clock=clock)
         return
-    if request.param == "sqlite":
+    if kind == "sqlite":
         sqlite_store = SQLiteStore(tmp_path_factory.mktemp("store") / "timmybot.sqlite3", clock=clock)
         yield sqlite_store
         sqlite_store.close()
@@ -64,3 +69,11 @@ def store(
         client = boto3.client("dynamodb", region_name=REGION)
         create_dynamodb_table(client, TABLE)
         yield DynamoDBStore(TABLE, client=client, clock=clock)
+
+
+@pytest.fixture(params=STORE_ADAPTERS)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, clock: FakeClock
+) -> Iterator[Store]:
+    with open_store(request.param, request, tmp_path_factory, clock) as opened:
+        yield opened

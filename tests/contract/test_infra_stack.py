@@ -590,7 +590,7 @@ def test_the_voice_task_role_allows_every_call_the_task_really_makes(template: d
     # THEN the role allows each of them...
     refused = [r for r in rows if not iam.allows(statements, request(r["action"], r["example"], r["index"]))]
     assert refused == [], refused
-    # ...and the Spotify mirror cache the task keeps at play time (timmybot.sources.chain), on purpose:
+    # ...and the Spotify mirror cache the task keeps at play time (timmybot.sources.mirroring), on purpose:
     # docs/SECURITY.md says why a task may write T# at all
     for action in ("GetItem", "PutItem"):
         assert iam.allows(statements, request(action, "T#spotify#4uLU6hMCjMI75M1A2tKUQC")), action

@@ -35,7 +35,6 @@ from tests.support.signing import (
 )
 from tests.support.sources import ENV_CONFIG, write_config
 from timmybot import search as searching
-from timmybot.sources import default_router
 from timmybot.store.keys import SEARCH_MENU_SK, user_pk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -110,7 +109,6 @@ def search_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: A
             "source_chain": CHAIN,
         }
         settings.update(overrides)
-        default_router.cache_clear()
         with signed_api(tmp_path, **settings) as api:
             try:
                 yield SearchWorld(emulator, guild, api, settings)
@@ -119,7 +117,6 @@ def search_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: A
                 wait = getattr(api.services.launcher, "wait_children", None)
                 if wait is not None:
                     wait(30)
-        default_router.cache_clear()
 
 
 @pytest.fixture
@@ -194,7 +191,6 @@ def test_an_expired_or_replaced_menu_says_so_and_a_forged_value_queues_nothing(w
 def test_a_pick_after_the_api_restarts_still_works(world: SearchWorld, tmp_path: Path) -> None:
     _, token = world.search("signal song")
     select = world.menu(token)
-    default_router.cache_clear()
     # a new api process: fresh services and app client over the same store, nothing in memory kept
     with signed_api(tmp_path, **world.settings) as restarted:
         assert restarted.services is not world.api.services

@@ -15,7 +15,7 @@ from tests.support.media import MediaServer, tone_file
 from tests.support.sources import ENV_CONFIG, write_config
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import QueueEntry
-from timmybot.sources import resolve_query
+from timmybot.sources import MemoryRecords, SourceChain, resolve_query
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -45,7 +45,9 @@ def _listener(emulator: DiscordEmulator, guild: GuildHandle) -> None:
 
 
 def _queue_first(stack: VoiceStack, guild: GuildHandle) -> None:
-    [track] = resolve_query(stack.media.url_for("first.webm"), stack.settings.source_settings())
+    [track] = resolve_query(
+        stack.media.url_for("first.webm"), SourceChain(stack.settings.source_settings(), MemoryRecords())
+    )
     entry = QueueEntry(entry_id="e-first", track=track.to_dict(), requester_id="1", added_at=time.time())
     stack.enqueue(
         str(guild.id), entry, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id)

@@ -21,7 +21,6 @@ from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, com
 from tests.support.sources import ENV_CONFIG, write_config
 from timmybot import custom_ids
 from timmybot.custom_ids import HistoryReplayId, MyPlaylistsPageId, MyPlaylistsPickId
-from timmybot.sources import default_router
 from timmybot.vault import Platform, TokenSet, build_vault
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +93,6 @@ def personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Person
             },
         )
         monkeypatch.setenv(ENV_CONFIG, str(config))
-        default_router.cache_clear()
         overrides = {
             "spotify_api_url": spotify.api_url,
             "youtube_api_url": youtube.api_url,
@@ -104,7 +102,6 @@ def personal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Person
         }
         with play_world(tmp_path, monkeypatch, **overrides) as world:
             yield Personal(world, spotify, youtube, media)
-        default_router.cache_clear()
 
 
 # ---------------------------------------------------------------------- not linked

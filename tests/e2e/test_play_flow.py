@@ -132,7 +132,12 @@ def run_worker(world: PlayWorld, job: PlayJob) -> None:
     """Deliver ``job`` to the worker directly, as a (re)delivered Lambda event would."""
     services = world.api.services
     run_play_job(
-        job, store=services.store, rest=services.discord, launcher=services.launcher, settings=services.settings
+        job,
+        store=services.store,
+        rest=services.discord,
+        launcher=services.launcher,
+        sources=services.sources,
+        settings=services.settings,
     )
 
 
@@ -229,7 +234,12 @@ def test_redelivery_after_the_track_played_enqueues_nothing(world: PlayWorld, me
     )
     services = world.api.services
     run_play_job(
-        job, store=services.store, rest=services.discord, launcher=services.launcher, settings=services.settings
+        job,
+        store=services.store,
+        rest=services.discord,
+        launcher=services.launcher,
+        sources=services.sources,
+        settings=services.settings,
     )
     assert world.api.store.get_guild(GUILD_ID).queue == ()
 
@@ -428,7 +438,12 @@ def test_unexpected_failure_apologises_and_re_raises(world: PlayWorld, media: Me
     # WHEN the worker runs it, THEN it re-raises for Lambda's retry after apologising
     with pytest.raises(Exception, match="voice-states"):
         run_play_job(
-            job, store=services.store, rest=services.discord, launcher=services.launcher, settings=services.settings
+            job,
+            store=services.store,
+            rest=services.discord,
+            launcher=services.launcher,
+            sources=services.sources,
+            settings=services.settings,
         )
     assert "something went wrong" in world.original(payload["token"])["content"]
 

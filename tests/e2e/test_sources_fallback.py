@@ -23,9 +23,10 @@ from timmybot.play import resolve_tracks
 from timmybot.sources import (
     BreakerState,
     CircuitBreaker,
+    MemoryRecords,
+    SourceChain,
     SourceSettings,
     Track,
-    default_router,
     resolve_query,
     stream_for,
 )
@@ -59,22 +60,22 @@ def sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Med
             },
         )
         monkeypatch.setenv(ENV_CONFIG, str(config))
-        default_router.cache_clear()
         yield youtube, soundcloud, tmp_path
-        default_router.cache_clear()
 
 
-def _settings() -> SourceSettings:
-    return SourceSettings(allow_local_media=True, source_chain=CHAIN)
+def _chain() -> SourceChain:
+    """One process's chain of the two sites, its breakers in memory."""
+    return SourceChain(SourceSettings(allow_local_media=True, source_chain=CHAIN), MemoryRecords())
 
 
 def test_play_survives_a_bot_check_through_the_fallback(
     sites: tuple[MediaServer, MediaServer, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     # WHEN /play searches while YouTube answers with a bot check
+    chain = _chain()
     with caplog.at_level("INFO"):
-        [track] = resolve_query("tone four forty", _settings())
-        info = stream_for(track, _settings())
+        [track] = resolve_query("tone four forty", chain)
+        info = stream_for(track, chain)
     # THEN the track came from SoundCloud, says so, and its audio is really there
     assert (track.source, track.fallback_from, track.label) == ("scfake", "ytfake", "scfake")
     with urllib.request.urlopen(info.stream_url, timeout=5) as response:
@@ -89,10 +90,11 @@ def test_a_queued_youtube_track_is_played_from_the_fallback_at_play_time(
 ) -> None:
     youtube, _, _ = sites
     # GIVEN a track queued from YouTube when it still worked
-    [queued] = resolve_query(youtube.url_for("tone.webm"), _settings())
+    chain = _chain()
+    [queued] = resolve_query(youtube.url_for("tone.webm"), chain)
     assert queued.source == "ytfake"
     # WHEN the voice task resolves its stream THEN SoundCloud's copy (same title, ± 3 s) plays
-    info = stream_for(queued, _settings())
+    info = stream_for(queued, chain)
     assert (info.source, info.fallback_from) == ("scfake", "ytfake")
     assert info.stream_url.endswith("/tone-sc.webm")
 
@@ -113,8 +115,11 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
     code = textwrap.dedent("""
         import json, sys
         from timmybot.config import Settings
-        from timmybot.sources import Track, stream_for
-        info = stream_for(Track.from_dict(json.loads(sys.argv[1])), Settings.from_env().source_settings())
+        from timmybot.sources import SourceChain, Track, stream_for
+        from timmybot.store import build_store
+        settings = Settings.from_env()
+        chain = SourceChain.over_store(settings.source_settings(), build_store(settings))  # as its bootstrap does
+        info = stream_for(Track.from_dict(json.loads(sys.argv[1])), chain)
         print(info.source, info.fallback_from)
     """)
     env = {
@@ -157,7 +162,6 @@ def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_
             },
         )
         monkeypatch.setenv(ENV_CONFIG, str(config))
-        default_router.cache_clear()
         settings = Settings(
             allow_local_media=True,
             source_chain=CHAIN,
@@ -166,6 +170,9 @@ def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_
             data_dir=str(tmp_path),
         )
         store = SQLiteStore(settings.sqlite_path)
+        worker_store = SQLiteStore(settings.sqlite_path)  # another process's store over the same file
+        voice_chain = SourceChain.over_store(settings.source_settings(), store)
+        worker_chain = SourceChain.over_store(settings.source_settings(), worker_store)
         queued = [
             Track(
                 "ytfake",
@@ -180,20 +187,26 @@ def test_one_guilds_failing_tracks_leave_youtube_on_and_a_second_guild_switches_
         ]  # type: ignore[arg-type]
         try:
             # WHEN one guild's voice task plays three queued YouTube tracks
-            played = [stream_for(track, settings.source_settings(), "111").source for track in queued]
+            played = [stream_for(track, voice_chain, "111").source for track in queued]
             # THEN each played from SoundCloud, and YouTube is still on for everyone
             assert played == ["scfake"] * 3
             breaker = CircuitBreaker(store)
             assert breaker.snapshot("ytfake").state is BreakerState.CLOSED
             # WHEN a second guild's /play link fails the same way in the worker
             with pytest.raises(SourceError):
-                resolve_tracks(youtube.url_for("t9.webm"), store=store, settings=settings, guild_id="222")
+                resolve_tracks(
+                    youtube.url_for("t9.webm"),
+                    store=worker_store,
+                    sources=worker_chain,
+                    settings=settings,
+                    guild_id="222",
+                )
             # THEN the error has spread (3 tracks, 2 guilds): YouTube rests, in the store every process reads
             snapshot = breaker.snapshot("ytfake")
             assert (snapshot.state, snapshot.reason) == (BreakerState.OPEN, "error")
         finally:
+            worker_store.close()
             store.close()
-            default_router.cache_clear()
 
 
 def test_a_deployed_environment_cannot_name_test_sources() -> None:

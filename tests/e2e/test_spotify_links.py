@@ -23,9 +23,9 @@ from tests.support.media import MediaServer, tone_file
 from tests.support.signing import APPLICATION_ID, GUILD_ID, USER_ID, SignedApi, command, signed_api
 from tests.support.sources import ENV_CONFIG, write_config
 from timmybot.models import GuildRecord
-from timmybot.sources import default_router
-from timmybot.sources.chain import MIRROR_SK, mirror_pk
+from timmybot.sources.mirroring import mirror_pk
 from timmybot.spotify import forget_app_tokens
+from timmybot.store.keys import MIRROR_SK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -92,7 +92,6 @@ def spotify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: 
         }
         settings.update(overrides)
         forget_app_tokens()
-        default_router.cache_clear()
         with signed_api(tmp_path, **settings) as api:
             try:
                 yield SpotifyWorld(emulator, guild, api, spotify)
@@ -104,7 +103,6 @@ def spotify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: 
             logs = [path.read_text(errors="replace") for path in tmp_path.glob("voice_task-*.log")]
             problems = privacy_code_problems(emulator, guild.id, logs)
             assert not problems, problems
-        default_router.cache_clear()
 
 
 @pytest.fixture

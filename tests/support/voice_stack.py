@@ -25,7 +25,7 @@ from tests.support.media import MediaServer, sweep_file, tone_file
 from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.models import GuildRecord, LeaseState, QueueEntry
-from timmybot.sources import resolve_query
+from timmybot.sources import SourceChain, resolve_query
 from timmybot.store import schema
 from timmybot.store.base import Store
 from timmybot.store.dynamodb import DynamoDBStore
@@ -118,7 +118,9 @@ class VoiceStack:
         return self._entry(name, requester)
 
     def _entry(self, name: str, requester: str) -> QueueEntry:
-        tracks = resolve_query(self.media.url_for(name), self.settings.source_settings())
+        tracks = resolve_query(
+            self.media.url_for(name), SourceChain.over_store(self.settings.source_settings(), self.store)
+        )
         return QueueEntry(
             entry_id=f"e{next(_entry_ids):05d}",
             track=tracks[0].to_dict(),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from chalicelib.bootstrap import bootstrap
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
+from timmybot.config import Settings
 from timmybot.errors import BlockedSourceError, SourceError, SourceRestingError, TrackNotFoundError
 from timmybot.sources import (
     BreakerState,
+    CircuitBreaker,
     MemoryRecords,
     Query,
     QueryKind,
@@ -18,7 +23,10 @@ from timmybot.sources import (
     Track,
     resolve_query,
 )
+from timmybot.sources.breaker import breaker_pk
 from timmybot.spotify import SpotifyNotConfiguredError
+from timmybot.store.keys import BREAKER_SK
+from timmybot.store.memory import MemoryStore
 
 pytestmark = pytest.mark.usefixtures("timmybot_logs")
 
@@ -293,13 +301,15 @@ def test_unknown_source_names_are_refused() -> None:
 
 
 def test_default_chain_is_youtube_then_youtube_music_then_soundcloud() -> None:
-    names = [source.name for source in SourceChain(SourceSettings()).sources]
+    names = [source.name for source in SourceChain(SourceSettings(), MemoryRecords()).sources]
     assert names == ["youtube", "ytmusic", "soundcloud"]
 
 
 def test_spotify_links_without_an_operator_app_say_so_through_the_entry_point() -> None:
     with pytest.raises(SpotifyNotConfiguredError):
-        resolve_query("https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceSettings())
+        resolve_query(
+            "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC", SourceChain(SourceSettings(), MemoryRecords())
+        )
 
 
 # -- /search's results ---------------------------------------------------------------------------------
@@ -326,3 +336,35 @@ def test_search_results_from_one_named_source_or_a_sentence() -> None:
         chain(youtube).search_results("never gonna", only="soundcloud")
     with pytest.raises(TrackNotFoundError):
         chain(youtube, soundcloud).search_results("nothing like it")
+
+
+# -- wiring: the chain over the process's one store ---------------------------------------------------
+
+
+def test_a_chain_over_the_store_keeps_its_breakers_there_and_mirrors_from_its_track_cache() -> None:
+    # GIVEN the process's store, whose track cache knows a link's title, artist and duration
+    store = MemoryStore(clock=FakeClock())
+    store.put_cached_track(
+        Track("ytfake", "song.webm", SONG.title, "http://127.0.0.1:1001/song.webm", 213, None, SONG.artist)
+    )
+    youtube = site("ytfake", 1001, SONG, fault="bot_check")
+    the_chain = SourceChain.over_store(SETTINGS, store, sources=[youtube, site("scfake", 1002, SONG)])
+    # WHEN the link is resolved while YouTube answers with a bot check
+    [track] = the_chain.resolve(Query(QueryKind.LOCAL, "http://127.0.0.1:1001/song.webm", "song.webm"))
+    # THEN the store's cached metadata found SoundCloud's copy, marked as a stand-in
+    assert (track.source, track.fallback_from) == ("scfake", "ytfake")
+    # AND the bot check was counted in the store every process reads, not in a store of the chain's own
+    assert store.get_record(breaker_pk("ytfake"), BREAKER_SK) is not None
+    assert CircuitBreaker(store).snapshot("ytfake").failures == 1
+
+
+def test_the_api_process_builds_one_chain_over_its_one_store_on_first_use(tmp_path: Path) -> None:
+    # GIVEN the api's services over a store
+    store = MemoryStore(clock=FakeClock())
+    services = bootstrap(Settings(data_dir=str(tmp_path)), store=store, in_lambda=False)
+    # WHEN the worker's chain is asked for twice and its breaker counts a failure
+    chain_of_the_worker = services.sources
+    assert services.sources is chain_of_the_worker
+    chain_of_the_worker.breaker.record_failure("youtube", "bot_check")
+    # THEN the failure is in the api's store
+    assert CircuitBreaker(store).snapshot("youtube").failures == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from timmybot.errors import SourceError, UnsupportedUrlError
-from timmybot.sources import LocalMediaSource, SourceChain, SourceSettings, StreamInfo, Track
+from timmybot.sources import LocalMediaSource, MemoryRecords, SourceChain, SourceSettings, StreamInfo, Track
 from timmybot.sources.models import expiry_from_url
 from timmybot.spotify import SpotifyNotConfiguredError
 
@@ -126,12 +126,12 @@ def test_local_source_refuses_to_exist_under_default_settings() -> None:
 def test_router_refuses_local_tracks_under_default_settings() -> None:
     local_track = Track("local", "/a.webm", "a", "http://127.0.0.1:8080/a.webm", 2, None, None)
     with pytest.raises(UnsupportedUrlError):
-        SourceChain(SourceSettings()).stream(local_track)
+        SourceChain(SourceSettings(), MemoryRecords()).stream(local_track)
 
 
 def test_router_says_spotify_links_need_the_operators_spotify_app() -> None:
     # GIVEN settings without Spotify app credentials WHEN a Spotify link resolves
-    router = SourceChain(SourceSettings())
+    router = SourceChain(SourceSettings(), MemoryRecords())
     # THEN the user reads that Spotify is not set up on this bot (no network call was made)
     with pytest.raises(SpotifyNotConfiguredError, match="aren't set up"):
         router.resolve_text("https://open.spotify.com/album/1DFixLWuPkv3KT3TnV35m3")
@@ -139,7 +139,9 @@ def test_router_says_spotify_links_need_the_operators_spotify_app() -> None:
 
 def test_router_refuses_tracks_of_unknown_sources() -> None:
     with pytest.raises(SourceError):
-        SourceChain(SourceSettings()).stream(Track("vimeo", "1", "t", "https://vimeo.com/1", None, None, None))
+        SourceChain(SourceSettings(), MemoryRecords()).stream(
+            Track("vimeo", "1", "t", "https://vimeo.com/1", None, None, None)
+        )
 
 
 def test_importing_sources_never_imports_ytdlp() -> None:

@@ -17,8 +17,8 @@ from timmybot.spotify import (
     SpotifyNotConfiguredError,
     app_token,
     forget_app_tokens,
-    resolve_link,
 )
+from timmybot.spotify_links import resolve_link
 
 TRACKS = [spotify_track(spotify_id(n), f"Song {n}", "Artist", 180 + n, isrc=f"QZTST26{n:05d}") for n in range(1, 6)]
 USER_TOKEN = "user-token-abcdefghijklmnop"

@@ -14,8 +14,16 @@ from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_t
 from tests.support.netguard_servers import CanaryServer, RouteServer
 from timmybot.errors import TrackNotFoundError, UnsupportedUrlError
 from timmybot.paging import ListWalk, StopReason
-from timmybot.sources import QueryKind, SourceSettings, classify_query, resolve_query
-from timmybot.spotify import SpotifyClient, follow_share_link, forget_app_tokens, resolve_link
+from timmybot.sources import (
+    MemoryRecords,
+    QueryKind,
+    SourceChain,
+    SourceSettings,
+    classify_query,
+    resolve_query,
+)
+from timmybot.spotify import SpotifyClient, forget_app_tokens
+from timmybot.spotify_links import follow_share_link, resolve_link
 
 TRACKS = [spotify_track(spotify_id(n), f"Song {n}", "Artist", 180 + n) for n in range(1, 6)]
 PLAYLIST = spotify_id(100)
@@ -176,7 +184,7 @@ def test_a_share_link_is_classified_offline_and_followed_by_the_worker(
     assert (query.kind, query.source_id) == (QueryKind.SPOTIFY_LINK, "AbCd1234")
     assert share.paths == []
     # WHEN the worker resolves it THEN the link is followed once and the playlist's tracks come back
-    tracks = resolve_query("https://spotify.link/AbCd1234", settings)
+    tracks = resolve_query("https://spotify.link/AbCd1234", SourceChain(settings, MemoryRecords()))
     assert [t.title for t in tracks] == [f"Song {n}" for n in range(1, 6)]
     assert share.paths == ["/AbCd1234"]
 

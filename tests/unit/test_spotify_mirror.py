@@ -13,7 +13,8 @@ from timmybot import custom_ids
 from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId, MyPlaylistsPickId
 from timmybot.errors import TrackNotFoundError
 from timmybot.sources import MemoryRecords, SourceChain, SourceSettings, Track
-from timmybot.sources.chain import MIRROR_SK, MirrorNotFoundError, mirror_pk
+from timmybot.sources.mirroring import MirrorNotFoundError, mirror_pk
+from timmybot.store.keys import MIRROR_SK
 
 SETTINGS = SourceSettings(allow_local_media=True)
 SONG = Track("spotify", "4uLU6hMCjMI75M1A2tKUQC", "Never Gonna Give You Up", "https://open.spotify.com/track/x",

@@ -321,10 +321,6 @@ class Settings:
             breaker_spread_tracks=self.source_breaker_spread_tracks,
             breaker_spread_guilds=self.source_breaker_spread_guilds,
             breaker_spread_window_s=self.source_breaker_spread_window_s,
-            # Breaker state lives in the bot's own store, so every Lambda and voice task shares it.
-            breaker_backend=self.store_backend,
-            breaker_sqlite_path=self.sqlite_path if self.store_backend == "sqlite" else "",
-            breaker_dynamodb_table=self.dynamodb_table if self.store_backend == "dynamodb" else "",
             aws_region=self.aws_region,
             aws_endpoint_url=self.aws_endpoint_url,
             source_secret_id=self.source_secret_id,

@@ -32,6 +32,7 @@ from timmybot.store.keys import GUILD_LAST_SK, HISTORY_SK, HISTORY_VIEW_SK, PLAY
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
+    from timmybot.sources.chain import SourceChain
     from timmybot.spotify import SpotifyClient
     from timmybot.store.base import Store
     from timmybot.vault.base import Platform
@@ -338,24 +339,24 @@ def mix_seed(store: Store, user_id: str, guild_id: str) -> Track:
 
 
 def recommendations(
-    seed: Track, settings: Settings, *, limit: int = MIX_SIZE, guild_id: str | None = None
+    seed: Track, sources: SourceChain, *, limit: int = MIX_SIZE, guild_id: str | None = None
 ) -> list[Track]:
     """Tracks of the YouTube mix seeded by ``seed`` (works without any linked account), for ``guild_id``."""
     from timmybot.sources import mix_for  # noqa: PLC0415 - the chain builds its sources lazily
 
-    return mix_for(seed, settings.source_settings(), limit=limit, guild_id=guild_id)
+    return mix_for(seed, sources, limit=limit, guild_id=guild_id)
 
 
 def autoplay_tracks(
     seed: Track,
-    settings: Settings,
+    sources: SourceChain,
     *,
     exclude: Collection[tuple[str, str]] = (),
     limit: int = AUTOPLAY_BATCH,
     guild_id: str | None = None,
 ) -> list[Track]:
     """The next ``limit`` tracks of the seed's mix that were not played lately (``exclude``: cache keys)."""
-    candidates = recommendations(seed, settings, limit=limit + len(exclude) + 1, guild_id=guild_id)
+    candidates = recommendations(seed, sources, limit=limit + len(exclude) + 1, guild_id=guild_id)
     fresh = [t for t in candidates if t.cache_key not in exclude and t.cache_key != seed.cache_key]
     _log.info("autoplay: %s fresh of %s mix tracks seeded by %s", len(fresh), len(candidates), seed.source_id)
     return fresh[:limit]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from timmybot.config import Settings
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher
+    from timmybot.sources.chain import SourceChain
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ class PersonalPorts:
     store: Store
     rest: DiscordRest
     launcher: Launcher
+    sources: SourceChain
     settings: Settings
     library: Library
     clock: Callable[[], float] = time.time
@@ -249,7 +251,7 @@ def _recommend(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
     now = ports.clock()
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
     seed = personal.mix_seed(ports.store, job.user_id, job.guild_id)
-    tracks = personal.recommendations(seed, ports.settings, guild_id=job.guild_id)
+    tracks = personal.recommendations(seed, ports.sources, guild_id=job.guild_id)
     lead = f"A mix based on **{text.quote(seed.title, text.IN_SENTENCE)}**:"
     return _queue(job, play_job, placement, tracks, ports=ports, now=now, lead=lead)
 

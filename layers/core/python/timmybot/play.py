@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from timmybot.config import Settings
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher, LaunchResult
+    from timmybot.sources.chain import SourceChain
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def run_play_job(
     store: Store,
     rest: DiscordRest,
     launcher: Launcher,
+    sources: SourceChain,
     settings: Settings,
     clock: Callable[[], float] = time.time,
 ) -> None:
@@ -94,7 +96,7 @@ def run_play_job(
         _edit(rest, job, json.loads(saved))
         return
     try:
-        body = _play(job, store=store, rest=rest, launcher=launcher, settings=settings, now=clock())
+        body = _play(job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock())
     except TimmyError as error:
         _log.info("play job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
         _edit(rest, job, _sentence(error.user_message))
@@ -109,13 +111,22 @@ def run_play_job(
 
 
 def _play(
-    job: PlayJob, *, store: Store, rest: DiscordRest, launcher: Launcher, settings: Settings, now: float
+    job: PlayJob,
+    *,
+    store: Store,
+    rest: DiscordRest,
+    launcher: Launcher,
+    sources: SourceChain,
+    settings: Settings,
+    now: float,
 ) -> dict[str, Any]:
     if not text.is_encodable(job.query):  # a lone surrogate from JSON: nothing could store or send it
         raise InvalidInputError(text.UNREADABLE)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     walk = queue_walk(store, job.guild_id, settings)
-    tracks = resolve_tracks(job.query, store=store, settings=settings, walk=walk, guild_id=job.guild_id)
+    tracks = resolve_tracks(
+        job.query, store=store, sources=sources, settings=settings, walk=walk, guild_id=job.guild_id
+    )
     if walk.seen == 0 and len(tracks) > 1:  # a list read whole elsewhere (yt-dlp): cut to the room left
         tracks = walk.take(tracks)
     queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now, placement=job.placement)
@@ -291,26 +302,32 @@ def _get(rest: DiscordRest, path: str, route: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- sources
 def resolve_tracks(
-    query: str, *, store: Store, settings: Settings, walk: ListWalk | None = None, guild_id: str | None = None
+    query: str,
+    *,
+    store: Store,
+    sources: SourceChain,
+    settings: Settings,
+    walk: ListWalk | None = None,
+    guild_id: str | None = None,
 ) -> list[Track]:
     """The query's tracks, from the track cache for a single YouTube video, else from the sources.
 
     A Spotify album or playlist (or a spotify.link leading to one) is walked within ``walk``, which
     then tells what was left out. ``guild_id`` (the guild that asks) goes to the sources' breakers:
     a per-track failure counts against a source only when it spreads across guilds."""
-    source_settings = settings.source_settings()
+    source_settings = sources.settings
     classified = classify_query(query, source_settings)
     if classified.kind is QueryKind.YOUTUBE and classified.source_id:
         cached = store.get_cached_track("youtube", classified.source_id)
         if cached is not None:
             return [cached]
     if classified.kind.is_spotify and classified.source_id and walk is not None:
-        from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+        from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
         kind = classified.kind.value.removeprefix("spotify_")
         tracks = resolve_link(kind, classified.source_id, source_settings, walk)
     else:
-        tracks = resolve_query(query, source_settings, guild_id=guild_id)
+        tracks = resolve_query(query, sources, guild_id=guild_id)
     if not tracks:
         raise TrackNotFoundError()
     if len(tracks) == 1:

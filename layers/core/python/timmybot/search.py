@@ -34,6 +34,7 @@ from timmybot.store.keys import SEARCH_MENU_SK, user_pk
 if TYPE_CHECKING:
     from timmybot.config import Settings
     from timmybot.discord.rest import DiscordRest
+    from timmybot.sources.chain import SourceChain
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -174,13 +175,14 @@ def run_search_job(
     *,
     store: Store,
     rest: DiscordRest,
+    sources: SourceChain,
     settings: Settings,
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Search, rank, save the menu, edit the reply. A domain error becomes its sentence."""
     started = clock()
     try:
-        body = _search(job, store=store, settings=settings)
+        body = _search(job, store=store, sources=sources, settings=settings)
     except TimmyError as error:
         _log.info("search job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
         rest.edit_original(job.application_id, job.token, {"content": error.user_message, "embeds": []})
@@ -196,15 +198,14 @@ def run_search_job(
     _log.info("search job %s answered in %.1f s", job.interaction_id, max(0.0, clock() - started))
 
 
-def _search(job: SearchJob, *, store: Store, settings: Settings) -> dict[str, Any]:
+def _search(job: SearchJob, *, store: Store, sources: SourceChain, settings: Settings) -> dict[str, Any]:
     from timmybot.sources.ranking import rank_tracks  # noqa: PLC0415 - the worker's, not the api's
     from timmybot.sources.router import search_results  # noqa: PLC0415
 
     if not text.is_encodable(job.query):
         raise InvalidInputError(text.UNREADABLE)
-    source_settings = settings.source_settings()
-    only = _chain_name(job.source, source_settings.source_chain)
-    found = search_results(job.query, source_settings, limit=RESULTS_MAX, only=only, guild_id=job.guild_id)
+    only = _chain_name(job.source, sources.settings.source_chain)
+    found = search_results(job.query, sources, limit=RESULTS_MAX, only=only, guild_id=job.guild_id)
     ranked = rank_tracks(job.query, _unique(found))[:RESULTS_MAX]
     for track in ranked:
         try:

@@ -13,7 +13,7 @@ from .local import LocalMediaSource
 from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
 from .operator import OperatorSources, operator_sources
 from .policy import ALLOWED_HOSTS, check_track_url, check_url, classify_query
-from .router import default_router, mirror_track, mix_for, resolve_query, stream_for
+from .router import mirror_track, mix_for, resolve_query, stream_for
 from .ytdlp import (
     SITE_EXTRACTORS,
     SoundCloudSource,
@@ -51,7 +51,6 @@ __all__ = [
     "check_track_url",
     "check_url",
     "classify_query",
-    "default_router",
     "failure_of",
     "map_ytdlp_error",
     "mirror_track",

@@ -62,7 +62,7 @@ class RecordStore(Protocol):
 
 
 class MemoryRecords:
-    """``RecordStore`` for one process (default settings, unit tests). TTLs are not needed here."""
+    """``RecordStore`` for one process (a chain given no Store: unit tests). TTLs are not needed here."""
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], dict[str, Any]] = {}

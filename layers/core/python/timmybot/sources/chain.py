@@ -12,7 +12,7 @@ SoundCloud), per kind of request:
   the track (ISRC first where a source can, then title + artist with the duration within
   ``mirror_tolerance_s``) and streams the stand-in;
 - ``mirror`` finds a track by title, artist, duration and ISRC;
-- a Spotify link resolves to metadata only (``timmybot.spotify``, the app's token): Spotify gives no
+- a Spotify link resolves to metadata only (``timmybot.spotify_links``, the app's token): Spotify gives no
   audio. At play time a ``spotify`` track is mirrored (ISRC first, then title + artist within the
   tolerance) and the match is kept in the track cache for 7 days under the Spotify id
   (``T#spotify#<id>`` / ``MIRROR``), so the next play of that track costs no search. No match is a
@@ -25,29 +25,39 @@ emits a metric (``failures.report_failure``). Callers name the guild that asks (
 per-track failure is kept as evidence of (track, guild), and counts against the source only when it
 spreads across tracks and guilds (``breaker.SpreadRule``, docs/SOURCES.md). A track or stream
 that came from a stand-in says so: ``Track.fallback_from`` / ``StreamInfo.fallback_from`` name the source that refused.
+
+How a stand-in is found and the mirror cache live in ``mirroring``; sources are built from their
+names by ``factories``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from timmybot import text
 from timmybot.errors import (
     SourceError,
     SourceRestingError,
     TrackNotFoundError,
     UnsupportedUrlError,
 )
-from timmybot.store.keys import MIRROR_SK, track_pk
 
 from .base import Source
-from .breaker import CircuitBreaker, MemoryRecords, RecordStore, SpreadRule
+from .breaker import CircuitBreaker, RecordStore, SpreadRule
+from .factories import build_source, chain_names
 from .failures import Reason, Scope, failure_of, report_failure
+from .mirroring import (
+    MirrorNotFoundError,
+    best_error,
+    cached_mirror,
+    find_mirror,
+    recording_key,
+    remember_mirror,
+    searching,
+)
 from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
 from .policy import classify_query
 
@@ -57,20 +67,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SourceFactory = Callable[[SourceSettings], Source]
 TrackCache = Callable[[str, str], "Track | None"]
 Clock = Callable[[], float]
-
-MIRROR_CANDIDATES = 5
-MIRROR_CACHE_TTL_S = 7 * 24 * 3600  # the track cache's TTL (BRIEF §4.7)
-
-
-class MirrorNotFoundError(TrackNotFoundError):
-    """No playable source has a recording matching a metadata-only (Spotify) track."""
-
-    def __init__(self, title: str, artist: str | None) -> None:
-        by = f" by {text.quote(artist, text.IN_SENTENCE)}" if artist else ""
-        super().__init__(f"I couldn't find “{text.quote(title, text.IN_SENTENCE)}”{by} on any source I can play from.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,102 +80,24 @@ class Ask:
     guild: str | None = None
 
 
-def mirror_pk(source: str, source_id: str) -> str:
-    """The track-cache key of a metadata-only track; the mirror it played from is stored under it."""
-    return track_pk(source, source_id)
-
-
-def _youtube(settings: SourceSettings) -> Source:
-    from .ytdlp import YouTubeSource  # noqa: PLC0415 - the module is light, but keep the chain tiny
-
-    return YouTubeSource(settings)
-
-
-def _ytmusic(settings: SourceSettings) -> Source:
-    from .ytdlp import YouTubeMusicSource  # noqa: PLC0415
-
-    return YouTubeMusicSource(settings)
-
-
-def _soundcloud(settings: SourceSettings) -> Source:
-    from .ytdlp import SoundCloudSource  # noqa: PLC0415
-
-    return SoundCloudSource(settings)
-
-
-def _local(settings: SourceSettings) -> Source:
-    from .local import LocalMediaSource  # noqa: PLC0415
-
-    return LocalMediaSource(settings)
-
-
-BUILTIN_FACTORIES: dict[str, SourceFactory] = {
-    "youtube": _youtube,
-    "ytmusic": _ytmusic,
-    "soundcloud": _soundcloud,
-    "local": _local,
-}
-
-
-def build_source(name: str, settings: SourceSettings) -> Source:
-    """The source ``name`` of ``source_chain``: a built-in, or (tests/demo only) ``module:factory``."""
-    if is_test_source_name(name):
-        if not settings.allow_local_media:
-            raise UnsupportedUrlError(f"Source {name!r} is test-only.")
-        module_name, _, attribute = name.partition(":")
-        factory = getattr(importlib.import_module(module_name), attribute)
-        source = factory(settings)
-        if not isinstance(source, Source):
-            raise TypeError(f"{name} did not build a Source")
-        return source
-    if name == "local" and not settings.allow_local_media:
-        raise UnsupportedUrlError()
-    return BUILTIN_FACTORIES[name](settings)
-
-
-def chain_names(settings: SourceSettings) -> tuple[str, ...]:
-    """``source_chain``, plus "local" at the end when local media is allowed (loopback links)."""
-    names = settings.source_chain
-    if settings.allow_local_media and "local" not in names:
-        names = (*names, "local")
-    return names
-
-
-def build_records(settings: SourceSettings) -> tuple[RecordStore, TrackCache | None]:
-    """Where breaker state lives (``breaker_backend``), and the track cache when it is a Store."""
-    if settings.breaker_backend == "memory":
-        return MemoryRecords(), None
-    store: Store
-    if settings.breaker_backend == "sqlite":
-        from timmybot.store.sqlite import SQLiteStore  # noqa: PLC0415 - only when a shared store is set
-
-        store = SQLiteStore(settings.breaker_sqlite_path)
-    else:
-        from timmybot.store.dynamodb import DynamoDBStore  # noqa: PLC0415
-
-        store = DynamoDBStore(
-            settings.breaker_dynamodb_table,
-            region_name=settings.aws_region or None,
-            endpoint_url=settings.aws_endpoint_url or None,
-        )
-    return store, store.get_cached_track
-
-
 class SourceChain:
     """The sources of one settings value, in order, each behind its circuit breaker.
 
-    ``sources`` (tests) replaces the sources named by the settings; ``records`` replaces the
-    breaker's store; ``track_cache`` answers "what do we know about (source, id)" when a link's own
-    source refuses.
+    ``records`` holds the breaker state and the Spotify mirror cache: the process's one Store (so
+    every Lambda and voice task shares it), or ``MemoryRecords`` for this process only.
+    ``track_cache`` answers "what do we know about (source, id)" when a link's own source refuses
+    (the Store's ``get_cached_track``; None: nothing is known). Both come from the process's
+    bootstrap (``SourceChain.over_store``). ``sources`` (tests) replaces the sources named by the
+    settings; the named ones are built on first use, so building a chain imports no yt-dlp.
     """
 
     def __init__(
         self,
         settings: SourceSettings,
+        records: RecordStore,
+        track_cache: TrackCache | None = None,
         *,
         sources: Sequence[Source] | None = None,
-        records: RecordStore | None = None,
-        track_cache: TrackCache | None = None,
         clock: Clock = time.time,
     ) -> None:
         self._settings = settings
@@ -186,6 +106,18 @@ class SourceChain:
         self._track_cache = track_cache
         self._clock = clock
         self._breaker: CircuitBreaker | None = None
+
+    @classmethod
+    def over_store(
+        cls,
+        settings: SourceSettings,
+        store: Store,
+        *,
+        sources: Sequence[Source] | None = None,
+        clock: Clock = time.time,
+    ) -> SourceChain:
+        """The chain whose breaker records and track cache are ``store``: what each bootstrap builds."""
+        return cls(settings, store, store.get_cached_track, sources=sources, clock=clock)
 
     @property
     def settings(self) -> SourceSettings:
@@ -200,9 +132,6 @@ class SourceChain:
     @property
     def breaker(self) -> CircuitBreaker:
         if self._breaker is None:
-            if self._records is None:
-                self._records, cache = build_records(self._settings)
-                self._track_cache = self._track_cache or cache
             self._breaker = CircuitBreaker(
                 self._records,
                 threshold=self._settings.breaker_threshold,
@@ -228,7 +157,7 @@ class SourceChain:
     def resolve(self, query: Query, *, guild_id: str | None = None) -> list[Track]:
         """Metadata for a classified /play argument (worker), asked for by ``guild_id``."""
         if query.kind.is_spotify:
-            from timmybot.spotify import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+            from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
             if query.source_id is None:
                 raise UnsupportedUrlError()
@@ -270,7 +199,7 @@ class SourceChain:
         for source in self._searchers():
             first = first or source.name
             try:
-                tracks = self._guarded(source, "search", _searching(source, terms, 1), ask)
+                tracks = self._guarded(source, "search", searching(source, terms, 1), ask)
             except SourceError as exc:
                 failure = failure_of(exc)
                 if not failure.fallback and failure.reason is not Reason.NOT_FOUND:
@@ -279,7 +208,7 @@ class SourceChain:
                 continue
             track = tracks[0]
             return track if source.name == first else replace(track, fallback_from=first)
-        raise _best_error(errors)
+        raise best_error(errors)
 
     def search_results(
         self, terms: str, *, limit: int = 10, only: str | None = None, guild_id: str | None = None
@@ -295,7 +224,7 @@ class SourceChain:
         first = searchers[0].name if searchers else None
         for source in searchers:
             try:
-                tracks = self._guarded(source, "search", _searching(source, terms, limit), ask)
+                tracks = self._guarded(source, "search", searching(source, terms, limit), ask)
             except SourceError as exc:
                 failure = failure_of(exc)
                 if not failure.fallback and failure.reason is not Reason.NOT_FOUND:
@@ -305,7 +234,7 @@ class SourceChain:
             if tracks:
                 found = tracks[:limit]
                 return found if source.name == first else [replace(t, fallback_from=first) for t in found]
-        raise _best_error(errors, TrackNotFoundError())
+        raise best_error(errors, TrackNotFoundError())
 
     def mirror(
         self,
@@ -319,7 +248,7 @@ class SourceChain:
     ) -> Track:
         """A track of another source for the same recording: ISRC first where a source can, then
         title + artist with the duration within ``mirror_tolerance_s``. ``TrackNotFoundError`` if none."""
-        ask = Ask(_recording_key(title, artist, isrc), guild_id)
+        ask = Ask(recording_key(title, artist, isrc), guild_id)
         return self._mirror(
             title, artist, duration_s, isrc, exclude=exclude, then=lambda _source, track: track, ask=ask
         )
@@ -332,7 +261,7 @@ class SourceChain:
         ask = Ask(f"{seed.source}:{seed.source_id}", guild_id)
         candidates = [seed]
         if seed.source == "spotify":
-            mirrored = self._cached_mirror(seed.source_id)
+            mirrored = cached_mirror(self._records, seed.source_id)
             if mirrored is not None:
                 candidates.insert(0, mirrored)
         for candidate in candidates:
@@ -384,7 +313,7 @@ class SourceChain:
     def _stream_mirrored(self, track: Track, ask: Ask) -> StreamInfo:
         """A metadata-only track's audio: its cached mirror, else a fresh mirror (then cached)."""
         exclude: tuple[str, ...] = ()
-        cached = self._cached_mirror(track.source_id)
+        cached = cached_mirror(self._records, track.source_id)
         if cached is not None:
             source = next((s for s in self.sources if cached.source in s.handles), None)
             if source is not None:
@@ -405,29 +334,9 @@ class SourceChain:
             not_found=MirrorNotFoundError(track.title, track.artist),
             ask=ask,
         )
-        self._remember_mirror(track.source_id, match)
+        remember_mirror(self._records, track.source_id, match)
         _log.info("mirrored %s track %s to %s %s", track.source, track.source_id, match.source, match.source_id)
         return replace(info, fallback_from=None)
-
-    def _cached_mirror(self, spotify_id: str) -> Track | None:
-        _ = self.breaker  # builds the records (the store) on first use
-        assert self._records is not None
-        try:
-            record = self._records.get_record(mirror_pk("spotify", spotify_id), MIRROR_SK)
-            return Track.from_dict(record) if record else None
-        except Exception:
-            _log.warning("mirror cache unreadable for spotify/%s", spotify_id, exc_info=True)
-            return None
-
-    def _remember_mirror(self, spotify_id: str, match: Track) -> None:
-        assert self._records is not None
-        data = match.to_dict()
-        try:
-            self._records.update_record(
-                mirror_pk("spotify", spotify_id), MIRROR_SK, lambda _current: data, ttl_s=MIRROR_CACHE_TTL_S
-            )
-        except Exception:
-            _log.warning("could not cache the mirror of spotify/%s", spotify_id, exc_info=True)
 
     def _accepting(self, query: Query) -> Source:
         for source in self.sources:
@@ -479,44 +388,23 @@ class SourceChain:
         ask: Ask,
         not_found: SourceError | None = None,
     ) -> T:
-        errors: list[SourceError] = []
-        terms = f"{artist} {title}" if artist and artist.lower() not in title.lower() else title
-        for source in self._searchers():
-            if source.name in exclude:
-                continue
-            lookups: list[Callable[[], list[Track]]] = []
-            if isrc and source.can_isrc:
-                lookups.append(_isrc_lookup(source, isrc, MIRROR_CANDIDATES))
-            lookups.append(_searching(source, terms, MIRROR_CANDIDATES))
-            for lookup in lookups:
-                try:
-                    candidates = self._guarded(source, "mirror", lookup, ask)
-                    match = self._closest(candidates, duration_s)
-                    if match is None:
-                        continue
-                    return then(source, match)
-                except SourceError as exc:
-                    errors.append(exc)
-                    if failure_of(exc).source_fault or isinstance(exc, SourceRestingError):
-                        break  # this source is unwell: go to the next one
-        raise _best_error(
-            errors, default=not_found or TrackNotFoundError("I couldn't find that track on any other source.")
+        return find_mirror(
+            self._searchers(),
+            lambda source, operation, call: self._guarded(source, operation, call, ask),
+            title=title,
+            artist=artist,
+            duration_s=duration_s,
+            isrc=isrc,
+            tolerance_s=self._settings.mirror_tolerance_s,
+            exclude=exclude,
+            then=then,
+            not_found=not_found,
         )
-
-    def _closest(self, candidates: Sequence[Track], duration_s: int | None) -> Track | None:
-        if duration_s is None:
-            return candidates[0] if candidates else None
-        tolerance = self._settings.mirror_tolerance_s
-        for candidate in candidates:
-            if candidate.duration_s is not None and abs(candidate.duration_s - duration_s) <= tolerance:
-                return candidate
-        return None
 
     def _known_metadata(self, source: str, query: Query) -> Track | None:
         """What we already know about a link (the track cache), for mirroring it when its source refuses."""
         if query.source_id is None:
             return None
-        _ = self.breaker  # builds the records (and with them the track cache) on first use
         if self._track_cache is None:
             return None
         try:
@@ -526,34 +414,5 @@ class SourceChain:
             return None
 
 
-def _recording_key(title: str, artist: str | None, isrc: str | None) -> str:
-    """One recording, whichever source it is asked from: its ISRC, else artist and title."""
-    return f"isrc:{isrc.upper()}" if isrc else f"recording:{(artist or '').casefold()}|{title.casefold()}"
-
-
-def _searching(source: Source, terms: str, limit: int) -> Callable[[], list[Track]]:
-    return lambda: source.search(terms, limit=limit)
-
-
 def _mixing(source: Source, seed: Track, limit: int) -> Callable[[], list[Track]]:
     return lambda: source.mix(seed, limit=limit)
-
-
-def _isrc_lookup(source: Source, isrc: str, limit: int) -> Callable[[], list[Track]]:
-    return lambda: source.find_by_isrc(isrc, limit=limit)
-
-
-def _best_error(errors: Sequence[SourceError], default: SourceError | None = None) -> SourceError:
-    """The error to show when every source failed: a refusal explains more than "not found"."""
-    for error in errors:
-        if failure_of(error).source_fault:
-            return error
-    for error in errors:
-        if not isinstance(error, SourceRestingError | TrackNotFoundError):
-            return error
-    for error in errors:
-        if isinstance(error, SourceRestingError):
-            return error
-    if default is not None:
-        return default
-    return errors[0] if errors else TrackNotFoundError()

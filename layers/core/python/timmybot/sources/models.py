@@ -28,7 +28,6 @@ DEFAULT_SOURCE_CHAIN: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")
 # Names a deployed configuration may put in ``source_chain``; "local" and test-only sources
 # ("package.module:factory") are accepted only with ``allow_local_media``.
 BUILTIN_SOURCES = frozenset({"youtube", "ytmusic", "soundcloud", "local"})
-BREAKER_BACKENDS = frozenset({"memory", "sqlite", "dynamodb"})
 # What the user reads as the source that played a track.
 SOURCE_LABELS: dict[str, str] = {
     "youtube": "YouTube",
@@ -54,9 +53,9 @@ class SourceSettings:
     (``source_secret_id`` in Secrets Manager, or ``source_secret_file`` for self-hosters) adds
     cookies, a proxy, a PO-token provider and player clients; see ``timmybot.sources.operator``.
 
-    ``source_chain`` orders the sources tried for searches, mirrors and fallbacks. Breaker state
-    lives in ``breaker_backend``: "memory" (this process only), "sqlite" (``breaker_sqlite_path``)
-    or "dynamodb" (``breaker_dynamodb_table``), so every Lambda and voice task sees the same state.
+    ``source_chain`` orders the sources tried for searches, mirrors and fallbacks. Where breaker
+    state lives is not a setting: each process's bootstrap gives the chain its one Store
+    (``SourceChain.over_store``), so every Lambda and voice task sees the same state.
     """
 
     allow_local_media: bool = False
@@ -80,9 +79,6 @@ class SourceSettings:
     breaker_spread_tracks: int = 3
     breaker_spread_guilds: int = 2
     breaker_spread_window_s: float = 300.0
-    breaker_backend: str = "memory"
-    breaker_sqlite_path: str = ""
-    breaker_dynamodb_table: str = ""
     aws_region: str = ""
     aws_endpoint_url: str = ""
     source_secret_id: str = ""
@@ -93,7 +89,7 @@ class SourceSettings:
     spotify_token_url: str = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL, not a secret
     spotify_client_id: str = ""
     spotify_client_secret: str = field(default="", repr=False)
-    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify.follow_share_link``).
+    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify_links.follow_share_link``).
     spotify_link_url: str = "https://spotify.link"
 
     def __post_init__(self) -> None:
@@ -118,12 +114,6 @@ class SourceSettings:
             raise ValueError("breaker_cooldown_s must be positive")
         if self.breaker_spread_tracks < 1 or self.breaker_spread_guilds < 1 or self.breaker_spread_window_s <= 0:
             raise ValueError("breaker_spread_tracks and breaker_spread_guilds must be at least 1, the window positive")
-        if self.breaker_backend not in BREAKER_BACKENDS:
-            raise ValueError(f"breaker_backend must be one of {', '.join(sorted(BREAKER_BACKENDS))}")
-        if self.breaker_backend == "sqlite" and not self.breaker_sqlite_path:
-            raise ValueError("breaker_backend=sqlite needs breaker_sqlite_path")
-        if self.breaker_backend == "dynamodb" and not self.breaker_dynamodb_table:
-            raise ValueError("breaker_backend=dynamodb needs breaker_dynamodb_table")
         if self.source_secret_id and self.source_secret_file:
             raise ValueError("set source_secret_id or source_secret_file, not both")
 

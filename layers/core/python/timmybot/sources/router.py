@@ -1,47 +1,41 @@
 """Entry points: classify a /play argument, resolve it through the chain, stream a queued track.
 
-The worker calls ``resolve_query`` and the voice task ``stream_for``; both keep one ``SourceChain``
-per settings value and process. ``mirror_track`` is the entry point for mirroring a track known
+The worker calls ``resolve_query`` and the voice task ``stream_for``, each with the one
+``SourceChain`` its process's bootstrap built over its Store (``SourceChain.over_store``).
+``mirror_track`` is the entry point for mirroring a track known
 only by its metadata (Spotify). Each names the guild that asks (``guild_id``), so a per-track
 failure counts against a source only when it spreads across guilds (docs/SOURCES.md).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from timmybot import netguard
 from timmybot.errors import SourceError
 
 from .chain import SourceChain
-from .models import SourceSettings, StreamInfo, Track
+from .models import StreamInfo, Track
 
 _log = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=8)
-def default_router(settings: SourceSettings) -> SourceChain:
-    """One chain per settings value and process (settings are frozen, hence hashable)."""
-    return SourceChain(settings)
-
-
-def resolve_query(text: str, settings: SourceSettings, *, guild_id: str | None = None) -> list[Track]:
+def resolve_query(text: str, chain: SourceChain, *, guild_id: str | None = None) -> list[Track]:
     """Worker entry point: a /play argument to tracks (metadata only). Raises ``TimmyError`` subclasses.
 
     A track found by a stand-in source has ``fallback_from`` set (the source that refused).
     """
-    return default_router(settings).resolve_text(text, guild_id=guild_id)
+    return chain.resolve_text(text, guild_id=guild_id)
 
 
 def search_results(
-    terms: str, settings: SourceSettings, *, limit: int = 10, only: str | None = None, guild_id: str | None = None
+    terms: str, chain: SourceChain, *, limit: int = 10, only: str | None = None, guild_id: str | None = None
 ) -> list[Track]:
     """Worker entry point of /search: up to ``limit`` results for ``terms``, in the source's order."""
-    return default_router(settings).search_results(terms, limit=limit, only=only, guild_id=guild_id)
+    return chain.search_results(terms, limit=limit, only=only, guild_id=guild_id)
 
 
-def stream_for(track: Track, settings: SourceSettings, guild_id: str | None = None) -> StreamInfo:
+def stream_for(track: Track, chain: SourceChain, guild_id: str | None = None) -> StreamInfo:
     """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
 
     ``StreamInfo.source`` names the source that serves it; ``fallback_from`` is set when that is a
@@ -49,7 +43,7 @@ def stream_for(track: Track, settings: SourceSettings, guild_id: str | None = No
     ``netguard.check_stream_url`` (https, no control characters, no refused IP literal) before
     FFmpeg may open it.
     """
-    stream = default_router(settings).stream(track, guild_id=guild_id)
+    stream = chain.stream(track, guild_id=guild_id)
     try:
         netguard.check_stream_url(stream.stream_url)
     except netguard.StreamUrlRefused as exc:
@@ -63,14 +57,14 @@ def mirror_track(
     artist: str | None,
     duration_s: int | None,
     isrc: str | None,
-    settings: SourceSettings,
+    chain: SourceChain,
     *,
     guild_id: str | None = None,
 ) -> Track:
     """The same recording on a playable source: ISRC first, then title + artist within ± the tolerance."""
-    return default_router(settings).mirror(title, artist, duration_s, isrc, guild_id=guild_id)
+    return chain.mirror(title, artist, duration_s, isrc, guild_id=guild_id)
 
 
-def mix_for(seed: Track, settings: SourceSettings, *, limit: int = 10, guild_id: str | None = None) -> list[Track]:
+def mix_for(seed: Track, chain: SourceChain, *, limit: int = 10, guild_id: str | None = None) -> list[Track]:
     """A radio around ``seed`` (YouTube mix), the seed left out; metadata only (worker and voice task)."""
-    return default_router(settings).mix(seed, limit=limit, guild_id=guild_id)
+    return chain.mix(seed, limit=limit, guild_id=guild_id)
