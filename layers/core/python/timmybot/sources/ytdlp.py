@@ -679,6 +679,8 @@ def _track_from_info(info: Mapping[str, Any]) -> Track | None:
         thumbnail=thumbnail,
         artist=artist,
         isrc=_str_or_none(info.get("isrc")),
+        song=_str_or_none(info.get("track")),
+        album=_str_or_none(info.get("album")),
     )
 
 
