@@ -127,6 +127,13 @@ def test_a_failing_service_raises_its_sentence(lrclib: FakeLrclib) -> None:
         service.find_lyrics(client(lrclib), lyrics_query(TOPIC_UPLOAD))
 
 
+def test_a_redirect_is_not_followed(lrclib: FakeLrclib) -> None:
+    lrclib.mode = "redirecting"
+    with pytest.raises(LyricsUnavailableError):
+        client(lrclib).get(LyricsQuery("Test Signals", "Signal Song", duration_s=180))
+    assert lrclib.paths() == ["/api/get"]
+
+
 def test_the_guard_refuses_an_lrclib_url_it_was_not_told_about(lrclib: FakeLrclib) -> None:
     netguard.revoke(lrclib.allowance)
     try:

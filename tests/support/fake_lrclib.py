@@ -9,8 +9,9 @@ Records are LRCLIB's JSON objects: ``id``, ``trackName``, ``artistName``, ``albu
 - ``GET /api/search?q=`` or ``?track_name=&artist_name=``: records whose fields contain every word
   asked, as a JSON array (possibly empty); 400 when neither ``q`` nor ``track_name`` is given.
 
-``mode``: "working" or "failing" (HTTP 500 for everything). ``requests`` lists (path, params,
-User-Agent) of each call.
+``mode``: "working", "failing" (HTTP 500 for everything) or "redirecting" (302 to this fake's own
+``/elsewhere``, which a client must not follow). ``requests`` lists (path, params, User-Agent) of
+each call.
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ class FakeLrclib:
         self.requests.append((parts.path, params, handler.headers.get("User-Agent", "")))
         if self.mode == "failing":
             self._send(handler, 500, {"code": 500, "name": "InternalError", "message": "boom"})
+        elif self.mode == "redirecting" and parts.path != "/elsewhere":
+            handler.send_response(302)
+            handler.send_header("Location", f"{self.url.removesuffix('/api')}/elsewhere")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
         elif parts.path == "/api/get":
             found = self._by_signature(params)
             self._send(handler, 200, found) if found is not None else self._send(handler, 404, NOT_FOUND)

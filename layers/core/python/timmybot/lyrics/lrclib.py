@@ -6,7 +6,8 @@ User-Agent. Its records carry ``trackName``, ``artistName``, ``albumName``, ``du
 record matches the signature (its duration within about 2 s).
 
 The base URL is a setting (``lyrics_api_url``), allowed by the network guard like the other
-operator endpoints; every request goes through the guard (``netguard.guarded_opener``). Nothing
+operator endpoints; every request goes through the guard (``netguard.guarded_opener``), and no
+redirect is followed, so nothing but the configured host is ever asked. Nothing
 here logs a response body or the names asked (they come from users' titles).
 """
 
@@ -72,8 +73,15 @@ class LrclibClient(LyricsSource):
         request = urllib.request.Request(  # noqa: S310 - the base is a setting (https in production)
             url, headers={"Accept": "application/json", "User-Agent": USER_AGENT}, method="GET"
         )
+
+        class NoRedirects(urllib.request.HTTPRedirectHandler):
+            """LRCLIB answers where it is asked: a redirect could lead anywhere the guard allows."""
+
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
         try:
-            with netguard.guarded_opener().open(request, timeout=self._timeout_s) as answer:
+            with netguard.guarded_opener(NoRedirects).open(request, timeout=self._timeout_s) as answer:
                 status, raw = answer.status, answer.read(MAX_RESPONSE_BYTES)
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, b""
