@@ -102,8 +102,9 @@ def clean_track(name: str) -> str:
 
 
 def clean_artist(name: str) -> str:
-    """The main artist: feat. credits and channel tails off."""
-    out = _FEAT.sub("", clean_channel(drop_video_tags(name)))
+    """The main artist: feat. credits, channel tails and bracketed parts off (a name in another
+    script, "BTS (방탄소년단)", "IU(아이유)": LRCLIB files the artist under one name)."""
+    out = _FEAT.sub("", clean_channel(_BRACKETS.sub(" ", drop_video_tags(name))))
     return " ".join(out.strip(_QUOTES + " ").split())[:NAME_MAX]
 
 
