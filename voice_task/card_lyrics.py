@@ -68,9 +68,11 @@ class CardLyrics:
         self._loading = asyncio.get_running_loop().create_task(self._load(entry), name="card lyrics")
         self._loading.add_done_callback(report_failure(_log, "card lyrics"))
 
-    def window(self, position_ms: int) -> tuple[str, str, str] | None:
-        """(previous, current, next) at ``position_ms``, noted as shown; None without synced lyrics."""
-        if not self._lines:
+    def window(self, entry_id: str, position_ms: int) -> tuple[str, str, str] | None:
+        """(previous, current, next) of ``entry_id``'s lyrics at ``position_ms``, noted as shown; None
+        without synced lyrics, or while the lines are still the previous track's (a new track's card
+        can go out before the tick that follows it)."""
+        if not self._lines or entry_id != self._entry_id:
             return None
         self.shown = lrc.index_at(self._lines, position_ms)
         return lrc.window(self._lines, position_ms)

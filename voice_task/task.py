@@ -431,7 +431,8 @@ class VoiceTask:
         record = self.record
         if self.notifier is None or record is None or self.player.current is None:
             return None
-        lyrics = self.card_lyrics.window(self.player.position_ms) if record.settings.lyrics_in_card else None
+        playing = self.player.current.entry.entry_id
+        lyrics = self.card_lyrics.window(playing, self.player.position_ms) if record.settings.lyrics_in_card else None
         body = now_playing_message(
             record.evolve(actual=self.actual), self.clock(), status=self._card_status, lyrics=lyrics
         )

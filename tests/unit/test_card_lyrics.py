@@ -63,7 +63,7 @@ def test_a_record_that_fits_is_followed_line_by_line() -> None:
     card = _follow(FixedSource(180))
     assert card.due(500, paused=False) is False  # before the first line: nothing to show yet
     assert card.due(1500, paused=False)
-    assert card.window(1500) == ("", "one", "two")
+    assert card.window("e1", 1500) == ("", "one", "two")
     assert not card.due(2900, paused=False)  # still the line shown
     assert card.due(3100, paused=False)
     assert not card.due(3100, paused=True)  # never while paused
@@ -71,7 +71,13 @@ def test_a_record_that_fits_is_followed_line_by_line() -> None:
 
 def test_a_record_matched_by_search_with_another_length_gives_no_synced_line() -> None:
     card = _follow(FixedSource(160))  # a 20 s intro: found by search, but its times would be early
-    assert card.lines == [] and card.window(3000) is None and not card.due(3000, paused=False)
+    assert card.lines == [] and card.window("e1", 3000) is None and not card.due(3000, paused=False)
+
+
+def test_the_previous_tracks_lines_never_go_on_the_next_tracks_card() -> None:
+    card = _follow(FixedSource(180))
+    assert card.window("e2", 1500) is None  # the next track's card, before the tick that follows it
+    assert card.window("e1", 1500) == ("", "one", "two")
 
 
 def test_the_setting_off_or_lrclib_down_gives_no_line_and_no_crash() -> None:
