@@ -24,9 +24,12 @@ class Notifier(Protocol):
         ...
 
 
-def now_playing_message(record: GuildRecord, now: float, *, status: str | None = None) -> Body:
-    """The same card /nowplaying shows, with the ⏮ ⏯ ⏭ ⏹ buttons (``status``: e.g. reconnecting)."""
+def now_playing_message(
+    record: GuildRecord, now: float, *, status: str | None = None, lyrics: tuple[str, str, str] | None = None
+) -> Body:
+    """The same card /nowplaying shows, with the ⏮ ⏯ ⏭ ⏹ buttons (``status``: e.g. reconnecting;
+    ``lyrics``: the synced lines around the position, when the guild shows them)."""
     return {
-        "embeds": [ui.now_playing_embed(record, now, status=status)],
+        "embeds": [ui.now_playing_embed(record, now, status=status, lyrics=lyrics)],
         "components": list(ui.now_playing_buttons()),
     }

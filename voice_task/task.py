@@ -34,6 +34,7 @@ from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
 from voice_task.autoplay import Autoplay
 from voice_task.card import CardEditor
+from voice_task.card_lyrics import CardLyrics
 from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, NoVoiceChannelError
 from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
 from voice_task.lease import LeaseKeeper, claim
@@ -118,6 +119,9 @@ class VoiceTask:
         self._publishing = asyncio.Lock()
         self._store_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="store")
         self._rest_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rest")
+        # LRCLIB look-ups for the card's lyrics: their own thread, so a slow one holds no store call.
+        self._lyrics_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lyrics")
+        self.card_lyrics = CardLyrics(settings, store, self._in_lyrics_pool)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.idle_since = clock()
         self._alone_since: float | None = None
@@ -207,6 +211,9 @@ class VoiceTask:
         """A blocking store call off the event loop, in the store's own pool."""
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._store_pool, call)
+
+    async def _in_lyrics_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._lyrics_pool, functools.partial(fn, *args))
 
     async def _rest(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._rest_pool, functools.partial(fn, *args))
@@ -320,8 +327,12 @@ class VoiceTask:
         self.sequencer.warm_ahead(record)
         if self._refresh_listeners() or changed:
             await self.publish()
-        if self.card.due(playing=self.player.current is not None, paused=self.applied.paused):
+        current = self.player.current
+        self.card_lyrics.follow(current.entry if current else None, enabled=record.settings.lyrics_in_card)
+        if self.card.due(playing=current is not None, paused=self.applied.paused):
             self.spawn(self.post_now_playing(), "now-playing card refresh")
+        elif current is not None and self.card_lyrics.due(self.player.position_ms, paused=self.applied.paused):
+            self.spawn(self.post_now_playing(), "now-playing card lyrics")  # the card editor keeps the pace
         self._check_timeouts(record, now)
         return changed
 
@@ -424,7 +435,11 @@ class VoiceTask:
         record = self.record
         if self.notifier is None or record is None or self.player.current is None:
             return None
-        body = now_playing_message(record.evolve(actual=self.actual), self.clock(), status=self._card_status)
+        playing = self.player.current.entry.entry_id
+        lyrics = self.card_lyrics.window(playing, self.player.position_ms) if record.settings.lyrics_in_card else None
+        body = now_playing_message(
+            record.evolve(actual=self.actual), self.clock(), status=self._card_status, lyrics=lyrics
+        )
         if message_id is not None:
             outcome = await self._rest(self.notifier.edit_card, channel_id, message_id, body)
             if outcome == "ok":
@@ -464,6 +479,7 @@ class VoiceTask:
         for task in list(self._tasks):
             task.cancel()
         self.card.close()  # a held card edit must not land on top of the exit message
+        self.card_lyrics.close()
         self.player.stop()
         if self._lease_keeper is not None:
             self._lease_keeper.stop()
@@ -478,6 +494,7 @@ class VoiceTask:
         await self._stop_listener()
         self._store_pool.shutdown(wait=False)
         self._rest_pool.shutdown(wait=False)
+        self._lyrics_pool.shutdown(wait=False, cancel_futures=True)
         self.lifecycle.move(Lifecycle.DONE, reason.value)
         _log.info("voice task for guild %s exits: %s", self.guild_id, reason.value)
         metrics.emit(metrics.TASK_EXITS, dimensions={"reason": reason.value})

@@ -1,5 +1,6 @@
 """The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``
-(or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's).
+(or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's,
+``run_lyrics_job`` for /lyrics').
 
 The thread and inline dispatchers call ``run_job`` with the api process's own services.
 A malformed event is logged and dropped (a retry cannot fix it); infrastructure failures inside
@@ -26,6 +27,7 @@ _log = logging.getLogger(__name__)
 
 
 def run_job(services: Services, event: Mapping[str, Any]) -> None:
+    from timmybot.lyrics.job import is_lyrics_job  # noqa: PLC0415
     from timmybot.personal_jobs import is_personal_job  # noqa: PLC0415
     from timmybot.play import run_play_job  # noqa: PLC0415
     from timmybot.search import is_search_job  # noqa: PLC0415
@@ -35,6 +37,9 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         return
     if is_search_job(event):
         _run_search_job(services, event)
+        return
+    if is_lyrics_job(event):
+        _run_lyrics_job(services, event)
         return
     try:
         job = PlayJob.from_dict(event)
@@ -85,6 +90,18 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
     run_search_job(
         job, store=services.store, rest=services.discord, sources=services.sources, settings=worker_settings(services)
     )
+
+
+def _run_lyrics_job(services: Services, event: Mapping[str, Any]) -> None:
+    """/lyrics (timmybot.lyrics.job): LRCLIB through the store cache, as paged embeds."""
+    from timmybot.lyrics.job import LyricsJob, run_lyrics_job  # noqa: PLC0415
+
+    try:
+        job = LyricsJob.from_dict(event)
+    except (TypeError, ValueError) as error:
+        _log.error("dropping a malformed lyrics job (interaction %s): %s", event.get("interaction_id"), error)
+        return
+    run_lyrics_job(job, store=services.store, rest=services.discord, settings=services.settings)
 
 
 @functools.lru_cache(maxsize=8)

@@ -82,6 +82,7 @@ def test_every_level_stays_far_within_discords_25_options_and_every_setting_has_
         "vote-skip": ["enabled", "percent"],
         "playback 24-7": ["enabled"],
         "playback idle-timeout": ["minutes"],
+        "playback lyrics": ["enabled"],
     }
 
 
@@ -92,6 +93,7 @@ def test_each_subcommand_saves_its_part(api: SignedApi) -> None:
         ("vote-skip", {"enabled": False, "percent": 75}),
         ("playback 24-7", {"enabled": True}),
         ("playback idle-timeout", {"minutes": 7}),
+        ("playback lyrics", {"enabled": True}),
     ]:
         content, flags = _answer(api, sub, options)
         assert flags == EPHEMERAL and content.startswith("Settings saved:"), (sub, content)
@@ -99,6 +101,7 @@ def test_each_subcommand_saves_its_part(api: SignedApi) -> None:
     assert (settings.dj_role_id, settings.dj_only, settings.dj_only_adding) == (DJ_ROLE_ID, True, True)
     assert (settings.vote_skip, settings.vote_skip_percent) == (False, 75)
     assert (settings.twenty_four_seven, settings.idle_timeout_s) == (True, 420)
+    assert settings.lyrics_in_card
 
     _answer(api, "dj only", {"enabled": False})  # `adding` left out: it keeps its value
     _answer(api, "dj clear-role")
@@ -106,6 +109,7 @@ def test_each_subcommand_saves_its_part(api: SignedApi) -> None:
     assert (settings.dj_role_id, settings.dj_only, settings.dj_only_adding) == (None, False, True)
     content, _ = _answer(api, "show")
     assert content.startswith("Current settings:") and "DJ role: none" in content and "Idle timeout: 7 min" in content
+    assert "Lyrics in the now-playing card: on" in content
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ FAST_PATH = {
 }  # fmt: skip
 
 
-DEFERRED = {"play", "search"}  # answered with type 5; a worker finishes them
+DEFERRED = {"play", "search", "lyrics"}  # answered with type 5; a worker finishes them
 ADMIN = {"settings"}
 ACCOUNTS = {"link", "check-auth", "unlink", "forget-me"}  # ephemeral; the vault is built only for these
 PERSONAL = {"my-playlists", "liked-songs", "play-history", "recommendations", "autoplay"}  # worker, except /autoplay

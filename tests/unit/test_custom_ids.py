@@ -9,6 +9,7 @@ from timmybot.custom_ids import (
     MAX_LENGTH,
     MAX_PAGE,
     InvalidCustomIdError,
+    LyricsPageId,
     NowPlayingAction,
     NowPlayingId,
     QueuePageId,
@@ -25,6 +26,8 @@ from timmybot.errors import InvalidInputError
         QueuePageId(MAX_PAGE),
         *(NowPlayingId(a) for a in NowPlayingAction),
         SearchPickId("99999999999999999999", "now", "0123abcd"),
+        LyricsPageId("0123456789abcdef" * 2, 1),
+        LyricsPageId("f" * 32, MAX_PAGE),
     ],
 )
 def test_every_id_round_trips_and_fits_discords_limit(value: custom_ids.CustomId) -> None:
@@ -42,6 +45,13 @@ def test_documented_formats() -> None:
     assert custom_ids.now_playing(NowPlayingAction.STOP) == "v1:np:stop"
     owner = "423456789012345678"
     assert custom_ids.build(SearchPickId(owner, "next", "0123abcd")) == f"v1:search:{owner}:next:0123abcd"
+    assert custom_ids.build(LyricsPageId("ab" * 16, 2)) == f"v1:lyrics:{'ab' * 16}:2"
+
+
+@pytest.mark.parametrize("value", [LyricsPageId("ab" * 16, 0), LyricsPageId("AB" * 16, 1), LyricsPageId("ab", 1)])
+def test_building_a_bad_lyrics_page_is_a_programming_error(value: LyricsPageId) -> None:
+    with pytest.raises(ValueError, match="invalid lyrics page"):
+        custom_ids.build(value)
 
 
 @pytest.mark.parametrize("page", [0, -1, MAX_PAGE + 1])
@@ -83,6 +93,13 @@ def test_building_an_out_of_range_page_is_a_programming_error(page: int) -> None
         "v1:search:423456789012345678:end:0123ABCD",
         "v1:search:423456789012345678:end:0123abcd:x",
         "v1:search:423456789012345678:end",
+        f"v1:lyrics:{'ab' * 16}:0",
+        f"v1:lyrics:{'ab' * 16}:{MAX_PAGE + 1}",
+        f"v1:lyrics:{'AB' * 16}:1",
+        f"v1:lyrics:{'ab' * 15}:1",
+        f"v1:lyrics:{'ab' * 16}",
+        f"v1:lyrics:{'ab' * 16}:1:2",
+        f"v1:lyrics:{'zz' * 16}:1",
     ],
 )
 def test_forged_or_foreign_ids_raise_the_domain_error(raw: object) -> None:

@@ -6,7 +6,7 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, history, personal, play, playback, queue, search
+from chalicelib.commands import accounts, admin, history, lyrics, personal, play, playback, queue, search
 from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
 from timmybot.custom_ids import (
     AuthCheckId,
@@ -14,6 +14,7 @@ from timmybot.custom_ids import (
     ForgetConfirmId,
     GuildHistoryPickId,
     HistoryReplayId,
+    LyricsPageId,
     MyPlaylistsPageId,
     MyPlaylistsPickId,
     NowPlayingAction,
@@ -29,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     *queue.COMMANDS,
     *history.COMMANDS,
     *search.COMMANDS,
+    *lyrics.COMMANDS,
     *admin.COMMANDS,
     *accounts.COMMANDS,
     *personal.COMMANDS,
@@ -84,6 +86,8 @@ def component_route(custom_id: CustomId) -> tuple[str, Handler]:
             return "ghist.pick", history.history_pick
         case SearchPickId():
             return "search.pick", search.search_pick
+        case LyricsPageId():
+            return "lyrics.page", lyrics.lyrics_page
 
 
 __all__ = [

@@ -5,7 +5,7 @@ One subcommand per part, so the command stays far inside Discord's 25 options a 
     /settings show
     /settings dj role <role> | dj clear-role | dj only <enabled> [adding]
     /settings vote-skip [enabled] [percent]
-    /settings playback 24-7 <enabled> | playback idle-timeout <minutes>
+    /settings playback 24-7 <enabled> | playback idle-timeout <minutes> | playback lyrics <enabled>
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def _describe(record_settings: GuildSettings, ctx: CommandContext) -> str:
         f"DJ-only: {_dj_only_text(record_settings)}",
         f"24/7: {'on' if record_settings.twenty_four_seven else 'off'}",
         f"Idle timeout: {idle // 60} min",
+        f"Lyrics in the now-playing card: {'on' if record_settings.lyrics_in_card else 'off'}",
     ]
     return "\n".join(lines)
 
@@ -48,9 +49,10 @@ DJ_ONLY = "dj only"
 VOTE_SKIP = "vote-skip"
 STAY = "playback 24-7"
 IDLE_TIMEOUT = "playback idle-timeout"
+LYRICS_IN_CARD = "playback lyrics"
 USAGE = (
     "Choose what to change: `/settings show`, `/settings dj role|clear-role|only`, `/settings vote-skip` or "
-    "`/settings playback 24-7|idle-timeout`."
+    "`/settings playback 24-7|idle-timeout|lyrics`."
 )
 
 
@@ -114,6 +116,8 @@ def _changes(ctx: CommandContext) -> dict[str, object]:
         if not low <= minutes <= high:
             raise InvalidInputError(f"The idle timeout must be between {low} and {high} minutes (you gave {minutes}).")
         changes["idle_timeout_s"] = minutes * 60
+    elif ctx.subcommand == LYRICS_IN_CARD:
+        changes["lyrics_in_card"] = _bool(ctx, "enabled")
     else:
         raise InvalidInputError(USAGE)
     return changes
@@ -167,6 +171,11 @@ COMMANDS = (
                     "idle-timeout",
                     "Leave after this many idle minutes",
                     Option("minutes", "Idle minutes before leaving", OptionType.INTEGER, min_value=1, max_value=60),
+                ),
+                subcommand(
+                    "lyrics",
+                    "Show the synced lyrics line in the now-playing card",
+                    Option("enabled", "Lyrics in the card on or off", OptionType.BOOLEAN),
                 ),
             ),
         ),

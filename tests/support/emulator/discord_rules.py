@@ -7,7 +7,8 @@ Three layers, each able to refuse on its own:
    ignore it. Here every object with listed properties refuses any other key, which also holds a
    callback's ``data`` to the fields of its callback type.
 2. **Documented limits the spec leaves out** (``_limits``): content ≤ 2000 code points, the 6000
-   character budget of a message's embeds, autocomplete choice values, command names and order.
+   character budget of a message's embeds, unique component custom ids, autocomplete choice values,
+   command names and order.
 3. **The callback type must fit the interaction** (``callback_problems``).
 
 And one product rule (``ping_problems``), which Discord would accept but users would not: every
@@ -225,12 +226,27 @@ def message_limits(body: dict[str, Any], prefix: tuple[str | int, ...] = ()) -> 
     if not components_v2 and isinstance(rows, list) and len(rows) > ACTION_ROWS_MAX:
         found.append(FieldError((*prefix, "components"), "BASE_TYPE_MAX_LENGTH",
                                 f"Must be {ACTION_ROWS_MAX} or fewer in length."))  # fmt: skip
+    ids = list(_custom_ids(rows))
+    if len(ids) != len(set(ids)):
+        found.append(FieldError((*prefix, "components"), "COMPONENT_CUSTOM_ID_DUPLICATED",
+                                "Component custom id cannot be duplicated"))  # fmt: skip
     embeds = [e for e in body.get("embeds") or [] if isinstance(e, dict)]
     total = sum(_embed_text(e) for e in embeds)
     if total > EMBEDS_TOTAL_MAX:
         found.append(FieldError((*prefix, "embeds"), "MAX_EMBED_SIZE_EXCEEDED",
                                 f"Embed size exceeds maximum size of {EMBEDS_TOTAL_MAX} (is {total})."))  # fmt: skip
     return found
+
+
+def _custom_ids(components: Any) -> Iterator[str]:
+    """Every ``custom_id`` in a message's components, nested ones included (Discord wants them unique)."""
+    if not isinstance(components, list):
+        return
+    for component in components:
+        if isinstance(component, dict):
+            if isinstance(component.get("custom_id"), str):
+                yield component["custom_id"]
+            yield from _custom_ids(component.get("components"))
 
 
 def _choices_limits(data: dict[str, Any]) -> list[FieldError]:

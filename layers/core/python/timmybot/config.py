@@ -79,6 +79,7 @@ class Settings:
     rate_link_user: str = "5/300"  # /link and /unlink (each calls Google or Spotify)
     rate_check_user: str = "12/60"  # /check-auth and the Check button (Google's token endpoint)
     rate_search_user: str = "8/30"  # /search, per user (its picks count against rate_play_user)
+    rate_lyrics_user: str = "8/60"  # /lyrics, per user (each may call LRCLIB); its page buttons are free
     rate_autocomplete_user: str = "40/10"  # autocomplete: over it, no choices (never a sentence)
 
     # Control plane plumbing
@@ -177,6 +178,13 @@ class Settings:
     suggest_cache_s: int = 300  # a prefix's suggestions are kept this long in the store
     autocomplete_budget_ms: int = 800  # the whole answer, history and suggestions, within this (at most 800)
 
+    # Lyrics (docs/ARCHITECTURE.md, "Lyrics"): LRCLIB, free and keyless; the worker and the voice task call it
+    lyrics_api_url: str = "https://lrclib.net/api"  # LRCLIB's API base; the network guard allows this host
+    lyrics_timeout_s: float = 5.0  # HTTP timeout of one LRCLIB call
+    lyrics_cache_ttl_s: int = 7 * 24 * 3600  # found lyrics are kept this long in the store
+    lyrics_miss_ttl_s: int = 24 * 3600  # "no lyrics found" is kept this long (LRCLIB grows)
+    lyrics_duration_slack_s: float = 30.0  # a video may run this much longer than the song (intros)
+
     # Logging
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
@@ -274,6 +282,14 @@ class Settings:
                 parse_rate(getattr(self, name))
             except ValueError as exc:
                 problems.append(f"{name}: {exc}")
+        if not self.lyrics_api_url.startswith(("https://", "http://")):
+            problems.append("lyrics_api_url must be an http(s) URL")
+        if not 0.5 <= self.lyrics_timeout_s <= 30:
+            problems.append("lyrics_timeout_s must be between 0.5 and 30")
+        if self.lyrics_cache_ttl_s < 60 or self.lyrics_miss_ttl_s < 60:
+            problems.append("lyrics_cache_ttl_s and lyrics_miss_ttl_s must be at least 60")
+        if not 0 <= self.lyrics_duration_slack_s <= 300:
+            problems.append("lyrics_duration_slack_s must be between 0 and 300")
         problems.extend(_net_guard_problems(self.net_guard_allow))
         if not 60 <= self.oauth_state_ttl_s <= 900:
             problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")
@@ -340,6 +356,7 @@ RATE_LIMIT_FIELDS = (
     "rate_link_user",
     "rate_check_user",
     "rate_search_user",
+    "rate_lyrics_user",
     "rate_autocomplete_user",
 )
 

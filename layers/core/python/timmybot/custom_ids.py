@@ -19,6 +19,8 @@ Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limi
     v1:search:<owner id>:<end|next|now>:<8 hex>   /search's select menu (owner-only); the hex names
                             the search it shows (a newer search replaces the menu's record), and
                             each option's value is <index 0-49>:<8 hex> as /history's
+    v1:lyrics:<32 hex>:<page>   /lyrics' ◀ ▶ buttons: the hex names the cached look-up (its
+                            store record), the page is 1-based
 
 Anything else — another version, an unknown kind, extra or missing fields, a page outside
 1..MAX_PAGE, non-ASCII — raises ``InvalidCustomIdError``: custom ids come back from clients and
@@ -133,6 +135,15 @@ class SearchPickId:
     menu: str  # 8 hex naming the search this menu shows
 
 
+@dataclass(frozen=True)
+class LyricsPageId:
+    digest: str  # 32 hex: the lyrics cache record (``timmybot.lyrics.service.lookup_digest``)
+    page: int
+
+
+_LYRICS_DIGEST_RE = re.compile(r"[0-9a-f]{32}")
+
+
 CustomId = (
     QueuePageId
     | NowPlayingId
@@ -143,6 +154,7 @@ CustomId = (
     | HistoryReplayId
     | GuildHistoryPickId
     | SearchPickId
+    | LyricsPageId
 )
 
 
@@ -183,6 +195,10 @@ def build(custom_id: CustomId) -> str:
         ):
             raise ValueError("invalid search menu")
         raw = f"{VERSION}:search:{custom_id.owner_id}:{custom_id.placement}:{custom_id.menu}"
+    elif isinstance(custom_id, LyricsPageId):
+        if not _LYRICS_DIGEST_RE.fullmatch(custom_id.digest) or not 1 <= custom_id.page <= MAX_PAGE:
+            raise ValueError("invalid lyrics page")
+        raw = f"{VERSION}:lyrics:{custom_id.digest}:{custom_id.page}"
     else:
         raw = f"{VERSION}:np:{custom_id.action.value}"
     assert len(raw) <= MAX_LENGTH
@@ -230,6 +246,10 @@ def parse(raw: object) -> CustomId:
             _SNOWFLAKE_RE.fullmatch(owner) and placement in GUILD_HISTORY_PLACEMENTS and _DIGEST_RE.fullmatch(menu)
         ):
             return SearchPickId(owner, placement, menu)
+        case ["lyrics", digest, page] if (
+            _LYRICS_DIGEST_RE.fullmatch(digest) and _PAGE_RE.fullmatch(page) and int(page) <= MAX_PAGE
+        ):
+            return LyricsPageId(digest, int(page))
         case _:
             raise InvalidCustomIdError()
 

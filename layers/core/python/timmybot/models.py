@@ -106,6 +106,7 @@ class GuildSettings:
     vote_skip_percent: int = 50  # with 3+ listeners a skip needs more than this share of them
     dj_only: bool = False  # only the DJ role and Manage Server control playback (no votes)
     dj_only_adding: bool = False  # ...and only they add tracks
+    lyrics_in_card: bool = False  # the now-playing card follows the synced lyrics (previous, current, next line)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class GuildRecord:
                 vote_skip_percent=int(settings.get("vote_skip_percent", 50)),
                 dj_only=bool(settings.get("dj_only", False)),
                 dj_only_adding=bool(settings.get("dj_only_adding", False)),
+                lyrics_in_card=bool(settings.get("lyrics_in_card", False)),
             ),
             desired=Desired(
                 paused=bool(desired.get("paused", False)),

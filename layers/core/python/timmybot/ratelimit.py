@@ -104,6 +104,7 @@ def command_limits(settings: Settings, bucket: str, *, user_id: str, guild_id: s
         "link": settings.rate_link_user,
         "check": settings.rate_check_user,
         "search": settings.rate_search_user,
+        "lyrics": settings.rate_lyrics_user,
         "autocomplete": settings.rate_autocomplete_user,
     }[bucket]
     limits = [(Limit.of(bucket, "user", user_rate), user_id)]

@@ -405,4 +405,7 @@ def track_from_spotify(data: Any, *, thumbnail: str | None = None) -> Track | No
         thumbnail=_image(album.get("images")) if isinstance(album, dict) else thumbnail,
         artist=artist,
         isrc=isrc,
+        # Spotify's metadata is the song's own: the name is the song, and lyrics look-ups use the album.
+        song=str(data["name"]) if isinstance(data.get("name"), str) and data["name"] else None,
+        album=str(album["name"]) if isinstance(album, dict) and isinstance(album.get("name"), str) else None,
     )

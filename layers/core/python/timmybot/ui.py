@@ -95,7 +95,19 @@ def queue_buttons(page_number: int, total: int) -> tuple[ComponentPayload, ...]:
     return ({"type": ComponentType.ACTION_ROW, "components": [previous, following]},)
 
 
-def now_playing_embed(record: GuildRecord, now: float, *, status: str | None = None) -> EmbedPayload:
+LYRIC_LINE_MAX = 300  # each of the three lines the card shows (a field's value holds 1024)
+
+
+def lyrics_field(lines: tuple[str, str, str]) -> str:
+    """The card's lyrics: the previous line, the current one in bold, the next one (escaped)."""
+    previous, current, following = (text.quote(line, LYRIC_LINE_MAX) for line in lines)
+    shown = [previous, f"**{current}**" if current else "♪", following]
+    return "\n".join(line for line in shown if line)
+
+
+def now_playing_embed(
+    record: GuildRecord, now: float, *, status: str | None = None, lyrics: tuple[str, str, str] | None = None
+) -> EmbedPayload:
     actual = record.actual
     entry = actual.now_playing
     if entry is None:
@@ -116,6 +128,8 @@ def now_playing_embed(record: GuildRecord, now: float, *, status: str | None = N
             {"name": "Up next", "value": f"{len(record.queue)} in queue", "inline": True},
         ],
     }
+    if lyrics is not None:
+        embed["fields"] = [*embed["fields"], {"name": "Lyrics", "value": lyrics_field(lyrics), "inline": False}]
     if entry.thumbnail and entry.thumbnail.startswith("https://"):
         embed["thumbnail"] = {"url": entry.thumbnail}
     return embed

@@ -9,7 +9,7 @@ http and every port but 443, and connects to the very address it checked.
 
 Allowances, explicit and narrow (``configure``):
 
-- the operator's endpoints (``Settings``: the Google, Spotify and YouTube API URLs) and the
+- the operator's endpoints (``Settings``: the Google, Spotify, YouTube and LRCLIB API URLs) and the
   operator secret's PO-token provider and upstream proxy: configuration, not user input;
 - ``TIMMYBOT_NET_GUARD_ALLOW`` (``Settings.net_guard_allow``): named loopback ``host:port`` pairs
   for tests and the offline demo only. Re-read whenever it changes, so a voice task subprocess and
@@ -112,6 +112,7 @@ def configure_from_settings(settings: Settings) -> None:
             settings.spotify_api_url,
             settings.spotify_link_url,
             settings.youtube_api_url,
+            settings.lyrics_api_url,
             *((settings.suggest_url,) if settings.suggest_source != "off" else ()),
         ),
     )

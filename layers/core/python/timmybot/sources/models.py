@@ -196,13 +196,19 @@ class Track:
     #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
     #: failed (e.g. "youtube"); None for the source the user asked for.
     fallback_from: str | None = None
+    #: Music metadata yt-dlp found (its ``track`` and ``album`` fields; YouTube Music and "Topic"
+    #: uploads carry them): the song's own name apart from the video's title. Lyrics look-ups use them.
+    song: str | None = None
+    album: str | None = None
 
     def __post_init__(self) -> None:
         # Titles and artists come from whoever uploaded the track: stored no longer than STORED_MAX
         # (rendering escapes and shortens again, for records stored before this cap).
         object.__setattr__(self, "title", text.cap(self.title))
-        if self.artist is not None:
-            object.__setattr__(self, "artist", text.cap(self.artist))
+        for name in ("artist", "song", "album"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, text.cap(value))
 
     @property
     def label(self) -> str:
@@ -214,7 +220,7 @@ class Track:
         return (self.source, self.source_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "source": self.source,
             "source_id": self.source_id,
             "title": self.title,
@@ -225,6 +231,12 @@ class Track:
             "isrc": self.isrc,
             "fallback_from": self.fallback_from,
         }
+        # Written only when known: a track without them keeps the shape older releases stored.
+        if self.song is not None:
+            data["song"] = self.song
+        if self.album is not None:
+            data["album"] = self.album
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Track:
@@ -240,6 +252,8 @@ class Track:
             artist=_opt_str(data.get("artist")),
             isrc=_opt_str(data.get("isrc")),
             fallback_from=_opt_str(data.get("fallback_from")),
+            song=_opt_str(data.get("song")),
+            album=_opt_str(data.get("album")),
         )
 
 

@@ -41,6 +41,7 @@ BREAKER_PREFIX = "S#breaker#"
 IDENTIFY_PK = "B#identify"
 RATE_PREFIX = "R#"
 SUGGEST_PREFIX = "Q#"
+LYRICS_PREFIX = "L#"
 ENTRY_PREFIX = "E#"  # a sort-key prefix, under a guild
 HISTORY_SLOT_PREFIX = "H#"  # a sort-key prefix, under a guild: one slot of the history ring
 
@@ -64,6 +65,7 @@ BREAKER_SK = "breaker"
 IDENTIFY_SK = "BUDGET"
 RATE_SK = "RATE"
 SUGGEST_SK = "SUGGEST"
+LYRICS_SK = "LYRICS"
 
 
 # ------------------------------------------------------------------------------- key builders
@@ -142,6 +144,14 @@ def suggest_pk(source: str, prefix: str) -> str:
     return f"{SUGGEST_PREFIX}{digest}"
 
 
+def lyrics_pk(digest: str) -> str:
+    """A lyrics look-up's cached answer (``timmybot.lyrics.service.lookup_digest``: a hash of the track
+    or of the words asked, so the table holds no typed text in its keys)."""
+    if len(digest) != 32 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("a lyrics cache key is 32 hex characters")
+    return f"{LYRICS_PREFIX}{digest}"
+
+
 def is_core_key(pk: str) -> bool:
     """Guild and dedupe partitions belong to the Store's own model (versioned, listed, leased):
     the generic record calls may not touch them."""
@@ -186,6 +196,7 @@ _EXAMPLES = {
     "id": "dQw4w9WgXcQ",
     "sha256(state)": "ab" * 32,
     "sha256(prefix)": "cd" * 32,
+    "sha256(lookup)": "ef" * 16,
     "bucket": "play",
     "scope": "user",
     "subject": "423456789012345678",
@@ -245,6 +256,8 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
           "a rolling day"),
     _kind("suggestion cache", ("Q#{sha256(prefix)}", SUGGEST_SK), ({API}, {API}),
           "the suggestion cache's TTL (5 minutes)"),
+    _kind("lyrics cache", ("L#{sha256(lookup)}", LYRICS_SK), ({API, WORKER, VOICE}, {WORKER, VOICE}),
+          "the lyrics cache's TTL (7 days; a miss 1 day); the api reads it for the page buttons"),
     _kind("rate window", ("R#{bucket}#{scope}#{subject}", RATE_SK), ({API}, {API}),
           "the rate's window"),
 )  # fmt: skip

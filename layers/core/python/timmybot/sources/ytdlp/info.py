@@ -76,6 +76,8 @@ def track_from_info(info: Mapping[str, Any]) -> Track | None:
         thumbnail=thumbnail,
         artist=artist,
         isrc=str_or_none(info.get("isrc")),
+        song=str_or_none(info.get("track")),
+        album=str_or_none(info.get("album")),
     )
 
 
