@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import commands
-from chalicelib.bootstrap import Services
-from chalicelib.commands.base import CommandContext, Handler, OptionValue
+from chalicelib.commands.base import BoundHandler, CommandContext, OptionValue
 from chalicelib.commands.play import QUERY_MAX_LENGTH
 from chalicelib.replies import (
     PONG,
@@ -29,6 +28,7 @@ from chalicelib.replies import (
     generic_error_reply,
     not_authorized_reply,
 )
+from chalicelib.services import Services
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from timmybot import custom_ids, ratelimit
 from timmybot.config import is_snowflake
@@ -232,7 +232,7 @@ def _dispatch(
                 ratelimit.command_limits(services.settings, bucket, user_id=ctx.user_id, guild_id=ctx.guild_id),
                 now=ctx.now,
             )
-        return handler(ctx, store), False
+        return handler(ctx, services), False
     except TimmyError as error:
         _log.info("interaction %s (%s): %s", interaction_id, route, type(error).__name__)
         return error_reply(error), False
@@ -243,7 +243,7 @@ def _dispatch(
 
 def _route(
     services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
-) -> tuple[str, Handler, CommandContext]:
+) -> tuple[str, BoundHandler, CommandContext]:
     data = payload.get("data")
     if not isinstance(data, dict):
         raise InvalidInputError("That interaction carried no data.")
@@ -257,7 +257,7 @@ def _route(
         command = commands.BY_NAME.get(name) if isinstance(name, str) else None
         if command is None:
             raise InvalidInputError("I don't know that command (it may have been removed). Try again in a minute.")
-        route, handler = command.name, command.handler
+        route, handler = command.name, command.bound
         subcommand, options = _subcommand(data.get("options"))
     elif kind is InteractionType.MESSAGE_COMPONENT:
         custom_id = custom_ids.parse(data.get("custom_id"))
@@ -340,7 +340,7 @@ def _metric_name(kind: InteractionType, payload: dict[str, Any]) -> str:
         return name if isinstance(name, str) and name in commands.BY_NAME else UNKNOWN
     if kind is InteractionType.MESSAGE_COMPONENT:
         try:
-            return commands.component_route(custom_ids.parse(data.get("custom_id")))[0]
+            return commands.component_route_name(custom_ids.parse(data.get("custom_id")))
         except custom_ids.InvalidCustomIdError:
             return "component.invalid"
     if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:

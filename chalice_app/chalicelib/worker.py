@@ -1,23 +1,24 @@
 """The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``
 (or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's).
 
-The thread and inline dispatchers call ``run_job`` with the api process's own services.
+The thread and inline dispatchers call ``run_job`` with the api process's own services (the
+bootstrap hands it to them). Every job runs with ``Services.secret_settings``: the secrets the
+worker needs (the Spotify app secret for Spotify links, the bot token) are read from SSM once per
+container, on the first job; locally they come from the environment and nothing is fetched.
 A malformed event is logged and dropped (a retry cannot fix it); infrastructure failures inside
 the job propagate so Lambda retries them (the job is idempotent).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from timmybot.config import Settings
 from timmybot.jobs import PlayJob
 
 if TYPE_CHECKING:
-    from chalicelib.bootstrap import Services
+    from chalicelib.services import Services
 
 # The worker's own modules (sources, launcher, personal libraries) are imported when a job runs: the
 # api and reaper functions load this module too (one app.py), and must not pay for them.
@@ -46,7 +47,7 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         store=services.store,
         rest=services.discord,
         launcher=services.launcher,
-        settings=_worker_settings(services),
+        settings=services.secret_settings,
     )
 
 
@@ -60,7 +61,7 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed personal job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    settings = _worker_settings(services)
+    settings = services.secret_settings
     ports = PersonalPorts(
         store=services.store,
         rest=services.discord,
@@ -80,17 +81,4 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    run_search_job(job, store=services.store, rest=services.discord, settings=_worker_settings(services))
-
-
-@functools.lru_cache(maxsize=8)
-def _with_secrets(settings: Settings) -> Settings:
-    from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415 - only the worker reads these secrets
-
-    return load_parameter_secrets(settings, oauth=True)
-
-
-def _worker_settings(services: Services) -> Settings:
-    """The settings with the secrets the worker needs (the Spotify app secret for Spotify links), read
-    from SSM once per container; locally they come from the environment and nothing is fetched."""
-    return _with_secrets(services.settings)
+    run_search_job(job, store=services.store, rest=services.discord, settings=services.secret_settings)
