@@ -30,7 +30,7 @@ from chalicelib.replies import (
 )
 from chalicelib.services import Services
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from timmybot import custom_ids, ratelimit
+from timmybot import custom_ids, idempotency, ratelimit
 from timmybot.config import is_snowflake
 from timmybot.discord.types import InteractionType, OptionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
@@ -195,27 +195,31 @@ PARTIAL_MAX = 200  # Discord sends at most the option's max_length; anything lon
 def _deduplicated(
     services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
 ) -> tuple[ResponsePayload, bool]:
-    """The first delivery is handled and its answer saved; a repeat gets the saved answer.
+    """The first delivery is handled and its answer saved; a repeat gets the saved answer
+    (``timmybot.idempotency.run_once`` on the interaction id), or "still working" while the first runs.
 
     A reply that is not ``replayable`` (it carries a live link or code) is never saved: the record
     gets "already handled, run /link again" instead, so the store holds no usable link."""
-    settings = services.settings
-    store = services.store
-    if not store.claim_interaction(interaction_id, ttl_s=settings.dedupe_ttl_s):
-        saved = store.interaction_response(interaction_id)
-        _log.info("interaction %s repeated; answering %s", interaction_id, "as before" if saved else "still working")
-        response: ResponsePayload = json.loads(saved) if saved else already_working_reply().to_response()
-        return response, False
-    reply, failed = _dispatch(services, store, interaction_id, kind, payload)
-    response = reply.to_response()
-    saved_reply = response if reply.replayable else already_handled_reply().to_response()
-    try:
-        store.save_interaction_response(interaction_id, json.dumps(saved_reply), ttl_s=settings.dedupe_ttl_s)
-    except Exception:
-        _log.exception(
-            "could not save the response of interaction %s; a repeat will get 'already working'", interaction_id
+    ttl_s = services.settings.dedupe_ttl_s
+
+    def handle() -> tuple[Reply, bool]:
+        return _dispatch(services, services.store, interaction_id, kind, payload)
+
+    def replay(handled: tuple[Reply, bool]) -> str:
+        reply = handled[0]
+        return json.dumps(reply.to_response() if reply.replayable else already_handled_reply().to_response())
+
+    outcome = idempotency.run_once(services.store, interaction_id, handle, save=replay, claim_ttl_s=ttl_s, ttl_s=ttl_s)
+    if isinstance(outcome, idempotency.Repeat):
+        _log.info(
+            "interaction %s repeated; answering %s", interaction_id, "as before" if outcome.saved else "still working"
         )
-    return response, failed
+        response: ResponsePayload = (
+            json.loads(outcome.saved) if outcome.saved else already_working_reply().to_response()
+        )
+        return response, False
+    reply, failed = outcome.value
+    return reply.to_response(), failed
 
 
 def _dispatch(
