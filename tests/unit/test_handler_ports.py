@@ -9,6 +9,7 @@ the secrets that port needs).
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from chalicelib.dispatch import InlineDispatcher
 from chalicelib.replies import Reply
 from chalicelib.services import PORTS, Services
 from tests.support.signing import Signer, command, make_settings, post_checked
+from timmybot.custom_ids import NowPlayingAction, NowPlayingId
 from timmybot.store.base import Store
 
+CHALICELIB = Path(__file__).resolve().parents[2] / "chalice_app" / "chalicelib"
 SECRET_PARAMETER = "/timmybot/test/discord-bot-token"  # nothing serves it: reading it would fail the test
 
 
@@ -62,6 +65,9 @@ def test_the_handlers_that_hand_work_to_the_worker_name_the_dispatcher_and_the_a
         assert "dispatcher" in ports[route].ports, route
     for route in ("link", "check-auth", "unlink", "auth.check", "forget.confirm"):
         assert ports[route].ports == ("accounts",), route
+    assert set(commands.COMPONENT_RATES) <= set(commands.COMPONENTS)
+    for action in NowPlayingAction:
+        assert commands.component_route(NowPlayingId(action))[1] is commands.COMPONENTS[f"np.{action.value}"]
     assert ports["forget-me"].ports == ()  # it only asks; the button does the deleting
     assert ports["queue"].ports == ("store",)
     users_of_accounts = {route for route, bound in ports.items() if "accounts" in bound.ports}
@@ -122,3 +128,15 @@ def test_a_command_builds_only_the_ports_it_names_and_reads_no_secret(tmp_path: 
     assert [job["kind"] for job in jobs] == ["my_playlists"]
     assert services.built_ports() == {"store", "dispatcher"}
     assert not services.secrets_loaded
+
+
+def test_no_module_of_chalicelib_looks_its_services_up_but_the_bootstrap_that_defines_the_holder() -> None:
+    lookups = re.compile(r"\bapp_services\b")
+    offenders = [
+        path.relative_to(CHALICELIB).as_posix()
+        for path in sorted(CHALICELIB.rglob("*.py"))
+        if path.name != "bootstrap.py" and lookups.search(path.read_text(encoding="utf-8"))
+    ]
+
+    assert len(list(CHALICELIB.rglob("*.py"))) > 15  # the walk found the package
+    assert offenders == []  # app.py's routes hand the services over; handlers name their ports
