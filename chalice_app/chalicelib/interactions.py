@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import commands
-from chalicelib.bootstrap import Services
-from chalicelib.commands.base import CommandContext, Handler, OptionValue
+from chalicelib.commands.base import BoundHandler, CommandContext, OptionValue
 from chalicelib.commands.play import QUERY_MAX_LENGTH
 from chalicelib.replies import (
     PONG,
@@ -29,8 +28,9 @@ from chalicelib.replies import (
     generic_error_reply,
     not_authorized_reply,
 )
+from chalicelib.services import Services
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from timmybot import custom_ids, ratelimit
+from timmybot import custom_ids, idempotency, ratelimit
 from timmybot.config import is_snowflake
 from timmybot.discord.types import InteractionType, OptionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
@@ -195,27 +195,31 @@ PARTIAL_MAX = 200  # Discord sends at most the option's max_length; anything lon
 def _deduplicated(
     services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
 ) -> tuple[ResponsePayload, bool]:
-    """The first delivery is handled and its answer saved; a repeat gets the saved answer.
+    """The first delivery is handled and its answer saved; a repeat gets the saved answer
+    (``timmybot.idempotency.run_once`` on the interaction id), or "still working" while the first runs.
 
     A reply that is not ``replayable`` (it carries a live link or code) is never saved: the record
     gets "already handled, run /link again" instead, so the store holds no usable link."""
-    settings = services.settings
-    store = services.store
-    if not store.claim_interaction(interaction_id, ttl_s=settings.dedupe_ttl_s):
-        saved = store.interaction_response(interaction_id)
-        _log.info("interaction %s repeated; answering %s", interaction_id, "as before" if saved else "still working")
-        response: ResponsePayload = json.loads(saved) if saved else already_working_reply().to_response()
-        return response, False
-    reply, failed = _dispatch(services, store, interaction_id, kind, payload)
-    response = reply.to_response()
-    saved_reply = response if reply.replayable else already_handled_reply().to_response()
-    try:
-        store.save_interaction_response(interaction_id, json.dumps(saved_reply), ttl_s=settings.dedupe_ttl_s)
-    except Exception:
-        _log.exception(
-            "could not save the response of interaction %s; a repeat will get 'already working'", interaction_id
+    ttl_s = services.settings.dedupe_ttl_s
+
+    def handle() -> tuple[Reply, bool]:
+        return _dispatch(services, services.store, interaction_id, kind, payload)
+
+    def replay(handled: tuple[Reply, bool]) -> str:
+        reply = handled[0]
+        return json.dumps(reply.to_response() if reply.replayable else already_handled_reply().to_response())
+
+    outcome = idempotency.run_once(services.store, interaction_id, handle, save=replay, claim_ttl_s=ttl_s, ttl_s=ttl_s)
+    if isinstance(outcome, idempotency.Repeat):
+        _log.info(
+            "interaction %s repeated; answering %s", interaction_id, "as before" if outcome.saved else "still working"
         )
-    return response, failed
+        response: ResponsePayload = (
+            json.loads(outcome.saved) if outcome.saved else already_working_reply().to_response()
+        )
+        return response, False
+    reply, failed = outcome.value
+    return reply.to_response(), failed
 
 
 def _dispatch(
@@ -232,7 +236,7 @@ def _dispatch(
                 ratelimit.command_limits(services.settings, bucket, user_id=ctx.user_id, guild_id=ctx.guild_id),
                 now=ctx.now,
             )
-        return handler(ctx, store), False
+        return handler(ctx, services), False
     except TimmyError as error:
         _log.info("interaction %s (%s): %s", interaction_id, route, type(error).__name__)
         return error_reply(error), False
@@ -243,7 +247,7 @@ def _dispatch(
 
 def _route(
     services: Services, interaction_id: str, kind: InteractionType, payload: dict[str, Any]
-) -> tuple[str, Handler, CommandContext]:
+) -> tuple[str, BoundHandler, CommandContext]:
     data = payload.get("data")
     if not isinstance(data, dict):
         raise InvalidInputError("That interaction carried no data.")
@@ -257,7 +261,7 @@ def _route(
         command = commands.BY_NAME.get(name) if isinstance(name, str) else None
         if command is None:
             raise InvalidInputError("I don't know that command (it may have been removed). Try again in a minute.")
-        route, handler = command.name, command.handler
+        route, handler = command.name, command.bound
         subcommand, options = _subcommand(data.get("options"))
     elif kind is InteractionType.MESSAGE_COMPONENT:
         custom_id = custom_ids.parse(data.get("custom_id"))
@@ -340,7 +344,7 @@ def _metric_name(kind: InteractionType, payload: dict[str, Any]) -> str:
         return name if isinstance(name, str) and name in commands.BY_NAME else UNKNOWN
     if kind is InteractionType.MESSAGE_COMPONENT:
         try:
-            return commands.component_route(custom_ids.parse(data.get("custom_id")))[0]
+            return commands.component_route_name(custom_ids.parse(data.get("custom_id")))
         except custom_ids.InvalidCustomIdError:
             return "component.invalid"
     if kind is InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:

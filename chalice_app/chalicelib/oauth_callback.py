@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.bootstrap import Services
+from chalicelib.services import Services
 from timmybot.errors import TimmyError
 from timmybot.oauth.errors import (
     CallbackDeniedError,

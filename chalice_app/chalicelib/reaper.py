@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.bootstrap import Services
+from chalicelib.services import Services
 from timmybot.reaper import ReapReport, reap
 
 

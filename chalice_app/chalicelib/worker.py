@@ -2,23 +2,24 @@
 (or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's,
 ``run_lyrics_job`` for /lyrics').
 
-The thread and inline dispatchers call ``run_job`` with the api process's own services.
+The thread and inline dispatchers call ``run_job`` with the api process's own services (the
+bootstrap hands it to them). Every job runs with ``Services.secret_settings``: the secrets the
+worker needs (the Spotify app secret for Spotify links, the bot token) are read from SSM once per
+container, on the first job; locally they come from the environment and nothing is fetched.
 A malformed event is logged and dropped (a retry cannot fix it); infrastructure failures inside
 the job propagate so Lambda retries them (the job is idempotent).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from timmybot.config import Settings
 from timmybot.jobs import PlayJob
 
 if TYPE_CHECKING:
-    from chalicelib.bootstrap import Services
+    from chalicelib.services import Services
 
 # The worker's own modules (sources, launcher, personal libraries) are imported when a job runs: the
 # api and reaper functions load this module too (one app.py), and must not pay for them.
@@ -52,7 +53,7 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         rest=services.discord,
         launcher=services.launcher,
         sources=services.sources,
-        settings=worker_settings(services),
+        settings=services.secret_settings,
     )
 
 
@@ -66,7 +67,7 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         _log.error("dropping a malformed personal job (interaction %s): %s", event.get("interaction_id"), error)
         return
-    settings = worker_settings(services)
+    settings = services.secret_settings
     ports = PersonalPorts(
         store=services.store,
         rest=services.discord,
@@ -88,7 +89,7 @@ def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
         _log.error("dropping a malformed search job (interaction %s): %s", event.get("interaction_id"), error)
         return
     run_search_job(
-        job, store=services.store, rest=services.discord, sources=services.sources, settings=worker_settings(services)
+        job, store=services.store, rest=services.discord, sources=services.sources, settings=services.secret_settings
     )
 
 
@@ -102,16 +103,3 @@ def _run_lyrics_job(services: Services, event: Mapping[str, Any]) -> None:
         _log.error("dropping a malformed lyrics job (interaction %s): %s", event.get("interaction_id"), error)
         return
     run_lyrics_job(job, store=services.store, rest=services.discord, settings=services.settings)
-
-
-@functools.lru_cache(maxsize=8)
-def _with_secrets(settings: Settings) -> Settings:
-    from timmybot.secrets import load_parameter_secrets  # noqa: PLC0415 - only the worker reads these secrets
-
-    return load_parameter_secrets(settings, oauth=True)
-
-
-def worker_settings(services: Services) -> Settings:
-    """The settings with the secrets the worker needs (the Spotify app secret for Spotify links), read
-    from SSM once per container; locally they come from the environment and nothing is fetched."""
-    return _with_secrets(services.settings)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -83,3 +83,19 @@ def test_the_api_lambda_calls_discord_with_the_token_from_ssm(ssm: object, tmp_p
         server.shutdown()
 
     assert _Recorder.seen == [f"Bot {TOKEN}"]
+
+
+def test_the_secrets_are_read_once_per_process_and_shared_by_every_port(ssm: Any, tmp_path: Path) -> None:
+    # GIVEN the api's services, with the bot token named by its parameter
+    settings = make_settings(tmp_path, Signer(), discord_bot_token="", discord_bot_token_parameter=PARAMETER)
+    services = bootstrap(settings, in_lambda=False)
+    assert not services.secrets_loaded  # nothing is read at bootstrap
+
+    # WHEN the first thing that needs them reads them, and the parameter is gone afterwards
+    first = services.secret_settings
+    ssm.delete_parameter(Name=PARAMETER)
+
+    # THEN every later use gets that same Settings object, read once (a second read would now fail)
+    assert first.discord_bot_token == TOKEN
+    assert services.secret_settings is first
+    assert services.settings.discord_bot_token == ""  # the settings handlers see carry no secret

@@ -608,6 +608,25 @@ class TestDedupe:
         assert store.interaction_response("900") == '{"type":4}'
         assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
 
+    def test_a_released_claim_can_be_claimed_again_at_once(self, store: Store) -> None:
+        store.claim_interaction("900", ttl_s=DEDUPE_TTL_S)
+
+        assert store.release_interaction("900") is True
+
+        assert store.interaction_response("900") is None
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is True
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
+
+    def test_releasing_keeps_a_saved_response_and_ignores_what_was_never_claimed(self, store: Store) -> None:
+        store.claim_interaction("900", ttl_s=DEDUPE_TTL_S)
+        store.save_interaction_response("900", '{"type":4}', ttl_s=DEDUPE_TTL_S)
+
+        assert store.release_interaction("900") is False
+        assert store.release_interaction("901") is False
+
+        assert store.interaction_response("900") == '{"type":4}'
+        assert store.claim_interaction("900", ttl_s=DEDUPE_TTL_S) is False
+
 
 # ---------------------------------------------------------------------- expiry
 class TestExpiry:

@@ -446,6 +446,16 @@ def test_unexpected_failure_apologises_and_re_raises(world: PlayWorld, media: Me
             settings=services.settings,
         )
     assert "something went wrong" in world.original(payload["token"])["content"]
+    # AND its claim was released: Lambda's retry runs the job again (it is not taken for one in progress)
+    with pytest.raises(Exception, match="voice-states"):
+        run_play_job(
+            job,
+            store=services.store,
+            rest=services.discord,
+            launcher=services.launcher,
+            sources=services.sources,
+            settings=services.settings,
+        )
 
 
 def test_settings_validation_knows_the_new_settings() -> None:

@@ -7,7 +7,16 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 from __future__ import annotations
 
 from chalicelib.commands import accounts, admin, history, lyrics, personal, play, playback, queue, search
-from chalicelib.commands.base import Command, CommandContext, Handler, Option, require_control
+from chalicelib.commands.base import (
+    BoundHandler,
+    Command,
+    CommandContext,
+    Handler,
+    Option,
+    UnknownPortError,
+    bind,
+    require_control,
+)
 from timmybot.custom_ids import (
     AuthCheckId,
     CustomId,
@@ -37,11 +46,31 @@ COMMANDS: tuple[Command, ...] = (
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
-_NOW_PLAYING_ROUTES: dict[NowPlayingAction, tuple[str, Handler]] = {
-    NowPlayingAction.BACK: ("np.back", playback.back),
-    NowPlayingAction.PAUSE: ("np.pause", playback.toggle_pause),
-    NowPlayingAction.SKIP: ("np.skip", playback.skip),
-    NowPlayingAction.STOP: ("np.stop", playback.stop),
+_NOW_PLAYING_ROUTES: dict[NowPlayingAction, str] = {
+    NowPlayingAction.BACK: "np.back",
+    NowPlayingAction.PAUSE: "np.pause",
+    NowPlayingAction.SKIP: "np.skip",
+    NowPlayingAction.STOP: "np.stop",
+}
+
+#: Every component route's handler, bound once here (its signature read at import, see ``bind``).
+COMPONENTS: dict[str, BoundHandler] = {
+    route: bind(handler)
+    for route, handler in (
+        ("queue.page", queue.queue_page_click),
+        ("np.back", playback.back),
+        ("np.pause", playback.toggle_pause),
+        ("np.skip", playback.skip),
+        ("np.stop", playback.stop),
+        ("auth.check", accounts.check_click),
+        ("forget.confirm", accounts.forget_confirm),
+        ("mypl.page", personal.my_playlists_page),
+        ("mypl.pick", personal.my_playlists_pick),
+        ("history.replay", personal.history_replay),
+        ("ghist.pick", history.history_pick),
+        ("search.pick", search.search_pick),
+        ("lyrics.page", lyrics.lyrics_page),
+    )
 }
 
 
@@ -65,39 +94,49 @@ def schema() -> list[CommandSchema]:
     return [command.schema() for command in COMMANDS]
 
 
-def component_route(custom_id: CustomId) -> tuple[str, Handler]:
-    """(route name for logs and metrics, handler) for a parsed custom id."""
+def component_route(custom_id: CustomId) -> tuple[str, BoundHandler]:
+    """(route name for logs and metrics, bound handler) for a parsed custom id."""
+    route = component_route_name(custom_id)
+    return route, COMPONENTS[route]
+
+
+def component_route_name(custom_id: CustomId) -> str:
     match custom_id:
         case QueuePageId():
-            return "queue.page", queue.queue_page_click
+            return "queue.page"
         case NowPlayingId(action=action):
             return _NOW_PLAYING_ROUTES[action]
         case AuthCheckId():
-            return "auth.check", accounts.check_click
+            return "auth.check"
         case ForgetConfirmId():
-            return "forget.confirm", accounts.forget_confirm
+            return "forget.confirm"
         case MyPlaylistsPageId():
-            return "mypl.page", personal.my_playlists_page
+            return "mypl.page"
         case MyPlaylistsPickId():
-            return "mypl.pick", personal.my_playlists_pick
+            return "mypl.pick"
         case HistoryReplayId():
-            return "history.replay", personal.history_replay
+            return "history.replay"
         case GuildHistoryPickId():
-            return "ghist.pick", history.history_pick
+            return "ghist.pick"
         case SearchPickId():
-            return "search.pick", search.search_pick
+            return "search.pick"
         case LyricsPageId():
-            return "lyrics.page", lyrics.lyrics_page
+            return "lyrics.page"
 
 
 __all__ = [
     "BY_NAME",
     "COMMANDS",
+    "COMPONENTS",
+    "BoundHandler",
     "Command",
     "CommandContext",
     "Handler",
     "Option",
+    "UnknownPortError",
+    "bind",
     "component_route",
+    "component_route_name",
     "rate_bucket",
     "require_control",
     "schema",

@@ -1,7 +1,7 @@
 """/link, /check-auth, /unlink and /forget-me, and their buttons (logic in ``timmybot.accounts``).
 
 Every answer is ephemeral: only the member who linked sees their code, link or report. The vault
-and the OAuth clients are built on the first account command (``Services.accounts``), never for
+and the OAuth clients are built on the first command whose handler names ``accounts``, never for
 other commands. A YouTube link is a device code the user enters at Google, then a "Check" button
 (or /check-auth); a Spotify link is a link button to Spotify's consent page, which sends the
 browser back to ``GET /oauth/spotify/callback`` (a page naming the Discord account, with a confirm
@@ -15,7 +15,6 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option
 from chalicelib.replies import Reply
 from timmybot import custom_ids, text
@@ -31,7 +30,6 @@ from timmybot.oauth.errors import (
     SlowDownError,
     TooSoonError,
 )
-from timmybot.store.base import Store
 from timmybot.vault.base import Platform
 
 if TYPE_CHECKING:
@@ -51,11 +49,6 @@ PLATFORM_OPTION = Option(
 )
 
 
-def _accounts() -> LinkedAccounts:
-    """The process's accounts service (``app_services``: what app.py serves and tests override)."""
-    return app_services.get().accounts
-
-
 def _platform(ctx: CommandContext) -> Platform:
     raw = ctx.str_option("platform")
     try:
@@ -65,9 +58,8 @@ def _platform(ctx: CommandContext) -> Platform:
 
 
 # ---------------------------------------------------------------------------------------------- /link
-def link(ctx: CommandContext, store: Store) -> Reply:
+def link(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
     platform = _platform(ctx)
-    accounts = _accounts()
     if platform in accounts.linked_platforms(ctx.user_id):
         return Reply.private(
             f"Your {platform.label} account is already linked. Run /unlink {platform.value} first to link another one."
@@ -97,17 +89,16 @@ def link(ctx: CommandContext, store: Store) -> Reply:
 
 
 # ------------------------------------------------------------------------------- /check-auth + Check
-def check_auth(ctx: CommandContext, store: Store) -> Reply:
-    return _check(ctx, Reply.private)
+def check_auth(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
+    return _check(ctx, accounts, Reply.private)
 
 
-def check_click(ctx: CommandContext, store: Store) -> Reply:
+def check_click(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
     """The "Check" button: the same check, editing the message that carries the button."""
-    return _check(ctx, _update)
+    return _check(ctx, accounts, _update)
 
 
-def _check(ctx: CommandContext, make: Callable[..., Reply]) -> Reply:
-    accounts = _accounts()
+def _check(ctx: CommandContext, accounts: LinkedAccounts, make: Callable[..., Reply]) -> Reply:
     try:
         accounts.check_google_link(ctx.user_id)
     except (AuthorizationPendingError, SlowDownError, TooSoonError) as waiting:
@@ -146,9 +137,9 @@ def _status_text(status: AccountStatus, no_pending: str) -> str:
 
 
 # -------------------------------------------------------------------------------------------- /unlink
-def unlink(ctx: CommandContext, store: Store) -> Reply:
+def unlink(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
     platform = _platform(ctx)
-    return Reply.private(_unlink_text(_accounts().unlink(ctx.user_id, platform)))
+    return Reply.private(_unlink_text(accounts.unlink(ctx.user_id, platform)))
 
 
 def _unlink_text(report: UnlinkReport) -> str:
@@ -171,7 +162,7 @@ def _unlink_text(report: UnlinkReport) -> str:
 
 
 # ----------------------------------------------------------------------------------------- /forget-me
-def forget_me(ctx: CommandContext, store: Store) -> Reply:
+def forget_me(ctx: CommandContext) -> Reply:
     """Ask first: the button below does the deleting."""
     confirm: ComponentPayload = {
         "type": ComponentType.BUTTON,
@@ -187,8 +178,8 @@ def forget_me(ctx: CommandContext, store: Store) -> Reply:
     )
 
 
-def forget_confirm(ctx: CommandContext, store: Store) -> Reply:
-    report = _accounts().forget_me(ctx.user_id)
+def forget_confirm(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
+    report = accounts.forget_me(ctx.user_id)
     return _update(report.summary())
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.replies import Reply
+from chalicelib.services import PORTS
 from timmybot.config import Settings
 from timmybot.custom_ids import CustomId
 from timmybot.discord.types import (
@@ -21,7 +23,9 @@ from timmybot.discord.types import (
 )
 from timmybot.errors import InvalidInputError, PermissionDeniedError
 from timmybot.models import GuildRecord
-from timmybot.store.base import Store
+
+if TYPE_CHECKING:
+    from chalicelib.services import Services
 
 OptionValue = str | int | float | bool
 
@@ -85,7 +89,56 @@ class CommandContext:
         return bool(self.permissions & (Permission.MANAGE_GUILD | Permission.ADMINISTRATOR))
 
 
-Handler = Callable[[CommandContext, Store], Reply]
+Handler = Callable[..., Reply]
+"""A command or component handler: ``(ctx, <the ports it uses, by name>) -> Reply``, for example
+``def skip(ctx: CommandContext, store: Store) -> Reply`` or ``def play(ctx, store, dispatcher)``.
+The names it may use are ``chalicelib.services.PORTS``; ``bind`` checks them at import."""
+
+CONTEXT_PARAMETER = "ctx"
+
+
+class UnknownPortError(TypeError):
+    """A handler names a parameter the bootstrap does not provide (raised at import, not per request)."""
+
+
+@dataclass(frozen=True)
+class BoundHandler:
+    """A handler and the ports its signature names, read once at registration. Calling it with the
+    process's services passes exactly those ports, each built on first use; nothing else is built."""
+
+    function: Handler
+    ports: tuple[str, ...]
+
+    def __call__(self, ctx: CommandContext, services: Services) -> Reply:
+        return self.function(ctx, **{name: PORTS[name](services) for name in self.ports})
+
+    @property
+    def name(self) -> str:
+        return f"{self.function.__module__}.{self.function.__qualname__}"
+
+
+def bind(handler: Handler) -> BoundHandler:
+    """Read ``handler``'s parameters once: the first is the context, every other one must name a
+    port of ``PORTS``. Anything else (an unknown name, ``*args``, a default) fails here, at import,
+    with the handler's name and what the bootstrap provides."""
+    where = f"{handler.__module__}.{handler.__qualname__}"
+    parameters = list(inspect.signature(handler).parameters.values())
+    if not parameters or parameters[0].name != CONTEXT_PARAMETER:
+        raise UnknownPortError(f"handler {where} must take `{CONTEXT_PARAMETER}` (the CommandContext) first")
+    ports: list[str] = []
+    for parameter in parameters[1:]:
+        if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            raise UnknownPortError(f"handler {where}: `{parameter}` is not a port (name each port it uses)")
+        if parameter.name not in PORTS:
+            provided = ", ".join(sorted(PORTS))
+            raise UnknownPortError(
+                f"handler {where} asks for `{parameter.name}`, which the bootstrap does not provide "
+                f"(it provides: {provided})"
+            )
+        if parameter.default is not parameter.empty:
+            raise UnknownPortError(f"handler {where}: port `{parameter.name}` must not have a default")
+        ports.append(parameter.name)
+    return BoundHandler(handler, tuple(ports))
 
 
 def is_dj(ctx: CommandContext, record: GuildRecord) -> bool:
@@ -198,6 +251,10 @@ class Command:
     options: tuple[Option, ...] = ()
     default_member_permissions: Permission | None = None  # hides the command from members without these
     rate: str | None = None  # the rate-limit bucket (timmybot.ratelimit) it counts against, if any
+    bound: BoundHandler = field(init=False, repr=False, compare=False)  # the handler with its ports, read once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bound", bind(self.handler))
 
     def schema(self) -> CommandSchema:
         data: CommandSchema = {

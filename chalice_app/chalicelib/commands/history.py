@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option
 from chalicelib.commands.play import queue_pick
@@ -19,6 +20,9 @@ from timmybot.discord.types import ComponentPayload, ComponentType, OptionType
 from timmybot.errors import InvalidInputError
 from timmybot.models import QueueEntry
 from timmybot.store.base import Store
+
+if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
 
 _log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def history(ctx: CommandContext, store: Store) -> Reply:
     return Reply.private(content, components=({"type": ComponentType.ACTION_ROW, "components": [select]},))
 
 
-def history_pick(ctx: CommandContext, store: Store) -> Reply:
+def history_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A track chosen in the menu: queued as /play would queue its link, with the menu's placement."""
     if not isinstance(ctx.custom_id, GuildHistoryPickId) or len(ctx.values) != 1:
         raise InvalidCustomIdError()
@@ -76,7 +80,7 @@ def history_pick(ctx: CommandContext, store: Store) -> Reply:
     entry = played[choice.index] if choice.index < len(played) else None
     if entry is None or entry_digest(entry) != choice.digest:
         raise InvalidInputError(STALE)
-    return queue_pick(ctx, store, entry.url, ctx.custom_id.placement,
+    return queue_pick(ctx, store, dispatcher, entry.url, ctx.custom_id.placement,
                       refused="I can't queue that track again from here; try /play with its name.")  # fmt: skip
 
 

@@ -6,8 +6,8 @@ from the cached record (type 7), with no call out."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Command, CommandContext, Option
 from chalicelib.replies import Reply
 from timmybot.custom_ids import InvalidCustomIdError, LyricsPageId
@@ -16,15 +16,18 @@ from timmybot.errors import InvalidInputError
 from timmybot.lyrics.job import QUERY_MAX, LyricsJob
 from timmybot.store.base import Store
 
+if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
+
 _log = logging.getLogger(__name__)
 
 
-def lyrics(ctx: CommandContext, store: Store) -> Reply:
+def lyrics(ctx: CommandContext, dispatcher: Dispatcher) -> Reply:
     query = " ".join(ctx.str_option("query", default="").split()) or None
     if query is not None and len(query) > QUERY_MAX:
         raise InvalidInputError(f"That's too long: a lyrics search can be at most {QUERY_MAX} characters.")
     job = LyricsJob(**ctx.job_envelope(), query=query)
-    app_services.get().dispatcher.dispatch(job.to_dict())
+    dispatcher.dispatch(job.to_dict())
     _log.info("lyrics job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
     return Reply.deferred(ephemeral=True)
 

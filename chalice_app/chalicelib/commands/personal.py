@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding, require_control
 from chalicelib.replies import Reply
 from timmybot import custom_ids, text
@@ -26,6 +25,7 @@ from timmybot.store.base import Store
 # the source chain, which the interactions fast path must not pay for on a cold start.
 
 if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
     from timmybot.discord.types import ComponentPayload
     from timmybot.personal_jobs import JobKind
 
@@ -34,7 +34,7 @@ _log = logging.getLogger(__name__)
 EXPIRED_LIST = "That list has expired (lists last 15 minutes). Run the command again."
 
 
-def _dispatch(ctx: CommandContext, kind: JobKind, **fields: object) -> None:
+def _dispatch(ctx: CommandContext, dispatcher: Dispatcher, kind: JobKind, **fields: object) -> None:
     from timmybot.personal_jobs import PersonalJob  # noqa: PLC0415
 
     job = PersonalJob(
@@ -42,41 +42,41 @@ def _dispatch(ctx: CommandContext, kind: JobKind, **fields: object) -> None:
         **ctx.job_envelope(),
         **fields,  # type: ignore[arg-type]
     )
-    app_services.get().dispatcher.dispatch(job.to_dict())
+    dispatcher.dispatch(job.to_dict())
     _log.info("personal job %s (%s) dispatched for guild %s", ctx.interaction_id, kind.value, ctx.guild_id)
 
 
 # ---------------------------------------------------------------------- slash commands
-def my_playlists(ctx: CommandContext, store: Store) -> Reply:
+def my_playlists(ctx: CommandContext, dispatcher: Dispatcher) -> Reply:
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
 
-    _dispatch(ctx, JobKind.MY_PLAYLISTS)
+    _dispatch(ctx, dispatcher, JobKind.MY_PLAYLISTS)
     return Reply.deferred(ephemeral=True)
 
 
-def liked_songs(ctx: CommandContext, store: Store) -> Reply:
+def liked_songs(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     from timmybot import personal  # noqa: PLC0415
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
 
     raw = ctx.options.get("platform")
     platform = personal.check_platform(raw if isinstance(raw, str) else None)
     require_adding(ctx, store.get_guild(ctx.guild_id))
-    _dispatch(ctx, JobKind.LIKED, platform=platform)
+    _dispatch(ctx, dispatcher, JobKind.LIKED, platform=platform)
     return Reply.deferred(ephemeral=True)
 
 
-def play_history(ctx: CommandContext, store: Store) -> Reply:
+def play_history(ctx: CommandContext, dispatcher: Dispatcher) -> Reply:
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
 
-    _dispatch(ctx, JobKind.HISTORY)
+    _dispatch(ctx, dispatcher, JobKind.HISTORY)
     return Reply.deferred(ephemeral=True)
 
 
-def recommendations(ctx: CommandContext, store: Store) -> Reply:
+def recommendations(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
 
     require_adding(ctx, store.get_guild(ctx.guild_id))
-    _dispatch(ctx, JobKind.RECOMMEND)
+    _dispatch(ctx, dispatcher, JobKind.RECOMMEND)
     return Reply.deferred()
 
 
@@ -112,7 +112,7 @@ def my_playlists_page(ctx: CommandContext, store: Store) -> Reply:
     return Reply.update(body["content"], components=components)
 
 
-def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
+def my_playlists_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A playlist chosen in the menu: queue it (worker, with progress edits of this message)."""
     from timmybot import personal  # noqa: PLC0415
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
@@ -127,11 +127,11 @@ def my_playlists_pick(ctx: CommandContext, store: Store) -> Reply:
     if ref is None:
         raise InvalidInputError("That playlist isn't in your list. Run /my-playlists again.")
     require_adding(ctx, store.get_guild(ctx.guild_id))
-    _dispatch(ctx, JobKind.PLAYLIST, platform=ref.platform, item_id=ref.id, title=ref.name)
+    _dispatch(ctx, dispatcher, JobKind.PLAYLIST, platform=ref.platform, item_id=ref.id, title=ref.name)
     return Reply.update(f"Adding **{text.quote(ref.name, text.IN_SENTENCE)}** ({ref.label})…", components=())
 
 
-def history_replay(ctx: CommandContext, store: Store) -> Reply:
+def history_replay(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A /play-history button: only its owner may use it; it queues the track it names."""
     from timmybot import personal  # noqa: PLC0415
     from timmybot.personal_jobs import JobKind  # noqa: PLC0415
@@ -144,7 +144,7 @@ def history_replay(ctx: CommandContext, store: Store) -> Reply:
     if track is None:
         raise InvalidInputError("That track is no longer in your history list. Run /play-history again.")
     require_adding(ctx, store.get_guild(ctx.guild_id))
-    _dispatch(ctx, JobKind.REQUEUE, track=track.to_dict())
+    _dispatch(ctx, dispatcher, JobKind.REQUEUE, track=track.to_dict())
     return Reply.deferred(ephemeral=True)
 
 

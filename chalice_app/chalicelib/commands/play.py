@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import (
     Choice,
     Command,
@@ -36,7 +35,7 @@ _log = logging.getLogger(__name__)
 QUERY_MAX_LENGTH = 200
 
 
-def play(ctx: CommandContext, store: Store) -> Reply:
+def play(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     query = ctx.str_option("query")
     if len(query) > QUERY_MAX_LENGTH:
         raise InvalidInputError(f"That's too long: a search or link can be at most {QUERY_MAX_LENGTH} characters.")
@@ -50,11 +49,11 @@ def play(ctx: CommandContext, store: Store) -> Reply:
     require_adding(ctx, record)
     if placement == "now":
         require_interrupt(ctx, record)
-    play_job_for(ctx, query, placement=placement)
+    play_job_for(ctx, dispatcher, query, placement=placement)
     return Reply.deferred()
 
 
-def play_job_for(ctx: CommandContext, query: str, *, placement: str) -> None:
+def play_job_for(ctx: CommandContext, dispatcher: Dispatcher, query: str, *, placement: str) -> None:
     """Hand ``query`` to the /play worker for this interaction (the policy checked once more here)."""
     from timmybot.sources.policy import classify_query  # noqa: PLC0415
 
@@ -64,11 +63,13 @@ def play_job_for(ctx: CommandContext, query: str, *, placement: str) -> None:
         query=query,
         placement=placement,
     )
-    _dispatcher().dispatch(job.to_dict())
+    dispatcher.dispatch(job.to_dict())
     _log.info("play job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
 
 
-def queue_pick(ctx: CommandContext, store: Store, url: str, placement: str, *, refused: str) -> Reply:
+def queue_pick(
+    ctx: CommandContext, store: Store, dispatcher: Dispatcher, url: str, placement: str, *, refused: str
+) -> Reply:
     """A track picked from a menu (/history, /search): queued as /play queues its link, under the
     same rules; ``refused`` is the sentence when its link no longer passes the policy."""
     record = store.get_guild(ctx.guild_id)
@@ -76,7 +77,7 @@ def queue_pick(ctx: CommandContext, store: Store, url: str, placement: str, *, r
     if placement == "now":
         require_interrupt(ctx, record)
     try:
-        play_job_for(ctx, url, placement=placement)
+        play_job_for(ctx, dispatcher, url, placement=placement)
     except TimmyError:
         _log.info("pick %s: its link does not pass the policy", ctx.interaction_id)
         raise InvalidInputError(refused) from None
@@ -101,11 +102,6 @@ def require_interrupt(
     raise PermissionDeniedError(
         f"Only a DJ, a member with Manage Server, or whoever added the current track can {action}"
     )
-
-
-def _dispatcher() -> Dispatcher:
-    """The process's dispatcher (``app_services``: what app.py serves and tests override)."""
-    return app_services.get().dispatcher
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -6,8 +6,8 @@ every /play rule (the same checks, rate limit and placement)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from chalicelib.bootstrap import app_services
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding
 from chalicelib.commands.play import QUERY_MAX_LENGTH, queue_pick
 from chalicelib.replies import Reply
@@ -18,6 +18,9 @@ from timmybot.errors import InvalidInputError, PermissionDeniedError
 from timmybot.jobs import PLACEMENTS
 from timmybot.store.base import Store
 
+if TYPE_CHECKING:
+    from chalicelib.dispatch import Dispatcher
+
 _log = logging.getLogger(__name__)
 
 # timmybot.search is imported where used: it pulls in the personal and source models, which the
@@ -26,7 +29,7 @@ SOURCES = ("youtube", "ytmusic", "soundcloud")  # timmybot.search.SEARCH_SOURCES
 LINK_GIVEN = "/search takes search words; to play a link, use /play with it."
 
 
-def search(ctx: CommandContext, store: Store) -> Reply:
+def search(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     from timmybot.search import SearchJob  # noqa: PLC0415
     from timmybot.sources.models import QueryKind  # noqa: PLC0415
     from timmybot.sources.policy import classify_query  # noqa: PLC0415
@@ -51,12 +54,12 @@ def search(ctx: CommandContext, store: Store) -> Reply:
         placement=placement,
         source=source,
     )
-    app_services.get().dispatcher.dispatch(job.to_dict())
+    dispatcher.dispatch(job.to_dict())
     _log.info("search job %s dispatched for guild %s", ctx.interaction_id, ctx.guild_id)
     return Reply.deferred(ephemeral=True)
 
 
-def search_pick(ctx: CommandContext, store: Store) -> Reply:
+def search_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A result chosen in the menu: only the searcher may; queued as /play queues its link."""
     from timmybot import search as searching  # noqa: PLC0415
 
@@ -70,7 +73,12 @@ def search_pick(ctx: CommandContext, store: Store) -> Reply:
         raise InvalidInputError(searching.EXPIRED)
     track = searching.picked(tracks, choice.index, choice.digest)
     return queue_pick(
-        ctx, store, track.url, ctx.custom_id.placement, refused="I can't queue that result; try /play with its name."
+        ctx,
+        store,
+        dispatcher,
+        track.url,
+        ctx.custom_id.placement,
+        refused="I can't queue that result; try /play with its name.",
     )
 
 

@@ -94,6 +94,7 @@ class Settings:
     ecs_container_name: str = "voice_task"  # the task definition's container that gets the overrides
     dispatcher_threads: int = 4  # ThreadDispatcher pool size (local)
     worker_dedupe_ttl_s: int = 6 * 3600  # a finished /play job is remembered this long (Lambda's max event age)
+    worker_claim_ttl_s: int = 150  # a job in progress holds its claim this long (past the worker's 120 s timeout)
     track_cache_ttl_s: int = 7 * 24 * 3600  # resolved track metadata (BRIEF §4.7)
     bot_user_id: str = ""  # empty: the application id (a bot's user id equals its application id)
     voice_task_command: tuple[str, ...] = (sys.executable, "-m", "voice_task")  # local launcher

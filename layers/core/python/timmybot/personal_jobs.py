@@ -9,8 +9,9 @@ entry ids derived from the interaction id (a redelivered job adds nothing twice)
 A playlist is queued page by page and the message shows progress ("Added 37/50"); playback starts
 with the first page. Every list is walked within a ``ListWalk`` (``timmybot.paging``): the page cap,
 the playlist cap and the queue's free space, asked again before each page; the final message says
-what was left out ("Added 500 of 2,000 from **Road trip**: the queue is full."). A finished job
-leaves a marker with its last edit, like /play.
+what was left out ("Added 500 of 2,000 from **Road trip**: the queue is full."). Like /play, a job
+runs under ``timmybot.idempotency.run_once`` on its marker: a finished one leaves its last edit,
+which a redelivery repeats, and a failed one releases its claim for Lambda's retry.
 
 Rendering (``playlist_menu``, ``history_menu``) is pure and cheap: the api's page buttons use it too.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import custom_ids, personal, text, ui
+from timmybot import custom_ids, idempotency, personal, text, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
 from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
@@ -147,13 +148,15 @@ class PersonalPorts:
 
 def run_personal_job(job: PersonalJob, ports: PersonalPorts) -> None:
     """Handle one personal job end to end; errors as in ``timmybot.play.run_play_job``."""
-    saved = ports.store.interaction_response(job.marker)
-    if saved is not None:
-        _log.info("personal job %s was already handled; repeating its reply only", job.interaction_id)
-        _edit(ports, job, json.loads(saved))
-        return
     try:
-        body = HANDLERS[job.kind](job, ports)
+        outcome = idempotency.run_once(
+            ports.store,
+            job.marker,
+            lambda: HANDLERS[job.kind](job, ports),
+            save=json.dumps,
+            claim_ttl_s=ports.settings.worker_claim_ttl_s,
+            ttl_s=ports.settings.worker_dedupe_ttl_s,
+        )
     except TimmyError as error:
         _log.info("personal job %s (%s): %s", job.interaction_id, job.kind.value, type(error).__name__)
         _edit(ports, job, _sentence(error.user_message))
@@ -162,10 +165,14 @@ def run_personal_job(job: PersonalJob, ports: PersonalPorts) -> None:
         _log.exception("personal job %s (%s) failed", job.interaction_id, job.kind.value)
         _apologise(ports, job)
         raise
-    ttl = ports.settings.worker_dedupe_ttl_s
-    if ports.store.claim_interaction(job.marker, ttl_s=ttl):
-        ports.store.save_interaction_response(job.marker, json.dumps(body), ttl_s=ttl)
-    _edit(ports, job, body)
+    if isinstance(outcome, idempotency.Repeat):
+        if outcome.saved is None:
+            _log.info("personal job %s is being handled by another delivery; leaving it the reply", job.interaction_id)
+            return
+        _log.info("personal job %s was already handled; repeating its reply only", job.interaction_id)
+        _edit(ports, job, json.loads(outcome.saved))
+        return
+    _edit(ports, job, outcome.value)
 
 
 # ---------------------------------------------------------------------- the jobs

@@ -6,8 +6,10 @@ the same-channel rule, resolves the query, enqueues, asks the launcher for a voi
 the original response.
 
 Idempotent (Lambda async invoke delivers at least once and retries failures twice): entry ids
-derive from the interaction id, so ``append_entries`` adds nothing twice, and a finished job
-leaves a marker with the reply it sent; a redelivery only repeats that edit.
+derive from the interaction id, so ``append_entries`` adds nothing twice, and the job runs under
+``timmybot.idempotency.run_once`` on its marker: a finished job leaves the reply it sent, which a
+redelivery only repeats; a redelivery while it still runs does nothing (the first one edits); a job
+that failed released its claim, so Lambda's retry runs it again.
 
 Errors: a domain error (``TimmyError``) becomes its sentence in the original response and the job
 ends normally. Anything else edits the original to a generic apology, is logged with the
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from timmybot import text, ui
+from timmybot import idempotency, text, ui
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
@@ -90,13 +92,17 @@ def run_play_job(
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Handle one /play job end to end (see the module docstring for errors and idempotency)."""
-    saved = store.interaction_response(job.marker)
-    if saved is not None:
-        _log.info("play job %s was already handled; repeating its reply only", job.interaction_id)
-        _edit(rest, job, json.loads(saved))
-        return
     try:
-        body = _play(job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock())
+        outcome = idempotency.run_once(
+            store,
+            job.marker,
+            lambda: _play(
+                job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock()
+            ),
+            save=json.dumps,
+            claim_ttl_s=settings.worker_claim_ttl_s,
+            ttl_s=settings.worker_dedupe_ttl_s,
+        )
     except TimmyError as error:
         _log.info("play job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
         _edit(rest, job, _sentence(error.user_message))
@@ -105,9 +111,14 @@ def run_play_job(
         _log.exception("play job %s in guild %s failed", job.interaction_id, job.guild_id)
         _apologise(rest, job)
         raise
-    if store.claim_interaction(job.marker, ttl_s=settings.worker_dedupe_ttl_s):
-        store.save_interaction_response(job.marker, json.dumps(body), ttl_s=settings.worker_dedupe_ttl_s)
-    _edit(rest, job, body)
+    if isinstance(outcome, idempotency.Repeat):
+        if outcome.saved is None:
+            _log.info("play job %s is being handled by another delivery; leaving it the reply", job.interaction_id)
+            return
+        _log.info("play job %s was already handled; repeating its reply only", job.interaction_id)
+        _edit(rest, job, json.loads(outcome.saved))
+        return
+    _edit(rest, job, outcome.value)
 
 
 def _play(

@@ -1,9 +1,12 @@
-"""Secrets named by settings, fetched once per container (never logged, never in plain env values).
+"""Secrets named by settings (never logged, never in plain env values).
 
 In AWS the Lambdas get parameter NAMES (``TIMMYBOT_DISCORD_BOT_TOKEN_PARAMETER`` …), not values:
-the SSM SecureString parameters are read with decryption on first use. The voice task instead
-receives its bot token through the ECS task definition's ``secrets`` field. Locally, the values
-themselves come from the environment and nothing is fetched.
+``load_parameter_secrets`` reads the SSM SecureString parameters with decryption each time it is
+called, so a process calls it once and keeps the result: the Lambdas through
+``chalicelib.services.Services.secret_settings`` (on the first need: a job, an account command, a
+Discord call; never for a command that needs no secret). The voice task instead receives its bot
+token through the ECS task definition's ``secrets`` field. Locally, the values themselves come
+from the environment and nothing is fetched.
 """
 
 from __future__ import annotations

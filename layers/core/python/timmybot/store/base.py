@@ -604,6 +604,18 @@ class Store(abc.ABC):
             return
         self._put_item(key, {"response": response}, expected_version=item.version, now=now, expires_at=now + ttl_s)
 
+    def release_interaction(self, interaction_id: str) -> bool:
+        """Give up a claim whose run failed, so a retry may claim it at once. Only a claim still in
+        progress and unchanged since it was read is released (a saved answer is kept). True if released."""
+        now = self._clock()
+        key = (dedupe_pk(interaction_id), DEDUPE_SK)
+        item = self._fresh(self._get_item(key))
+        if item is None or item.data.get("response") is not None:
+            return False
+        # Rewritten as already expired (conditional on its version): absent to every reader and to
+        # the next claim, and DynamoDB's TTL removes it.
+        return self._put_item(key, {"response": None}, expected_version=item.version, now=now, expires_at=now - 1)
+
     def interaction_response(self, interaction_id: str) -> str | None:
         """The saved answer to a repeated interaction (None while the first is still being handled)."""
         item = self._fresh(self._get_item((dedupe_pk(interaction_id), DEDUPE_SK)))
