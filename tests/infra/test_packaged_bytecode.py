@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from scripts import deploy, lambda_runtime
-from tests.contract.test_infra_stack import _app_copy
+from tests.infra.test_infra_stack import _app_copy
 
 pytestmark = pytest.mark.slow
 

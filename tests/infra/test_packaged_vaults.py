@@ -33,7 +33,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from scripts import deploy
-from tests.contract.test_infra_stack import _app_copy
+from tests.infra.test_infra_stack import _app_copy
 from timmybot.vault.schema import create_token_table
 
 pytestmark = pytest.mark.slow

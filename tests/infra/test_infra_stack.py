@@ -34,7 +34,7 @@ TOKEN_TABLE_CONTRACT = ROOT / "infra" / "token-table.json"
 
 REAPER_STUB = """
 
-# --- added by tests/contract/test_infra_stack.py: app.py has no reaper yet ---
+# --- added by tests/infra/test_infra_stack.py: app.py has no reaper yet ---
 @app.schedule("rate(1 minute)", name="reaper")
 def reaper(event: object) -> None:
     return None
@@ -94,7 +94,7 @@ def test_core_layer_zip_holds_the_package_under_python(packaged: Path) -> None:
     names = zipfile.ZipFile(packaged / deploy.CORE_LAYER_ZIP).namelist()
     assert "python/timmybot/__init__.py" in names
     assert "python/timmybot/store/schema.py" in names
-    # the only compiled files are deploy.py's unchecked-hash .pyc (tests/contract/test_packaged_bytecode.py)
+    # the only compiled files are deploy.py's unchecked-hash .pyc (tests/infra/test_packaged_bytecode.py)
     assert not [n for n in names if n.endswith(".pyc") and not n.endswith(".cpython-311.pyc")]
 
 
