@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
@@ -24,7 +25,6 @@ from tests.support.signing import (
 )
 from timmybot.models import GuildRecord
 
-EPHEMERAL = 64
 THIRD_USER_ID = "444444444444444444"
 LISTENERS = (USER_ID, OTHER_USER_ID, THIRD_USER_ID)
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
@@ -21,8 +22,6 @@ from tests.support.signing import (
     signed_api,
 )
 from timmybot.models import GuildRecord, LoopMode
-
-EPHEMERAL = 64
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.signing import (
+    EPHEMERAL,
     GUILD_ID,
     SignedApi,
     command,
@@ -17,8 +18,6 @@ from tests.support.signing import (
     seed_queue,
     signed_api,
 )
-
-EPHEMERAL = 64
 
 
 @pytest.fixture

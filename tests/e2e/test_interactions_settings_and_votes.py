@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     MANAGE_GUILD,
     SignedApi,
     command,
@@ -30,7 +31,7 @@ def _content(response) -> str:  # type: ignore[no-untyped-def]
 
 
 def _ephemeral(response) -> bool:  # type: ignore[no-untyped-def]
-    return response.json_body["data"].get("flags") == 64
+    return response.json_body["data"].get("flags") == EPHEMERAL
 
 
 def test_settings_is_refused_without_manage_server(api: SignedApi) -> None:

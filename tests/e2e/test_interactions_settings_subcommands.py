@@ -14,9 +14,7 @@ import pytest
 
 from chalicelib import commands
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.signing import DJ_ROLE_ID, GUILD_ID, MANAGE_GUILD, SignedApi, command, signed_api
-
-EPHEMERAL = 64
+from tests.support.signing import DJ_ROLE_ID, EPHEMERAL, GUILD_ID, MANAGE_GUILD, SignedApi, command, signed_api
 
 
 @pytest.fixture

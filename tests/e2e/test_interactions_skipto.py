@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
@@ -23,7 +24,6 @@ from tests.support.signing import (
 )
 from timmybot.models import LoopMode
 
-EPHEMERAL = 64
 LISTENERS = (USER_ID, OTHER_USER_ID, "444444444444444444")
 
 

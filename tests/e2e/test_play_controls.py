@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
@@ -18,8 +19,6 @@ from tests.support.signing import (
     seed_playing,
     signed_api,
 )
-
-EPHEMERAL = 64
 
 
 @pytest.fixture
