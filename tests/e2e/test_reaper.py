@@ -6,14 +6,13 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.launcher.local import LocalLauncher
 from timmybot.models import LeaseState
@@ -23,10 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
 
 
 @pytest.fixture

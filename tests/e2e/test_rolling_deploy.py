@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from tests.support.audio import sweep_position, windows
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.faults import fault_outcome, play_sweep
 from tests.support.golden import models_previous as previous
-from tests.support.media import SWEEP_START_HZ, MediaServer
+from tests.support.media import SWEEP_START_HZ
 from tests.support.voice_stack import VoiceStack
 from timmybot.jobs import PlayJob
 from timmybot.models import GuildRecord, LeaseState
@@ -106,13 +106,6 @@ def test_the_previous_release_reads_and_rewrites_todays_records_and_a_renewal_re
     assert rewritten.lease.generation == today.lease.generation and rewritten.lease.state is LeaseState.RUNNING
     assert rewritten.lease.wake is None
     assert repaired.lease.wake == "udp://127.0.0.1:40001"
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 @pytest.mark.e2e

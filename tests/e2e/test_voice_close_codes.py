@@ -8,25 +8,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.faults import RESUME_TOLERANCE_S, VoiceCheck, fault_outcome, play_sweep, voice_checks
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import LeaseState
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _playing(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> tuple[str, float]:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.audio import analyse
 from tests.support.emulator import ChannelType, DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _playing(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, seconds: float = 40) -> str:

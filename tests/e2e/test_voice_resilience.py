@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
 
 
 def _listen(emulator: DiscordEmulator, guild: GuildHandle) -> None:
