@@ -109,6 +109,7 @@ def test_the_previous_release_reads_and_rewrites_todays_records_and_a_renewal_re
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_todays_task_plays_a_whole_track_under_the_previous_releases_control_plane(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle

@@ -17,7 +17,7 @@ from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.emulator.records import MessageRecord
 from tests.support.voice_stack import VoiceStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 
 REFRESH_S = 2.0
 MIN_EDIT_S = 1.0

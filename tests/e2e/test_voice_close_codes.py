@@ -16,7 +16,7 @@ from tests.support.faults import RESUME_TOLERANCE_S, VoiceCheck, fault_outcome, 
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import LeaseState
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def _playing(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> tuple[str, float]:

@@ -14,7 +14,7 @@ from tests.support.emulator import DiscordEmulator, shard_for
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
 SHARDS = 4
 

@@ -22,7 +22,7 @@ from timmybot.models import LoopMode, QueueEntry, root_id
 from timmybot.play import enqueue_tracks
 from timmybot.sources import Track
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
 _ids = itertools.count(1)
 
