@@ -70,11 +70,12 @@ def test_a_task_killed_with_sigkill_is_back_playing_the_same_track_after_one_rea
     holder_pid = int(str(stack.record(gid).lease.holder).split(":")[1])
 
     os.kill(holder_pid, signal.SIGKILL)  # no cleanup at all
-    killed_at = time.monotonic()
-    time.sleep(5)  # the 4 s lease runs out
+    # the 4 s lease runs out (nothing renews it now)
+    stack.wait_record(gid, lambda r: not r.lease.is_live(time.time()), timeout=10, what="the lease to expire")
+    expired_at = time.monotonic()
 
     report = reap(stack.store, launcher, stack.settings)
-    stack.wait_for_audio(gid, since=killed_at + 5, timeout=30)
+    stack.wait_for_audio(gid, since=expired_at, timeout=30)
     record = stack.wait_record(gid, lambda r: r.lease.state is LeaseState.RUNNING, what="new lease")
     heard = stack.hear(gid, 1.0)
 

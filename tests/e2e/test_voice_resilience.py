@@ -102,7 +102,7 @@ def test_a_superseded_task_can_neither_pop_the_queue_nor_write_state(
 
     # GIVEN the task stalls (SIGSTOP) long enough for its lease to expire and someone else takes it
     old.signal(signal.SIGSTOP)
-    time.sleep(5)
+    stack.wait_record(gid, lambda r: not r.lease.is_live(time.time()), timeout=10, what="the lease to expire")
     new_lease = stack.store.acquire_lease(gid, holder="usurper", state=LeaseState.RUNNING, ttl_s=600)
     assert new_lease is not None
     before = stack.record(gid)
