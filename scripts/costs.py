@@ -358,7 +358,7 @@ def render(prices: dict[str, Any]) -> str:
     arm_left = targets["listening_hour_arm"] - hourly[1].compute - hourly[1].ipv4 - c.metered_items()[0][2]
     add(
         "The DynamoDB lines are measured (`scripts/bench/store_rates.py`, which counts each read's consistency "
-        "as sent; a track's guild-history write is counted at its largest slot's size, tests/contract/test_costs.py). "
+        "as sent; a track's guild-history write is counted at its largest slot's size, tests/infra/test_costs.py). "
         "Fargate, the IPv4 address and data out leave "
         f"{money(arm_left)} an hour on ARM for all the rest, so DynamoDB decides the targets. The levers taken:"
     )

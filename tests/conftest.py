@@ -110,6 +110,33 @@ def _bodies_discord_would_take(request: pytest.FixtureRequest) -> Iterator[None]
         pytest.fail("Discord would refuse or ping: " + " | ".join(str(f) for f in found[:4]), pytrace=False)
 
 
+# -- scheduling: the slowest files first -------------------------------------------------------------
+_LAST_RANK = 3
+
+
+def _rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    if "make_stack" in getattr(item, "fixturenames", ()):  # voice tasks playing real-time audio
+        return 1
+    return 2 if item.get_closest_marker("e2e") is not None or "e2e" in item.path.parts else _LAST_RANK
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files marked ``slow`` run first, then those whose voice tasks play real-time audio, then the other
+    end-to-end files, then the quick rest; each file's tests stay together and in their order.
+
+    With ``--dist loadfile`` the workers take files in this order (``--no-loadscope-reorder`` in
+    pyproject.toml keeps xdist from re-sorting them by test count, which put the few-test voice files
+    last), so a long file never starts near the end and leaves one worker running alone while the
+    other idles: the many quick unit and contract files fill the end instead."""
+    by_file: dict[Any, int] = {}
+    for item in items:
+        by_file[item.path] = min(by_file.get(item.path, _LAST_RANK), _rank(item))
+    first_seen = {path: index for index, path in enumerate(dict.fromkeys(item.path for item in items))}
+    items.sort(key=lambda item: (by_file[item.path], first_seen[item.path]))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from tests.support.emulator.discord_rules import LENIENCIES  # noqa: PLC0415
 

@@ -225,7 +225,7 @@ def _add_listener(emulator: Any, guild: Any) -> None:
 
 def unpack_zips(tmp: Path) -> tuple[Path, Path, list[str]]:
     from scripts import deploy  # noqa: PLC0415
-    from tests.contract.test_infra_stack import _app_copy  # noqa: PLC0415
+    from tests.support.packaged import _app_copy  # noqa: PLC0415
 
     out = tmp / "package"
     # The zips do not depend on the merged template; the committed one keeps a half-edited working

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer, tone_file
 from tests.support.minimal_bot import MinimalBotProcess
+from tests.support.signing import SignedApi, signed_api
+from tests.support.voice_stack import VoiceStack
 
 
 @pytest.fixture
@@ -55,3 +58,43 @@ def tone_440_1s() -> Path:
 def media_server() -> Iterator[MediaServer]:
     with MediaServer() as server:
         yield server
+
+
+@pytest.fixture
+def make_stack(
+    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path
+) -> Iterator[Callable[..., VoiceStack]]:
+    """``make_stack(TIMMYBOT_X="1", ...)``: a voice stack on the test's emulator and media server, with
+    those settings for its voice tasks; every stack made is closed after the test (its tasks stopped,
+    its privacy codes checked)."""
+    stacks: list[VoiceStack] = []
+
+    def make(**settings: str) -> VoiceStack:
+        voice_stack = VoiceStack(emulator, media_server, tmp_path, dynamodb=None, **settings)
+        stacks.append(voice_stack)
+        return voice_stack
+
+    yield make
+    for voice_stack in reversed(stacks):
+        voice_stack.close()
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    """A voice stack with the default settings; a module that needs others overrides ``stack`` with
+    ``make_stack(...)``."""
+    return make_stack()
+
+
+@pytest.fixture
+def make_api(tmp_path: Path) -> Iterator[Callable[..., SignedApi]]:
+    """``make_api(launcher="none", ...)``: the api app over HTTP (``chalice.test.Client``) with test
+    settings on a SQLite file in ``tmp_path``; closed after the test."""
+    with contextlib.ExitStack() as apis:
+        yield lambda **overrides: apis.enter_context(signed_api(tmp_path, **overrides))
+
+
+@pytest.fixture
+def api(make_api: Callable[..., SignedApi]) -> SignedApi:
+    """The api app with the default test settings."""
+    return make_api()

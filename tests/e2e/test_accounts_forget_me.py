@@ -14,7 +14,16 @@ from moto import mock_aws
 from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.log_guard import TokenLeakGuard
 from tests.support.oauth_server import issue
-from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, component, signed_api, track_entry
+from tests.support.signing import (
+    EPHEMERAL,
+    GUILD_ID,
+    OTHER_USER_ID,
+    USER_ID,
+    command,
+    component,
+    signed_api,
+    track_entry,
+)
 from timmybot.controls import remember_guild
 from timmybot.store.keys import HISTORY_SK, PREFS_SK, user_pk
 from timmybot.vault import Platform
@@ -55,7 +64,7 @@ def test_forget_me_asks_first_and_deletes_nothing_until_confirmed(kit: AccountsK
 
     data = kit.post(command("forget-me")).json_body["data"]
 
-    assert data["flags"] == 64 and "can't be undone" in data["content"]
+    assert data["flags"] == EPHEMERAL and "can't be undone" in data["content"]
     assert data["components"][0]["components"][0]["custom_id"] == "v1:forget:confirm"
     assert kit.vault.platforms(USER_ID) == [Platform.YOUTUBE]
 

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.oauth_callback import handle_spotify_confirm
 from tests.support.accounts_kit import AccountsKit, accounts_api, form_fields
-from tests.support.signing import OTHER_USER_ID, USER_ID, command
+from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command
 from timmybot.oauth import CodeRejectedError
 from timmybot.oauth.spotify import SpotifyPkce
 from timmybot.vault import Platform
@@ -30,7 +30,7 @@ def kit(tmp_path: Path) -> Iterator[AccountsKit]:
 
 def _authorize_url(kit: AccountsKit, user_id: str = USER_ID) -> str:
     data = kit.post(command("link", {"platform": "spotify"}, user_id=user_id)).json_body["data"]
-    assert data["flags"] == 64
+    assert data["flags"] == EPHEMERAL
     (button,) = data["components"][0]["components"]
     assert button["style"] == 5 and button["label"] == "Link Spotify"
     return str(button["url"])
@@ -326,7 +326,7 @@ def test_unlink_spotify_deletes_the_tokens_and_says_how_to_remove_the_app(kit: A
 
     data = kit.post(command("unlink", {"platform": "spotify"})).json_body["data"]
 
-    assert "spotify.com/account/apps" in data["content"] and data["flags"] == 64
+    assert "spotify.com/account/apps" in data["content"] and data["flags"] == EPHEMERAL
     assert kit.vault.platforms(USER_ID) == []
     assert kit.accounts.access_token(USER_ID, Platform.SPOTIFY) is None
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.support.accounts_kit import AccountsKit, accounts_api, form_fields
 from tests.support.oauth_server import MARKER
-from tests.support.signing import OTHER_USER_ID, USER_ID, command, component
+from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command, component
 from timmybot.oauth.spotify import code_challenge
 
 CHECK = "v1:auth:check:youtube"
@@ -181,7 +181,7 @@ def test_a_discord_retry_of_a_link_reply_gets_no_live_link(kit: AccountsKit) -> 
 
     # THEN the repeats say the request was handled and to run /link again, without the link or code
     for again in (again_spotify, again_youtube):
-        assert again["type"] == 4 and again["data"]["flags"] == 64
+        assert again["type"] == 4 and again["data"]["flags"] == EPHEMERAL
         assert "already handled" in again["data"]["content"] and "/link" in again["data"]["content"]
         assert again["data"].get("components", []) == []
     assert url not in json.dumps(again_spotify)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.accounts_kit import AccountsKit, accounts_api
-from tests.support.signing import OTHER_USER_ID, USER_ID, command, component
+from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command, component
 from timmybot.accounts import build_linked_accounts, device_pk
 from timmybot.oauth import LinkRevokedError, PendingLinkUnreadableError
 from timmybot.vault import Platform
@@ -54,7 +54,7 @@ def test_link_youtube_answers_privately_with_the_code_the_url_and_a_check_button
     response = kit.post(command("link", {"platform": "youtube"}))
     data = _data(response)
 
-    assert data["flags"] == 64
+    assert data["flags"] == EPHEMERAL
     assert "https://www.google.com/device" in data["content"]
     assert re.search(r"\*\*[A-Z]{4}-[A-Z]{4}\*\*", data["content"])
     assert _custom_ids(data) == [CHECK]
@@ -89,7 +89,7 @@ def test_the_whole_device_flow_with_slow_down_then_approval(kit: AccountsKit) ->
     done = _check(kit, button=False)
 
     # THEN YouTube is linked, the pending code is gone and the access token is served
-    assert "YouTube linked" in done["content"] and done["flags"] == 64
+    assert "YouTube linked" in done["content"] and done["flags"] == EPHEMERAL
     assert kit.vault.platforms(USER_ID) == [Platform.YOUTUBE]
     assert kit.store.get_record(device_pk(USER_ID), "GOOGLE") is None
     token = kit.accounts.access_token(USER_ID, Platform.YOUTUBE)
@@ -189,7 +189,7 @@ def test_unlink_revokes_at_google_and_deletes_the_tokens(kit: AccountsKit) -> No
 
     data = _data(kit.post(command("unlink", {"platform": "youtube"})))
 
-    assert "revoked TimmyBot's access at Google" in data["content"] and data["flags"] == 64
+    assert "revoked TimmyBot's access at Google" in data["content"] and data["flags"] == EPHEMERAL
     assert kit.google.state.revoked == [stored.refresh_token]
     assert kit.vault.platforms(USER_ID) == []
     assert kit.accounts.access_token(USER_ID, Platform.YOUTUBE) is None
@@ -212,7 +212,7 @@ def test_linking_is_explained_when_the_operator_has_no_google_app(tmp_path: Path
     with accounts_api(tmp_path, google_client_id="") as kit:
         data = _data(kit.post(command("link", {"platform": "youtube"})))
 
-    assert "isn't set up on this bot" in data["content"] and data["flags"] == 64
+    assert "isn't set up on this bot" in data["content"] and data["flags"] == EPHEMERAL
 
 
 def _approve_and_check(kit: AccountsKit) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.emulator import DiscordEmulator
 from tests.support.interactions_client import Actor, InteractionsClient, InteractionType, wait_for_webhook
+from tests.support.loopback import serve_in_thread
 
 # The real api app (chalice_app/app.py) is written by another part of the project; skip until it imports.
 _APP_IMPORT_ERROR: str | None
@@ -83,8 +83,7 @@ class _VerifyingServer(ThreadingHTTPServer):
 def verifier() -> Iterator[tuple[_VerifyingServer, nacl.signing.SigningKey]]:
     key = nacl.signing.SigningKey.generate()
     server = _VerifyingServer(key.verify_key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server, "verifying-server")
     yield server, key
     server.shutdown()
     server.server_close()
@@ -204,9 +203,8 @@ def test_signed_ping_to_the_real_api_app_gets_pong(tmp_path: Path) -> None:
     client_key = nacl.signing.SigningKey.generate()
     services = bootstrap(make_settings(tmp_path, Signer(client_key)), in_lambda=False)
     local = LocalDevServer(api_app, Config(), "127.0.0.1", 0)
-    thread = threading.Thread(target=local.server.serve_forever, daemon=True)
     with app_services.override(services):
-        thread.start()
+        serve_in_thread(local.server, "chalice-local")
         try:
             url = f"http://127.0.0.1:{local.server.server_address[1]}/interactions"
             # WHEN a trusted and an untrusted client send a PING

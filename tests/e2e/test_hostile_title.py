@@ -133,13 +133,6 @@ def test_the_hostile_title_through_play_queue_nowplaying_and_every_control(
         assert world.emulator.refused_bodies() == [] and world.emulator.ping_bodies() == []
 
 
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
-
-
 def test_the_voice_tasks_notices_and_exit_edit_about_it_are_taken_and_cannot_ping(
     stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer
 ) -> None:

@@ -20,6 +20,7 @@ from chalicelib.interactions import json_depth
 from tests.e2e.test_play_flow import PlayWorld, play_world, run_worker
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import (
+    EPHEMERAL,
     GUILD_ID,
     OTHER_USER_ID,
     USER_ID,
@@ -34,8 +35,6 @@ from timmybot.config import Settings, SettingsError
 from timmybot.jobs import PlayJob
 from timmybot.logformat import OneLineFormatter
 from timmybot.ratelimit import RATE_SK, Limit, rate_key
-
-EPHEMERAL = 64
 
 
 # ---------------------------------------------------------------------------------------------- replays

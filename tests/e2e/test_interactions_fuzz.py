@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ from tests.support.signing import (
     component,
     modal_submit,
     next_interaction_id,
-    signed_api,
 )
 
 SEED = 15
@@ -170,9 +168,8 @@ def _encode(rng: random.Random, body: Any) -> bytes:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[SignedApi]:
-    with signed_api(
-        tmp_path,
+def api(make_api: Callable[..., SignedApi]) -> SignedApi:
+    return make_api(
         dispatcher="inline",
         launcher="none",
         discord_api_base=CLOSED,
@@ -191,8 +188,7 @@ def api(tmp_path: Path) -> Iterator[SignedApi]:
         rate_link_user="off",
         rate_check_user="off",
         rate_personal_user="off",
-    ) as built:
-        yield built
+    )
 
 
 def test_no_signed_body_gets_a_5xx_or_crashes_a_handler(api: SignedApi, caplog: pytest.LogCaptureFixture) -> None:

@@ -23,6 +23,7 @@ from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import (
     APPLICATION_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
@@ -39,7 +40,6 @@ from timmybot.store.keys import SEARCH_MENU_SK, user_pk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-EPHEMERAL = 64
 CHAIN = ("tests.support.sources:loopback_youtube",)
 #: What the loopback "YouTube" has for "signal song", in its own order: the art track is third.
 CATALOG = [

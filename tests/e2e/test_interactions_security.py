@@ -14,6 +14,7 @@ from nacl.signing import SigningKey
 import timmybot
 from chalicelib.bootstrap import app_services, bootstrap
 from tests.support.signing import (
+    EPHEMERAL,
     OTHER_GUILD_ID,
     Signer,
     autocomplete,
@@ -27,8 +28,6 @@ from tests.support.signing import (
 )
 from timmybot.models import GuildRecord
 from timmybot.store.sqlite import SQLiteStore
-
-EPHEMERAL = 64
 
 
 def _signed_body(signer: Signer) -> tuple[bytes, dict[str, str]]:

@@ -4,7 +4,7 @@ YouTube mix seeded by the last one played (a loopback "YouTube" that answers mix
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def stack(
-    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[VoiceStack]:
+    make_stack: Callable[..., VoiceStack], media_server: MediaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> VoiceStack:
     media_server.add("first.webm", tone_file(440, 2, "webm"))
     media_server.add("next.webm", tone_file(660, 6, "webm"))
     config = write_config(tmp_path / "sites.json", {"ytfake": {"base_url": media_server.base_url, "tracks": [
@@ -31,12 +31,9 @@ def stack(
         {"file": "next.webm", "title": "Next", "artist": "Band", "duration_s": 6},
     ]}})  # fmt: skip
     monkeypatch.setenv(ENV_CONFIG, str(config))
-    voice_stack = VoiceStack(
-        emulator, media_server, tmp_path, TIMMYBOT_SOURCE_CHAIN="tests.support.fake_youtube_api:loopback_youtube_mix"
-    )
+    voice_stack = make_stack(TIMMYBOT_SOURCE_CHAIN="tests.support.fake_youtube_api:loopback_youtube_mix")
     voice_stack.env[ENV_CONFIG] = str(config)
-    yield voice_stack
-    voice_stack.close()
+    return voice_stack
 
 
 def _listener(emulator: DiscordEmulator, guild: GuildHandle) -> None:

@@ -17,7 +17,7 @@ from tests.e2e.test_play_flow import PlayWorld, play_world
 from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track
 from tests.support.fake_youtube_api import FakeYouTubeApi, video, video_id
 from tests.support.media import MediaServer, tone_file
-from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, component, next_interaction_id
+from tests.support.signing import EPHEMERAL, GUILD_ID, OTHER_USER_ID, USER_ID, command, component, next_interaction_id
 from tests.support.sources import ENV_CONFIG, write_config
 from timmybot import custom_ids
 from timmybot.custom_ids import HistoryReplayId, MyPlaylistsPageId, MyPlaylistsPickId
@@ -25,7 +25,6 @@ from timmybot.vault import Platform, TokenSet, build_vault
 
 pytestmark = pytest.mark.e2e
 
-EPHEMERAL = 64
 SPOTIFY_TOKEN = "spotify-user-token-0123456789abcdef"
 YOUTUBE_TOKEN = "youtube-user-token-0123456789abcdef"
 ROAD_TRIP = spotify_id(500)

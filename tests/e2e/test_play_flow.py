@@ -24,6 +24,7 @@ from tests.support.emulator import ChannelType, DiscordEmulator, GuildHandle, Ov
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import (
     APPLICATION_ID,
+    EPHEMERAL,
     GUILD_ID,
     OTHER_USER_ID,
     USER_ID,
@@ -41,7 +42,6 @@ from timmybot.models import LeaseState
 from timmybot.play import run_play_job
 
 FAKE_TASK = str(Path(fake_voice_task.__file__).resolve())
-EPHEMERAL = 64
 DEFERRED = 5
 
 

@@ -6,14 +6,13 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dave_checks import privacy_code_problems
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.launcher.local import LocalLauncher
 from timmybot.models import LeaseState
@@ -23,10 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
 
 
 @pytest.fixture
@@ -73,11 +70,12 @@ def test_a_task_killed_with_sigkill_is_back_playing_the_same_track_after_one_rea
     holder_pid = int(str(stack.record(gid).lease.holder).split(":")[1])
 
     os.kill(holder_pid, signal.SIGKILL)  # no cleanup at all
-    killed_at = time.monotonic()
-    time.sleep(5)  # the 4 s lease runs out
+    # the 4 s lease runs out (nothing renews it now)
+    stack.wait_record(gid, lambda r: not r.lease.is_live(time.time()), timeout=10, what="the lease to expire")
+    expired_at = time.monotonic()
 
     report = reap(stack.store, launcher, stack.settings)
-    stack.wait_for_audio(gid, since=killed_at + 5, timeout=30)
+    stack.wait_for_audio(gid, since=expired_at, timeout=30)
     record = stack.wait_record(gid, lambda r: r.lease.state is LeaseState.RUNNING, what="new lease")
     heard = stack.hear(gid, 1.0)
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ import pytest
 
 from chalicelib import commands
 from tests.support.emulator import discord_rules
+from tests.support.loopback import serve_in_thread
 from timmybot.discord.rest import DiscordHTTPError, DiscordRest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +75,7 @@ def fake_discord() -> Iterator[FakeDiscord]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     fake = FakeDiscord(server)
     state["fake"] = fake
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server, "fake-discord")
     try:
         yield fake
     finally:

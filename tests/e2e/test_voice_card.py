@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.emulator.records import MessageRecord
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 
 REFRESH_S = 2.0
 MIN_EDIT_S = 1.0
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(
-        emulator,
-        media_server,
-        tmp_path,
-        TIMMYBOT_CARD_REFRESH_S=str(REFRESH_S),
-        TIMMYBOT_CARD_MIN_EDIT_S=str(MIN_EDIT_S),
-    )
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_CARD_REFRESH_S=str(REFRESH_S), TIMMYBOT_CARD_MIN_EDIT_S=str(MIN_EDIT_S))
 
 
 def _cards(emulator: DiscordEmulator, guild: GuildHandle, since: float = 0.0) -> list[MessageRecord]:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.audio import analyse
 from tests.support.emulator import ChannelType, DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _playing(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, seconds: float = 40) -> str:
@@ -47,9 +37,15 @@ def test_a_voice_close_mid_track_reconnects_and_the_same_tone_is_heard_again(
 
     emulator.close_voice(guild.id, code)
     closed_at = time.monotonic()
-    # Packets already in flight keep arriving for a moment; anything 6 s later is the new connection.
-    time.sleep(6)
-    stack.wait_for_audio(gid, since=closed_at + 6, timeout=25)
+
+    # What is heard after the new voice session's identify (4006) or resume (4015) is the new connection.
+    def back() -> list[float]:
+        return [
+            e.time for e in emulator.voice_events(guild.id) if e.kind in ("identify", "resume") and e.time > closed_at
+        ]
+
+    emulator.wait_for(lambda: bool(back()), timeout=25, message="a new voice session after the close")
+    stack.wait_for_audio(gid, since=back()[0], timeout=25)
     heard = stack.hear(gid, 1.0)
 
     assert heard.dominant_hz is not None and abs(heard.dominant_hz - 440) < 15, heard

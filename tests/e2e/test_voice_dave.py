@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,11 @@ import pytest
 from tests.support.audio import analyse, sweep_position, windows
 from tests.support.dave_checks import bot_privacy_codes
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 NO_DAVE = Path(__file__).resolve().parents[1] / "support" / "no_dave"
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _play(stack: VoiceStack, guild: GuildHandle, *entries: object) -> str:

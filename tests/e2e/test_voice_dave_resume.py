@@ -4,27 +4,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.audio import analyse
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 #: What makes a new group or a new epoch; none of it may follow a resumed 4015.
 NEW_GROUP_EVENTS = ("mls_key_package", "mls_announce_commit_transition", "transition_executed", "sole_member_reset")
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _playing_to_a_listener(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> tuple[str, int]:

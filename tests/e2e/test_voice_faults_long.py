@@ -14,14 +14,12 @@ connection leaving 30 s on, a track dropped when its player gave up), so these r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.faults import RESUME_TOLERANCE_S, VoiceCheck, fault_outcome, play_sweep, voice_checks
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import GuildRecord
 
@@ -33,13 +31,6 @@ STILL_THERE_AFTER_S = 60.0  # the issue: still in the channel and playing 60 s a
 #: Faults the voice client recovers from by itself (each tells the task, which checks its voice
 #: connection then); an invalid DAVE commit is handled inside the DAVE session, with no recovery.
 RECOVERED = frozenset({"4006", "4015", "4014-move", "voice-server-change"})
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _close(code: int) -> Callable[[DiscordEmulator, GuildHandle], None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,16 +14,14 @@ from tests.support.emulator import DiscordEmulator, shard_for
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
 SHARDS = 4
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_SHARD_COUNT=str(SHARDS))
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_SHARD_COUNT=str(SHARDS))
 
 
 def test_five_launches_at_once_identify_five_seconds_apart_and_all_five_guilds_play(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import LeaseState
 
@@ -18,12 +16,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(
-        emulator, media_server, tmp_path, TIMMYBOT_IDLE_TIMEOUT_S="2", TIMMYBOT_ALONE_TIMEOUT_S="2"
-    )
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_IDLE_TIMEOUT_S="2", TIMMYBOT_ALONE_TIMEOUT_S="2")
 
 
 def _channels(guild: GuildHandle) -> dict[str, str]:

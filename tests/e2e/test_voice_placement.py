@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from tests.support.audio import sweep_position
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
@@ -25,16 +22,9 @@ from timmybot.models import LoopMode, QueueEntry, root_id
 from timmybot.play import enqueue_tracks
 from timmybot.sources import Track
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path)
-    yield voice_stack
-    voice_stack.close()
 
 
 def _start(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle, *entries: QueueEntry) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(TIMMYBOT_LEASE_TTL_S="4", TIMMYBOT_HEARTBEAT_S="1")
 
 
 def _listen(emulator: DiscordEmulator, guild: GuildHandle) -> None:
@@ -104,7 +102,7 @@ def test_a_superseded_task_can_neither_pop_the_queue_nor_write_state(
 
     # GIVEN the task stalls (SIGSTOP) long enough for its lease to expire and someone else takes it
     old.signal(signal.SIGSTOP)
-    time.sleep(5)
+    stack.wait_record(gid, lambda r: not r.lease.is_live(time.time()), timeout=10, what="the lease to expire")
     new_lease = stack.store.acquire_lease(gid, holder="usurper", state=LeaseState.RUNNING, ttl_s=600)
     assert new_lease is not None
     before = stack.record(gid)

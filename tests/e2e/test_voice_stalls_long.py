@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
-from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.models import LeaseState, QueueEntry
 from timmybot.sources import Track
@@ -25,13 +24,12 @@ TTL_S = 4.0
 
 
 @pytest.fixture
-def stack(emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(
-        emulator, media_server, tmp_path, TIMMYBOT_LEASE_TTL_S=str(int(TTL_S)),
-        TIMMYBOT_HEARTBEAT_S=str(int(HEARTBEAT_S)), TIMMYBOT_PAUSE_AFTER_FAILURES="50",
-    )  # fmt: skip
-    yield voice_stack
-    voice_stack.close()
+def stack(make_stack: Callable[..., VoiceStack]) -> VoiceStack:
+    return make_stack(
+        TIMMYBOT_LEASE_TTL_S=str(int(TTL_S)),
+        TIMMYBOT_HEARTBEAT_S=str(int(HEARTBEAT_S)),
+        TIMMYBOT_PAUSE_AFTER_FAILURES="50",
+    )
 
 
 def _video(index: int) -> QueueEntry:

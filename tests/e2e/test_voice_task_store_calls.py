@@ -104,7 +104,7 @@ def _write_golden(calls: list[Call]) -> None:
             examples.setdefault((call.action, call.index or "", iam.key_kind(key)), key)
     rows = [{"action": a, "index": i, "kind": k, "example": examples[(a, i, k)]} for a, i, k in sorted(examples)]
     note = ("Every kind of DynamoDB call the voice task made in tests/e2e/test_voice_task_store_calls.py, "
-            "recorded on the wire; tests/contract/test_infra_stack.py checks the packaged template allows each. "
+            "recorded on the wire; tests/infra/test_infra_stack.py checks the packaged template allows each. "
             "Regenerate with UPDATE_GOLDEN=1.")  # fmt: skip
     GOLDEN.write_text(json.dumps({"note": note, "calls": rows}, indent=2) + "\n")
 

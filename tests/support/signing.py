@@ -34,6 +34,8 @@ DJ_ROLE_ID = "333333333333333333"
 APPLICATION_ID = "444444444444444444"
 CHANNEL_ID = "555555555555555555"
 MANAGE_GUILD = str(1 << 5)
+#: Discord's message flag for a reply only the user who acted sees.
+EPHEMERAL = 64
 
 _ids = itertools.count(1_000_000_000_000_000_000)
 

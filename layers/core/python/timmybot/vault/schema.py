@@ -1,6 +1,6 @@
 """The KMS vault's token table: one description for CreateTable, tests and the infra template.
 
-``infra/token-table.json`` is the contract; ``tests/contract/test_infra_stack.py`` compares the
+``infra/token-table.json`` is the contract; ``tests/infra/test_infra_stack.py`` compares the
 template's ``TokenTable`` with both that file and ``token_table_definition``.
 
 Items: ``user_id`` (S, the Discord user id, hash key), ``ciphertext`` (B, the token document

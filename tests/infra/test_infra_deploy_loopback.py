@@ -13,7 +13,7 @@ AND   with the stack put in ROLLBACK_COMPLETE (where AWS leaves a failed first c
       in this process), a run stops with the documented sentence; once the stack is gone, a
       second create gets as far as the first
 AND   both creates hash the package to the same digest, which is what lets a later run of a stack
-      that did deploy report "unchanged" (tests/contract/test_infra_deploy_paths.py)
+      that did deploy report "unchanged" (tests/infra/test_infra_deploy_paths.py)
 AND   no secret reaches the output, and docker is not called before the stack has a repository.
 
 WITH --transform-locally (the SAM transform run here by samtranslator, the plain template deployed):

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
+from tests.support.handler_kit import HandlerApi
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
     USER_ID,
-    SignedApi,
     command,
     component,
     seed_playing,
     seed_queue,
-    signed_api,
 )
 from timmybot.models import GuildRecord, LoopMode
 
-EPHEMERAL = 64
 
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[SignedApi]:
-    with signed_api(tmp_path) as signed:
-        yield signed
-
-
-def _record(api: SignedApi) -> GuildRecord:
+def _record(api: HandlerApi) -> GuildRecord:
     return api.store.get_guild(GUILD_ID)
 
 
@@ -59,7 +48,7 @@ def _is_private(body: dict) -> bool:  # type: ignore[type-arg]
     ],
     ids=["skip", "pause", "resume", "stop", "seek", "nowplaying", "btn-pause", "btn-skip", "btn-stop"],
 )
-def test_playback_controls_while_nothing_plays_say_so_and_change_nothing(api: SignedApi, payload: dict) -> None:  # type: ignore[type-arg]
+def test_playback_controls_while_nothing_plays_say_so_and_change_nothing(api: HandlerApi, payload: dict) -> None:  # type: ignore[type-arg]
     # GIVEN a queue but nothing playing
     seed_queue(api.store, 2)
     before = _record(api)
@@ -73,7 +62,7 @@ def test_playback_controls_while_nothing_plays_say_so_and_change_nothing(api: Si
     assert after.queue == before.queue
 
 
-def test_volume_while_nothing_plays_is_stored_and_says_it_applies_later(api: SignedApi) -> None:
+def test_volume_while_nothing_plays_is_stored_and_says_it_applies_later(api: HandlerApi) -> None:
     body = api.post(command("volume", {"level": 80})).json_body
     assert not _is_private(body)
     assert "80%" in _content(body)
@@ -81,14 +70,14 @@ def test_volume_while_nothing_plays_is_stored_and_says_it_applies_later(api: Sig
     assert _record(api).desired.volume == 80
 
 
-def test_loop_while_nothing_plays_is_stored(api: SignedApi) -> None:
+def test_loop_while_nothing_plays_is_stored(api: HandlerApi) -> None:
     body = api.post(command("loop", {"mode": "queue"})).json_body
     assert "will apply when music plays" in _content(body)
     assert _record(api).desired.loop is LoopMode.QUEUE
 
 
 # ------------------------------------------------------------------------------ while playing
-def test_skip_bumps_the_skip_counter_and_names_the_track(api: SignedApi) -> None:
+def test_skip_bumps_the_skip_counter_and_names_the_track(api: HandlerApi) -> None:
     seed_playing(api.store)
     body = api.post(command("skip")).json_body
     assert body["type"] == 4
@@ -97,7 +86,7 @@ def test_skip_bumps_the_skip_counter_and_names_the_track(api: SignedApi) -> None
     assert _record(api).desired.skip_seq == 1
 
 
-def test_pause_then_resume_flip_desired_paused(api: SignedApi) -> None:
+def test_pause_then_resume_flip_desired_paused(api: HandlerApi) -> None:
     seed_playing(api.store)
     assert "paused" in _content(api.post(command("pause")).json_body)
     assert _record(api).desired.paused is True
@@ -105,7 +94,7 @@ def test_pause_then_resume_flip_desired_paused(api: SignedApi) -> None:
     assert _record(api).desired.paused is False
 
 
-def test_pause_when_already_paused_explains_and_writes_nothing(api: SignedApi) -> None:
+def test_pause_when_already_paused_explains_and_writes_nothing(api: HandlerApi) -> None:
     seed_playing(api.store)
     api.post(command("pause"))
     version = _record(api).version
@@ -115,7 +104,7 @@ def test_pause_when_already_paused_explains_and_writes_nothing(api: SignedApi) -
     assert _record(api).version == version
 
 
-def test_resume_when_not_paused_explains_and_writes_nothing(api: SignedApi) -> None:
+def test_resume_when_not_paused_explains_and_writes_nothing(api: HandlerApi) -> None:
     seed_playing(api.store)
     version = _record(api).version
     body = api.post(command("resume")).json_body
@@ -124,7 +113,7 @@ def test_resume_when_not_paused_explains_and_writes_nothing(api: SignedApi) -> N
     assert _record(api).version == version
 
 
-def test_stop_bumps_the_stop_counter_and_clears_the_queue(api: SignedApi) -> None:
+def test_stop_bumps_the_stop_counter_and_clears_the_queue(api: HandlerApi) -> None:
     seed_playing(api.store)
     seed_queue(api.store, 3)
     body = api.post(command("stop")).json_body
@@ -135,7 +124,7 @@ def test_stop_bumps_the_stop_counter_and_clears_the_queue(api: SignedApi) -> Non
 
 
 @pytest.mark.parametrize(("text", "expected_ms"), [("1:30", 90_000), ("0:00:05", 5_000), ("75", 75_000)])
-def test_seek_accepts_mm_ss_h_mm_ss_and_seconds(api: SignedApi, text: str, expected_ms: int) -> None:
+def test_seek_accepts_mm_ss_h_mm_ss_and_seconds(api: HandlerApi, text: str, expected_ms: int) -> None:
     seed_playing(api.store)
     body = api.post(command("seek", {"position": text})).json_body
     assert not _is_private(body)
@@ -145,7 +134,7 @@ def test_seek_accepts_mm_ss_h_mm_ss_and_seconds(api: SignedApi, text: str, expec
 
 
 @pytest.mark.parametrize("text", ["abc", "1:75", "1:2:3:4", "-5", "1.5", "", "99:99:99"])
-def test_seek_with_a_bad_time_shows_examples_and_changes_nothing(api: SignedApi, text: str) -> None:
+def test_seek_with_a_bad_time_shows_examples_and_changes_nothing(api: HandlerApi, text: str) -> None:
     seed_playing(api.store)
     body = api.post(command("seek", {"position": text})).json_body
     assert _is_private(body)
@@ -153,7 +142,7 @@ def test_seek_with_a_bad_time_shows_examples_and_changes_nothing(api: SignedApi,
     assert _record(api).desired.seek_seq == 0
 
 
-def test_seek_past_the_end_of_the_track_is_refused_with_its_length(api: SignedApi) -> None:
+def test_seek_past_the_end_of_the_track_is_refused_with_its_length(api: HandlerApi) -> None:
     seed_playing(api.store)  # a 4:00 track
     body = api.post(command("seek", {"position": "4:00"})).json_body
     assert _is_private(body)
@@ -163,14 +152,14 @@ def test_seek_past_the_end_of_the_track_is_refused_with_its_length(api: SignedAp
 
 
 @pytest.mark.parametrize("level", [-1, 151, 1000])
-def test_volume_out_of_bounds_says_what_is_allowed(api: SignedApi, level: int) -> None:
+def test_volume_out_of_bounds_says_what_is_allowed(api: HandlerApi, level: int) -> None:
     body = api.post(command("volume", {"level": level})).json_body
     assert _is_private(body)
     assert "between 0 and 150" in _content(body)
     assert _record(api).desired.volume == 100
 
 
-def test_volume_while_playing_sets_desired_volume(api: SignedApi) -> None:
+def test_volume_while_playing_sets_desired_volume(api: HandlerApi) -> None:
     seed_playing(api.store)
     body = api.post(command("volume", {"level": 150})).json_body
     assert "150%" in _content(body)
@@ -179,19 +168,19 @@ def test_volume_while_playing_sets_desired_volume(api: SignedApi) -> None:
 
 
 @pytest.mark.parametrize("mode", ["off", "track", "queue"])
-def test_loop_sets_each_mode(api: SignedApi, mode: str) -> None:
+def test_loop_sets_each_mode(api: HandlerApi, mode: str) -> None:
     seed_playing(api.store)
     api.post(command("loop", {"mode": mode}))
     assert _record(api).desired.loop is LoopMode(mode)
 
 
-def test_loop_with_an_unknown_mode_lists_the_modes(api: SignedApi) -> None:
+def test_loop_with_an_unknown_mode_lists_the_modes(api: HandlerApi) -> None:
     body = api.post(command("loop", {"mode": "forever"})).json_body
     assert _is_private(body)
     assert "off, track, queue" in _content(body)
 
 
-def test_nowplaying_shows_progress_requester_thumbnail_and_buttons(api: SignedApi) -> None:
+def test_nowplaying_shows_progress_requester_thumbnail_and_buttons(api: HandlerApi) -> None:
     seed_playing(api.store, position_s=60)
     body = api.post(command("nowplaying")).json_body
     embed = body["data"]["embeds"][0]
@@ -205,7 +194,7 @@ def test_nowplaying_shows_progress_requester_thumbnail_and_buttons(api: SignedAp
 
 
 # ------------------------------------------------------------------------------ buttons
-def test_pause_button_toggles_pause_and_resume(api: SignedApi) -> None:
+def test_pause_button_toggles_pause_and_resume(api: HandlerApi) -> None:
     seed_playing(api.store)
     api.post(component("v1:np:pause"))
     assert _record(api).desired.paused is True
@@ -213,7 +202,7 @@ def test_pause_button_toggles_pause_and_resume(api: SignedApi) -> None:
     assert _record(api).desired.paused is False
 
 
-def test_skip_and_stop_buttons_act_like_the_commands(api: SignedApi) -> None:
+def test_skip_and_stop_buttons_act_like_the_commands(api: HandlerApi) -> None:
     seed_playing(api.store)
     api.post(component("v1:np:skip"))
     api.post(component("v1:np:stop"))
@@ -222,7 +211,7 @@ def test_skip_and_stop_buttons_act_like_the_commands(api: SignedApi) -> None:
 
 
 # ------------------------------------------------------------------------------ who may control
-def test_member_outside_the_voice_channel_is_refused_with_the_reason(api: SignedApi) -> None:
+def test_member_outside_the_voice_channel_is_refused_with_the_reason(api: HandlerApi) -> None:
     seed_playing(api.store, listener_ids=[OTHER_USER_ID])
     body = api.post(command("skip", user_id=USER_ID)).json_body
     assert _is_private(body)
@@ -230,26 +219,26 @@ def test_member_outside_the_voice_channel_is_refused_with_the_reason(api: Signed
     assert _record(api).desired.skip_seq == 0
 
 
-def test_listener_may_control(api: SignedApi) -> None:
+def test_listener_may_control(api: HandlerApi) -> None:
     seed_playing(api.store, listener_ids=[USER_ID])
     api.post(command("skip", user_id=USER_ID))
     assert _record(api).desired.skip_seq == 1
 
 
-def test_dj_role_may_control_from_outside_the_channel(api: SignedApi) -> None:
+def test_dj_role_may_control_from_outside_the_channel(api: HandlerApi) -> None:
     api.store.update_settings(GUILD_ID, dj_role_id=DJ_ROLE_ID)
     seed_playing(api.store, listener_ids=[OTHER_USER_ID])
     api.post(command("skip", roles=[DJ_ROLE_ID]))
     assert _record(api).desired.skip_seq == 1
 
 
-def test_manage_guild_may_control_from_outside_the_channel(api: SignedApi) -> None:
+def test_manage_guild_may_control_from_outside_the_channel(api: HandlerApi) -> None:
     seed_playing(api.store, listener_ids=[OTHER_USER_ID])
     api.post(command("volume", {"level": 10}, permissions=MANAGE_GUILD))
     assert _record(api).desired.volume == 10
 
 
-def test_refused_member_may_not_change_volume_or_queue_either(api: SignedApi) -> None:
+def test_refused_member_may_not_change_volume_or_queue_either(api: HandlerApi) -> None:
     seed_playing(api.store, listener_ids=[OTHER_USER_ID])
     seed_queue(api.store, 3)
     for payload in (

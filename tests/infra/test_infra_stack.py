@@ -14,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -25,43 +24,19 @@ import yaml
 
 from scripts import deploy, infra_tools
 from tests.support import iam
+from tests.support.packaged import packaged_once
 from timmybot.config import Settings
 from timmybot.store import keys, schema
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_DIR = ROOT / "chalice_app"
 TOKEN_TABLE_CONTRACT = ROOT / "infra" / "token-table.json"
-
-REAPER_STUB = """
-
-# --- added by tests/contract/test_infra_stack.py: app.py has no reaper yet ---
-@app.schedule("rate(1 minute)", name="reaper")
-def reaper(event: object) -> None:
-    return None
-"""
 
 pytestmark = pytest.mark.slow
 
 
-def _app_copy(tmp: Path) -> Path:
-    """A copy of chalice_app to package; Chalice's dependency cache is shared with the real one."""
-    copy = tmp / "chalice_app"
-    shutil.copytree(APP_DIR, copy, ignore=shutil.ignore_patterns("deployments", "__pycache__", ".mypy_cache"))
-    cache = APP_DIR / ".chalice" / "deployments"
-    cache.mkdir(parents=True, exist_ok=True)
-    (copy / ".chalice" / "deployments").symlink_to(cache, target_is_directory=True)
-    app_py = copy / "app.py"
-    text = app_py.read_text()
-    if not re.search(r"""name\s*=\s*["']reaper["']|def reaper\s*\(""", text):
-        app_py.write_text(text + REAPER_STUB)
-    return copy
-
-
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("package")
-    out = tmp / "out"
-    deploy.chalice_package("dev", out, app_dir=_app_copy(tmp))
+    out = packaged_once(tmp_path_factory)
     assert (out / "sam.yaml").is_file()
     assert (out / deploy.CORE_LAYER_ZIP).is_file()
     return out
@@ -94,7 +69,7 @@ def test_core_layer_zip_holds_the_package_under_python(packaged: Path) -> None:
     names = zipfile.ZipFile(packaged / deploy.CORE_LAYER_ZIP).namelist()
     assert "python/timmybot/__init__.py" in names
     assert "python/timmybot/store/schema.py" in names
-    # the only compiled files are deploy.py's unchecked-hash .pyc (tests/contract/test_packaged_bytecode.py)
+    # the only compiled files are deploy.py's unchecked-hash .pyc (tests/infra/test_packaged_bytecode.py)
     assert not [n for n in names if n.endswith(".pyc") and not n.endswith(".cpython-311.pyc")]
 
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from scripts import deploy, lambda_runtime
-from tests.contract.test_infra_stack import _app_copy
+from tests.support.packaged import packaged_once
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,7 @@ print(json.dumps({"compiled": compiled, "modules": ours}))
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("package")
-    out = tmp / "out"
-    deploy.chalice_package("dev", out, app_dir=_app_copy(tmp))
-    return out
+    return packaged_once(tmp_path_factory)
 
 
 def _unpack_read_only(out: Path, into: Path) -> tuple[Path, Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.bootstrap import bootstrap
+from tests.support.loopback import serve_in_thread
 from tests.support.signing import Signer, make_settings
 from timmybot.config import Settings
 from timmybot.secrets import SecretUnavailableError, load_parameter_secrets
@@ -67,7 +67,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
 def test_the_api_lambda_calls_discord_with_the_token_from_ssm(ssm: object, tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server, "recording-discord")
     try:
         settings = make_settings(
             tmp_path,

@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.fake_suggest import FakeSuggestions
-from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, signed_api
+from tests.support.handler_kit import handler_api
+from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID
 from timmybot import autocomplete
 from timmybot.models import QueueEntry
 from timmybot.personal import record_history
@@ -146,7 +147,7 @@ def _autocomplete(typed: str, *, user_id: str = USER_ID, focused: str = "query")
 
 def test_through_the_api_with_its_rate_limit(tmp_path: Path, fake: FakeSuggestions) -> None:
     settings = {"suggest_url": fake.url, "rate_autocomplete_user": "2/60"}
-    with signed_api(tmp_path, **settings) as api:
+    with handler_api(tmp_path, **settings) as api:
         record_history(api.store, USER_ID, [_track(1, "Signal Song", None)], now=time.time())
         body = api.post(_autocomplete("signal")).json_body
         assert body["type"] == 8
@@ -162,7 +163,7 @@ def test_through_the_api_with_its_rate_limit(tmp_path: Path, fake: FakeSuggestio
 
 
 def test_through_the_api_with_suggestions_off(tmp_path: Path, fake: FakeSuggestions) -> None:
-    with signed_api(tmp_path, suggest_url=fake.url, suggest_source="off") as api:
+    with handler_api(tmp_path, suggest_url=fake.url, suggest_source="off") as api:
         body = api.post(_autocomplete("signal")).json_body
         assert body == {"type": 8, "data": {"choices": []}}
     assert fake.requests == []

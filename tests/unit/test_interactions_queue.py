@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
+from tests.support.handler_kit import HandlerApi
 from tests.support.signing import (
+    EPHEMERAL,
     GUILD_ID,
-    SignedApi,
     command,
     component,
     modal_submit,
     seed_playing,
     seed_queue,
-    signed_api,
 )
 
-EPHEMERAL = 64
 
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[SignedApi]:
-    with signed_api(tmp_path) as signed:
-        yield signed
-
-
-def _queue(api: SignedApi) -> tuple[str, ...]:
+def _queue(api: HandlerApi) -> tuple[str, ...]:
     return api.store.get_guild(GUILD_ID).queue
 
 
@@ -44,7 +33,7 @@ def _button_ids(body: dict) -> list[tuple[str, bool]]:  # type: ignore[type-arg]
 
 
 # ------------------------------------------------------------------------------ /queue and paging
-def test_queue_shows_ten_per_page_total_duration_and_page_buttons(api: SignedApi) -> None:
+def test_queue_shows_ten_per_page_total_duration_and_page_buttons(api: HandlerApi) -> None:
     seed_queue(api.store, 23, duration_s=100)
     body = api.post(command("queue")).json_body
     embed = body["data"]["embeds"][0]
@@ -56,7 +45,7 @@ def test_queue_shows_ten_per_page_total_duration_and_page_buttons(api: SignedApi
     assert _button_ids(body) == [("v1:queue:page:1", True), ("v1:queue:page:2", False)]
 
 
-def test_queue_page_button_updates_the_message_with_type_7(api: SignedApi) -> None:
+def test_queue_page_button_updates_the_message_with_type_7(api: HandlerApi) -> None:
     seed_queue(api.store, 23)
     body = api.post(component("v1:queue:page:3")).json_body
     assert body["type"] == 7
@@ -67,27 +56,27 @@ def test_queue_page_button_updates_the_message_with_type_7(api: SignedApi) -> No
     assert _button_ids(body) == [("v1:queue:page:2", False), ("v1:queue:page:3", True)]
 
 
-def test_stale_page_button_after_the_queue_shrank_shows_the_last_page(api: SignedApi) -> None:
+def test_stale_page_button_after_the_queue_shrank_shows_the_last_page(api: HandlerApi) -> None:
     seed_queue(api.store, 12)
     body = api.post(component("v1:queue:page:9")).json_body
     assert body["type"] == 7
     assert "Page 2/2" in body["data"]["embeds"][0]["footer"]["text"]
 
 
-def test_queue_with_a_page_beyond_the_end_gives_the_range(api: SignedApi) -> None:
+def test_queue_with_a_page_beyond_the_end_gives_the_range(api: HandlerApi) -> None:
     seed_queue(api.store, 12)
     body = api.post(command("queue", {"page": 5})).json_body
     assert _is_private(body)
     assert "between 1 and 2" in _content(body)
 
 
-def test_empty_queue_says_so_and_shows_no_buttons(api: SignedApi) -> None:
+def test_empty_queue_says_so_and_shows_no_buttons(api: HandlerApi) -> None:
     body = api.post(command("queue")).json_body
     assert "queue is empty" in body["data"]["embeds"][0]["description"]
     assert "components" not in body["data"]
 
 
-def test_queue_shows_the_playing_track_and_unknown_lengths(api: SignedApi) -> None:
+def test_queue_shows_the_playing_track_and_unknown_lengths(api: HandlerApi) -> None:
     seed_playing(api.store)
     seed_queue(api.store, 2, duration_s=None)
     embed = api.post(command("queue")).json_body["data"]["embeds"][0]
@@ -96,7 +85,7 @@ def test_queue_shows_the_playing_track_and_unknown_lengths(api: SignedApi) -> No
 
 
 # ------------------------------------------------------------------------------ reordering
-def test_remove_takes_out_the_entry_at_that_position(api: SignedApi) -> None:
+def test_remove_takes_out_the_entry_at_that_position(api: HandlerApi) -> None:
     ids = seed_queue(api.store, 3)
     body = api.post(command("remove", {"position": 2})).json_body
     assert "removed **Track q002** (was #2)" in _content(body)
@@ -104,7 +93,7 @@ def test_remove_takes_out_the_entry_at_that_position(api: SignedApi) -> None:
 
 
 @pytest.mark.parametrize("position", [0, 4, 99])
-def test_remove_out_of_range_gives_the_range(api: SignedApi, position: int) -> None:
+def test_remove_out_of_range_gives_the_range(api: HandlerApi, position: int) -> None:
     ids = seed_queue(api.store, 3)
     body = api.post(command("remove", {"position": position})).json_body
     assert _is_private(body)
@@ -112,14 +101,14 @@ def test_remove_out_of_range_gives_the_range(api: SignedApi, position: int) -> N
     assert _queue(api) == tuple(ids)
 
 
-def test_move_puts_the_entry_at_its_new_place(api: SignedApi) -> None:
+def test_move_puts_the_entry_at_its_new_place(api: HandlerApi) -> None:
     ids = seed_queue(api.store, 4)
     body = api.post(command("move", {"from": 4, "to": 1})).json_body
     assert "from #4 to #1" in _content(body)
     assert _queue(api) == (ids[3], ids[0], ids[1], ids[2])
 
 
-def test_move_out_of_range_names_the_option_and_range(api: SignedApi) -> None:
+def test_move_out_of_range_names_the_option_and_range(api: HandlerApi) -> None:
     ids = seed_queue(api.store, 2)
     body = api.post(command("move", {"from": 1, "to": 7})).json_body
     assert _is_private(body)
@@ -127,14 +116,14 @@ def test_move_out_of_range_names_the_option_and_range(api: SignedApi) -> None:
     assert _queue(api) == tuple(ids)
 
 
-def test_shuffle_keeps_every_entry_exactly_once(api: SignedApi) -> None:
+def test_shuffle_keeps_every_entry_exactly_once(api: HandlerApi) -> None:
     ids = seed_queue(api.store, 30)
     body = api.post(command("shuffle")).json_body
     assert "shuffled 30 tracks" in _content(body)
     assert sorted(_queue(api)) == sorted(ids)
 
 
-def test_clear_empties_the_queue(api: SignedApi) -> None:
+def test_clear_empties_the_queue(api: HandlerApi) -> None:
     seed_queue(api.store, 5)
     body = api.post(command("clear")).json_body
     assert "cleared the queue (5 tracks)" in _content(body)
@@ -146,13 +135,13 @@ def test_clear_empties_the_queue(api: SignedApi) -> None:
     [command("remove", {"position": 1}), command("move", {"from": 1, "to": 1}), command("shuffle"), command("clear")],
     ids=["remove", "move", "shuffle", "clear"],
 )
-def test_queue_edits_on_an_empty_queue_say_it_is_empty(api: SignedApi, payload: dict) -> None:  # type: ignore[type-arg]
+def test_queue_edits_on_an_empty_queue_say_it_is_empty(api: HandlerApi, payload: dict) -> None:  # type: ignore[type-arg]
     body = api.post(payload).json_body
     assert _is_private(body)
     assert "empty" in _content(body)
 
 
-def test_unknown_command_gets_an_ephemeral_sentence(api: SignedApi) -> None:
+def test_unknown_command_gets_an_ephemeral_sentence(api: HandlerApi) -> None:
     body = api.post(command("teleport")).json_body
     assert _is_private(body)
     assert "don't know that command" in _content(body)
@@ -179,7 +168,7 @@ FORGED = [
 
 
 @pytest.mark.parametrize("custom_id", FORGED, ids=[repr(c)[:30] for c in FORGED])
-def test_forged_custom_id_gets_an_ephemeral_error_not_a_crash(api: SignedApi, custom_id: object) -> None:
+def test_forged_custom_id_gets_an_ephemeral_error_not_a_crash(api: HandlerApi, custom_id: object) -> None:
     ids = seed_queue(api.store, 3)
     seed_playing(api.store)
     response = api.post(component(custom_id))
@@ -192,7 +181,7 @@ def test_forged_custom_id_gets_an_ephemeral_error_not_a_crash(api: SignedApi, cu
     assert record.desired.skip_seq == record.desired.stop_seq == 0
 
 
-def test_modal_submit_without_any_form_is_refused_politely(api: SignedApi) -> None:
+def test_modal_submit_without_any_form_is_refused_politely(api: HandlerApi) -> None:
     body = api.post(modal_submit("v1:np:stop")).json_body
     assert _is_private(body)
     assert "no longer works" in _content(body)

@@ -3,28 +3,26 @@ playback (no votes), and with ``dj_only_adding`` only they add tracks; each refu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.support.handler_kit import HandlerApi
 from tests.support.signing import (
     DJ_ROLE_ID,
+    EPHEMERAL,
     GUILD_ID,
     MANAGE_GUILD,
     OTHER_USER_ID,
     USER_ID,
-    SignedApi,
     command,
     component,
     seed_playing,
     seed_queue,
-    signed_api,
 )
 from timmybot.models import GuildRecord
 
-EPHEMERAL = 64
 THIRD_USER_ID = "444444444444444444"
 LISTENERS = (USER_ID, OTHER_USER_ID, THIRD_USER_ID)
 
@@ -44,17 +42,15 @@ CONTROLS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[SignedApi]:
+def api(make_api: Callable[..., HandlerApi]) -> HandlerApi:
     # /play jobs run inline against a closed port: the fast path's answer is what these tests read
-    with signed_api(
-        tmp_path, launcher="none", dispatcher="inline", discord_api_base="http://127.0.0.1:9", rate_play_user="off"
-    ) as signed:
-        seed_queue(signed.store, 3)
-        seed_playing(signed.store, listener_ids=LISTENERS)
-        yield signed
+    made = make_api(launcher="none", dispatcher="inline", discord_api_base="http://127.0.0.1:9", rate_play_user="off")
+    seed_queue(made.store, 3)
+    seed_playing(made.store, listener_ids=LISTENERS)
+    return made
 
 
-def _dj_only(api: SignedApi, *, role: str | None = DJ_ROLE_ID, adding: bool = False) -> None:
+def _dj_only(api: HandlerApi, *, role: str | None = DJ_ROLE_ID, adding: bool = False) -> None:
     if role:
         response = api.post(command("settings", {"role": role}, sub="dj role", permissions=MANAGE_GUILD))
         assert "Settings saved" in response.json_body["data"]["content"]
@@ -67,13 +63,13 @@ def _content(body: dict[str, Any]) -> str:
     return str(body["data"].get("content") or "")
 
 
-def _snapshot(api: SignedApi) -> GuildRecord:
+def _snapshot(api: HandlerApi) -> GuildRecord:
     return api.store.get_guild(GUILD_ID)
 
 
 @pytest.mark.parametrize(("name", "options"), CONTROLS, ids=[name for name, _ in CONTROLS])
 def test_a_listening_non_dj_is_refused_every_control_with_the_role_named(
-    api: SignedApi, name: str, options: dict[str, Any]
+    api: HandlerApi, name: str, options: dict[str, Any]
 ) -> None:
     _dj_only(api)
     before = _snapshot(api)
@@ -86,7 +82,7 @@ def test_a_listening_non_dj_is_refused_every_control_with_the_role_named(
     assert (after.desired, after.queue) == (before.desired, before.queue)
 
 
-def test_the_now_playing_buttons_are_refused_too(api: SignedApi) -> None:
+def test_the_now_playing_buttons_are_refused_too(api: HandlerApi) -> None:
     _dj_only(api)
     body = api.post(component("v1:np:skip", user_id=OTHER_USER_ID)).json_body
     assert "DJ-only mode is on" in _content(body)
@@ -97,7 +93,7 @@ def test_the_now_playing_buttons_are_refused_too(api: SignedApi) -> None:
     ("roles", "permissions"), [((DJ_ROLE_ID,), "0"), ((), MANAGE_GUILD)], ids=["dj-role", "manage-server"]
 )
 def test_the_dj_and_a_manager_skip_at_once_without_a_vote(
-    api: SignedApi, roles: tuple[str, ...], permissions: str
+    api: HandlerApi, roles: tuple[str, ...], permissions: str
 ) -> None:
     _dj_only(api)
     body = api.post(command("skip", user_id=OTHER_USER_ID, roles=roles, permissions=permissions)).json_body
@@ -106,16 +102,16 @@ def test_the_dj_and_a_manager_skip_at_once_without_a_vote(
     assert _snapshot(api).skip_votes == ()
 
 
-def test_a_member_alone_with_the_bot_controls_it(tmp_path: Path) -> None:
-    with signed_api(tmp_path, launcher="none") as api:
-        seed_playing(api.store, listener_ids=(OTHER_USER_ID,))
-        _dj_only(api)
-        body = api.post(command("pause", user_id=OTHER_USER_ID)).json_body
-        assert "paused" in _content(body)
-        assert _snapshot(api).desired.paused is True
+def test_a_member_alone_with_the_bot_controls_it(make_api: Callable[..., HandlerApi]) -> None:
+    api = make_api(launcher="none")
+    seed_playing(api.store, listener_ids=(OTHER_USER_ID,))
+    _dj_only(api)
+    body = api.post(command("pause", user_id=OTHER_USER_ID)).json_body
+    assert "paused" in _content(body)
+    assert _snapshot(api).desired.paused is True
 
 
-def test_with_no_dj_role_only_manage_server_controls_and_the_refusal_says_so(api: SignedApi) -> None:
+def test_with_no_dj_role_only_manage_server_controls_and_the_refusal_says_so(api: HandlerApi) -> None:
     _dj_only(api, role=None)
     body = api.post(command("skip", user_id=OTHER_USER_ID, roles=(DJ_ROLE_ID,))).json_body
     assert _content(body) == (
@@ -125,7 +121,7 @@ def test_with_no_dj_role_only_manage_server_controls_and_the_refusal_says_so(api
     assert "skipped" in _content(managed)
 
 
-def test_vote_skip_is_off_in_dj_only_mode(api: SignedApi) -> None:
+def test_vote_skip_is_off_in_dj_only_mode(api: HandlerApi) -> None:
     # Before DJ-only, a listener's skip with three listeners is a vote
     vote = api.post(command("skip", user_id=OTHER_USER_ID)).json_body
     assert "voted to skip" in _content(vote)
@@ -135,7 +131,7 @@ def test_vote_skip_is_off_in_dj_only_mode(api: SignedApi) -> None:
     assert _snapshot(api).desired.skip_seq == 0
 
 
-def test_adding_stays_open_unless_dj_only_adding_is_on(api: SignedApi) -> None:
+def test_adding_stays_open_unless_dj_only_adding_is_on(api: HandlerApi) -> None:
     _dj_only(api, adding=False)
     open_body = api.post(command("play", {"query": "never gonna give you up"}, user_id=OTHER_USER_ID)).json_body
     assert open_body["type"] == 5  # deferred: dispatched to the worker
@@ -149,7 +145,7 @@ def test_adding_stays_open_unless_dj_only_adding_is_on(api: SignedApi) -> None:
     assert dj.json_body["type"] == 5
 
 
-def test_settings_shows_dj_only(api: SignedApi) -> None:
+def test_settings_shows_dj_only(api: HandlerApi) -> None:
     _dj_only(api, adding=True)
     body = api.post(command("settings", sub="show", permissions=MANAGE_GUILD)).json_body
     assert f"DJ-only: on: only <@&{DJ_ROLE_ID}> controls playback, no votes (adding too)" in _content(body)

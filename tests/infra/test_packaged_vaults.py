@@ -33,7 +33,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from scripts import deploy
-from tests.contract.test_infra_stack import _app_copy
+from tests.support.packaged import packaged_once
 from timmybot.vault.schema import create_token_table
 
 pytestmark = pytest.mark.slow
@@ -72,8 +72,7 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def unpacked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("package")
-    out = tmp / "out"
-    deploy.chalice_package("dev", out, app_dir=_app_copy(tmp))
+    out = packaged_once(tmp_path_factory)
     task, opt = tmp / "var" / "task", tmp / "opt"
     with zipfile.ZipFile(out / "deployment.zip") as archive:
         archive.extractall(task)

@@ -7,7 +7,7 @@ stack sets that no field reads yet.
 
 The tables are generated; after adding a setting run:
 
-    .venv/bin/python -m tests.contract.test_infra_config_doc --write
+    .venv/bin/python -m tests.infra.test_infra_config_doc --write
 
 The "read by" column is regenerated too but not compared (code moves; names and defaults must not).
 """
@@ -132,7 +132,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
     missing, stale = wanted - documented, documented - wanted
     assert not missing and not stale, (
         f"docs/CONFIGURATION.md is out of date (missing {sorted(missing)}, stale {sorted(stale)}): "
-        "run .venv/bin/python -m tests.contract.test_infra_config_doc --write"
+        "run .venv/bin/python -m tests.infra.test_infra_config_doc --write"
     )
 
 
