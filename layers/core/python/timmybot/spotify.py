@@ -13,7 +13,7 @@ Two kinds of token:
   recently played.
 
 The API base (``spotify_api_url``) and the token URL are settings, so tests point both at loopback
-fakes. spotipy logs request headers (bearer tokens) at DEBUG level: ``_TokenFilter`` keeps those
+fakes. spotipy logs request headers (bearer tokens) at DEBUG level: ``timmybot.redaction`` keeps those
 records out of every handler. Tokens never appear in our own log lines or error messages.
 
 Playlists: Spotify's 2026 development mode moved ``/playlists/{id}/tracks`` to ``/items`` and
@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from timmybot import redaction
 from timmybot.errors import SourceError, TrackNotFoundError
 from timmybot.models import RemotePlaylist
 from timmybot.paging import ListWalk
@@ -74,25 +75,6 @@ class SpotifyAuthError(SpotifyError):
 
 
 # ---------------------------------------------------------------------- log hygiene
-class _TokenFilter(logging.Filter):
-    """Drops spotipy's DEBUG records: they print request headers, bearer token included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-_FILTER = _TokenFilter()
-_filter_lock = threading.Lock()
-
-
-def _guard_spotipy_logs() -> None:
-    with _filter_lock:
-        for name in ("spotipy", "spotipy.client", "spotipy.oauth2"):
-            logger = logging.getLogger(name)
-            if _FILTER not in logger.filters:
-                logger.addFilter(_FILTER)
-
-
 # ---------------------------------------------------------------------- app token (client credentials)
 @dataclass
 class _AppToken:
@@ -161,7 +143,7 @@ class SpotifyClient:
 
         from timmybot import netguard  # noqa: PLC0415
 
-        _guard_spotipy_logs()
+        redaction.install()
         self._api_url = api_url.rstrip("/") + "/"
         self._sp: Any = spotipy.Spotify(
             auth=token,

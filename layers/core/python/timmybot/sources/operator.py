@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from timmybot import redaction
+
 if TYPE_CHECKING:
     from .models import SourceSettings
 
@@ -185,31 +187,8 @@ def _read_document(settings: SourceSettings, client: Any) -> tuple[Mapping[str, 
     return document, origin
 
 
-class _DropSecretPayloads(logging.Filter):
-    """botocore logs whole response bodies at DEBUG, a ``SecretString`` included: drop those records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        return "SecretString" not in text
-
-
-_SECRET_PAYLOAD_FILTER = _DropSecretPayloads()
-# The botocore loggers that write request/response bodies.
-_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.response")
-
-
-def _silence_secret_payloads() -> None:
-    for name in _BODY_LOGGERS:
-        logger = logging.getLogger(name)
-        if _SECRET_PAYLOAD_FILTER not in logger.filters:
-            logger.addFilter(_SECRET_PAYLOAD_FILTER)
-
-
 def _read_secrets_manager(settings: SourceSettings, client: Any) -> str:
-    _silence_secret_payloads()
+    redaction.install()
     if client is None:
         import boto3  # noqa: PLC0415 - only processes with an operator secret pay for boto3
 

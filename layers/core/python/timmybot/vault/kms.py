@@ -22,8 +22,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from timmybot import redaction
 from timmybot.vault.base import Document, Vault, VaultError, VaultIntegrityError
-from timmybot.vault.redaction import keep_payloads_out_of_botocore_logs
 from timmybot.vault.schema import HASH_KEY
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class KmsVault(Vault):
         self._endpoint_url = endpoint_url or None
         self._clock = clock
         self._client_lock = threading.Lock()
-        keep_payloads_out_of_botocore_logs()
+        redaction.install()
 
     # ------------------------------------------------------------------ clients (built on first use)
     def _clients(self) -> tuple[Any, Any]:

@@ -18,8 +18,8 @@ import logging
 import threading
 from typing import Any
 
+from timmybot import redaction
 from timmybot.vault.base import Document, Vault, VaultError
-from timmybot.vault.redaction import keep_payloads_out_of_botocore_logs
 
 _log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class SecretsManagerVault(Vault):
         self._region_name = region_name
         self._endpoint_url = endpoint_url or None
         self._client_lock = threading.Lock()
-        keep_payloads_out_of_botocore_logs()
+        redaction.install()
 
     def secret_name(self, user_id: str) -> str:
         return f"{self._prefix}{user_id}/oauth"
