@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from timmybot.permissions import (
     ALL_PERMISSIONS,
     POST_REQUIREMENTS,
@@ -126,3 +128,13 @@ def test_guild_payload_parsing_reads_string_permission_bits() -> None:
     roles = GuildRoles.from_payload(payload)
     assert roles.role_permissions[GUILD] == (1 << 38) | (1 << 10)
     assert roles.owner_id == OWNER
+
+
+def test_there_is_one_permission_enum_for_interactions_and_channels() -> None:
+    from timmybot.discord import types  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[2] / "layers" / "core" / "python" / "timmybot"
+    definitions = [p for p in root.rglob("*.py") if "class Permission(" in p.read_text()]
+    assert definitions == [root / "discord" / "types.py"]
+    assert Permission is types.Permission
+    assert Permission.MANAGE_GUILD in Permission(int(types.Permission.ADMINISTRATOR | Permission.MANAGE_GUILD))

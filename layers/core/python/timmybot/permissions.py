@@ -17,19 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
-class Permission(enum.IntFlag):
-    """The permission bits TimmyBot checks (Discord's values)."""
-
-    ADMINISTRATOR = 1 << 3
-    MANAGE_GUILD = 1 << 5
-    VIEW_CHANNEL = 1 << 10
-    SEND_MESSAGES = 1 << 11
-    EMBED_LINKS = 1 << 14
-    CONNECT = 1 << 20
-    SPEAK = 1 << 21
-    SEND_MESSAGES_IN_THREADS = 1 << 38
-
+from timmybot.discord.types import Permission
 
 ALL_PERMISSIONS = (1 << 64) - 1
 

@@ -82,8 +82,17 @@ class ButtonStyle(enum.IntEnum):
 
 
 class Permission(enum.IntFlag):
+    """The permission bits TimmyBot checks (Discord's values): the one enum for the interaction's
+    member permissions and for the channel permission calculator (``timmybot.permissions``)."""
+
     ADMINISTRATOR = 1 << 3
     MANAGE_GUILD = 1 << 5
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    EMBED_LINKS = 1 << 14
+    CONNECT = 1 << 20
+    SPEAK = 1 << 21
+    SEND_MESSAGES_IN_THREADS = 1 << 38
 
 
 # ---------------------------------------------------------------------- outbound payloads
