@@ -33,7 +33,7 @@ def _content(body: dict) -> str:  # type: ignore[type-arg]
 
 
 def _is_private(body: dict) -> bool:  # type: ignore[type-arg]
-    return body["type"] == 4 and body["data"].get("flags") == EPHEMERAL
+    return bool(body["type"] == 4 and body["data"].get("flags") == EPHEMERAL)
 
 
 def test_filter_while_playing_sets_the_preset_and_names_it(api: SignedApi) -> None:

@@ -91,6 +91,14 @@ def titled_tone_file(freq_hz: float, seconds: float, title: str) -> Path:
     return _generate(name, source, "webm", 2, ("-metadata", f"title={title}"))
 
 
+def signal_file(name: str, expression: str, seconds: float, fmt: ToneFormat = "webm") -> Path:
+    """A stereo file of ``expression`` (an ``aevalsrc`` expression in ``t``: ``left|right``, or one for
+    both channels), cached as ``name``: chords, panned tones, levels a test chooses."""
+    safe = hashlib.sha256(f"{expression}|{seconds:g}".encode()).hexdigest()[:12]
+    source = f"aevalsrc={expression}:sample_rate=48000:duration={seconds:g}"
+    return _generate(f"signal-{name}-{safe}.{fmt}", source, fmt, 2)
+
+
 def sweep_file(seconds: float, fmt: ToneFormat = "webm") -> Path:
     """A rising sine sweep whose frequency tells the position: ``SWEEP_START_HZ`` at 0 s, plus
     ``SWEEP_HZ_PER_S`` each second (2 kHz at 90 s). Fault tests read where playback is from it."""
