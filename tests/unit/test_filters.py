@@ -79,7 +79,7 @@ def test_required_filters_cover_every_chain_the_builder_can_make() -> None:
         for speed in (0.5, 1.0, 2.0):
             for pitch in (-12, -1, 0, 5, 12):
                 assert filter_names(audio_filter_chain(120, Filters(preset, speed, pitch))) <= needed
-    assert {"alimiter", "apulsator", "stereotools", "asetrate", "atempo", "aresample"} <= needed
+    assert {"alimiter", "apulsator", "pan", "asetrate", "atempo", "aresample"} <= needed
 
 
 def test_the_copy_path_stays_only_for_opus_at_volume_100_with_no_filter() -> None:

@@ -27,8 +27,9 @@ _ATEMPO_MIN = 0.5
 LIMIT = 0.891
 #: 8D: one full left-right-left swing takes this long.
 EIGHT_D_PERIOD_S = 5.0
-#: Karaoke: the centre (mid) channel is lowered to this level (the lowest stereotools allows, -36 dB).
-KARAOKE_MID_LEVEL = 0.015625
+#: Karaoke: the side signal (left minus right) in both channels, in phase (the centre, where the
+#: voice usually is, cancels out; a mono speaker still hears the rest). Half of each, so it never clips.
+KARAOKE_PAN = "pan=stereo|c0=0.5*c0-0.5*c1|c1=0.5*c0-0.5*c1"
 #: Bass boost: gains in dB of a low shelf at ``BASS_BOOST_HZ``.
 BASS_BOOST_HZ = 110
 #: Equalizer bands: (low shelf Hz, peaking centre Hz, high shelf Hz).
@@ -76,7 +77,7 @@ DESCRIPTIONS: dict[FilterPreset, str] = {
     FilterPreset.NIGHTCORE: "1.25× faster and higher",
     FilterPreset.VAPORWAVE: "0.8× slower and lower",
     FilterPreset.EIGHT_D: f"the sound circles left and right every {EIGHT_D_PERIOD_S:g} s",
-    FilterPreset.KARAOKE: "what is mixed in the centre (usually the voice) is removed",
+    FilterPreset.KARAOKE: "what is mixed in the centre (usually the voice) is removed; the rest plays in mono",
     FilterPreset.EQ_FLAT: "every band at 0 dB (the same as off)",
     FilterPreset.EQ_BASS: "lows +6 dB",
     FilterPreset.EQ_TREBLE: "highs +6 dB",
@@ -172,7 +173,7 @@ def audio_filter_chain(volume: int, filters: Filters) -> str:
             stages.append(f"highshelf=f={EQ_HIGH_HZ}:g={high}")
         boosted = max(low, mid, high) > 0
     elif preset is FilterPreset.KARAOKE:
-        stages.append(f"stereotools=mlev={KARAOKE_MID_LEVEL}")
+        stages.append(KARAOKE_PAN)
     elif preset is FilterPreset.EIGHT_D:
         stages.append(f"apulsator=hz={1 / EIGHT_D_PERIOD_S:g}:amount=0.8")
     resample = _RESAMPLE.get(preset, 1.0) * filters.pitch_factor
