@@ -35,13 +35,14 @@ from timmybot import netguard
 
 _log = logging.getLogger(__name__)
 
-ToneFormat = Literal["webm", "mp3", "ogg"]
+ToneFormat = Literal["webm", "mp3", "ogg", "flac"]
 
 #: Codec arguments per container. ``ogg`` is Opus in Ogg (what ``FFmpegOpusAudio`` can copy).
 _ENCODE_ARGS: dict[str, list[str]] = {
     "webm": ["-c:a", "libopus", "-b:a", "96k", "-f", "webm"],
     "mp3": ["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"],
     "ogg": ["-c:a", "libopus", "-b:a", "96k", "-f", "ogg"],
+    "flac": ["-c:a", "flac", "-f", "flac"],  # lossless: what a quality figure compares against
 }
 
 CONTENT_TYPES: dict[str, str] = {
@@ -49,6 +50,7 @@ CONTENT_TYPES: dict[str, str] = {
     ".mp3": "audio/mpeg",
     ".ogg": "audio/ogg",
     ".opus": "audio/ogg",
+    ".flac": "audio/flac",
 }
 
 _CHUNK = 16 * 1024
