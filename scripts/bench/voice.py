@@ -2,9 +2,10 @@
 
 Everything runs in one process on one machine, in this order:
 
-1. CPU per minute of audio (BRIEF §7: our copy path ≤ 25 % of the common pipeline). A 60 s tone
-   is decoded as fast as possible (not in real time) from a loopback HTTP server (a separate
-   process, so serving it costs neither side), and every packet is read:
+1. CPU per minute of audio (BRIEF §7: our copy path ≤ 25 % of the common pipeline). 60 s of a
+   stereo chord with harmonics and noise (the quality figure's signal) is decoded as fast as
+   possible (not in real time) from a loopback HTTP server (a separate process, so serving it
+   costs neither side), and every packet is read:
    - our copy path: ``voice_task.audio.build_source`` on Opus/WebM at volume 100 (codec copy);
    - our re-encode path: the same on MP3 with no filter (FFmpeg decodes and encodes Opus), at
      volume 50, and with each /filter preset, /speed 1.5 and /pitch +3 (the one ``-af`` chain);
@@ -278,6 +279,7 @@ def http_file_server(directory: Path) -> Iterator[str]:
 
 
 #: The chord of the quality figure: A minor (A3, C4, E4), five harmonics each at 1/k, and noise.
+#: It is also what the CPU figures play.
 QUALITY_CHORD_HZ = (220.0, 261.63, 329.63)
 QUALITY_SECONDS = 10.0
 QUALITY_FLOOR_DB = 1.0  # ours may be at most this much worse than the common pipeline
@@ -285,8 +287,16 @@ REENCODE_RATIO_TARGET = 0.8
 COMMON_EXPECTED_LOSS = 0.15  # discord.opus.Encoder's default, as VoiceClient builds it
 
 
+#: Each note's level in the left and the right channel: panned apart, as a mix spreads instruments.
+QUALITY_PAN = ((1.0, 0.4), (0.7, 0.7), (0.4, 1.0))
+
+
 def _chord_expression(channel: int) -> str:
-    partials = "+".join(f"{0.03 / k:.4f}*sin(2*PI*{hz * k:g}*t)" for hz in QUALITY_CHORD_HZ for k in range(1, 6))
+    partials = "+".join(
+        f"{0.03 * pan[channel] / k:.4f}*sin(2*PI*{hz * k:g}*t)"
+        for hz, pan in zip(QUALITY_CHORD_HZ, QUALITY_PAN, strict=True)
+        for k in range(1, 6)
+    )
     return f"{partials}+0.01*(2*random({channel})-1)"
 
 
@@ -313,13 +323,16 @@ def _our_settings(bitrate_kbps: int) -> str:
 def cpu_pipelines(report: Report, runs: int, opus_problem: str | None, *, bitrate_kbps: int) -> None:
     import discord  # noqa: PLC0415 - the heavy import only once the header is printed
 
-    from tests.support.media import cache_dir, tone_file  # noqa: PLC0415
+    from tests.support.media import cache_dir, signal_file  # noqa: PLC0415
     from timmybot.filters import FilterPreset, Filters  # noqa: PLC0415
     from timmybot.sources.models import StreamInfo  # noqa: PLC0415
     from voice_task.audio import StderrTail, build_source, ffmpeg_executable  # noqa: PLC0415
 
-    webm = tone_file(440, CPU_SOURCE_SECONDS, "webm")
-    mp3 = tone_file(440, CPU_SOURCE_SECONDS, "mp3")
+    # Music-like stereo (the quality figure's chord, its noise different in each channel): a mono
+    # tone would flatter the presets that cancel or move the centre (karaoke, 8D).
+    chord = f"{_chord_expression(0)}|{_chord_expression(1)}"
+    webm = signal_file("chord", chord, CPU_SOURCE_SECONDS, "webm")
+    mp3 = signal_file("chord", chord, CPU_SOURCE_SECONDS, "mp3")
     executable = ffmpeg_executable()
 
     with http_file_server(cache_dir()) as base:
