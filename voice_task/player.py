@@ -212,7 +212,7 @@ class Player:
         self._drop_warm_if(lambda warm: warm.entry.entry_id == entry.entry_id)
         self.current = Playing(entry, stream, source)
         self._swap_in(source)
-        self._pause_state(paused, reason)
+        self._track_started(paused, reason)
 
     def _swap_in(self, source: TrackSource) -> None:
         if self.source is not None and self._source_running():
@@ -337,6 +337,13 @@ class Player:
         if voice is not None and voice.is_paused():
             voice.resume()
         self._pause_state(False, "resumed")
+
+    def _track_started(self, paused: bool, reason: str) -> None:
+        """A track was just opened (from resolving): it plays, or waits paused as applied."""
+        voice = self.voice()
+        if paused and voice is not None and voice.is_playing():
+            voice.pause()
+        self.machine.move(PlaybackState.PAUSED if paused else PlaybackState.PLAYING, reason)
 
     def _pause_state(self, paused: bool, reason: str) -> None:
         if self.machine.state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
