@@ -257,6 +257,29 @@ def test_a_filter_changed_mid_track_goes_on_from_the_same_position(voice: Voice)
     assert float(np.median(after)) == pytest.approx(float(np.median(before)), abs=0.5), (before, after)
 
 
+def test_a_filter_changed_while_the_next_track_is_open_plays_on_the_next_track(voice: Voice) -> None:
+    # GIVEN a 4 s track playing with the next one (440 Hz) already open: within 5 s of the end
+    voice.set(Filters(), settle=0)
+    voice.play(voice.entry("short", f"{A}*sin(2*PI*660*t)", seconds=4.0))
+    following = voice.entry("following", f"{A}*sin(2*PI*440*t)")
+    voice.stack.store.append_entries(voice.gid, [following], cap=voice.stack.settings.queue_cap)
+    time.sleep(1.0)
+
+    # WHEN nightcore is turned on before the first track ends
+    voice.stack.store.set_filters(voice.gid, Filters(FilterPreset.NIGHTCORE))
+    settled = time.monotonic() + 0.5  # past the current track's own restart
+    voice.stack.wait_record(voice.gid, lambda r: r.actual.now_playing is not None
+                            and r.actual.now_playing.entry_id == following.entry_id, what="the next track")  # fmt: skip
+    time.sleep(0.3)
+
+    # THEN the next track, opened before the change, is heard with it (440 Hz as 550 Hz), and it
+    # followed the first with no gap: it was the open one, switched to inside the audio source
+    assert _hz(voice.listen()) == pytest.approx(550, rel=0.02)
+    voice.set(Filters(), settle=0)
+    heard = [p.time for p in voice.stack.packets(voice.gid, since=settled) if not p.is_silence]
+    assert max(np.diff(heard)) <= 0.060, max(np.diff(heard))
+
+
 def test_the_filter_still_applies_after_a_sigterm_and_a_relaunch(voice: Voice) -> None:
     # GIVEN nightcore on a 440 Hz tone
     voice.set(Filters(FilterPreset.NIGHTCORE), settle=0)
