@@ -39,7 +39,7 @@ def test_quick_run_exits_zero_and_prints_every_figure() -> None:
     assert result.returncode == 0, out + result.stderr[-4000:]
     patterns = [
         r"^machine: \d+ cores, .*python 3\.",
-        rf"^CPU / audio min: our copy path \(Opus/WebM, vol 100\)\s+1\s+{CPU}$",
+        rf"^CPU / audio min: our copy path \(Opus/WebM, vol 100\)\s+1\s+{CPU}(; \d+\.\d+× common)?$",
         rf"^CPU / audio min: our re-encode, no filter \(MP3, vol 100\)\s+1\s+{CPU}",
         rf"^CPU / audio min: our re-encode \(MP3, vol 50\)\s+1\s+{CPU}",
         rf"^  our re-encode with Nightcore \(MP3, vol 100\)\s+1\s+{CPU}",
