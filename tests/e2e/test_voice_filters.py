@@ -257,6 +257,26 @@ def test_a_filter_changed_mid_track_goes_on_from_the_same_position(voice: Voice)
     assert float(np.median(after)) == pytest.approx(float(np.median(before)), abs=0.5), (before, after)
 
 
+def test_seek_at_speed_1_5_is_in_the_tracks_own_time(voice: Voice) -> None:
+    # GIVEN a sweep (its frequency tells the position; speed keeps the pitch) playing at 1.5×
+    voice.set(Filters(speed=1.5), settle=0)
+    voice.play(voice.stack.sweep_entry(30))
+
+    # WHEN /seek 0:12 is applied
+    record = voice.stack.store.update_desired(voice.gid, seek_ms=12_000, bump_seek=True)
+    voice.stack.wait_record(voice.gid, lambda r: r.actual.applied_seek_seq == record.desired.seek_seq, what="seek")
+    sought = time.monotonic()
+    spans = windows([p for p in voice.packets(1.0) if not p.is_silence])
+    voice.set(Filters(), settle=0)
+
+    # THEN what plays is 12 s into the track, moving 1.5 s of it per second heard
+    first, last = spans[1], spans[-1]  # the first window may still hold the frames before the seek
+    assert sweep_position(first.hz) - 1.5 * (first.time - sought) == pytest.approx(12.0, abs=0.5), spans
+    assert (sweep_position(last.hz) - sweep_position(first.hz)) / (last.time - first.time) == pytest.approx(
+        1.5, abs=0.3
+    ), spans
+
+
 def test_a_filter_changed_while_the_next_track_is_open_plays_on_the_next_track(voice: Voice) -> None:
     # GIVEN a 4 s track playing with the next one (440 Hz) already open: within 5 s of the end
     voice.set(Filters(), settle=0)
