@@ -37,7 +37,7 @@ from timmybot.models import QueueEntry
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 
 A = 0.1  # a -20 dBFS peak
-SETTLE_S = 0.7  # a filter change is heard well within this (the skip budget is 250 ms)
+SETTLE_S = 0.5  # a filter change is heard well within this (the skip budget is 250 ms)
 TRACK_S = 20.0
 
 
@@ -78,7 +78,7 @@ class Voice:
         time.sleep(seconds)
         return [p for p in self.stack.packets(self.gid, since=start, until=time.monotonic()) if not p.is_silence]
 
-    def listen(self, seconds: float = 1.0) -> npt.NDArray[np.float64]:
+    def listen(self, seconds: float = 0.8) -> npt.NDArray[np.float64]:
         """What the listener heard over the next ``seconds``, as (samples, 2) stereo."""
         return decode_opus([p.opus for p in self.packets(seconds)], channels=2)
 
@@ -195,11 +195,11 @@ def test_each_eq_preset_moves_the_low_mid_and_high_tones_as_documented(voice: Vo
     tones = (60, 1000, 10000)
     voice.set(Filters(), settle=0)
     voice.play(voice.entry("eq", "+".join(f"{A}*sin(2*PI*{hz}*t)" for hz in tones), seconds=30))
-    flat = voice.listen(1.0)
+    flat = voice.listen()
     moved: dict[str, tuple[float, ...]] = {}
     for preset in EQ_GAINS_DB:
         voice.set(Filters(preset))
-        shaped = voice.listen(1.0)
+        shaped = voice.listen()
         moved[preset.value] = tuple(round(_level(shaped, hz) - _level(flat, hz), 1) for hz in tones)
     voice.set(Filters(), settle=0)
 
