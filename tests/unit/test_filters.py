@@ -5,7 +5,10 @@ The last tests run the chain through the real FFmpeg (imageio-ffmpeg) on a gener
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +27,12 @@ from timmybot.filters import (
 )
 from timmybot.models import Actual, Desired, GuildRecord, QueueEntry
 from timmybot.sources.models import StreamInfo
-from voice_task.audio import ffmpeg_executable, uses_copy_path
+from voice_task.audio import channel_bitrate_kbps, encoder_options, ffmpeg_executable, uses_copy_path
 from voice_task.reconcile import Action, Applied, plan
 
 TONE_AMPLITUDE = 10 ** (-20 / 20)  # a -20 dBFS peak
+ROOT = Path(__file__).resolve().parents[2]
+_PYTHONPATH = os.pathsep.join([str(ROOT / "layers" / "core" / "python"), str(ROOT)])
 
 
 def test_no_volume_and_no_filter_need_no_chain_at_all() -> None:
@@ -176,3 +181,23 @@ def test_ffmpeg_each_eq_preset_moves_low_mid_and_high_as_documented(preset: Filt
     for hz, gain in zip((60, 1000, 10000), EQ_GAINS_DB[preset], strict=True):
         moved = _level(chain, hz) - _level("", hz)
         assert moved == pytest.approx(gain, abs=1.5), (hz, moved)
+
+
+def test_the_encoder_follows_the_channels_bitrate_within_opus_limits() -> None:
+    assert channel_bitrate_kbps(None) == 128  # not connected: discord.py's default
+    assert channel_bitrate_kbps(64000) == 64
+    assert channel_bitrate_kbps(384000) == 384
+    assert channel_bitrate_kbps(1000) == 8
+    options = encoder_options().split()
+    assert options[options.index("-application") + 1] == "audio"
+    assert options[options.index("-frame_duration") + 1] == "20"
+    assert options[options.index("-compression_level") + 1] == "10"
+
+
+def test_required_filters_are_printed_one_a_line_for_the_images_ci() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_task.audio", "--required-filters"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": _PYTHONPATH},
+    )  # fmt: skip
+    assert done.stdout.split() == required_filters()
