@@ -1,4 +1,14 @@
-"""FFmpeg audio sources for a track: Opus pass-through when possible, re-encode otherwise."""
+"""FFmpeg audio sources for a track: Opus pass-through when possible, re-encode otherwise.
+
+The re-encode path (another codec, a volume other than 100, a filter) decodes and resamples once
+to 48 kHz stereo, runs the one ``-af`` chain (``timmybot.filters.audio_filter_chain``) and encodes
+Opus in FFmpeg with settings chosen for Discord (``ENCODER_OPTIONS``): 20 ms frames (what a voice
+packet carries), application "audio" (music, not speech), complexity 10 (libopus's highest, as
+discord.py's own encoder), inband FEC for an expected loss of ``EXPECTED_LOSS_PERCENT`` and the
+voice channel's own bitrate (a listener never receives more than the channel's bitrate anyway).
+
+``python -m voice_task.audio --required-filters`` prints every FFmpeg filter the chain may use.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +18,27 @@ import logging
 import os
 import shlex
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 
 import discord
 
 from timmybot import netguard
+from timmybot.filters import Filters, audio_filter_chain, required_filters
 from timmybot.sources.models import StreamInfo
 
 _log = logging.getLogger(__name__)
 
+#: The bitrate when the channel's is unknown (discord.py's own default).
 OPUS_BITRATE_KBPS = 128
+#: Opus accepts 6–510 kbps; Discord's channels range from 8 to 384 kbps.
+OPUS_BITRATE_MIN_KBPS = 8
+OPUS_BITRATE_MAX_KBPS = 510
+#: discord.py asks FFmpeg for FEC at 15 % expected loss, which makes libopus encode every frame
+#: about twice as hard; 5 % keeps inband FEC for the occasional lost packet at half the CPU.
+EXPECTED_LOSS_PERCENT = 5
+OPUS_COMPLEXITY = 10
 STDERR_TAIL_BYTES = 4096
 FRAME_MS = 20
 #: A stream that stops this close to the track's end has simply ended (lengths are rounded).
@@ -86,15 +106,38 @@ def _ignore_no_proxy() -> None:
         os.environ.pop(name, None)
 
 
-def uses_copy_path(stream: StreamInfo, volume: int) -> bool:
-    """Opus input at volume 100 is sent untouched (no decode, no encode)."""
-    return stream.is_opus and volume == 100
+def uses_copy_path(stream: StreamInfo, volume: int, filters: Filters | None = None) -> bool:
+    """Opus input at volume 100 with no filter is sent untouched (no decode, no encode)."""
+    return stream.is_opus and volume == 100 and (filters is None or filters.is_off)
+
+
+def channel_bitrate_kbps(bitrate_bps: int | None) -> int:
+    """The encoder bitrate for a voice channel's ``bitrate`` (bits per second; None: unknown)."""
+    if not bitrate_bps:
+        return OPUS_BITRATE_KBPS
+    return max(OPUS_BITRATE_MIN_KBPS, min(OPUS_BITRATE_MAX_KBPS, bitrate_bps // 1000))
+
+
+def encoder_options() -> str:
+    """FFmpeg's libopus settings for the re-encode path (they follow discord.py's own, overriding them)."""
+    return (
+        f"-application audio -frame_duration {FRAME_MS} -compression_level {OPUS_COMPLEXITY} "
+        f"-fec true -packet_loss {EXPECTED_LOSS_PERCENT}"
+    )
 
 
 def build_source(
-    stream: StreamInfo, *, position_ms: int, volume: int, executable: str, stderr: StderrTail | None = None
+    stream: StreamInfo,
+    *,
+    position_ms: int,
+    volume: int,
+    executable: str,
+    stderr: StderrTail | None = None,
+    filters: Filters | None = None,
+    bitrate_kbps: int = OPUS_BITRATE_KBPS,
 ) -> discord.FFmpegOpusAudio:
-    """An FFmpegOpusAudio for ``stream`` starting at ``position_ms`` with ``volume`` percent.
+    """An FFmpegOpusAudio for ``stream`` starting at ``position_ms`` (source time) with ``volume``
+    percent and ``filters``, encoded (when it must be) at ``bitrate_kbps``.
 
     The protocol whitelist and reconnect options come from the stream; a seek is an input seek
     (``-ss`` before ``-i``) so FFmpeg skips ahead without decoding. The stream URL is checked once
@@ -112,14 +155,18 @@ def build_source(
     options = "-vn"
     # discord.py maps "opus"/"libopus"/"copy" to stream copy and anything else (None) to a libopus encode.
     codec: str | None = "copy"
-    if not uses_copy_path(stream, volume):
+    chain = ""
+    if not uses_copy_path(stream, volume, filters):
         codec = None
-        options += f" -af {shlex.quote(f'volume={volume / 100:.2f}')}"
-    _log.debug("ffmpeg source codec=%s position_ms=%s volume=%s", codec, position_ms, volume)
+        chain = audio_filter_chain(volume, filters or Filters())
+        options += f" {encoder_options()}"
+        if chain:
+            options += f" -af {shlex.quote(chain)}"
+    _log.debug("ffmpeg source codec=%s position_ms=%s chain=%s", codec, position_ms, chain)
     return discord.FFmpegOpusAudio(
         stream.stream_url,
         codec=codec,
-        bitrate=OPUS_BITRATE_KBPS,
+        bitrate=bitrate_kbps,
         executable=executable,
         before_options=before,
         options=options,
@@ -134,7 +181,8 @@ class TrackSource(discord.AudioSource):
       leaves FFmpeg unread, so the track's position does not move and nothing is lost.
     - It skips the Ogg ``OpusHead``/``OpusTags`` packets ``FFmpegOpusAudio`` yields first: they are
       not audio, and a listener's decoder would get two broken frames per track.
-    - ``position_ms`` counts the frames that actually went out, not wall-clock time.
+    - ``position_ms`` counts the frames that actually went out, not wall-clock time, in source
+      time: each 20 ms frame carries ``rate`` × 20 ms of the track (/speed, nightcore…).
     """
 
     def __init__(
@@ -146,8 +194,10 @@ class TrackSource(discord.AudioSource):
         entry_id: str = "",
         duration_ms: int | None = None,
         stderr: StderrTail | None = None,
+        rate: float = 1.0,
     ) -> None:
         self._inner = inner
+        self.rate = rate
         self.start_ms = start_ms
         self._may_send = may_send
         self.entry_id = entry_id
@@ -161,7 +211,7 @@ class TrackSource(discord.AudioSource):
 
     @property
     def position_ms(self) -> int:
-        return self.start_ms + self.frames * FRAME_MS
+        return self.start_ms + round(self.frames * FRAME_MS * self.rate)
 
     @property
     def _current_error(self) -> Exception | None:
@@ -192,3 +242,18 @@ class TrackSource(discord.AudioSource):
 
     def cleanup(self) -> None:
         self._inner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--required-filters``: the FFmpeg filters the chain may use, one a line (for the image's CI)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["--required-filters"]:
+        print("usage: python -m voice_task.audio --required-filters", file=sys.stderr)  # noqa: T201
+        return 2
+    for name in required_filters():
+        print(name)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -101,7 +101,8 @@ def claim(store: Store, guild_id: str, *, holder: str, launched_generation: int 
     record = store.get_guild(guild_id)
     actual = record.actual
     applied = Applied(skip_seq=actual.applied_skip_seq, stop_seq=actual.applied_stop_seq,
-                      seek_seq=actual.applied_seek_seq, paused=False, volume=record.desired.volume)  # fmt: skip
+                      seek_seq=actual.applied_seek_seq, paused=False, volume=record.desired.volume,
+                      filters=record.desired.filters)  # fmt: skip
     resume = None
     if lease.resume and record.queue and record.queue[0] == lease.resume.get("entry_id"):
         resume = int(lease.resume.get("position_ms", 0))
@@ -109,6 +110,6 @@ def claim(store: Store, guild_id: str, *, holder: str, launched_generation: int 
     if actual.now_playing is not None:  # a previous task died mid-track (no clean release): it plays again
         position = 0
         if actual.started_at is not None and actual.updated_at:
-            position = max(0, int((actual.updated_at - actual.started_at) * 1000))
+            position = max(0, int((actual.updated_at - actual.started_at) * 1000 * actual.rate))
         left_behind = (actual.now_playing, position)
     return Claimed(lease, record, applied, resume, left_behind)

@@ -9,7 +9,7 @@ frames and tells the loop, which decides (resolve again and continue, or skip th
 
 ``Player`` runs on the event loop: it resolves streams in a bounded executor of its own (a hung
 resolve never starves the store calls or the lease heartbeat), opens sources, swaps them for a
-seek, a volume change or a skip, keeps at most one warm next source, and reports the position
+seek, a volume or filter change or a skip, keeps at most one warm next source, and reports the position
 the listeners have heard.
 """
 
@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 
 import discord
 
+from timmybot.filters import Filters
 from timmybot.models import QueueEntry
 from timmybot.sources import stream_for
 from timmybot.sources.chain import SourceChain
 from timmybot.sources.models import StreamInfo, Track
-from voice_task.audio import OPUS_SILENCE, StderrTail, TrackSource, build_source
+from voice_task.audio import OPUS_SILENCE, StderrTail, TrackSource, build_source, channel_bitrate_kbps
 from voice_task.states import Machine, PlaybackState
 from voice_task.voice_client import dave_ready
 
@@ -72,6 +73,10 @@ class QueueSource(discord.AudioSource):
     @property
     def current(self) -> TrackSource | None:
         return self._current
+
+    @property
+    def next(self) -> TrackSource | None:
+        return self._next
 
     def read(self) -> bytes:
         with self._lock:
@@ -158,6 +163,7 @@ class Player:
     current: Playing | None = None
     warm: Warm | None = None
     volume: int = 100
+    filters: Filters = field(default_factory=Filters)
     source: QueueSource | None = None
     _resolved: dict[str, StreamInfo] = field(default_factory=dict)
     _token: int = 0
@@ -187,10 +193,17 @@ class Player:
         stderr = StderrTail()
         duration = entry.duration_s or stream.duration_s
         ffmpeg = build_source(stream, position_ms=position_ms, volume=self.volume, executable=self.ffmpeg,
-                              stderr=stderr)  # fmt: skip
+                              stderr=stderr, filters=self.filters,
+                              bitrate_kbps=channel_bitrate_kbps(self._channel_bitrate()))  # fmt: skip
         return TrackSource(ffmpeg, start_ms=position_ms, may_send=lambda: dave_ready(self.voice()),
                            entry_id=entry.entry_id, duration_ms=duration * 1000 if duration else None,
-                           stderr=stderr)  # fmt: skip
+                           stderr=stderr, rate=self.filters.rate)  # fmt: skip
+
+    def _channel_bitrate(self) -> int | None:
+        """The voice channel's bitrate in bits per second (None: not connected or not known)."""
+        voice = self.voice()
+        bitrate = getattr(getattr(voice, "channel", None), "bitrate", None)
+        return bitrate if isinstance(bitrate, int) else None
 
     # ------------------------------------------------------------------ what plays
     def play(self, entry: QueueEntry, stream: StreamInfo, position_ms: int, *, paused: bool, reason: str) -> None:
@@ -200,7 +213,7 @@ class Player:
         self._drop_warm_if(lambda warm: warm.entry.entry_id == entry.entry_id)
         self.current = Playing(entry, stream, source)
         self._swap_in(source)
-        self._pause_state(paused, reason)
+        self._track_started(paused, reason)
 
     def _swap_in(self, source: TrackSource) -> None:
         if self.source is not None and self._source_running():
@@ -228,7 +241,7 @@ class Player:
         self.chain(warm.source, entry, warm.stream)
 
     def restart(self, position_ms: int, *, reason: str) -> None:
-        """The current track again from ``position_ms`` (a seek, a volume change, an expired stream)."""
+        """The current track again from ``position_ms`` (a seek, a volume or filter change, an expired stream)."""
         current = self.current
         if current is None:
             return
@@ -250,6 +263,14 @@ class Player:
             if old is not None and old is not source:
                 old.cleanup()
         _log.info("next track %s is warm", entry.entry_id)
+
+    def rewarm(self, why: str) -> None:
+        """Open the warm next track again (its sound changed), from where it was to start."""
+        warm = self.warm
+        if warm is None or (self.source is not None and self.source.next is not warm.source):
+            return  # none, or the source is switching to it right now (the loop hears of it next)
+        self.warm_next(warm.entry, warm.stream, warm.source.start_ms)
+        _log.info("reopened the warm next track %s (%s)", warm.entry.entry_id, why)
 
     def drop_warm(self, why: str) -> None:
         warm, self.warm = self.warm, None
@@ -318,6 +339,13 @@ class Player:
             voice.resume()
         self._pause_state(False, "resumed")
 
+    def _track_started(self, paused: bool, reason: str) -> None:
+        """A track was just opened (from resolving): it plays, or waits paused as applied."""
+        voice = self.voice()
+        if paused and voice is not None and voice.is_playing():
+            voice.pause()
+        self.machine.move(PlaybackState.PAUSED if paused else PlaybackState.PLAYING, reason)
+
     def _pause_state(self, paused: bool, reason: str) -> None:
         if self.machine.state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
             return  # no track to pause or resume (between tracks, one that failed): the next starts as applied
@@ -331,10 +359,16 @@ class Player:
         return self.current.source.position_ms if self.current is not None else 0
 
     def remaining_s(self) -> float | None:
+        """Wall-clock seconds until the current track ends (at its rate: 3:00 at 1.5× is 2:00)."""
         current = self.current
         if current is None or not current.source.duration_ms:
             return None
-        return max(0.0, (current.source.duration_ms - current.source.position_ms) / 1000)
+        return max(0.0, (current.source.duration_ms - current.source.position_ms) / 1000 / current.source.rate)
+
+    @property
+    def rate(self) -> float:
+        """Seconds of the current track played per second of wall time."""
+        return self.current.source.rate if self.current is not None else self.filters.rate
 
     # ------------------------------------------------------------------ discord.py's player
     def _source_running(self) -> bool:

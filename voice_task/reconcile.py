@@ -6,8 +6,9 @@ Pure functions over plain values, so every rule is unit-testable without discord
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from timmybot.filters import Filters
 from timmybot.models import Desired
 
 
@@ -16,6 +17,7 @@ class Action(enum.Enum):
     SKIP = "skip"
     SEEK = "seek"
     SET_VOLUME = "set_volume"
+    SET_FILTERS = "set_filters"
     PAUSE = "pause"
     RESUME = "resume"
 
@@ -29,13 +31,14 @@ class Applied:
     seek_seq: int
     paused: bool
     volume: int
+    filters: Filters = field(default_factory=Filters)
 
 
 def plan(desired: Desired, applied: Applied, *, playing: bool) -> list[Action]:
     """The actions that bring playback to ``desired``, in the order to apply them.
 
-    Stop wins over everything. A skip makes an earlier seek moot. Pause/volume apply whether or
-    not a track is loaded (they are remembered for the next one).
+    Stop wins over everything. A skip makes an earlier seek moot. Pause, volume and filters apply
+    whether or not a track is loaded (they are remembered for the next one).
     """
     if desired.stop_seq > applied.stop_seq:
         return [Action.STOP]
@@ -46,6 +49,8 @@ def plan(desired: Desired, applied: Applied, *, playing: bool) -> list[Action]:
         actions.append(Action.SEEK)
     if desired.volume != applied.volume:
         actions.append(Action.SET_VOLUME)
+    if desired.filters != applied.filters:
+        actions.append(Action.SET_FILTERS)
     if desired.paused and not applied.paused:
         actions.append(Action.PAUSE)
     elif not desired.paused and applied.paused:

@@ -1,7 +1,8 @@
 """``python -m voice_task --self-check``: is everything the task needs present?
 
-Checks ffmpeg (and its libopus encoder), libopus for discord.py's PCM path, davey (DAVE E2EE,
-mandatory since March 2026), PyNaCl, a JavaScript runtime for current yt-dlp, and the settings.
+Checks ffmpeg (its libopus encoder, and every filter the audio chain may use: ``ffmpeg -filters``),
+libopus for discord.py's PCM path, davey (DAVE E2EE, mandatory since March 2026), PyNaCl, a
+JavaScript runtime for current yt-dlp, and the settings.
 Prints one line per check and exits non-zero naming what is missing.
 """
 
@@ -36,6 +37,24 @@ def _ffmpeg(settings: Settings) -> str:
     if "libopus" not in out.stdout:
         raise Missing(f"{exe} has no libopus encoder")
     return exe
+
+
+def _ffmpeg_filters(settings: Settings) -> str:
+    """Every filter ``timmybot.filters.audio_filter_chain`` can ask for is in this ffmpeg's ``-filters``."""
+    from timmybot.filters import required_filters  # noqa: PLC0415
+    from voice_task.audio import ffmpeg_executable  # noqa: PLC0415
+
+    exe = ffmpeg_executable(settings.ffmpeg_path)
+    try:
+        out = subprocess.run([exe, "-hide_banner", "-filters"], check=False, capture_output=True, text=True, timeout=20)
+    except OSError as exc:
+        raise Missing(f"ffmpeg could not run ({exc})") from exc
+    listed = {line.split()[1] for line in out.stdout.splitlines() if len(line.split()) >= 3}
+    needed = required_filters()
+    missing = [name for name in needed if name not in listed]
+    if missing:
+        raise Missing(f"{exe} lacks the audio filters {', '.join(missing)}")
+    return f"{len(needed)} filters: {', '.join(needed)}"
 
 
 def _libopus() -> str:
@@ -83,6 +102,7 @@ def _settings(settings: Settings, guild_id: str) -> str:
 def run_self_check(settings: Settings, *, guild_id: str = "", require_js: bool = True) -> int:
     checks: list[Check] = [
         ("ffmpeg", lambda: _ffmpeg(settings)),
+        ("ffmpeg filters", lambda: _ffmpeg_filters(settings)),
         ("libopus", _libopus),
         ("davey", _module("davey")),
         ("PyNaCl", _module("nacl")),

@@ -231,6 +231,7 @@ class VoiceTask:
         self.sequencer.played_seq = claimed.record.actual.played_seq
         self.applied = claimed.applied
         self.player.volume = claimed.applied.volume
+        self.player.filters = claimed.applied.filters
         self.sequencer.resume_position_ms = claimed.resume_position_ms
         self.sequencer.left_behind = claimed.left_behind
         self.lifecycle.move(Lifecycle.CLAIMED, f"lease generation {self.generation}")
@@ -354,6 +355,13 @@ class VoiceTask:
             self.player.volume = desired.volume
             self.player.drop_warm("the volume changed")
             self.player.restart(self.player.position_ms, reason=f"volume {desired.volume}")
+        elif action is Action.SET_FILTERS:
+            # The current track goes on from where the listeners are, with the new chain; the warm
+            # next one is opened again with it.
+            self.applied = replace(self.applied, filters=desired.filters)
+            self.player.filters = desired.filters
+            self.player.restart(self.player.position_ms, reason=f"filters {desired.filters.describe()}")
+            self.player.rewarm("the filters changed")
         elif action is Action.PAUSE:
             self.applied = replace(self.applied, paused=True)
             if self.player.current is not None:
@@ -363,8 +371,9 @@ class VoiceTask:
             if self.player.current is not None:
                 self.player.resume()
         await self.publish()
-        if action in (Action.PAUSE, Action.RESUME):
-            self.spawn(self.post_now_playing(), "now-playing card")  # the card says paused or playing
+        if action in (Action.PAUSE, Action.RESUME, Action.SET_FILTERS):
+            # The card says paused or playing, and which filters play.
+            self.spawn(self.post_now_playing(), "now-playing card")
 
     # ------------------------------------------------------------------ state out
     def _refresh_listeners(self) -> bool:
@@ -384,8 +393,9 @@ class VoiceTask:
             self.actual = replace(
                 self.actual,
                 now_playing=current.entry if current else self.sequencer.loading,
-                started_at=self.clock() - position / 1000 if playing else None,
+                started_at=self.clock() - position / 1000 / self.player.rate if playing else None,
                 position_ms=position,
+                rate=self.player.rate,
                 paused=self.applied.paused,
                 volume=self.applied.volume,
                 applied_skip_seq=self.applied.skip_seq,

@@ -2,13 +2,22 @@
 
 Everything runs in one process on one machine, in this order:
 
-1. CPU per minute of audio (BRIEF §7: our copy path ≤ 25 % of the common pipeline). A 60 s tone
-   is decoded as fast as possible (not in real time) from a loopback HTTP server (a separate
-   process, so serving it costs neither side), and every packet is read:
+1. CPU per minute of audio (BRIEF §7: our copy path ≤ 25 % of the common pipeline). 60 s of a
+   stereo chord with harmonics and noise (the quality figure's signal) is decoded as fast as
+   possible (not in real time) from a loopback HTTP server (a separate process, so serving it
+   costs neither side), and every packet is read:
    - our copy path: ``voice_task.audio.build_source`` on Opus/WebM at volume 100 (codec copy);
-   - our re-encode path: the same on MP3 at volume 50 (FFmpeg decodes, filters and encodes Opus);
+   - our re-encode path: the same on MP3 with no filter (FFmpeg decodes and encodes Opus), at
+     volume 50, and with each /filter preset, /speed 1.5 and /pitch +3 (the one ``-af`` chain);
    - the common pipeline (the baseline): ``discord.FFmpegPCMAudio`` + ``PCMVolumeTransformer`` and
      ``discord.opus.Encoder().encode`` in this process, as discord.py's player does for PCM.
+   Every encoding pipeline runs at the same bitrate (``--bitrate``, 128 kbps: discord.py's
+   default); both encoders' settings are printed (ours: complexity 10, FEC at 5 % expected loss;
+   the common one: libopus's default complexity 9, FEC at 15 %). Target: re-encode with no filter
+   ≤ 0.8 × the common pipeline.
+   Then the quality floor: a chord with harmonics and noise (lossless FLAC) through our re-encode
+   path and through the common pipeline, each decoded and compared with the source (aligned,
+   error energy in dB of the source's); ours may be at most 1 dB worse.
    CPU = the FFmpeg child's user+sys (``RUSAGE_CHILDREN`` deltas once it is reaped) + this
    process's own (``time.process_time`` deltas: reading, parsing, scaling, encoding). The
    encryption and UDP send that every pipeline shares are left out. The common pipeline needs
@@ -40,6 +49,9 @@ Everything runs in one process on one machine, in this order:
      silence a listener heard at each change (from the last sample of one tone above -40 dBFS to
      the first of the next, placed by packet arrival), less the files' own quiet there (baseline,
      same run: the files' Opus packets decoded as sent, encoder pre-skip and end padding included).
+   - filter changes mid-track (``--filter-changes``): nightcore on and off on one 440 Hz tone,
+     from the ``set_filters`` write (what /filter makes, with its wake hint) to the first packet
+     of the new sound (550 or 440 Hz), against the skip budget.
    - packet gaps during steady playback (copy path), 1 s after the track started.
    - peak RSS (``VmHWM``) of the voice task process after all of the above, and of its FFmpeg child.
    - reconnect gaps: ``--faults`` voice closes of each kind mid-track (4006: the task opens a fresh
@@ -55,7 +67,9 @@ never fail the run; a phase that cannot measure prints why and the script exits 
 libopus that cannot be installed here: that pipeline is reported unavailable, with a note).
 
     .venv/bin/python -m scripts.bench.voice [--plays 10] [--skips 20] [--changes 20] [--cold 3] [--gap-seconds 30]
-        [--cpu-runs 3] [--faults 20] [--controls 20] [--quick]
+        [--cpu-runs 3] [--faults 20] [--controls 20] [--filter-changes 20] [--bitrate 128] [--quick]
+    .venv/bin/python -m scripts.bench.voice --only cpu       # the CPU rows and the quality figure only
+    .venv/bin/python -m scripts.bench.voice --only filters   # those and the filter changes
 """
 
 from __future__ import annotations
@@ -94,6 +108,9 @@ if TYPE_CHECKING:
     from timmybot.sources.models import StreamInfo
 
 _log = logging.getLogger(__name__)
+
+DEFAULT_BITRATE_KBPS = 128  # discord.opus.Encoder's default: the common pipeline as bots run it
+ONLY_CHOICES = ("cpu", "filters")
 
 # BRIEF §7 targets.
 PLAY_TARGET_S = 1.5
@@ -261,24 +278,72 @@ def http_file_server(directory: Path) -> Iterator[str]:
             process.wait()
 
 
-def cpu_pipelines(report: Report, runs: int, opus_problem: str | None) -> None:
+#: The chord of the quality figure: A minor (A3, C4, E4), five harmonics each at 1/k, and noise.
+#: It is also what the CPU figures play.
+QUALITY_CHORD_HZ = (220.0, 261.63, 329.63)
+QUALITY_SECONDS = 10.0
+QUALITY_FLOOR_DB = 1.0  # ours may be at most this much worse than the common pipeline
+REENCODE_RATIO_TARGET = 0.8
+COMMON_EXPECTED_LOSS = 0.15  # discord.opus.Encoder's default, as VoiceClient builds it
+
+
+#: Each note's level in the left and the right channel: panned apart, as a mix spreads instruments.
+QUALITY_PAN = ((1.0, 0.4), (0.7, 0.7), (0.4, 1.0))
+
+
+def _chord_expression(channel: int) -> str:
+    partials = "+".join(
+        f"{0.03 * pan[channel] / k:.4f}*sin(2*PI*{hz * k:g}*t)"
+        for hz, pan in zip(QUALITY_CHORD_HZ, QUALITY_PAN, strict=True)
+        for k in range(1, 6)
+    )
+    return f"{partials}+0.01*(2*random({channel})-1)"
+
+
+def _common_settings(bitrate_kbps: int) -> str:
+    import discord  # noqa: PLC0415
+
+    encoder = discord.opus.Encoder(bitrate=bitrate_kbps)
+    complexity = ctypes.c_int32()
+    discord.opus._lib.opus_encoder_ctl(encoder._state, 4011, ctypes.byref(complexity))  # OPUS_GET_COMPLEXITY
+    return (f"common: FFmpeg decodes to s16le 48 kHz stereo, PCMVolumeTransformer and discord.opus.Encoder in "
+            f"Python: {bitrate_kbps} kbps, 20 ms frames, application audio, complexity {complexity.value} "
+            f"(libopus's default), FEC at {COMMON_EXPECTED_LOSS:.0%} expected loss, signal auto")  # fmt: skip
+
+
+def _our_settings(bitrate_kbps: int) -> str:
+    from voice_task.audio import EXPECTED_LOSS_PERCENT, OPUS_COMPLEXITY  # noqa: PLC0415
+
+    return (f"ours (re-encode): FFmpeg decodes and resamples once to 48 kHz stereo, runs the -af chain (none "
+            f"without a filter) and encodes with libopus: {bitrate_kbps} kbps (the voice channel's in the task), "
+            f"20 ms frames, application audio, complexity {OPUS_COMPLEXITY}, "
+            f"FEC at {EXPECTED_LOSS_PERCENT} % expected loss")  # fmt: skip
+
+
+def cpu_pipelines(report: Report, runs: int, opus_problem: str | None, *, bitrate_kbps: int) -> None:
     import discord  # noqa: PLC0415 - the heavy import only once the header is printed
 
-    from tests.support.media import cache_dir, tone_file  # noqa: PLC0415
+    from tests.support.media import cache_dir, signal_file  # noqa: PLC0415
+    from timmybot.filters import FilterPreset, Filters  # noqa: PLC0415
     from timmybot.sources.models import StreamInfo  # noqa: PLC0415
     from voice_task.audio import StderrTail, build_source, ffmpeg_executable  # noqa: PLC0415
 
-    webm = tone_file(440, CPU_SOURCE_SECONDS, "webm")
-    mp3 = tone_file(440, CPU_SOURCE_SECONDS, "mp3")
+    # Music-like stereo (the quality figure's chord, its noise different in each channel): a mono
+    # tone would flatter the presets that cancel or move the centre (karaoke, 8D).
+    chord = f"{_chord_expression(0)}|{_chord_expression(1)}"
+    webm = signal_file("chord", chord, CPU_SOURCE_SECONDS, "webm")
+    mp3 = signal_file("chord", chord, CPU_SOURCE_SECONDS, "mp3")
     executable = ffmpeg_executable()
 
     with http_file_server(cache_dir()) as base:
         opus_stream = StreamInfo(stream_url=f"{base}/{webm.name}", codec="opus", container="webm", local=True)
         mp3_stream = StreamInfo(stream_url=f"{base}/{mp3.name}", codec="mp3", container="mp3", local=True)
 
-        def ours(stream: StreamInfo, volume: int) -> Callable[[], tuple[discord.AudioSource, None]]:
+        def ours(stream: StreamInfo, volume: int,
+                 filters: Filters | None = None) -> Callable[[], tuple[discord.AudioSource, None]]:  # fmt: skip
             def make() -> tuple[discord.AudioSource, None]:
-                source = build_source(stream, position_ms=0, volume=volume, executable=executable, stderr=StderrTail())
+                source = build_source(stream, position_ms=0, volume=volume, executable=executable,
+                                      stderr=StderrTail(), filters=filters, bitrate_kbps=bitrate_kbps)  # fmt: skip
                 return source, None
 
             return make
@@ -290,51 +355,140 @@ def cpu_pipelines(report: Report, runs: int, opus_problem: str | None) -> None:
                 before_options=mp3_stream.ffmpeg_before_options(),
                 options="-vn",
             )
-            encoder = discord.opus.Encoder()  # what VoiceClient builds: 128 kbps, FEC, 15 % expected loss
+            encoder = discord.opus.Encoder(bitrate=bitrate_kbps)  # what VoiceClient builds: FEC, 15 % expected loss
             return discord.PCMVolumeTransformer(pcm, volume=0.5), lambda frame: encoder.encode(
                 frame, encoder.SAMPLES_PER_FRAME
             )
 
+        labels = {
+            "copy": "CPU / audio min: our copy path (Opus/WebM, vol 100)",
+            "re-encode": "CPU / audio min: our re-encode, no filter (MP3, vol 100)",
+            "re-encode-50": "CPU / audio min: our re-encode (MP3, vol 50)",
+        }
         pipelines: dict[str, Callable[[], tuple[discord.AudioSource, Callable[[bytes], object] | None]]] = {
             "copy": ours(opus_stream, 100),
-            "re-encode": ours(mp3_stream, 50),
+            "re-encode": ours(mp3_stream, 100),
+            "re-encode-50": ours(mp3_stream, 50),
         }
+        extra = {f"preset {p.value}": Filters(p) for p in FilterPreset if p is not FilterPreset.OFF}
+        extra |= {"speed 1.5": Filters(speed=1.5), "pitch +3": Filters(pitch=3)}
+        for name, filters in extra.items():
+            labels[name] = f"  our re-encode with {filters.describe()} (MP3, vol 100)"
+            pipelines[name] = ours(mp3_stream, 100, filters)
+        labels["common"] = "CPU / audio min: common pipeline (baseline, vol 50)"
         if opus_problem is None:
             pipelines["common"] = common
         samples: dict[str, list[CpuRun]] = {name: [] for name in pipelines}
-        for make in pipelines.values():  # one untimed pass each: page cache, imports, libopus load
-            _measure(make)
+        for name, make in pipelines.items():  # one untimed pass each: page cache, imports, libopus load
+            if name not in extra:  # the presets read the same file with the same FFmpeg as the re-encode
+                _measure(make)
         for _ in range(runs):  # interleaved, so a noisy moment hits every pipeline alike
             for name, make in pipelines.items():
                 samples[name].append(_measure(make))
 
-    labels = {
-        "copy": "CPU / audio min: our copy path (Opus/WebM, vol 100)",
-        "re-encode": "CPU / audio min: our re-encode (MP3, vol 50)",
-        "common": "CPU / audio min: common pipeline (baseline)",
+    medians = {
+        name: sorted(runs_of, key=lambda run: run.per_audio_minute)[len(runs_of) // 2]
+        for name, runs_of in samples.items()
     }
-    per_minute: dict[str, float] = {}
+    per_minute = {name: mid.per_audio_minute for name, mid in medians.items()}
     for name, label in labels.items():
-        if name not in samples:
+        if name not in medians:
             report.unavailable(label, opus_problem or "not measured", failure=opus_problem is None)
             continue
-        mid = sorted(samples[name], key=lambda run: run.per_audio_minute)[len(samples[name]) // 2]
-        per_minute[name] = mid.per_audio_minute
+        mid = medians[name]
         audio_s = mid.packets * FRAME_S
+        ratio = ""
+        if "common" in per_minute and name != "common":
+            ratio = f"; {mid.per_audio_minute / per_minute['common']:.2f}× common"
         report.row(
             label,
             str(len(samples[name])),
             f"{mid.per_audio_minute:.3f} s (median; ffmpeg {mid.ffmpeg_s:.3f} s + python {mid.python_s:.3f} s "
-            f"for {audio_s:.1f} s of audio)",
+            f"for {audio_s:.1f} s of audio){ratio}",
         )
+    report.notes.append(_our_settings(bitrate_kbps))
+    if opus_problem is None:
+        report.notes.append(_common_settings(bitrate_kbps))
     if "common" in per_minute:
-        ratio = per_minute["copy"] / per_minute["common"]
+        common_s = per_minute["common"]
+        ratio = per_minute["copy"] / common_s
         report.row(
             "ratio copy / common", "", f"{ratio:.3f}", f"≤ {CPU_RATIO_TARGET:g}", _verdict(ratio <= CPU_RATIO_TARGET)
         )
-        report.row("ratio re-encode / common", "", f"{per_minute['re-encode'] / per_minute['common']:.3f}", "(none)")
+        ratio = per_minute["re-encode"] / common_s
+        report.row("ratio re-encode (no filter) / common", "", f"{ratio:.3f}", f"≤ {REENCODE_RATIO_TARGET:g}",
+                   _verdict(ratio <= REENCODE_RATIO_TARGET))  # fmt: skip
+        report.row("ratio re-encode (vol 50) / common (vol 50)", "", f"{per_minute['re-encode-50'] / common_s:.3f}",
+                   "(none)")  # fmt: skip
     else:
         report.unavailable("ratio copy / common", "no common pipeline", failure=opus_problem is None)
+
+
+def _collect(source: discord.AudioSource, encode: Callable[[bytes], bytes] | None) -> list[bytes]:
+    """Every Opus packet of ``source`` (the Ogg header packets left out), encoded first if asked."""
+    packets: list[bytes] = []
+    try:
+        while frame := source.read():
+            if encode is not None:
+                packets.append(encode(frame))
+            elif not frame.startswith((b"OpusHead", b"OpusTags")):
+                packets.append(frame)
+    finally:
+        source.cleanup()
+        _reap(source)
+    return packets
+
+
+def _error_db(decoded: Any, reference: Any) -> float:
+    """The decoded output's error against the source, in dB relative to the source's energy (lower is
+    better), after aligning the two (the encoders' look-ahead delays the output by a few ms)."""
+    import numpy as np  # noqa: PLC0415
+
+    mono_out, mono_ref = decoded.mean(axis=1), reference.mean(axis=1)
+    size = min(len(mono_out), len(mono_ref))
+    spectrum = np.fft.rfft(mono_out[:size], 2 * size) * np.conj(np.fft.rfft(mono_ref[:size], 2 * size))
+    correlation = np.fft.irfft(spectrum)[:4800]  # the output lags by at most 100 ms
+    lag = int(np.argmax(correlation))
+    edge = 24000  # half a second at each end: start-up and end padding are not the music
+    out = decoded[lag + edge : lag + size - edge]
+    ref = reference[edge : edge + len(out)]
+    return float(10 * np.log10(np.sum((out - ref) ** 2) / np.sum(ref**2)))
+
+
+def quality(report: Report, opus_problem: str | None, *, bitrate_kbps: int) -> None:
+    """The quality floor: a chord with harmonics and noise (FLAC, lossless) through our re-encode path
+    and through the common pipeline at the same bitrate, both decoded and compared with the source."""
+    figure = "quality: decoded error vs source (chord + harmonics + noise)"
+    if opus_problem is not None:
+        report.unavailable(figure, opus_problem, failure=False)
+        return
+    import discord  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    from tests.support.audio import decode_opus  # noqa: PLC0415
+    from tests.support.media import cache_dir, signal_file  # noqa: PLC0415
+    from timmybot.sources.models import StreamInfo  # noqa: PLC0415
+    from voice_task.audio import StderrTail, build_source, ffmpeg_executable  # noqa: PLC0415
+
+    flac = signal_file("chord", f"{_chord_expression(0)}|{_chord_expression(1)}", QUALITY_SECONDS, "flac")
+    executable = ffmpeg_executable()
+    raw = subprocess.run([executable, "-v", "error", "-i", str(flac), "-f", "f32le", "-ac", "2", "-ar", "48000", "-"],
+                         capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    reference = np.frombuffer(raw, dtype="<f4").astype(np.float64).reshape(-1, 2)
+    with http_file_server(cache_dir()) as base:
+        stream = StreamInfo(stream_url=f"{base}/{flac.name}", codec="flac", container="flac", local=True)
+        ours = _collect(build_source(stream, position_ms=0, volume=100, executable=executable, stderr=StderrTail(),
+                                     bitrate_kbps=bitrate_kbps), None)  # fmt: skip
+        pcm = discord.FFmpegPCMAudio(stream.stream_url, executable=executable,
+                                     before_options=stream.ffmpeg_before_options(), options="-vn")  # fmt: skip
+        encoder = discord.opus.Encoder(bitrate=bitrate_kbps)
+        common = _collect(discord.PCMVolumeTransformer(pcm, volume=1.0),
+                          lambda frame: encoder.encode(frame, encoder.SAMPLES_PER_FRAME))  # fmt: skip
+    ours_db = _error_db(decode_opus(ours, channels=2), reference)
+    common_db = _error_db(decode_opus(common, channels=2), reference)
+    worse = ours_db - common_db
+    report.row(figure, "1 each", f"ours {ours_db:.2f} dB, common {common_db:.2f} dB (ours {worse:+.2f} dB)",
+               f"ours ≤ common + {QUALITY_FLOOR_DB:g} dB", _verdict(worse <= QUALITY_FLOOR_DB))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------- voice helpers
@@ -753,6 +907,40 @@ def queue_controls(report: Report, warm: WarmGuild, samples: int) -> None:
         _latency_row(report, figures["skip"], measured["skip"], "", None)
 
 
+FILTER_TONE_HZ, NIGHTCORE_HZ = 440, 550  # nightcore plays a 440 Hz tone at 440 × 1.25
+
+
+def filter_change_latency(report: Report, warm: WarmGuild, samples: int) -> None:
+    """A filter changed mid-track (``set_filters``, what /filter writes, with its wake hint), from
+    the store write to the first packet of the new sound: nightcore on (550 Hz heard) and off
+    again (440 Hz), alternately, on one long 440 Hz tone. The task restarts FFmpeg at the position
+    heard; its budget is the skip's."""
+    from timmybot.filters import FilterPreset, Filters  # noqa: PLC0415
+
+    figure = "filter change → new sound's first packet (wake hint)"
+    stack, gid = warm.stack, warm.gid
+    with phase(report, figure):
+        _wait_idle(stack, gid)
+        seconds = max(30.0, samples * 2.5)
+        warm.enqueue(stack.tone_entry(FILTER_TONE_HZ, seconds))
+        stack.wait_for_audio(gid, since=time.monotonic(), timeout=10, packets=25)
+        measured: list[float] = []
+        for index in range(samples):
+            nightcore = index % 2 == 0
+
+            def write(on: bool = nightcore) -> int:
+                stack.store.set_filters(gid, Filters(FilterPreset.NIGHTCORE) if on else Filters())
+                return NIGHTCORE_HZ if on else FILTER_TONE_HZ
+
+            measured.append(_change_heard(warm, write))
+            time.sleep(0.5)  # a moment of the new sound before the next change
+        stack.store.set_filters(gid, Filters())
+        stack.store.update_desired(gid, bump_skip=True)
+        _wait_idle(stack, gid)
+        target = f"p95 ≤ {SKIP_P95_TARGET_S * 1000:g} ms (the skip budget)"
+        _latency_row(report, figure, measured, target, percentile(measured, 95) <= SKIP_P95_TARGET_S)
+
+
 def _change_heard(warm: WarmGuild, write: Callable[[], int]) -> float:
     """Seconds from ``write()`` (which returns the tone it asks for) to that tone's first packet."""
     warm.random_pause()
@@ -983,7 +1171,7 @@ def reconnect_gaps(report: Report, warm: WarmGuild, faults: int) -> None:
 
 
 def voice_phases(report: Report, *, cold: int, plays: int, skips: int, changes: int, gap_seconds: float,
-                 faults: int, controls: int = 0) -> None:  # fmt: skip
+                 faults: int, controls: int = 0, filter_changes: int = 0) -> None:  # fmt: skip
     from tests.support.emulator import DiscordEmulator  # noqa: PLC0415
     from tests.support.media import MediaServer  # noqa: PLC0415
     from tests.support.voice_stack import VoiceStack  # noqa: PLC0415
@@ -1012,12 +1200,18 @@ def voice_phases(report: Report, *, cold: int, plays: int, skips: int, changes: 
             warm = start_warm_task(stack)
         if warm is None:
             return
-        warm_play(report, warm, tmp, plays)
-        skip_latency(report, warm, skips)
+        if plays:
+            warm_play(report, warm, tmp, plays)
+        if skips:
+            skip_latency(report, warm, skips)
         if controls:
             queue_controls(report, warm, controls)
-        track_changes(report, warm, changes)
-        packet_gaps_and_memory(report, warm, gap_seconds)
+        if filter_changes:
+            filter_change_latency(report, warm, filter_changes)
+        if changes:
+            track_changes(report, warm, changes)
+        if gap_seconds:
+            packet_gaps_and_memory(report, warm, gap_seconds)
         if faults:
             reconnect_gaps(report, warm, faults)
         with phase(report, "warm task stop"):
@@ -1041,12 +1235,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="samples of each queue control (play now, /skipto far); 0 skips them")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke sizes: --plays 2 --skips 3 --changes 3 "
                         "--cold 1 --gap-seconds 5 --cpu-runs 1 --faults 2 --controls 2")  # fmt: skip
+    parser.add_argument("--filter-changes", type=int, default=20,
+                        help="filter changes mid-track (nightcore on and off); 0 skips them")  # fmt: skip
+    parser.add_argument("--bitrate", type=int, default=DEFAULT_BITRATE_KBPS,
+                        help="kbps for every re-encoding pipeline (ours and the common one alike)")  # fmt: skip
+    parser.add_argument("--only", choices=ONLY_CHOICES,
+                        help="cpu: only the CPU per audio minute and the quality figure; "
+                        "filters: those and the mid-track filter changes")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.plays, args.skips, args.cold, args.gap_seconds, args.cpu_runs, args.faults = 2, 3, 1, 5.0, 1, 2
-        args.changes, args.controls = 3, 2
-    if args.controls < 0:
-        parser.error("--controls must be 0 or more")
+        args.changes, args.controls, args.filter_changes = 3, 2, 3
+    if args.controls < 0 or args.filter_changes < 0:
+        parser.error("--controls and --filter-changes must be 0 or more")
     if min(args.plays, args.skips, args.changes, args.cpu_runs) < 1 or args.cold < 0 or args.gap_seconds < 1:
         parser.error("sizes must be positive (--cold may be 0)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -1056,17 +1257,29 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (
         f"--plays {args.plays} --skips {args.skips} --changes {args.changes} --cold {args.cold} "
         f"--gap-seconds {args.gap_seconds:g} "
-        f"--cpu-runs {args.cpu_runs} --faults {args.faults} --controls {args.controls}"
+        f"--cpu-runs {args.cpu_runs} --faults {args.faults} --controls {args.controls} "
+        f"--filter-changes {args.filter_changes} --bitrate {args.bitrate}"
     )
+    if args.only:
+        sizes = f"--only {args.only} --cpu-runs {args.cpu_runs} --bitrate {args.bitrate}"
+        if args.only == "filters":
+            sizes += f" --filter-changes {args.filter_changes}"
     print_header("voice: warm /play, skip, packet gaps, memory, cold start, CPU per pipeline", sizes)
     report = Report()
     opus_problem = ensure_libopus()
     if opus_problem is not None:
         print(f"note: the common pipeline is unavailable: {opus_problem}")
     with phase(report, "CPU / audio min"):
-        cpu_pipelines(report, args.cpu_runs, opus_problem)
-    voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, changes=args.changes,
-                 gap_seconds=args.gap_seconds, faults=args.faults, controls=args.controls)  # fmt: skip
+        cpu_pipelines(report, args.cpu_runs, opus_problem, bitrate_kbps=args.bitrate)
+    with phase(report, "quality"):
+        quality(report, opus_problem, bitrate_kbps=args.bitrate)
+    if args.only == "filters":
+        voice_phases(report, cold=0, plays=0, skips=0, changes=0, gap_seconds=0, faults=0, controls=0,
+                     filter_changes=args.filter_changes)  # fmt: skip
+    elif args.only is None:
+        voice_phases(report, cold=args.cold, plays=args.plays, skips=args.skips, changes=args.changes,
+                     gap_seconds=args.gap_seconds, faults=args.faults, controls=args.controls,
+                     filter_changes=args.filter_changes)  # fmt: skip
 
     print()
     table([["figure", "N", "result", "target", "verdict"], *report.rows])

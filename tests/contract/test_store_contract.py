@@ -31,6 +31,7 @@ from timmybot.errors import (
     QueueFullError,
     StaleGenerationError,
 )
+from timmybot.filters import FilterPreset, Filters
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store, keys
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
@@ -757,6 +758,9 @@ class TestRoundTrip:
                 stop_seq=2,
                 seek_seq=4,
                 seek_ms=61_500,
+                filter=FilterPreset.NIGHTCORE,
+                speed=1.35,
+                pitch=-7,
             ),
             actual=Actual(
                 now_playing=playing,
@@ -771,6 +775,7 @@ class TestRoundTrip:
                 message_channel_id="777777777777777777",
                 message_id="888888888888888888",
                 updated_at=1_800_000_011.5,
+                rate=1.6875,
             ),
             queue=("q1", "q2"),
             voice_channel_id="999999999999999999",
@@ -791,6 +796,15 @@ class TestRoundTrip:
 
         # THEN every field comes back equal, with the version the write gave it
         assert read == written == full.evolve(version=1)
+
+    def test_set_filters_keeps_the_other_desired_fields(self, store: Store) -> None:
+        store.update_desired(GUILD, volume=40, paused=True)
+        written = store.set_filters(GUILD, Filters(FilterPreset.BASS_HIGH, speed=0.75, pitch=3))
+        read = store.get_guild(GUILD)
+
+        assert read == written
+        assert read.desired.filters == Filters(FilterPreset.BASS_HIGH, 0.75, 3)
+        assert (read.desired.volume, read.desired.paused) == (40, True)
 
     def test_each_write_bumps_the_version(self, store: Store) -> None:
         first = store.update_settings(GUILD, vote_skip=False)

@@ -78,6 +78,9 @@ def _templates() -> list[dict[str, Any]]:
     built += [
         command("play", {"query": "never gonna give you up"}),
         command("volume", {"level": 50}),
+        command("filter", {"preset": "nightcore"}),
+        command("speed", {"value": 1.25}),
+        command("pitch", {"semitones": -4}),
         command("seek", {"position": "1:30"}),
         command("remove", {"position": 1}),
         command("move", {"from": 1, "to": 2}),

@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKS = ("ffmpeg", "libopus", "davey", "PyNaCl", "discord.py", "yt-dlp", "javascript runtime", "settings")
+CHECKS = (
+    "ffmpeg",
+    "ffmpeg filters",
+    "libopus",
+    "davey",
+    "PyNaCl",
+    "discord.py",
+    "yt-dlp",
+    "javascript runtime",
+    "settings",
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,3 +70,21 @@ def test_self_check_names_missing_settings_and_a_missing_javascript_runtime(tmp_
     assert "MISSING settings: settings missing: TIMMYBOT_DISCORD_BOT_TOKEN" in result.stdout
     assert "MISSING javascript runtime" in result.stdout
     assert "self-check failed" in result.stderr
+
+
+def test_self_check_names_the_audio_filters_an_ffmpeg_lacks(tmp_path: Path) -> None:
+    # GIVEN the real ffmpeg, behind a wrapper whose -filters listing leaves out apulsator (8D)
+    from voice_task.audio import ffmpeg_executable  # noqa: PLC0415
+
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\n"{ffmpeg_executable()}" "$@" | grep -v " apulsator "\n')
+    wrapper.chmod(0o755)
+
+    # WHEN the self-check runs with it
+    result = _self_check({"TIMMYBOT_DISCORD_BOT_TOKEN": "t", "TIMMYBOT_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+                          "TIMMYBOT_FFMPEG_PATH": str(wrapper)})  # fmt: skip
+
+    # THEN it names the missing filter and fails
+    assert "MISSING ffmpeg filters:" in result.stdout and "lacks the audio filters apulsator" in result.stdout
+    assert "ok      ffmpeg:" in result.stdout  # the encoder check still passes
+    assert result.returncode != 0

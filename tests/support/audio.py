@@ -101,19 +101,21 @@ def ogg_opus_stream(frames: Sequence[bytes], *, channels: int = 2, serial: int =
     return b"".join(pages)
 
 
-def decode_opus(frames: Sequence[bytes]) -> npt.NDArray[np.float64]:
-    """Decode Opus packets to 48 kHz mono samples in [-1, 1] (silence frames skipped)."""
+def decode_opus(frames: Sequence[bytes], *, channels: int = 1) -> npt.NDArray[np.float64]:
+    """Decode Opus packets to 48 kHz samples in [-1, 1] (silence frames skipped): mono by default,
+    else an array of shape (samples, channels)."""
     audio = [f for f in frames if f and f != OPUS_SILENCE]
     if not audio:
-        return np.zeros(0)
+        return np.zeros(0) if channels == 1 else np.zeros((0, channels))
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "ogg", "-i", "pipe:0",
-         "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"],
+         "-ac", str(channels), "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"],
         input=ogg_opus_stream(audio), capture_output=True, timeout=60, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg could not decode the Opus stream: {proc.stderr.decode(errors='replace')}")
-    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float64) / 32768.0
+    samples = np.frombuffer(proc.stdout, dtype="<i2").astype(np.float64) / 32768.0
+    return samples if channels == 1 else samples.reshape(-1, channels)
 
 
 # measurements ----------------------------------------------------------------------------------
@@ -132,6 +134,17 @@ def dominant_frequency(samples: npt.NDArray[np.float64], rate: int = SAMPLE_RATE
         offset = 0.5 * (a - c) / denom if denom else 0.0
         return float((peak + offset) * rate / len(samples))
     return float(freqs[peak])
+
+
+def tone_level_dbfs(samples: npt.NDArray[np.float64], hz: float, rate: int = SAMPLE_RATE) -> float:
+    """The peak level (dBFS) of the sinusoid at ``hz`` in ``samples``, however many other tones
+    are mixed in (a Hann-windowed projection on that one frequency; a -20 dBFS tone reads -20)."""
+    if len(samples) < 256:
+        return -math.inf
+    window = np.hanning(len(samples))
+    phase = np.exp(-2j * np.pi * hz * np.arange(len(samples)) / rate)
+    amplitude = 2 * abs(np.sum(samples * window * phase)) / np.sum(window)
+    return 20 * math.log10(amplitude) if amplitude > 0 else -math.inf
 
 
 def rms_dbfs(samples: npt.NDArray[np.float64]) -> float:

@@ -35,13 +35,14 @@ from timmybot import netguard
 
 _log = logging.getLogger(__name__)
 
-ToneFormat = Literal["webm", "mp3", "ogg"]
+ToneFormat = Literal["webm", "mp3", "ogg", "flac"]
 
 #: Codec arguments per container. ``ogg`` is Opus in Ogg (what ``FFmpegOpusAudio`` can copy).
 _ENCODE_ARGS: dict[str, list[str]] = {
     "webm": ["-c:a", "libopus", "-b:a", "96k", "-f", "webm"],
     "mp3": ["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"],
     "ogg": ["-c:a", "libopus", "-b:a", "96k", "-f", "ogg"],
+    "flac": ["-c:a", "flac", "-f", "flac"],  # lossless: what a quality figure compares against
 }
 
 CONTENT_TYPES: dict[str, str] = {
@@ -49,6 +50,7 @@ CONTENT_TYPES: dict[str, str] = {
     ".mp3": "audio/mpeg",
     ".ogg": "audio/ogg",
     ".opus": "audio/ogg",
+    ".flac": "audio/flac",
 }
 
 _CHUNK = 16 * 1024
@@ -89,6 +91,14 @@ def titled_tone_file(freq_hz: float, seconds: float, title: str) -> Path:
     source = f"sine=frequency={freq_hz:g}:sample_rate=48000:duration={seconds:g}"
     name = f"tone-{freq_hz:g}hz-{seconds:g}s-titled-{digest}.webm"
     return _generate(name, source, "webm", 2, ("-metadata", f"title={title}"))
+
+
+def signal_file(name: str, expression: str, seconds: float, fmt: ToneFormat = "webm") -> Path:
+    """A stereo file of ``expression`` (an ``aevalsrc`` expression in ``t``: ``left|right``, or one for
+    both channels), cached as ``name``: chords, panned tones, levels a test chooses."""
+    safe = hashlib.sha256(f"{expression}|{seconds:g}".encode()).hexdigest()[:12]
+    source = f"aevalsrc={expression}:sample_rate=48000:duration={seconds:g}"
+    return _generate(f"signal-{name}-{safe}.{fmt}", source, fmt, 2)
 
 
 def sweep_file(seconds: float, fmt: ToneFormat = "webm") -> Path:

@@ -98,6 +98,8 @@ def _base(
 def _option_type(value: Any) -> int:
     if isinstance(value, bool):
         return 5
+    if isinstance(value, float):
+        return 10  # NUMBER
     return 4 if isinstance(value, int) else 3
 
 

@@ -117,6 +117,11 @@ class VoiceStack:
         self.media.add(name, sweep_file(seconds))
         return self._entry(name, requester)
 
+    def file_entry(self, name: str, path: Path, *, requester: str = "1") -> QueueEntry:
+        """A track of any media file (``media.signal_file``), served by the media server as ``name``."""
+        self.media.add(name, path)
+        return self._entry(name, requester)
+
     def _entry(self, name: str, requester: str) -> QueueEntry:
         tracks = resolve_query(
             self.media.url_for(name), SourceChain.over_store(self.settings.source_settings(), self.store)

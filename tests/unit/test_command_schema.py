@@ -13,7 +13,7 @@ NAME_RE = re.compile(r"^[-_0-9a-z]{1,32}$")  # lowercase, as Discord requires fo
 FAST_PATH = {
     "queue", "nowplaying", "skip", "pause", "resume", "stop", "remove", "move", "shuffle", "clear", "loop", "volume",
     "seek",
-    "skipto", "back", "history",
+    "skipto", "back", "history", "filter", "speed", "pitch",
 }  # fmt: skip
 
 
@@ -73,6 +73,17 @@ def test_volume_and_positions_carry_discord_side_bounds() -> None:
     assert (level["min_value"], level["max_value"]) == (0, 150)
     assert all(o["min_value"] == 1 for o in by_name["move"]["options"])
     assert [c["value"] for c in by_name["loop"]["options"][0]["choices"]] == ["off", "track", "queue"]
+
+
+def test_filter_speed_and_pitch_carry_discord_side_bounds() -> None:
+    by_name = {c["name"]: c for c in commands.schema()}
+    (preset,) = by_name["filter"]["options"]
+    values = [c["value"] for c in preset["choices"]]
+    assert values[0] == "off" and {"nightcore", "vaporwave", "8d", "karaoke", "bass_high", "eq_vocal"} <= set(values)
+    (speed,) = by_name["speed"]["options"]
+    assert (speed["type"], speed["min_value"], speed["max_value"]) == (OptionType.NUMBER, 0.5, 2.0)
+    (pitch,) = by_name["pitch"]["options"]
+    assert (pitch["type"], pitch["min_value"], pitch["max_value"]) == (OptionType.INTEGER, -12, 12)
 
 
 def test_every_command_has_a_handler_registered_by_name() -> None:

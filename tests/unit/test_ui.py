@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from timmybot import ui
-from timmybot.models import Actual, GuildRecord, QueueEntry
+from timmybot.filters import FilterPreset
+from timmybot.models import Actual, Desired, GuildRecord, QueueEntry
 from timmybot.store.base import QueuePage
 
 
@@ -103,3 +104,27 @@ def test_now_playing_embed_uses_the_frozen_position_while_paused() -> None:
     embed = ui.now_playing_embed(record, now=10_000.0)
     assert "⏸ Paused" in embed["title"]
     assert "1:30 / 4:00" in embed["description"]
+
+
+def test_now_playing_shows_wall_time_at_the_speed_and_the_active_filters() -> None:
+    # GIVEN a 3:00 track 90 s in (track time) at 1.5× with nightcore off and speed 1.5
+    entry = _entry("sped", duration_s=180)
+    record = GuildRecord(
+        "1",
+        desired=Desired(speed=1.5, filter=FilterPreset.KARAOKE),
+        actual=Actual(now_playing=entry, started_at=1000.0, rate=1.5),
+    )
+
+    # WHEN the card is built 60 s of wall time after the start
+    embed = ui.now_playing_embed(record, 1060.0)
+
+    # THEN the bar reads in wall time (1:00 of 2:00) and the filters are named
+    assert "1:00 / 2:00 at 1.5×" in embed["description"]
+    assert {"name": "Filters", "value": "Karaoke · 1.5× speed", "inline": True} in embed["fields"]
+
+
+def test_now_playing_has_no_filters_field_when_none_is_on() -> None:
+    record = GuildRecord("1", actual=Actual(now_playing=_entry("plain"), started_at=1000.0))
+    embed = ui.now_playing_embed(record, 1010.0)
+    assert all(field["name"] != "Filters" for field in embed["fields"])
+    assert "0:10 / 3:20" in embed["description"]

@@ -66,6 +66,12 @@ class CommandContext:
             raise InvalidInputError(f"`{name}` must be a whole number.")
         return value
 
+    def number_option(self, name: str, *, default: float | None = None) -> float:
+        value = self.options.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(f"`{name}` must be a number.")
+        return float(value)
+
     def str_option(self, name: str, *, default: str | None = None) -> str:
         value = self.options.get(name, default)
         if not isinstance(value, str):
@@ -198,8 +204,8 @@ class Option:
     description: str
     type: OptionType
     required: bool = True
-    min_value: int | None = None
-    max_value: int | None = None
+    min_value: int | float | None = None
+    max_value: int | float | None = None
     min_length: int | None = None
     max_length: int | None = None
     choices: tuple[Choice, ...] = ()

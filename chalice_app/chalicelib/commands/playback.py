@@ -1,6 +1,7 @@
 """Playback controls: they change the guild's *desired* state; the voice task applies it.
 
-/skip /pause /resume /stop /seek need something playing; /volume and /loop may be set any time.
+/skip /pause /resume /stop /seek need something playing; /volume, /loop, /filter, /speed and
+/pitch may be set any time (the voice task applies them to the track playing and every one after).
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from chalicelib.replies import Reply
 from timmybot import text, ui
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, NothingPlayingError, PermissionDeniedError
+from timmybot.filters import (
+    DESCRIPTIONS,
+    LABELS,
+    PITCH_MAX,
+    PITCH_MIN,
+    SPEED_MAX,
+    SPEED_MIN,
+    FilterPreset,
+    Filters,
+    normal_speed,
+)
 from timmybot.models import GuildRecord, LoopMode
 from timmybot.store.base import Store
 
@@ -219,6 +231,57 @@ def volume(ctx: CommandContext, store: Store) -> Reply:
     return Reply.message(f"🔊 <@{ctx.user_id}> set the volume to {level}%.{later}")
 
 
+def _sound_reply(ctx: CommandContext, record: GuildRecord, what: str, filters: Filters) -> Reply:
+    later = "" if record.actual.now_playing is not None else " It will apply when music plays."
+    now = "" if filters.is_off else f" Now playing with: {filters.describe()}."
+    return Reply.message(f"🎛 <@{ctx.user_id}> {what}.{now}{later}")
+
+
+def filter_preset(ctx: CommandContext, store: Store) -> Reply:
+    """/filter PRESET: one preset at a time; "off" also puts speed and pitch back to normal."""
+    raw = ctx.str_option("preset")
+    try:
+        preset = FilterPreset(raw)
+    except ValueError:
+        allowed = ", ".join(LABELS[p] for p in FilterPreset)
+        raise InvalidInputError(f"There is no filter called `{raw[:32]}`. Pick one of: {allowed}.") from None
+    record = _controllable(ctx, store)
+    if preset is FilterPreset.OFF:
+        filters = Filters()
+        store.set_filters(ctx.guild_id, filters)
+        return _sound_reply(ctx, record, "turned the filters off (speed and pitch are normal again)", filters)
+    filters = replace(record.desired.filters, preset=preset)
+    store.set_filters(ctx.guild_id, filters)
+    return _sound_reply(ctx, record, f"set the filter to **{LABELS[preset]}** ({DESCRIPTIONS[preset]})", filters)
+
+
+def speed(ctx: CommandContext, store: Store) -> Reply:
+    """/speed 0.5–2.0: tempo only; the pitch stays."""
+    value = ctx.number_option("value")
+    try:
+        value = normal_speed(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"Speed must be between {SPEED_MIN:g} and {SPEED_MAX:g} (you gave {value:g})."
+        ) from None
+    record = _controllable(ctx, store)
+    filters = replace(record.desired.filters, speed=value)
+    store.set_filters(ctx.guild_id, filters)
+    return _sound_reply(ctx, record, f"set the speed to {value:g}× (the pitch stays)", filters)
+
+
+def pitch(ctx: CommandContext, store: Store) -> Reply:
+    """/pitch −12…+12 semitones: the pitch only; the tempo stays."""
+    semitones = ctx.int_option("semitones")
+    if not PITCH_MIN <= semitones <= PITCH_MAX:
+        raise InvalidInputError(f"Pitch must be between {PITCH_MIN} and +{PITCH_MAX} semitones (you gave {semitones}).")
+    record = _controllable(ctx, store)
+    filters = replace(record.desired.filters, pitch=semitones)
+    store.set_filters(ctx.guild_id, filters)
+    what = "put the pitch back to normal" if semitones == 0 else f"shifted the pitch by {semitones:+d} semitones"
+    return _sound_reply(ctx, record, what, filters)
+
+
 LOOP_TEXT = {
     LoopMode.OFF: "Looping is off.",
     LoopMode.TRACK: "Looping the current track.",
@@ -274,6 +337,39 @@ COMMANDS: tuple[Command, ...] = (
         "Set the playback volume.",
         volume,
         (Option("level", "Volume in percent (0–150)", OptionType.INTEGER, min_value=VOLUME_MIN, max_value=VOLUME_MAX),),
+    ),
+    Command(
+        "filter",
+        "Play with a filter (bass boost, nightcore, 8D, karaoke, EQ…); off also resets speed and pitch.",
+        filter_preset,
+        (
+            Option(
+                "preset",
+                "The filter",
+                OptionType.STRING,
+                choices=tuple(Choice(LABELS[preset], preset.value) for preset in FilterPreset),
+            ),
+        ),
+    ),
+    Command(
+        "speed",
+        "Play faster or slower; the pitch stays.",
+        speed,
+        (Option("value", "Speed (0.5–2.0; 1 is normal)", OptionType.NUMBER, min_value=SPEED_MIN, max_value=SPEED_MAX),),
+    ),
+    Command(
+        "pitch",
+        "Play higher or lower; the tempo stays.",
+        pitch,
+        (
+            Option(
+                "semitones",
+                "Semitones up or down (−12 to +12; 0 is normal)",
+                OptionType.INTEGER,
+                min_value=PITCH_MIN,
+                max_value=PITCH_MAX,
+            ),
+        ),
     ),
     Command(
         "loop",

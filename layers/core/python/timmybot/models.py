@@ -10,6 +10,8 @@ import enum
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from timmybot.filters import PITCH_MAX, PITCH_MIN, FilterPreset, Filters, normal_speed
+
 
 class LoopMode(enum.StrEnum):
     OFF = "off"
@@ -121,6 +123,14 @@ class Desired:
     stop_seq: int = 0
     seek_seq: int = 0
     seek_ms: int = 0
+    #: /filter, /speed and /pitch (``timmybot.filters``): the sound the task plays every track with.
+    filter: FilterPreset = FilterPreset.OFF
+    speed: float = 1.0
+    pitch: int = 0
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(self.filter, self.speed, self.pitch)
 
 
 @dataclass(frozen=True)
@@ -142,14 +152,18 @@ class Actual:
     #: Plays noted in the guild history so far: the next one goes to ring slot ``played_seq % 50``
     #: (``keys.history_slot_sk``). A release that does not know it keeps it as an unknown field.
     played_seq: int = 0
+    #: Seconds of the track played per second of wall time (``Filters.rate``: /speed, nightcore…).
+    #: Positions are in the track's own time; ``started_at`` is when position 0 would have played
+    #: at this rate.
+    rate: float = 1.0
 
     def position_at(self, now: float) -> int:
-        """Current position in ms, derived from ``started_at`` while playing."""
+        """Current position in ms (track time), derived from ``started_at`` while playing."""
         if self.now_playing is None:
             return 0
         if self.paused or self.started_at is None:
             return self.position_ms
-        return max(0, int((now - self.started_at) * 1000))
+        return max(0, int((now - self.started_at) * 1000 * self.rate))
 
 
 @dataclass(frozen=True)
@@ -241,6 +255,9 @@ class GuildRecord:
                 stop_seq=int(desired.get("stop_seq", 0)),
                 seek_seq=int(desired.get("seek_seq", 0)),
                 seek_ms=int(desired.get("seek_ms", 0)),
+                filter=_preset(desired.get("filter")),
+                speed=_speed(desired.get("speed")),
+                pitch=_pitch(desired.get("pitch")),
             ),
             actual=Actual(
                 now_playing=QueueEntry.from_dict(now_playing) if now_playing else None,
@@ -256,6 +273,7 @@ class GuildRecord:
                 message_id=_opt_str(actual.get("message_id")),
                 updated_at=float(actual.get("updated_at", 0.0)),
                 played_seq=max(0, int(actual.get("played_seq", 0))),
+                rate=_rate(actual.get("rate")),
             ),
             queue=tuple(str(x) for x in data.get("queue") or ()),
             voice_channel_id=_opt_str(data.get("voice_channel_id")),
@@ -295,6 +313,30 @@ def _unknown_fields(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if extra:
                 unknown[part] = extra
     return unknown
+
+
+def _preset(value: Any) -> FilterPreset:
+    """A preset this release knows, else off (a newer release's preset plays unfiltered here)."""
+    try:
+        return FilterPreset(value) if value is not None else FilterPreset.OFF
+    except ValueError:
+        return FilterPreset.OFF
+
+
+def _speed(value: Any) -> float:
+    try:
+        return normal_speed(float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _pitch(value: Any) -> int:
+    return max(PITCH_MIN, min(PITCH_MAX, int(value))) if value is not None else 0
+
+
+def _rate(value: Any) -> float:
+    rate = float(value) if value is not None else 1.0
+    return rate if rate > 0 else 1.0
 
 
 def _opt_str(value: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from timmybot import custom_ids, text
 from timmybot.custom_ids import NowPlayingAction
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
+from timmybot.filters import FilterPreset
 from timmybot.models import GuildRecord, QueueEntry
 from timmybot.store.base import QueuePage
 
@@ -37,6 +38,14 @@ def progress_bar(position_ms: int, duration_s: int | None, width: int = BAR_WIDT
     filled = min(width - 1, position_s * width // duration_s)
     bar = BAR_FILLED * filled + BAR_KNOB + BAR_EMPTY * (width - filled - 1)
     return f"{bar} {format_duration(position_s)} / {format_duration(duration_s)}"
+
+
+def _wall_progress(position_ms: int, duration_s: int | None, rate: float) -> str:
+    """The bar in wall-clock time: positions are in track time, and a 3:00 track at 1.5× plays for 2:00."""
+    if rate <= 0 or rate == 1.0:
+        return progress_bar(position_ms, duration_s)
+    wall_duration = round(duration_s / rate) if duration_s else duration_s
+    return progress_bar(round(position_ms / rate), wall_duration) + f" at {rate:g}×"
 
 
 def page_count(total: int) -> int:
@@ -115,7 +124,7 @@ def now_playing_embed(
     state = status or ("⏸ Paused" if actual.paused else "▶ Playing")
     lines = [
         _title_link(entry),
-        f"`{progress_bar(actual.position_at(now), entry.duration_s)}`",
+        f"`{_wall_progress(actual.position_at(now), entry.duration_s, actual.rate)}`",
         f"Requested by {_requester(entry)}" if entry.requester_id else "",
     ]
     embed: EmbedPayload = {
@@ -128,6 +137,9 @@ def now_playing_embed(
             {"name": "Up next", "value": f"{len(record.queue)} in queue", "inline": True},
         ],
     }
+    filters = record.desired.filters
+    if not filters.is_off or filters.preset is not FilterPreset.OFF:
+        embed["fields"].append({"name": "Filters", "value": filters.describe(), "inline": True})
     if lyrics is not None:
         embed["fields"] = [*embed["fields"], {"name": "Lyrics", "value": lyrics_field(lyrics), "inline": False}]
     if entry.thumbnail and entry.thumbnail.startswith("https://"):

@@ -139,8 +139,8 @@ class OptionSchema(TypedDict, total=False):
     description: str
     required: bool
     choices: list[dict[str, str | int]]
-    min_value: int
-    max_value: int
+    min_value: int | float
+    max_value: int | float
     min_length: int
     max_length: int
     autocomplete: bool

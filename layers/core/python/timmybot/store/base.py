@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import ConflictError, InvalidInputError, QueueEmptyError, QueueFullError, StaleGenerationError
+from timmybot.filters import Filters
 from timmybot.models import (
     Actual,
     Desired,
@@ -191,6 +192,15 @@ class Store(abc.ABC):
                 desired = replace(desired, stop_seq=desired.stop_seq + 1)
             if bumps.get("bump_seek"):
                 desired = replace(desired, seek_seq=desired.seek_seq + 1)
+            return record.evolve(desired=desired, last_active=self._clock())
+
+        return self.update_guild(guild_id, change)
+
+    def set_filters(self, guild_id: str, filters: Filters) -> GuildRecord:
+        """/filter, /speed and /pitch: the sound the voice task plays with (desired state, like volume)."""
+
+        def change(record: GuildRecord) -> GuildRecord:
+            desired = replace(record.desired, filter=filters.preset, speed=filters.speed, pitch=filters.pitch)
             return record.evolve(desired=desired, last_active=self._clock())
 
         return self.update_guild(guild_id, change)
