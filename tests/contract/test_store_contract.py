@@ -243,8 +243,10 @@ class TestLease:
 
     def test_a_new_holder_adopts_the_desired_counters(self, store: Store) -> None:
         # GIVEN skip, stop and seek pressed while no task exists
-        store.update_desired(GUILD, bump_skip=True)
-        store.update_desired(GUILD, bump_skip=True, bump_stop=True, bump_seek=True, seek_ms=30_000)
+        store.skip(GUILD)
+        store.stop(GUILD)
+        store.skip(GUILD)
+        store.seek(GUILD, 30_000)
 
         # WHEN a launcher acquires the lease
         store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
@@ -260,7 +262,7 @@ class TestLease:
         # GIVEN a skip pressed while the task was still starting
         launching = store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
         assert launching is not None
-        store.update_desired(GUILD, bump_skip=True)
+        store.skip(GUILD)
 
         # WHEN the task claims its lease
         store.claim_lease(GUILD, generation=launching.generation, holder="pid-1", ttl_s=60)
@@ -329,7 +331,7 @@ class TestQueueEdits:
 
     def test_skip_to_under_loop_queue_moves_the_skipped_to_the_end(self, store: Store) -> None:
         fill(store, GUILD, self.IDS)
-        store.update_desired(GUILD, loop=LoopMode.QUEUE)
+        store.set_loop(GUILD, LoopMode.QUEUE)
 
         record, skipped = store.skip_to(GUILD, 4)
 
@@ -700,9 +702,7 @@ class TestPaging:
         ids = [f"m{i:03}" for i in range(260)]
         fill(store, GUILD, ids)
 
-        page = store.page_queue(GUILD, offset=0, limit=300)
-
-        assert [e.entry_id for e in page.entries] == ids
+        assert [e.entry_id for e in store.get_entries(GUILD, ids)] == ids
 
 
 # ---------------------------------------------------------------------- round trip
@@ -783,7 +783,7 @@ class TestRoundTrip:
     def test_an_eventually_consistent_read_is_the_record_or_an_older_version(self, store: Store) -> None:
         # GIVEN a guild record written twice
         store.update_settings(GUILD, vote_skip=False)
-        written = store.update_desired(GUILD, paused=True)
+        written = store.pause(GUILD)
 
         # WHEN it is read eventually consistently (the voice task's timer polls) and strongly
         relaxed = store.get_guild(GUILD, consistent=False)
@@ -880,13 +880,13 @@ class TestDynamoDBPlumbing:
             create_dynamodb_table(client, "reads")
             recording = _ConsistencyRecorder(client)
             store = DynamoDBStore("reads", client=recording)  # type: ignore[arg-type]
-            store.update_desired(GUILD, volume=60)
+            store.set_volume(GUILD, 60)
             recording.seen.clear()
 
             # WHEN the record is read by default, eventually consistently, then updated
             store.get_guild(GUILD)
             store.get_guild(GUILD, consistent=False)
-            store.update_desired(GUILD, volume=70)
+            store.set_volume(GUILD, 70)
 
             # THEN only the read that asked is eventually consistent: the conditional write's read is strong
             assert recording.seen == [True, False, True]

@@ -155,7 +155,7 @@ def test_the_voice_tasks_notices_and_exit_edit_about_it_are_taken_and_cannot_pin
     # WHEN the task skips the gone one, plays the other (its card), and is stopped
     task = stack.launch(gid)
     stack.wait_for_audio(gid, since=0, timeout=20)
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     assert task.wait(timeout=30) == 0
 
     # THEN the notice, the card and the exit edit were all taken, and none can ping or link away

@@ -59,7 +59,7 @@ def test_with_autoplay_on_the_exhausted_queue_continues_with_the_mix(
     _listener(emulator, guild)
     _queue_first(stack, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, autoplay=True)
+    stack.store.set_autoplay(gid, True)
     # WHEN the task plays it to the end
     stack.launch(gid)
     stack.wait_for_audio(gid, since=0)

@@ -97,7 +97,7 @@ def spotify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: 
             try:
                 yield SpotifyWorld(emulator, guild, api, spotify)
             finally:
-                api.store.update_desired(GUILD_ID, bump_stop=True)
+                api.store.stop(GUILD_ID)
                 wait = getattr(api.services.launcher, "wait_children", None)
                 if wait is not None:
                     wait(30)

@@ -58,7 +58,7 @@ def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(
     started = time.monotonic()
     for _ in range(10):
         time.sleep(1.0)
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
 
     # THEN for the whole hang the lease stays live and is renewed every heartbeat
     renewals: list[float] = []
@@ -80,7 +80,7 @@ def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(
 
     # AND a /stop is obeyed at once, hung resolves or not: the task leaves and exits
     stopped = time.monotonic()
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     assert task.wait(timeout=15) == 0
     assert time.monotonic() - stopped < 5.0, task.log[-2000:]
     assert stack.record(gid).lease.state is LeaseState.RELEASED

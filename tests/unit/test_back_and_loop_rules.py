@@ -62,7 +62,7 @@ def _back(store: Store) -> str:
 
 def _play_through(task: Task, tracks: str, *, loop: LoopMode = LoopMode.OFF) -> None:
     task.store.append_entries(GUILD, [track_entry(name, title=name) for name in tracks], cap=500)
-    task.store.update_desired(GUILD, loop=loop)
+    task.store.set_loop(GUILD, loop)
     for _ in tracks:
         task.next()
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from timmybot import ui
-from timmybot.models import Actual, GuildRecord, QueueEntry
-from timmybot.store.base import QueuePage
+from timmybot.models import Actual, GuildRecord, QueueEntry, QueuePage
 
 
 def _entry(entry_id: str, duration_s: int | None = 200, title: str | None = None) -> QueueEntry:

@@ -23,7 +23,8 @@ def _queue_view(ctx: CommandContext, store: Store, page_number: int, *, clamp: b
         if not clamp:
             raise InvalidInputError(f"`page` must be between 1 and {pages} (the queue has {pages} pages).")
         page_number = pages
-    page = store.page_queue(ctx.guild_id, offset=(page_number - 1) * ui.PAGE_SIZE, limit=ui.PAGE_SIZE)
+    offset = (page_number - 1) * ui.PAGE_SIZE
+    page = store.page_queue(ctx.guild_id, offset=offset, limit=ui.PAGE_SIZE, record=record)
     embed = ui.queue_embed(record, page, page_number)
     return Reply.message(embeds=(embed,), components=ui.queue_buttons(page_number, page.total)), page_number
 

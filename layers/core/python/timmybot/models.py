@@ -7,6 +7,8 @@ adapter (JSON text) and the DynamoDB adapter (nested maps) store the same shape.
 from __future__ import annotations
 
 import enum
+import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -168,6 +170,52 @@ class Lease:
         return self.state in (LeaseState.LAUNCHING, LeaseState.RUNNING) and self.expires_at > now
 
 
+def queue_digest(entry_ids: Iterable[str]) -> str:
+    """A short fingerprint of which ids are queued, whatever their order (shuffles and moves keep it)."""
+    return hashlib.blake2b("\n".join(sorted(entry_ids)).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class QueueTotals:
+    """How long the queue is: kept in the guild record, in the same conditional write as the ids.
+
+    ``digest`` (``queue_digest``) and ``count`` name the queue these totals describe: a record whose
+    queue a release without totals changed (it keeps the field as it read it) no longer matches,
+    and the next write of this release counts again from the entries."""
+
+    count: int = 0
+    duration_s: int = 0  # sum of the known durations
+    unknown: int = 0  # entries whose duration is unknown (live streams, local files, missing items)
+    digest: str = ""
+
+    def describes(self, queue: tuple[str, ...]) -> bool:
+        return self.count == len(queue) and self.digest == queue_digest(queue)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> QueueTotals | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                count=int(data.get("count", 0)),
+                duration_s=int(data.get("duration_s", 0)),
+                unknown=int(data.get("unknown", 0)),
+                digest=str(data.get("digest") or ""),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, with the totals of the whole queue (``Store.page_queue``)."""
+
+    entries: list[QueueEntry]
+    total: int
+    total_duration_s: int  # sum of known durations of every queued entry
+    unknown_durations: int  # entries whose duration is unknown (live streams, local files)
+
+
 @dataclass(frozen=True)
 class GuildRecord:
     guild_id: str
@@ -182,6 +230,9 @@ class GuildRecord:
     skip_votes: tuple[str, ...] = ()  # members who voted to skip ``skip_votes_entry``
     skip_votes_entry: str | None = None
     version: int = 0  # optimistic-concurrency counter; bumped by every write
+    #: The queue's length and duration (None in a record written before they were kept: the
+    #: store counts them at its first write). Only the store sets them.
+    queue_totals: QueueTotals | None = field(default=None, compare=False)
     #: Fields this release does not know, per part ("" for the top level), kept as they were read
     #: and written back: a voice task of this release, running for hours beside a newer control
     #: plane, must not erase that release's settings when it writes its playback state.
@@ -271,6 +322,7 @@ class GuildRecord:
             skip_votes=tuple(str(x) for x in data.get("skip_votes") or ()),
             skip_votes_entry=_opt_str(data.get("skip_votes_entry")),
             version=int(data.get("version", 0)),
+            queue_totals=QueueTotals.from_dict(data.get("queue_totals")),
             unknown=unknown,
         )
 

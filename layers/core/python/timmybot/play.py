@@ -230,7 +230,7 @@ def start_playback(job: PlayJob, placement: Placement, *, store: Store, launcher
     store.set_channels(
         job.guild_id, voice_channel_id=placement.voice_id, text_channel_id=post.channel_id if post.can_post else None
     )
-    store.update_desired(job.guild_id, paused=False)
+    store.resume(job.guild_id)
     return launcher.ensure_running(job.guild_id)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from timmybot import custom_ids, text
 from timmybot.custom_ids import NowPlayingAction
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
-from timmybot.models import GuildRecord, QueueEntry
-from timmybot.store.base import QueuePage
+from timmybot.models import GuildRecord, QueueEntry, QueuePage
 
 PAGE_SIZE = 10
 BAR_WIDTH = 16
