@@ -1058,3 +1058,312 @@ class TestDynamoDBLimits:
         # AND one delete of all 250 removes them
         store._delete_items(keys)
         assert store._get_items(keys) == {}
+
+
+# ---------------------------------------------------------------------- typed desired-state operations
+class TestDesiredOperations:
+    def test_each_operation_changes_its_own_field_and_nothing_else(self, store: Store) -> None:
+        # GIVEN a guild with its defaults
+        before = store.get_guild(GUILD).desired
+
+        # WHEN each typed operation is called once
+        store.skip(GUILD)
+        store.seek(GUILD, 42_000)
+        store.pause(GUILD)
+        store.set_volume(GUILD, 35)
+        store.set_loop(GUILD, LoopMode.TRACK)
+        store.set_autoplay(GUILD, True)
+
+        # THEN the desired state carries exactly those changes, counters bumped once each
+        assert store.get_guild(GUILD).desired == replace(
+            before, skip_seq=1, seek_seq=1, seek_ms=42_000, paused=True, volume=35, loop=LoopMode.TRACK, autoplay=True
+        )
+
+    def test_resume_and_stop_unpause(self, store: Store) -> None:
+        store.pause(GUILD)
+        assert store.resume(GUILD).desired.paused is False
+        store.pause(GUILD)
+
+        stopped = store.stop(GUILD).desired
+
+        assert (stopped.stop_seq, stopped.paused, stopped.skip_seq) == (1, False, 0)
+
+    def test_a_negative_seek_is_refused_before_any_write(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="position_ms"):
+            store.seek(GUILD, -1)
+        assert store.get_guild(GUILD).version == 0
+
+    def test_a_misspelt_operation_or_setting_fails_where_it_is_written(self, store: Store) -> None:
+        # The old update_desired(**changes) accepted any name and failed inside the CAS loop.
+        with pytest.raises(AttributeError):
+            getattr(store, "update_desired")  # noqa: B009 - the removed catch-all must stay removed
+        with pytest.raises(TypeError):
+            store.update_settings(GUILD, vote_skp=False)  # type: ignore[call-arg]
+        assert store.get_guild(GUILD).version == 0
+
+    def test_update_settings_changes_only_the_settings_named(self, store: Store) -> None:
+        store.update_settings(GUILD, dj_role_id="555555555555555555", vote_skip_percent=70)
+
+        written = store.update_settings(GUILD, dj_role_id=None, idle_timeout_s=600)
+
+        assert written.settings == GuildSettings(dj_role_id=None, vote_skip_percent=70, idle_timeout_s=600)
+
+    def test_concurrent_skips_and_volume_changes_are_all_kept(self, store: Store) -> None:
+        run_together(20, lambda i: store.skip(GUILD) if i % 2 else store.set_volume(GUILD, i))
+
+        desired = store.get_guild(GUILD).desired
+        assert desired.skip_seq == 10
+        assert desired.volume in range(0, 20, 2)
+
+
+# ---------------------------------------------------------------------- insert at a position, remove a range
+class TestInsertAtAndRemoveRange:
+    def test_entries_go_before_the_position_in_their_order(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c"])
+
+        written = store.insert_at(GUILD, 2, [entry("x"), entry("y")], cap=CAP)
+
+        assert written.queue == ("a", "x", "y", "b", "c")
+        assert fetchable_ids(store, GUILD, written.queue) == list(written.queue)
+
+    def test_a_position_past_the_end_appends_and_one_at_the_head(self, store: Store) -> None:
+        fill(store, GUILD, ["a"])
+
+        store.insert_at(GUILD, 99, [entry("z")], cap=CAP)
+        written = store.insert_at(GUILD, 1, [entry("h")], cap=CAP)
+
+        assert written.queue == ("h", "a", "z")
+
+    def test_all_or_none_past_the_cap_and_no_items_left_behind(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"], cap=3)
+
+        with pytest.raises(QueueFullError):
+            store.insert_at(GUILD, 1, [entry("x"), entry("y")], cap=3)
+
+        assert store.get_guild(GUILD).queue == ("a", "b")
+        assert fetchable_ids(store, GUILD, ["x", "y"]) == []
+
+    def test_a_redelivered_insert_adds_nothing_twice(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"])
+        store.insert_at(GUILD, 2, [entry("x")], cap=CAP)
+
+        again = store.insert_at(GUILD, 1, [entry("x")], cap=CAP)
+
+        assert again.queue == ("a", "x", "b")
+
+    def test_a_position_below_one_is_refused(self, store: Store) -> None:
+        with pytest.raises(InvalidInputError):
+            store.insert_at(GUILD, 0, [entry("x")], cap=CAP)
+
+    def test_a_range_is_removed_in_one_write_and_its_items_deleted(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c", "d", "e"])
+        version = store.get_guild(GUILD).version
+
+        removed = store.remove_range(GUILD, 2, 4)
+
+        after = store.get_guild(GUILD)
+        assert [e.entry_id for e in removed] == ["b", "c", "d"]
+        assert after.queue == ("a", "e") and after.version == version + 1
+        assert fetchable_ids(store, GUILD, ["b", "c", "d"]) == []
+
+    @pytest.mark.parametrize(("start", "end"), [(0, 2), (2, 9), (3, 2)])
+    def test_a_range_outside_the_queue_is_refused(self, store: Store, start: int, end: int) -> None:
+        fill(store, GUILD, ["a", "b", "c"])
+
+        with pytest.raises(InvalidInputError):
+            store.remove_range(GUILD, start, end)
+
+        assert store.get_guild(GUILD).queue == ("a", "b", "c")
+
+    def test_appending_many_is_all_or_none_under_concurrency(self, store: Store) -> None:
+        # GIVEN room for 12 entries, and 5 threads each appending 5 at once
+        def append(t: int) -> bool:
+            try:
+                store.append_entries(GUILD, [entry(f"t{t}-{n}") for n in range(5)], cap=12)
+            except QueueFullError:
+                return False
+            return True
+
+        landed = [t for t, ok in enumerate(run_together(5, append)) if ok]
+
+        # THEN exactly two batches landed, whole
+        queue = store.get_guild(GUILD).queue
+        assert len(landed) == 2
+        assert Counter(queue) == Counter(f"t{t}-{n}" for t in landed for n in range(5))
+
+
+# ---------------------------------------------------------------------- the queue's totals in the guild record
+def durations_of(store: Store, guild_id: str = GUILD) -> tuple[int, int, int]:
+    """(count, known seconds, unknown) recounted from the entries themselves."""
+    queue = store.get_guild(guild_id).queue
+    found = {e.entry_id: e.duration_s for e in store.get_entries(guild_id, queue)}
+    known = [found[i] for i in queue if found.get(i) is not None]
+    return len(queue), sum(d for d in known if d is not None), len(queue) - len(known)
+
+
+def page_totals(store: Store, guild_id: str = GUILD) -> tuple[int, int, int]:
+    page = store.page_queue(guild_id, offset=0, limit=10)
+    return page.total, page.total_duration_s, page.unknown_durations
+
+
+class TestQueueTotals:
+    def test_totals_follow_every_kind_of_queue_change(self, store: Store) -> None:
+        # GIVEN entries of known and unknown length
+        store.append_entries(GUILD, [entry(f"e{i}", duration_s=None if i % 4 == 0 else 60 + i) for i in range(12)],
+                             cap=CAP)  # fmt: skip
+        checks = [page_totals(store) == durations_of(store)]
+        lease = running_lease(store)
+
+        # WHEN the queue is changed every way there is, THEN the totals stay those of its entries
+        steps: list[Callable[[], object]] = [
+            lambda: store.insert_entries(GUILD, [entry("n1", duration_s=500)], cap=CAP),
+            lambda: store.insert_at(GUILD, 3, [entry("i1", duration_s=None), entry("i2", duration_s=7)], cap=CAP),
+            lambda: store.remove_at(GUILD, 2),
+            lambda: store.remove_range(GUILD, 4, 6),
+            lambda: store.move(GUILD, 1, 5),
+            lambda: store.shuffle(GUILD, random.Random(7)),
+            lambda: store.pop_head(GUILD, lease.generation),
+            lambda: store.set_loop(GUILD, LoopMode.QUEUE),
+            lambda: store.pop_head(GUILD, lease.generation, requeue_current=True),
+            lambda: store.skip_to(GUILD, 3),
+            lambda: store.set_loop(GUILD, LoopMode.OFF),
+            lambda: store.skip_to(GUILD, 2),
+            lambda: store.release_lease(GUILD, generation=lease.generation, resume_position_ms=1_000),
+        ]
+        for step in steps:
+            step()
+            checks.append(page_totals(store) == durations_of(store))
+        store.clear_queue(GUILD)
+        checks.append(page_totals(store) == (0, 0, 0))
+        assert all(checks), checks
+
+    def test_a_shuffle_keeps_the_totals_without_reading_an_entry(self, store: Store) -> None:
+        store.append_entries(GUILD, [entry(f"s{i}", duration_s=10 * i) for i in range(30)], cap=CAP)
+        before = store.get_guild(GUILD).queue_totals
+
+        store.shuffle(GUILD, random.Random(3))
+
+        after = store.get_guild(GUILD)
+        assert after.queue_totals == before and before is not None
+        assert (before.count, before.duration_s, before.unknown) == (30, sum(10 * i for i in range(30)), 0)
+
+    def test_totals_stay_exact_under_concurrent_appends_and_removes(self, store: Store) -> None:
+        # GIVEN a queue of 40 entries of different lengths
+        store.append_entries(GUILD, [entry(f"base{i}", duration_s=i + 1) for i in range(40)], cap=CAP)
+
+        # WHEN 12 threads append (some of unknown length) while 12 remove the head, all at once
+        def work(i: int) -> object:
+            if i % 2:
+                return store.append_entries(GUILD, [entry(f"new{i}-{n}", duration_s=None if n else 100 + i)
+                                                    for n in range(3)], cap=CAP)  # fmt: skip
+            return store.remove_at(GUILD, 1)
+
+        run_together(24, work)
+
+        # THEN the stored totals are those of the entries that are queued
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None
+        assert (totals.count, totals.duration_s, totals.unknown) == durations_of(store)
+        assert totals.count == 40 - 12 + 12 * 3
+
+    def test_concurrent_shuffles_moves_and_appends_keep_them_too(self, store: Store) -> None:
+        fill(store, GUILD, [f"b{i}" for i in range(20)])
+
+        def work(i: int) -> object:
+            match i % 3:
+                case 0:
+                    return store.shuffle(GUILD, random.Random(i))
+                case 1:
+                    return store.move(GUILD, 1, 10)
+                case _:
+                    return store.append_entries(GUILD, [entry(f"a{i}", duration_s=i)], cap=CAP)
+
+        run_together(15, work)
+
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == durations_of(store)
+
+    def test_a_record_written_before_totals_is_counted_once_at_its_first_write(self, store: Store) -> None:
+        # GIVEN a guild record as the previous release wrote it: a queue, no totals
+        store.append_entries(GUILD, [entry(f"o{i}", duration_s=None if i == 2 else 100) for i in range(5)], cap=CAP)
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        old = {k: v for k, v in item.data.items() if k != "queue_totals"}
+        assert store._put_item(key, old, expected_version=item.version, now=0.0, active=True)
+        assert store.get_guild(GUILD).queue_totals is None
+
+        # WHEN /queue reads it, THEN the totals are right already (counted, not written)
+        assert page_totals(store) == (5, 400, 1)
+        assert store.get_guild(GUILD).queue_totals is None
+
+        # WHEN this release writes anything, THEN the totals are kept from then on
+        store.set_volume(GUILD, 50)
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == (5, 400, 1)
+
+    def test_a_queue_an_older_release_changed_is_counted_again(self, store: Store) -> None:
+        # GIVEN totals, then an older release that popped the head and appended one, keeping the totals it read
+        fill(store, GUILD, ["a", "b", "c"])
+        store._put_items([((guild_pk(GUILD), keys.entry_sk("d")), entry("d", duration_s=1000).to_dict(), None)])
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        stale = {**item.data, "queue": ["b", "c", "d"]}  # same length: only the digest tells
+        assert store._put_item(key, stale, expected_version=item.version, now=0.0, active=True)
+
+        # WHEN /queue reads it, and this release writes it
+        shown = page_totals(store)
+        store.remove_at(GUILD, 1)
+
+        # THEN both count the queue that is there
+        assert shown == (3, 180 + 180 + 1000, 0)
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == (2, 1180, 0)
+
+    def test_a_page_larger_than_one_batch_get_is_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="1 to 100"):
+            store.page_queue(GUILD, offset=0, limit=101)
+
+
+class _CallCounter:
+    """A real (moto) DynamoDB client that counts the calls and keys it is asked for."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+        self.keys_read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_item(self, **request: Any) -> Any:
+        self.calls["get_item"] += 1
+        return self._client.get_item(**request)
+
+    def batch_get_item(self, **request: Any) -> Any:
+        self.calls["batch_get_item"] += 1
+        self.keys_read += sum(len(r["Keys"]) for r in request["RequestItems"].values())
+        return self._client.batch_get_item(**request)
+
+
+@pytest.mark.parametrize("queued", [5, 500])
+def test_a_queue_page_costs_one_batch_get_of_its_own_entries_whatever_the_length(queued: int) -> None:
+    with mock_aws():
+        # GIVEN a DynamoDB table and a guild with ``queued`` entries
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_dynamodb_table(client, "page-cost")
+        counter = _CallCounter(client)
+        store = DynamoDBStore("page-cost", client=counter)
+        store.append_entries(GUILD, [entry(f"c{i:03}") for i in range(queued)], cap=CAP)
+        record = store.get_guild(GUILD)
+        counter.calls.clear()
+        counter.keys_read = 0
+
+        # WHEN the first page is read with the record the command has
+        page = store.page_queue(GUILD, offset=0, limit=10, record=record)
+
+        # THEN one batch get of the page's keys, no other read, and the whole queue's totals
+        assert dict(counter.calls) == {"batch_get_item": 1}
+        assert counter.keys_read == min(10, queued)
+        assert (page.total, page.total_duration_s, len(page.entries)) == (queued, 180 * queued, min(10, queued))
