@@ -733,7 +733,7 @@ def queue_controls(report: Report, warm: WarmGuild, samples: int) -> None:
                             track, hz = after[0].track, CONTROL_NEXT_HZ
                         else:
                             track, hz = stack.tone_entry(CONTROL_NEW_HZ, SKIP_TRACK_SECONDS).track, CONTROL_NEW_HZ
-                        entry = QueueEntry(entry_id=f"bench-now-{kind}-{index}", track=dict(track),
+                        entry = QueueEntry(entry_id=f"bench-now-{kind}-{index}", track=track,
                                            requester_id="1", added_at=time.time())  # fmt: skip
                         stack.store.insert_entries(gid, [entry], cap=stack.settings.queue_cap, now_play=True)
                         return hz

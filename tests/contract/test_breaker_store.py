@@ -10,7 +10,8 @@ from pathlib import Path
 from scripts import canary
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite
-from timmybot.sources import BreakerState, CircuitBreaker, Query, SourceSettings, SpreadRule, Track
+from timmybot.models import Track
+from timmybot.sources import BreakerState, CircuitBreaker, Query, SourceSettings, SpreadRule
 from timmybot.sources.breaker import MAX_EVIDENCE, breaker_pk
 from timmybot.store import SQLiteStore, Store
 

@@ -31,7 +31,7 @@ from timmybot.errors import (
     QueueFullError,
     StaleGenerationError,
 )
-from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
+from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry, Track
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store, keys
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
 from timmybot.store.keys import GUILD_HISTORY_SK, guild_pk
@@ -52,7 +52,9 @@ def entry(entry_id: str, *, duration_s: int | None = 180, requester: str = "3333
     track: dict[str, Any] = {"title": f"Track {entry_id}", "url": f"https://youtu.be/{entry_id}"}
     if duration_s is not None:
         track["duration_s"] = duration_s
-    return QueueEntry(entry_id=entry_id, track=track, requester_id=requester, added_at=1_800_000_000.5)
+    return QueueEntry(
+        entry_id=entry_id, track=Track.from_stored(track), requester_id=requester, added_at=1_800_000_000.5
+    )
 
 
 def fill(store: Store, guild_id: str, ids: Sequence[str], *, cap: int = CAP) -> GuildRecord:
@@ -383,7 +385,7 @@ class TestQueueEdits:
                  "url": "https://www.youtube.com/watch?v=" + "x" * 11, "duration_s": 200,
                  "thumbnail": "https://i.ytimg.com/vi/" + "x" * 180 + "/hq.jpg", "isrc": "USRC17607839",
                  "fallback_from": "spotify"}  # fmt: skip
-        store.record_played(GUILD, QueueEntry("big", track, "1" * 19, 1.0), now=1.0, seq=7)
+        store.record_played(GUILD, QueueEntry("big", Track.from_dict(track), "1" * 19, 1.0), now=1.0, seq=7)
         key = (guild_pk(GUILD), keys.history_slot_sk(7))
         stored = store._get_items([key])[key].data
         assert item_size(key, stored) <= 1024
@@ -392,9 +394,11 @@ class TestQueueEdits:
 
     def test_the_history_merges_the_legacy_item_newest_first_each_entry_once(self, store: Store) -> None:
         # GIVEN the legacy single item, as an older voice task writes it during a rolling deploy
-        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": "2",
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track.to_dict(), "requester_id": "2",
                    "played_at": float(n)} for n in (40, 30, 20, 10)]  # fmt: skip
-        legacy.insert(0, {"entry_id": "both", "track": entry("both").track, "requester_id": "2", "played_at": 45.0})
+        legacy.insert(
+            0, {"entry_id": "both", "track": entry("both").track.to_dict(), "requester_id": "2", "played_at": 45.0}
+        )
         store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
         # AND plays in the ring, before, between and after the legacy ones (one entry in both)
         for seq, (entry_id, at) in enumerate([("new5", 5.0), ("new25", 25.0), ("both", 50.0), ("new60", 60.0)]):
@@ -407,8 +411,8 @@ class TestQueueEdits:
 
     def test_forget_me_clears_the_requester_in_the_ring_and_in_the_legacy_item(self, store: Store) -> None:
         user = "444444444444444444"
-        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": user if n % 2 else "2",
-                   "played_at": float(n)} for n in range(4, 0, -1)]  # fmt: skip
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track.to_dict(),
+                   "requester_id": user if n % 2 else "2", "played_at": float(n)} for n in range(4, 0, -1)]  # fmt: skip
         store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
         for n in range(60):  # wrapped: the ring holds plays 10-59
             store.record_played(GUILD, entry(f"new{n}", requester=user if n % 3 == 0 else "2"), now=10.0 + n, seq=n)
@@ -711,16 +715,18 @@ class TestRoundTrip:
         # GIVEN a record with every field away from its default
         playing = QueueEntry(
             entry_id="np-1",
-            track={
-                "title": "Ünïcode — title",
-                "url": "https://youtu.be/x",
-                "duration_s": 245,
-                "thumbnail": None,
-                "artists": ["A", "B"],
-                "explicit": False,
-                "score": 0.25,
-                "source_ids": {"youtube": "x", "isrc": "GBAAA0000001"},
-            },
+            track=Track.from_stored(
+                {
+                    "title": "Ünïcode — title",
+                    "url": "https://youtu.be/x",
+                    "duration_s": 245,
+                    "thumbnail": None,
+                    "artists": ["A", "B"],
+                    "explicit": False,
+                    "score": 0.25,
+                    "source_ids": {"youtube": "x", "isrc": "GBAAA0000001"},
+                }
+            ),
             requester_id="333333333333333333",
             added_at=1_800_000_000.125,
         )

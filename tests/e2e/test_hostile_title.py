@@ -55,20 +55,22 @@ def assert_safe(body: Any, *, message: bool = True) -> None:
 
 
 def _raw_entry(entry_id: str, url: str) -> QueueEntry:
-    """A queue entry as an older release stored it: the whole title, no cap."""
-    return QueueEntry(
-        entry_id=entry_id,
-        track={
-            "source": "local",
-            "source_id": entry_id,
-            "title": HOSTILE,
-            "url": url,
-            "duration_s": 30,
-            "thumbnail": None,
-            "artist": HOSTILE,
-        },
-        requester_id=USER_ID,
-        added_at=time.time(),
+    """A queue entry as an older release stored it (the whole title, no cap), read as the store reads it."""
+    return QueueEntry.from_dict(
+        {
+            "entry_id": entry_id,
+            "track": {
+                "source": "local",
+                "source_id": entry_id,
+                "title": HOSTILE,
+                "url": url,
+                "duration_s": 30,
+                "thumbnail": None,
+                "artist": HOSTILE,
+            },
+            "requester_id": USER_ID,
+            "added_at": time.time(),
+        }
     )
 
 

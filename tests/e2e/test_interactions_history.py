@@ -37,7 +37,7 @@ def _played(world: PlayWorld, media: MediaServer) -> list[QueueEntry]:
     """Two tracks the voice task noted in the guild's history (the tone, then a later one)."""
     settings = world.api.services.settings.source_settings()
     tone = resolve_query(media.url_for("tone 440.webm"), settings)[0]
-    first = QueueEntry("h-tone", tone.to_dict(), OTHER_USER_ID, 1.0)
+    first = QueueEntry("h-tone", tone, OTHER_USER_ID, 1.0)
     later = track_entry("h-later", title="Later Song", requester_id=OTHER_USER_ID)
     world.api.store.record_played(GUILD_ID, first, now=1.0, seq=0)
     world.api.store.record_played(GUILD_ID, later, now=2.0, seq=1)

@@ -46,7 +46,7 @@ def _listener(emulator: DiscordEmulator, guild: GuildHandle) -> None:
 
 def _queue_first(stack: VoiceStack, guild: GuildHandle) -> None:
     [track] = resolve_query(stack.media.url_for("first.webm"), stack.settings.source_settings())
-    entry = QueueEntry(entry_id="e-first", track=track.to_dict(), requester_id="1", added_at=time.time())
+    entry = QueueEntry(entry_id="e-first", track=track, requester_id="1", added_at=time.time())
     stack.enqueue(
         str(guild.id), entry, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id)
     )

@@ -19,12 +19,12 @@ from tests.support.sources import ENV_CONFIG, timmybot_logs, write_config  # noq
 from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.errors import SourceError
+from timmybot.models import Track
 from timmybot.play import resolve_tracks
 from timmybot.sources import (
     BreakerState,
     CircuitBreaker,
     SourceSettings,
-    Track,
     default_router,
     resolve_query,
     stream_for,
@@ -113,7 +113,8 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
     code = textwrap.dedent("""
         import json, sys
         from timmybot.config import Settings
-        from timmybot.sources import Track, stream_for
+        from timmybot.sources import stream_for
+        from timmybot.models import Track
         info = stream_for(Track.from_dict(json.loads(sys.argv[1])), Settings.from_env().source_settings())
         print(info.source, info.fallback_from)
     """)
@@ -283,4 +284,4 @@ def test_play_through_the_api_tells_the_user_which_source_played(
         assert "ytfake refused to serve it right now, so this plays from scfake." in original["content"]
         record = world.api.store.get_guild(str(world.guild.id))
         [entry] = world.api.store.get_entries(str(world.guild.id), record.queue)
-        assert (entry.track["source"], entry.track["fallback_from"]) == ("scfake", "ytfake")
+        assert (entry.track.source, entry.track.fallback_from) == ("scfake", "ytfake")

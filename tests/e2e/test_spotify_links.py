@@ -150,7 +150,7 @@ def test_a_spotify_playlist_plays_its_mirrored_tones_and_skips_what_no_site_has(
         assert ("GET", f"/v1/playlists/{PLAYLIST}/items", "app") in world.spotify.requests
         record = world.record()
         queued = world.api.store.get_entries(GUILD_ID, record.queue)
-        assert [(e.track["source"], e.title, e.track["isrc"]) for e in queued[-2:]] == [
+        assert [(e.track.source, e.title, e.track.isrc) for e in queued[-2:]] == [
             ("spotify", "Ghost Song", None),
             ("spotify", "Beta", None),
         ]

@@ -21,9 +21,8 @@ from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
-from timmybot.models import LoopMode, QueueEntry, root_id
+from timmybot.models import LoopMode, QueueEntry, Track, root_id
 from timmybot.play import enqueue_tracks
-from timmybot.sources import Track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 

@@ -13,8 +13,7 @@ import pytest
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
-from timmybot.models import LeaseState, QueueEntry
-from timmybot.sources import Track
+from timmybot.models import LeaseState, QueueEntry, Track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(240)]
 
@@ -39,7 +38,7 @@ def _video(index: int) -> QueueEntry:
     url = f"https://www.youtube.com/watch?v={video_id}"
     track = Track(source="youtube", source_id=video_id, title=f"Hung {index}", url=url, duration_s=200,
                   thumbnail=None, artist=None)  # fmt: skip
-    return QueueEntry(entry_id=f"hung-{index}", track=track.to_dict(), requester_id="1", added_at=time.time())
+    return QueueEntry(entry_id=f"hung-{index}", track=track, requester_id="1", added_at=time.time())
 
 
 def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(

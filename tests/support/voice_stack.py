@@ -121,7 +121,7 @@ class VoiceStack:
         tracks = resolve_query(self.media.url_for(name), self.settings.source_settings())
         return QueueEntry(
             entry_id=f"e{next(_entry_ids):05d}",
-            track=tracks[0].to_dict(),
+            track=tracks[0],
             requester_id=requester,
             added_at=time.time(),
         )

@@ -7,6 +7,7 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
 from timmybot.errors import BlockedSourceError, SourceError, SourceRestingError, TrackNotFoundError
+from timmybot.models import Track
 from timmybot.sources import (
     BreakerState,
     MemoryRecords,
@@ -15,7 +16,6 @@ from timmybot.sources import (
     SourceChain,
     SourceSettings,
     SpreadRule,
-    Track,
     resolve_query,
 )
 from timmybot.spotify import SpotifyNotConfiguredError

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from timmybot import ui
-from timmybot.models import Actual, GuildRecord, QueueEntry, QueuePage
+from timmybot.models import Actual, GuildRecord, QueueEntry, QueuePage, Track
 
 
 def _entry(entry_id: str, duration_s: int | None = 200, title: str | None = None) -> QueueEntry:
     return QueueEntry(
         entry_id=entry_id,
-        track={"title": title or f"Song {entry_id}", "url": f"https://youtu.be/{entry_id}", "duration_s": duration_s},
+        track=Track.from_stored(
+            {"title": title or f"Song {entry_id}", "url": f"https://youtu.be/{entry_id}", "duration_s": duration_s}
+        ),
         requester_id="111111111111111111",
         added_at=0.0,
     )

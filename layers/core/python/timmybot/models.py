@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from timmybot import text
 
 
 class LoopMode(enum.StrEnum):
@@ -48,42 +50,163 @@ def is_back_replay(entry_id: str) -> bool:
     return REPLAY_SEP in entry_id and entry_id.endswith(BACK_REPLAY)
 
 
+# What the user reads as the source that played a track.
+SOURCE_LABELS: dict[str, str] = {
+    "youtube": "YouTube",
+    "ytmusic": "YouTube Music",
+    "soundcloud": "SoundCloud",
+    "spotify": "Spotify",
+    "local": "local media",
+}
+
+
+def source_label(source: str) -> str:
+    """What the user reads for a ``Track.source`` value."""
+    return SOURCE_LABELS.get(source, source)
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Metadata of one playable item; what the queue stores. ``url`` is re-resolved at play time."""
+
+    source: str
+    source_id: str
+    title: str
+    url: str
+    duration_s: int | None
+    thumbnail: str | None
+    artist: str | None
+    isrc: str | None = None
+    #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
+    #: failed (e.g. "youtube"); None for the source the user asked for.
+    fallback_from: str | None = None
+    #: Fields of the stored track this release does not know (a newer release's), written back as read.
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Titles and artists come from whoever uploaded the track: stored no longer than STORED_MAX
+        # (rendering escapes and shortens again, for records stored before this cap).
+        object.__setattr__(self, "title", text.cap(self.title))
+        if self.artist is not None:
+            object.__setattr__(self, "artist", text.cap(self.artist))
+
+    @property
+    def label(self) -> str:
+        """The source's name as the user reads it ("YouTube", "SoundCloud"...)."""
+        return source_label(self.source)
+
+    @property
+    def identified(self) -> bool:
+        """It names its source and its id there (a stored track from before either was kept does not)."""
+        return bool(self.source and self.source_id)
+
+    @property
+    def cache_key(self) -> tuple[str, str]:
+        return (self.source, self.source_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "source": self.source,
+            "source_id": self.source_id,
+            "title": self.title,
+            "url": self.url,
+            "duration_s": self.duration_s,
+            "thumbnail": self.thumbnail,
+            "artist": self.artist,
+            "isrc": self.isrc,
+            "fallback_from": self.fallback_from,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Track:
+        duration = data.get("duration_s")
+        return cls(
+            source=str(data["source"]),
+            source_id=str(data["source_id"]),
+            title=str(data["title"]),
+            url=str(data["url"]),
+            # DynamoDB hands numbers back as Decimal.
+            duration_s=None if duration is None else int(duration),
+            thumbnail=_opt_str(data.get("thumbnail")),
+            artist=_opt_str(data.get("artist")),
+            isrc=_opt_str(data.get("isrc")),
+            fallback_from=_opt_str(data.get("fallback_from")),
+            extra=_extra(data),
+        )
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Track:
+        """A queued entry's track as any release stored it: a field it lacks takes its empty value
+        (``from_dict`` is strict: a track cache item without its source is no track)."""
+        duration = data.get("duration_s")
+        try:
+            seconds = None if duration is None else int(duration)
+        except (TypeError, ValueError):
+            seconds = None
+        return cls(
+            source=str(data.get("source") or ""),
+            source_id=str(data.get("source_id") or ""),
+            title=str(data.get("title") or ""),
+            url=str(data.get("url") or ""),
+            duration_s=seconds,
+            thumbnail=_opt_str(data.get("thumbnail")),
+            artist=_opt_str(data.get("artist")),
+            isrc=_opt_str(data.get("isrc")),
+            fallback_from=_opt_str(data.get("fallback_from")),
+            extra=_extra(data),
+        )
+
+
+TRACK_FIELDS = frozenset({"source", "source_id", "title", "url", "duration_s", "thumbnail", "artist", "isrc",
+                          "fallback_from"})  # fmt: skip
+
+
+def _extra(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in TRACK_FIELDS}
+
+
 @dataclass(frozen=True)
 class QueueEntry:
-    """One queued track. ``track`` is ``timmybot.sources.Track.to_dict()`` (title, url, duration_s, …)."""
+    """One queued track. Stored as ``to_dict()``: the track as ``Track.to_dict()`` gives it."""
 
     entry_id: str
-    track: dict[str, Any]
+    track: Track
     requester_id: str
     added_at: float
     start_ms: int = 0  # where playing starts: a track that "play now" interrupted resumes here
 
     @property
     def title(self) -> str:
-        return str(self.track.get("title") or "Unknown title")
+        return self.track.title or "Unknown title"
 
     @property
     def url(self) -> str:
-        return str(self.track.get("url") or "")
+        return self.track.url
 
     @property
     def duration_s(self) -> int | None:
-        value = self.track.get("duration_s")
-        return int(value) if value is not None else None
+        return self.track.duration_s
 
     @property
     def thumbnail(self) -> str | None:
-        value = self.track.get("thumbnail")
-        return str(value) if value else None
+        return self.track.thumbnail or None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "entry_id": self.entry_id,
+            "track": self.track.to_dict(),
+            "requester_id": self.requester_id,
+            "added_at": self.added_at,
+            "start_ms": self.start_ms,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueueEntry:
+        raw = data.get("track")
         return cls(
             entry_id=str(data["entry_id"]),
-            track=dict(data.get("track") or {}),
+            track=Track.from_stored(raw if isinstance(raw, dict) else {}),
             requester_id=str(data.get("requester_id") or ""),
             added_at=float(data.get("added_at") or 0.0),
             start_ms=max(0, int(data.get("start_ms") or 0)),
@@ -255,6 +378,8 @@ class GuildRecord:
         data["queue"] = list(self.queue)
         data["skip_votes"] = list(self.skip_votes)
         data["actual"]["listener_ids"] = list(self.actual.listener_ids)
+        if self.actual.now_playing is not None:
+            data["actual"]["now_playing"] = self.actual.now_playing.to_dict()
         for part, extra in self.unknown.items():
             target = data if part == "" else data.get(part)
             if isinstance(target, dict):

@@ -43,12 +43,13 @@ from timmybot.errors import (
     TrackNotFoundError,
     UnsupportedUrlError,
 )
+from timmybot.models import Track, source_label
 from timmybot.store.keys import MIRROR_SK, track_pk
 
 from .base import Source
 from .breaker import CircuitBreaker, MemoryRecords, RecordStore, SpreadRule
 from .failures import Reason, Scope, failure_of, report_failure
-from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
+from .models import Query, QueryKind, SourceSettings, StreamInfo, is_test_source_name
 from .policy import classify_query
 
 if TYPE_CHECKING:

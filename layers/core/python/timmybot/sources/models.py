@@ -8,12 +8,8 @@ from __future__ import annotations
 import enum
 import shlex
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-from timmybot import text
 
 # ffmpeg protocols a remote stream needs: HTTPS (and HLS segments over it, possibly AES-encrypted).
 REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
@@ -29,15 +25,6 @@ DEFAULT_SOURCE_CHAIN: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")
 # ("package.module:factory") are accepted only with ``allow_local_media``.
 BUILTIN_SOURCES = frozenset({"youtube", "ytmusic", "soundcloud", "local"})
 BREAKER_BACKENDS = frozenset({"memory", "sqlite", "dynamodb"})
-# What the user reads as the source that played a track.
-SOURCE_LABELS: dict[str, str] = {
-    "youtube": "YouTube",
-    "ytmusic": "YouTube Music",
-    "soundcloud": "SoundCloud",
-    "spotify": "Spotify",
-    "local": "local media",
-}
-
 # A stream URL is treated as expired this many seconds before YouTube's own deadline, so a track
 # that starts just before expiry does not die mid-song.
 EXPIRY_MARGIN_S = 60.0
@@ -192,68 +179,6 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class Track:
-    """Metadata of one playable item; what the queue stores. ``url`` is re-resolved at play time."""
-
-    source: str
-    source_id: str
-    title: str
-    url: str
-    duration_s: int | None
-    thumbnail: str | None
-    artist: str | None
-    isrc: str | None = None
-    #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
-    #: failed (e.g. "youtube"); None for the source the user asked for.
-    fallback_from: str | None = None
-
-    def __post_init__(self) -> None:
-        # Titles and artists come from whoever uploaded the track: stored no longer than STORED_MAX
-        # (rendering escapes and shortens again, for records stored before this cap).
-        object.__setattr__(self, "title", text.cap(self.title))
-        if self.artist is not None:
-            object.__setattr__(self, "artist", text.cap(self.artist))
-
-    @property
-    def label(self) -> str:
-        """The source's name as the user reads it ("YouTube", "SoundCloud"...)."""
-        return source_label(self.source)
-
-    @property
-    def cache_key(self) -> tuple[str, str]:
-        return (self.source, self.source_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "source_id": self.source_id,
-            "title": self.title,
-            "url": self.url,
-            "duration_s": self.duration_s,
-            "thumbnail": self.thumbnail,
-            "artist": self.artist,
-            "isrc": self.isrc,
-            "fallback_from": self.fallback_from,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Track:
-        duration = data.get("duration_s")
-        return cls(
-            source=str(data["source"]),
-            source_id=str(data["source_id"]),
-            title=str(data["title"]),
-            url=str(data["url"]),
-            # DynamoDB hands numbers back as Decimal.
-            duration_s=None if duration is None else int(duration),
-            thumbnail=_opt_str(data.get("thumbnail")),
-            artist=_opt_str(data.get("artist")),
-            isrc=_opt_str(data.get("isrc")),
-            fallback_from=_opt_str(data.get("fallback_from")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class StreamInfo:
     """Where the voice task reads audio for one track, valid until ``expires_at`` (epoch seconds)."""
 
@@ -331,15 +256,6 @@ def expiry_from_url(url: str) -> float | None:
     return float(candidate)
 
 
-def source_label(source: str) -> str:
-    """What the user reads for a ``Track.source`` value."""
-    return SOURCE_LABELS.get(source, source)
-
-
 def _is_safe_header(name: str, value: str) -> bool:
     forbidden = ("\r", "\n", "\0")
     return bool(name) and ":" not in name and not any(c in name or c in value for c in forbidden)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)

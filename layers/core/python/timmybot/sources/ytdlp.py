@@ -38,9 +38,10 @@ from timmybot.errors import (
     TrackUnavailableError,
     UnsupportedUrlError,
 )
+from timmybot.models import Track
 
 from .base import Source
-from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, expiry_from_url
+from .models import Query, QueryKind, SourceSettings, StreamInfo, expiry_from_url
 from .operator import OperatorSources, operator_sources, redact
 from .policy import SOUNDCLOUD_HOSTS, check_track_url, check_url
 

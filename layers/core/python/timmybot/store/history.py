@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from timmybot.models import QueueEntry
+from timmybot.models import QueueEntry, Track
 from timmybot.store.core import Key, StoreCore
 from timmybot.store.keys import GUILD_HISTORY_SK, HISTORY_SLOTS, guild_pk, history_slot_sk, history_slot_sks
 from timmybot.store.limits import item_size
@@ -54,7 +54,7 @@ class HistoryOps(StoreCore):
             played.append(
                 QueueEntry(
                     entry_id=entry_id,
-                    track=dict(raw["track"]),
+                    track=Track.from_stored(raw["track"]),
                     requester_id=str(raw.get("requester_id") or ""),
                     added_at=float(raw.get("played_at") or 0.0),
                 )
@@ -105,7 +105,8 @@ WRITE_UNIT_BYTES = 1024
 
 def history_slot(key: Key, entry: QueueEntry, *, now: float, seq: int) -> dict[str, Any]:
     """The data of one history slot: small (the thumbnail goes when the slot would pass 1 KB)."""
-    track = {name: entry.track[name] for name in SLOT_TRACK_FIELDS if entry.track.get(name) is not None}
+    stored = entry.track.to_dict()
+    track = {name: stored[name] for name in SLOT_TRACK_FIELDS if stored.get(name) is not None}
     for name, limit in (("title", SLOT_TITLE_BYTES), ("artist", SLOT_ARTIST_BYTES)):
         if isinstance(track.get(name), str):
             track[name] = cap_bytes(track[name], limit)

@@ -10,7 +10,7 @@ from timmybot.store.core import StoreCore
 from timmybot.store.keys import DEDUPE_SK, TRACK_SK, dedupe_pk, is_core_key, track_pk
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import Track
+    from timmybot.models import Track
 
 _log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class RecordOps(StoreCore):
         item = self._fresh(self._get_item((track_pk(source, source_id), TRACK_SK)))
         if item is None:
             return None
-        from timmybot.sources.models import Track  # noqa: PLC0415 - plain data; keeps the store import-light
+        from timmybot.models import Track  # noqa: PLC0415 - plain data; keeps the store import-light
 
         try:
             return Track.from_dict(item.data)
