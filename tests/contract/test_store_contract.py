@@ -31,7 +31,18 @@ from timmybot.errors import (
     QueueFullError,
     StaleGenerationError,
 )
-from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry, Track
+from timmybot.models import (
+    Actual,
+    Desired,
+    GuildRecord,
+    GuildSettings,
+    Lease,
+    LeaseState,
+    LoopMode,
+    QueueEntry,
+    QueuePage,
+    Track,
+)
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store, keys
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
 from timmybot.store.keys import GUILD_HISTORY_SK, guild_pk
@@ -1249,9 +1260,14 @@ class TestQueueTotals:
 
         store.shuffle(GUILD, random.Random(3))
 
-        after = store.get_guild(GUILD)
-        assert after.queue_totals == before and before is not None
-        assert (before.count, before.duration_s, before.unknown) == (30, sum(10 * i for i in range(30)), 0)
+        after = store.get_guild(GUILD).queue_totals
+        assert before is not None and after is not None
+        assert (after.count, after.duration_s, after.unknown, after.digest) == (
+            30,
+            sum(10 * i for i in range(30)),
+            0,
+            before.digest,
+        )
 
     def test_totals_stay_exact_under_concurrent_appends_and_removes(self, store: Store) -> None:
         # GIVEN a queue of 40 entries of different lengths
@@ -1327,6 +1343,44 @@ class TestQueueTotals:
         totals = store.get_guild(GUILD).queue_totals
         assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == (2, 1180, 0)
 
+    def test_the_queue_page_is_the_page_of_the_whole_record_whichever_way_it_is_read(self, store: Store) -> None:
+        # GIVEN 73 entries (past the head the totals carry) and a track playing
+        store.append_entries(GUILD, [entry(f"h{i:02}", duration_s=None if i == 7 else i) for i in range(73)], cap=CAP)
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+        record = store.get_guild(GUILD)
+
+        # WHEN every page is read for /queue, and one past the end
+        pages = [store.queue_page(GUILD, number=n, size=10) for n in range(1, 10)]
+
+        # THEN each is the slice of the record's queue, with the whole queue's totals and what plays
+        for page in pages[:8]:
+            start = (page.number - 1) * 10
+            assert [e.entry_id for e in page.entries] == list(record.queue[start : start + 10])
+            assert (page.total, page.unknown_durations) == (72, 1)
+            assert page.total_duration_s == sum(range(1, 73)) - 7
+            assert page.now_playing is not None and page.now_playing.entry_id == "h00"
+        assert [p.number for p in pages] == [1, 2, 3, 4, 5, 6, 7, 8, 8]
+
+    def test_the_queue_page_reads_the_whole_record_after_an_older_release_wrote_it(self, store: Store) -> None:
+        # GIVEN totals, then a write by a release that knows none (it keeps them as read, and moves the queue)
+        fill(store, GUILD, ["a", "b", "c"])
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        moved = {**item.data, "queue": ["c", "a"]}
+        assert store._put_item(key, moved, expected_version=item.version, now=0.0, active=True)
+
+        # WHEN /queue reads it THEN it shows the queue as it is
+        page = store.queue_page(GUILD, number=1, size=10)
+        assert [e.entry_id for e in page.entries] == ["c", "a"]
+        assert (page.total, page.total_duration_s) == (2, 360)
+
+    def test_an_empty_or_unknown_guild_has_one_empty_page(self, store: Store) -> None:
+        assert store.queue_page(OTHER_GUILD, number=3, size=10) == QueuePage([], 0, 0, 0)
+        store.set_volume(GUILD, 10)
+        assert store.queue_page(GUILD, number=2, size=10) == QueuePage([], 0, 0, 0)
+
     def test_a_page_larger_than_one_batch_get_is_refused(self, store: Store) -> None:
         with pytest.raises(ValueError, match="1 to 100"):
             store.page_queue(GUILD, offset=0, limit=101)
@@ -1339,13 +1393,16 @@ class _CallCounter:
         self._client = client
         self.calls: Counter[str] = Counter()
         self.keys_read = 0
+        self.items: list[dict[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
     def get_item(self, **request: Any) -> Any:
         self.calls["get_item"] += 1
-        return self._client.get_item(**request)
+        response = self._client.get_item(**request)
+        self.items.append(response.get("Item") or {})
+        return response
 
     def batch_get_item(self, **request: Any) -> Any:
         self.calls["batch_get_item"] += 1
@@ -1362,14 +1419,16 @@ def test_a_queue_page_costs_one_batch_get_of_its_own_entries_whatever_the_length
         counter = _CallCounter(client)
         store = DynamoDBStore("page-cost", client=counter)
         store.append_entries(GUILD, [entry(f"c{i:03}") for i in range(queued)], cap=CAP)
-        record = store.get_guild(GUILD)
         counter.calls.clear()
+        counter.items.clear()
         counter.keys_read = 0
 
-        # WHEN the first page is read with the record the command has
-        page = store.page_queue(GUILD, offset=0, limit=10, record=record)
+        # WHEN /queue reads its first page
+        page = store.queue_page(GUILD, number=1, size=10)
 
-        # THEN one batch get of the page's keys, no other read, and the whole queue's totals
-        assert dict(counter.calls) == {"batch_get_item": 1}
+        # THEN one read of the guild record that leaves its list of ids on the server, one batch get
+        # of the page's keys, and the whole queue's totals
+        assert dict(counter.calls) == {"get_item": 1, "batch_get_item": 1}
+        assert "queue" not in counter.items[0]["data"]["M"] and "queue_totals" in counter.items[0]["data"]["M"]
         assert counter.keys_read == min(10, queued)
         assert (page.total, page.total_duration_s, len(page.entries)) == (queued, 180 * queued, min(10, queued))

@@ -64,21 +64,19 @@ def test_single_page_queue_has_no_buttons() -> None:
 
 
 def test_queue_embed_numbers_entries_from_the_page_start_and_sums_durations() -> None:
-    record = GuildRecord(guild_id="1", queue=tuple(f"e{i}" for i in range(15)))
     page = QueuePage(
-        entries=[_entry(f"e{i}") for i in range(10, 15)], total=15, total_duration_s=3000, unknown_durations=0
+        entries=[_entry(f"e{i}") for i in range(10, 15)], total=15, total_duration_s=3000, unknown_durations=0, number=2
     )
-    embed = ui.queue_embed(record, page, 2)
+    embed = ui.queue_embed(page)
     assert embed["description"].startswith("`11.` [Song e10](https://youtu.be/e10)")
     assert embed["footer"]["text"] == "Page 2/2 · 15 tracks · total 50:00"
 
 
 def test_queue_embed_neutralises_markdown_link_breakers_in_titles() -> None:
-    record = GuildRecord(guild_id="1")
     page = QueuePage(
         entries=[_entry("x", title="a](https://evil)[b")], total=1, total_duration_s=200, unknown_durations=0
     )
-    description = ui.queue_embed(record, page, 1)["description"]
+    description = ui.queue_embed(page)["description"]
     assert "](https://evil)" not in description
 
 

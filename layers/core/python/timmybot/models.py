@@ -293,6 +293,10 @@ class Lease:
         return self.state in (LeaseState.LAUNCHING, LeaseState.RUNNING) and self.expires_at > now
 
 
+#: How many ids of the queue's head the totals carry: the first pages of /queue read only those.
+QUEUE_HEAD = 50
+
+
 def queue_digest(entry_ids: Iterable[str]) -> str:
     """A short fingerprint of which ids are queued, whatever their order (shuffles and moves keep it)."""
     return hashlib.blake2b("\n".join(sorted(entry_ids)).encode(), digest_size=8).hexdigest()
@@ -304,15 +308,30 @@ class QueueTotals:
 
     ``digest`` (``queue_digest``) and ``count`` name the queue these totals describe: a record whose
     queue a release without totals changed (it keeps the field as it read it) no longer matches,
-    and the next write of this release counts again from the entries."""
+    and the next write of this release counts again from the entries.
+
+    ``head`` is the first ``QUEUE_HEAD`` ids joined by newlines and ``version`` the record version
+    they were written with: /queue reads them, and not the whole list of ids, while the record's
+    version is still that one (no release without them wrote it since)."""
 
     count: int = 0
     duration_s: int = 0  # sum of the known durations
     unknown: int = 0  # entries whose duration is unknown (live streams, local files, missing items)
     digest: str = ""
+    head: str = ""
+    version: int = 0
 
     def describes(self, queue: tuple[str, ...]) -> bool:
         return self.count == len(queue) and self.digest == queue_digest(queue)
+
+    def head_ids(self) -> tuple[str, ...]:
+        return tuple(self.head.split("\n")) if self.head else ()
+
+    def stamped(self, queue: tuple[str, ...], version: int) -> QueueTotals:
+        """These totals with the head of ``queue`` and the version of the record they go into."""
+        head = queue[:QUEUE_HEAD]
+        joined = "\n".join(head) if not any("\n" in i for i in head) else ""  # ids never hold one
+        return replace(self, head=joined, version=version)
 
     @classmethod
     def from_dict(cls, data: Any) -> QueueTotals | None:
@@ -324,6 +343,8 @@ class QueueTotals:
                 duration_s=int(data.get("duration_s", 0)),
                 unknown=int(data.get("unknown", 0)),
                 digest=str(data.get("digest") or ""),
+                head=str(data.get("head") or ""),
+                version=int(data.get("version", 0)),
             )
         except (TypeError, ValueError):
             return None
@@ -337,6 +358,8 @@ class QueuePage:
     total: int
     total_duration_s: int  # sum of known durations of every queued entry
     unknown_durations: int  # entries whose duration is unknown (live streams, local files)
+    number: int = 1  # which page, from 1 (``Store.queue_page`` keeps it within the pages there are)
+    now_playing: QueueEntry | None = None
 
 
 @dataclass(frozen=True)

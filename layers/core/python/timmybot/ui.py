@@ -65,9 +65,10 @@ def _total_line(page: QueuePage) -> str:
     return f"{page.total} {noun} · total {total}"
 
 
-def queue_embed(record: GuildRecord, page: QueuePage, page_number: int) -> EmbedPayload:
+def queue_embed(page: QueuePage) -> EmbedPayload:
     lines: list[str] = []
-    current = record.actual.now_playing
+    page_number = page.number
+    current = page.now_playing
     if current is not None:
         lines.append(f"**Now playing:** {_title_link(current)} · {format_duration(current.duration_s)}")
         lines.append("")

@@ -73,6 +73,15 @@ class StoreCore(abc.ABC):
         ``active`` puts the item in the sparse active index. Returns False if the condition failed.
         """
 
+    def _get_item_fields(self, key: Key, names: Sequence[str]) -> StoredItem | None:
+        """The item with only the named top-level fields of its data, for an item without a TTL
+        (``expires_at`` comes back None): a backend that can project a read (DynamoDB) leaves the
+        other fields on the server; this default reads the whole item."""
+        item = self._get_item(key)
+        if item is None:
+            return None
+        return StoredItem({name: item.data[name] for name in names if name in item.data}, item.version, None)
+
     @abc.abstractmethod
     def _put_items(self, items: Sequence[tuple[Key, dict[str, Any], float | None]]) -> None:
         """Unconditional batch put of (key, data, expires_at), version 1."""
@@ -126,7 +135,9 @@ class StoreCore(abc.ABC):
                 return current
             now = self._clock()
             settled = self._settle_totals(guild_id, current, updated, entries)
-            written = replace(settled, version=current.version + 1)
+            version = current.version + 1
+            totals = settled.queue_totals.stamped(settled.queue, version) if settled.queue_totals else None
+            written = replace(settled, version=version, queue_totals=totals)
             ok = self._put_item(
                 (guild_pk(guild_id), GUILD_SK),
                 written.to_dict(),

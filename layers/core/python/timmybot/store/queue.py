@@ -10,11 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from timmybot.errors import InvalidInputError, QueueEmptyError, QueueFullError
-from timmybot.models import GuildRecord, LoopMode, QueueEntry, QueuePage, root_id
+from timmybot.models import GuildRecord, LoopMode, QueueEntry, QueuePage, QueueTotals, root_id
 from timmybot.store.core import ENTRY_TTL_S, StoreCore, _check_position, _log, _require_generation
-from timmybot.store.keys import entry_sk, guild_pk
+from timmybot.store.keys import GUILD_SK, entry_sk, guild_pk
 
 MAX_PAGE = 100  # one batch get (DynamoDB's limit of keys)
+#: What /queue reads of the guild record: what plays and the totals (which carry the queue's head),
+#: not the list of ids.
+VIEW_FIELDS = ("actual", "queue_totals")
 
 
 class QueueOps(StoreCore):
@@ -154,6 +157,36 @@ class QueueOps(StoreCore):
             )
             self._delete_items([(pk, entry_sk(i)) for i in new_ids if i not in listed])
             raise
+
+    def queue_page(self, guild_id: str, *, number: int, size: int) -> QueuePage:
+        """Page ``number`` (from 1; past the last page: the last) of ``size`` entries, for /queue.
+
+        The same cost for 5 entries or 500: one read of the guild record without its list of ids
+        (its totals carry the head of the queue) and one batch get of the page's entries. A page
+        past that head, or a record a release without totals wrote since, reads the whole record.
+        """
+        number = max(1, number)
+        item = self._get_item_fields((guild_pk(guild_id), GUILD_SK), VIEW_FIELDS)
+        if item is None:  # a guild that never queued anything
+            return QueuePage(entries=[], total=0, total_duration_s=0, unknown_durations=0)
+        totals = QueueTotals.from_dict(item.data.get("queue_totals"))
+        if totals is not None and totals.version == item.version:
+            number = min(number, max(1, -(-totals.count // size)))
+            offset = (number - 1) * size
+            head = totals.head_ids()
+            if offset + size <= len(head) or len(head) == totals.count:
+                return QueuePage(
+                    entries=self.get_entries(guild_id, head[offset : offset + size]),
+                    total=totals.count,
+                    total_duration_s=totals.duration_s,
+                    unknown_durations=totals.unknown,
+                    number=number,
+                    now_playing=_now_playing(item.data.get("actual")),
+                )
+        record = self.get_guild(guild_id)
+        number = min(number, max(1, -(-len(record.queue) // size)))
+        page = self.page_queue(guild_id, offset=(number - 1) * size, limit=size, record=record)
+        return replace(page, number=number, now_playing=record.actual.now_playing)
 
     def page_queue(self, guild_id: str, *, offset: int, limit: int, record: GuildRecord | None = None) -> QueuePage:
         """One page of the queue and the whole queue's totals: ONE batch get of the page's entries
@@ -331,3 +364,9 @@ class QueueOps(StoreCore):
             restarted = replace(before, start_ms=0)
             self._put_items([((pk, entry_sk(before.entry_id)), restarted.to_dict(), self._clock() + ENTRY_TTL_S)])
         return record.actual.now_playing
+
+
+def _now_playing(actual: object) -> QueueEntry | None:
+    """The entry playing, from the ``actual`` part of a guild record read without the rest."""
+    raw = actual.get("now_playing") if isinstance(actual, dict) else None
+    return QueueEntry.from_dict(raw) if isinstance(raw, dict) else None
