@@ -21,7 +21,7 @@ from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
-from timmybot.models import LoopMode, QueueEntry, Track, root_id
+from timmybot.models import LoopMode, QueueEntry, root_id
 from timmybot.play import enqueue_tracks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
@@ -65,7 +65,7 @@ def _worker_adds(
         placement=placement,
     )
     settings = replace(stack.settings, play_now_interrupted=interrupted)
-    tracks = [Track.from_dict(entry.track) for entry in entries]
+    tracks = [entry.track for entry in entries]
     _, queued = enqueue_tracks(job, tracks, store=stack.store, settings=settings, now=time.time(), placement=placement)
     return [entry.entry_id for entry in queued]
 
