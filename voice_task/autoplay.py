@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from timmybot import personal
 from timmybot.errors import SourceError
-from timmybot.models import QueueEntry
+from timmybot.models import QueueEntry, Track
 from timmybot.sources.chain import SourceChain
-from timmybot.sources.models import Track
 
 _log = logging.getLogger(__name__)
 
@@ -44,9 +43,8 @@ class Autoplay:
 
     def note_played(self, entry: QueueEntry) -> None:
         """A track started: the seed for the next mix, and one not to pick again."""
-        try:
-            track = Track.from_dict(entry.track)
-        except (KeyError, TypeError, ValueError):
+        track = entry.track
+        if not track.identified:
             return
         self._last = track
         self._misses = 0
@@ -59,7 +57,7 @@ class Autoplay:
             return Refill()
         self._misses += 1
         try:
-            seed = self._last or Track.from_dict(finished.track)
+            seed = self._last or _seed(finished)
             tracks = await self.run_blocking(personal.autoplay_tracks, seed, self.sources,
                                              exclude=frozenset(self._played), guild_id=self.guild_id)  # fmt: skip
         except (SourceError, KeyError, ValueError) as exc:
@@ -72,10 +70,16 @@ class Autoplay:
         entries = tuple(
             QueueEntry(
                 entry_id=f"autoplay-{generation}-{int(now * 1000)}-{self._seq}-{n}",
-                track=track.to_dict(),
+                track=track,
                 requester_id=REQUESTER,
                 added_at=now,
             )
             for n, track in enumerate(tracks)
         )
         return Refill(entries=entries)
+
+
+def _seed(entry: QueueEntry) -> Track:
+    if not entry.track.identified:
+        raise ValueError("the track names no source")
+    return entry.track

@@ -104,10 +104,9 @@ class CardLyrics:
         from timmybot.lyrics import service  # noqa: PLC0415
         from timmybot.lyrics.job import default_source  # noqa: PLC0415
         from timmybot.lyrics.names import lyrics_query  # noqa: PLC0415
-        from timmybot.sources.models import Track  # noqa: PLC0415
 
         try:
-            track = Track.from_dict(entry.track)
+            track = entry.track
         except (KeyError, TypeError, ValueError):
             return None
         settings = self._settings

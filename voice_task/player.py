@@ -29,7 +29,7 @@ from timmybot.filters import Filters
 from timmybot.models import QueueEntry
 from timmybot.sources import stream_for
 from timmybot.sources.chain import SourceChain
-from timmybot.sources.models import StreamInfo, Track
+from timmybot.sources.models import StreamInfo
 from voice_task.audio import OPUS_SILENCE, StderrTail, TrackSource, build_source, channel_bitrate_kbps
 from voice_task.states import Machine, PlaybackState
 from voice_task.voice_client import dave_ready
@@ -179,7 +179,7 @@ class Player:
             stream = self._resolved.pop(_URL_KEY + entry.url, None)
         if stream is not None and not stream.is_expired(self.clock()):
             return stream
-        track = Track.from_dict(entry.track)
+        track = entry.track
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, stream_for, track, self.sources, self.guild_id)
         return await asyncio.wait_for(future, timeout=timeout_s)

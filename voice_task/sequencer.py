@@ -216,7 +216,7 @@ class Sequencer:
         if self._failures_in_a_row < self.host.settings.pause_after_failures:
             return False
         self._failures_in_a_row = 0
-        await self.host.io(self.host.store.update_desired, self.host.guild_id, paused=True)
+        await self.host.io(self.host.store.pause, self.host.guild_id)
         self.host.applied = replace(self.host.applied, paused=True)
         await self.host.notice(f"Paused after {self.host.settings.pause_after_failures} tracks failed in a row. "
                            "Use /resume to try the rest.")  # fmt: skip

@@ -201,7 +201,7 @@ def voice_cold_starts(limits: list[CpuLimit], runs: int, tmp: Path) -> dict[tupl
                     first = stack.wait_for_audio(gid, since=started, timeout=90, packets=1) - started
                     cpu = proc_cpu_s(task.process.pid)
                     samples[(limit_label, mode)].append((first, cpu))
-                    stack.store.update_desired(gid, bump_stop=True)
+                    stack.store.stop(gid)
                     task.wait(timeout=30)
         finally:
             stack.close()

@@ -11,6 +11,11 @@ Warm: signed /queue, /skip and /nowplaying (a track is playing, so /skip and /no
 real path) through ``chalice.test.Client``, interleaved, over SQLite and over DynamoDB on moto.
 Baseline in the same run, per request: signature verification + ``json.loads`` of the same body.
 
+Queue length: warm signed /queue in a guild with 5 queued entries and in one with 500, interleaved,
+over SQLite and over DynamoDB on moto; p99 of each and the ratio 500 / 5 (target ≤ 1.5: /queue
+reads the guild record, with the queue's totals in it, and one batch get of the page). Baseline in
+the same run, per request: signature verification + ``json.loads`` of the same body.
+
 Every request is signed in advance; only answering it is timed. BRIEF §7 target: warm p99 ≤ 30 ms.
 
     .venv/bin/python scripts/bench/first_response.py [--cold-runs 5] [--requests 1000]
@@ -59,7 +64,10 @@ if TYPE_CHECKING:
     from timmybot.config import Settings
 
 TARGET_WARM_P99_S = 0.030
+TARGET_QUEUE_RATIO = 1.5  # /queue's p99 at 500 entries over its p99 at 5
 QUEUE_LENGTH = 25
+#: The guilds of the queue-length rows: entries queued in each (the main guild has QUEUE_LENGTH).
+QUEUE_GUILDS = {5: "123456789012345605", 500: "123456789012345500"}
 WARMUP_REQUESTS = 10
 TABLE_NAME = "timmybot-bench"
 WARM_COMMANDS = ("queue", "skip", "nowplaying")
@@ -122,10 +130,10 @@ class SignedRequest:
     headers: dict[str, str]
 
 
-def signed(signer: Signer, name: str) -> SignedRequest:
-    from tests.support.signing import command  # noqa: PLC0415 - importable only after add_source_paths
+def signed(signer: Signer, name: str, guild_id: str | None = None) -> SignedRequest:
+    from tests.support.signing import GUILD_ID, command  # noqa: PLC0415 - importable only after add_source_paths
 
-    body = json.dumps(command(name)).encode()
+    body = json.dumps(command(name, guild_id=guild_id or GUILD_ID)).encode()
     return SignedRequest(name, body, signer.headers(body))
 
 
@@ -202,6 +210,8 @@ def seed(settings: Settings) -> None:
     store = build_store(settings, client=client)
     seed_queue(store, QUEUE_LENGTH)
     seed_playing(store)
+    for length, guild_id in QUEUE_GUILDS.items():
+        seed_queue(store, length, guild_id=guild_id)
 
 
 def check_answer(name: str, status: int, body: str) -> None:
@@ -341,6 +351,50 @@ def print_warm(title: str, result: WarmResult, *, with_target: bool) -> None:
     table(rows)
 
 
+# --- queue length -------------------------------------------------------------------------------
+
+
+def queue_lengths(signer: Signer, settings: Settings, requests_per_length: int) -> WarmResult:
+    """Signed /queue in the 5-entry and the 500-entry guild, alternating (the order flips each
+    round); each request followed by its baseline."""
+    from app import app  # noqa: PLC0415
+    from chalice.test import Client  # noqa: PLC0415
+
+    from chalicelib.bootstrap import app_services, bootstrap  # noqa: PLC0415
+
+    services = bootstrap(settings, in_lambda=False)
+    lengths = list(QUEUE_GUILDS)
+    rounds = [lengths if index % 2 == 0 else lengths[::-1] for index in range(requests_per_length)]
+    plan = [(length, signed(signer, "queue", QUEUE_GUILDS[length])) for order in rounds for length in order]
+    warmup = [signed(signer, "queue", QUEUE_GUILDS[length]) for _ in range(WARMUP_REQUESTS) for length in lengths]
+    result = WarmResult({f"queue, {length} entries": [] for length in lengths}, [], [])
+    with app_services.override(services), Client(app) as client:
+        for request in warmup:
+            _post(client, request)
+        for length, request in plan:
+            result.per_command[f"queue, {length} entries"].append(_post(client, request))
+            result.baseline.append(_verify_and_parse(services, request))
+    return result
+
+
+def print_queue_lengths(title: str, result: WarmResult) -> float:
+    """The table and the ratio line; returns the ratio of the p99s (500 / 5)."""
+    print(f"\n{title}")
+    rows = [["", "p50", "p99", "max", "p50 − baseline p50"]]
+    base_p50 = median(result.baseline)
+    for name, values in result.per_command.items():
+        rows.append([f"/{name} ({len(values)})", ms(median(values)), ms(percentile(values, 99)), ms(max(values)),
+                     ms(median(values) - base_p50)])  # fmt: skip
+    rows.append(["baseline: verify + json.loads", ms(base_p50), ms(percentile(result.baseline, 99)),
+                 ms(max(result.baseline)), ""])  # fmt: skip
+    table(rows)
+    short, long = (percentile(result.per_command[f"queue, {n} entries"], 99) for n in QUEUE_GUILDS)
+    ratio = long / short
+    label = "within target" if ratio <= TARGET_QUEUE_RATIO else "OVER target"
+    print(f"ratio of p99 (500 entries / 5 entries): {ratio:.2f} (target ≤ {TARGET_QUEUE_RATIO}: {label})")
+    return ratio
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -359,18 +413,24 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     os.environ.update(FAKE_AWS_ENV)
     add_source_paths()
-    from tests.support.signing import Signer, make_settings  # noqa: PLC0415 - after add_source_paths
+    from tests.support.signing import GUILD_ID, Signer, make_settings  # noqa: PLC0415 - after add_source_paths
 
     print_header(
         "first response: signed interactions, cold and warm",
         f"cold {cold_runs} per row; warm {requests} per command on SQLite, {moto_requests} on moto; "
-        f"queue of {QUEUE_LENGTH}",
+        f"queue of {QUEUE_LENGTH}; queue-length rows at {' and '.join(map(str, QUEUE_GUILDS))} entries",
     )
     signer = Signer()
     with tempfile.TemporaryDirectory(prefix="timmybot-bench-") as tmp, moto_server() as endpoint:
-        sqlite_settings = make_settings(Path(tmp), signer)
+        guilds = (GUILD_ID, *QUEUE_GUILDS.values())
+        sqlite_settings = make_settings(Path(tmp), signer, allowlist_extra=guilds)
         dynamo_settings = make_settings(
-            Path(tmp), signer, store_backend="dynamodb", aws_endpoint_url=endpoint, dynamodb_table=TABLE_NAME
+            Path(tmp),
+            signer,
+            store_backend="dynamodb",
+            aws_endpoint_url=endpoint,
+            dynamodb_table=TABLE_NAME,
+            allowlist_extra=guilds,
         )
         seed(sqlite_settings)
         seed(dynamo_settings)
@@ -391,6 +451,15 @@ def main(argv: list[str] | None = None) -> int:
             "includes moto's HTTP round trips, so not comparable with the target)",
             warm(signer, dynamo_settings, moto_requests),
             with_target=False,
+        )
+        print_queue_lengths(
+            f"queue length: signed /queue at 5 and at 500 entries, SQLite ({requests} each, interleaved)",
+            queue_lengths(signer, sqlite_settings, requests),
+        )
+        print_queue_lengths(
+            f"queue length: signed /queue at 5 and at 500 entries, DynamoDB on moto ({moto_requests} each, "
+            "interleaved; includes moto's HTTP round trips)",
+            queue_lengths(signer, dynamo_settings, moto_requests),
         )
 
     if forbidden:

@@ -311,7 +311,7 @@ def run(minutes: float, seed: int) -> int:
         soak = Soak(stack, launcher, guild, (guild.voice_channel_id, other), names, rng)
         stack.enqueue(soak.gid, *entries, voice_channel_id=str(guild.voice_channel_id),
                       text_channel_id=str(guild.text_channel_id))  # fmt: skip
-        stack.store.update_desired(soak.gid, loop=LoopMode.QUEUE)
+        stack.store.set_loop(soak.gid, LoopMode.QUEUE)
         launcher.ensure_running(soak.gid)
         began = time.monotonic()
         first = stack.wait_for_audio(soak.gid, since=began, timeout=30)
@@ -332,7 +332,7 @@ def run(minutes: float, seed: int) -> int:
         time.sleep(max(0.0, end - time.monotonic()))
         soak.stop.set()
         packets = emulator.packets(guild.id, since=first - 1.0)
-        stack.store.update_desired(soak.gid, bump_stop=True)
+        stack.store.stop(soak.gid)
         time.sleep(2.0)
         launcher.wait_children(20)
         kept = Path(tempfile.mkdtemp(prefix="timmybot-soak-logs-"))

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 during = recorder.calls()[before:]
                 table_name = stack.settings.dynamodb_table
                 items = recorder.client().scan(TableName=table_name)["Items"]
-                stack.store.update_desired(gid, bump_stop=True)
+                stack.store.stop(gid)
                 task.wait(timeout=30)
             finally:
                 stack.close()

@@ -33,7 +33,7 @@ Everything runs in one process on one machine, in this order:
      "already running") → the Store → the running task's next reconcile tick → FFmpeg → UDP.
      Baseline in the same run, interleaved: the worker's final write alone (the entry appended to
      the Store directly) → first packet.
-   - skip → the next track's first packet: ``update_desired(bump_skip=True)`` (what /skip writes)
+   - skip → the next track's first packet: ``store.skip`` (what /skip writes)
      while a tone plays; queued tones alternate 440/660/880/550 Hz. The next track's start is the
      first packet heard since the skip whose own 20 ms frame is nearest the next tone and whose
      next 200 ms decode to it: the audio is decoded as one stream, so this holds whether the change
@@ -625,7 +625,7 @@ def cold_starts(report: Report, stack: VoiceStack, runs: int) -> None:
             started = time.monotonic()
             task = stack.launch(gid)  # the local launcher's steps: a launching lease, then the process
             samples.append(stack.wait_for_audio(gid, since=started, timeout=30, packets=5) - started)
-            stack.store.update_desired(gid, bump_stop=True)
+            stack.store.stop(gid)
             task.wait(timeout=20)
         report.row(
             f"{figure} (python -m voice_task)",
@@ -754,7 +754,7 @@ def warm_play(report: Report, warm: WarmGuild, tmp: Path, samples: int) -> None:
 
         def first_packet(started: float) -> float:
             first = stack.wait_for_audio(gid, since=started, timeout=20, packets=5) - started
-            stack.store.update_desired(gid, bump_skip=True)  # back to idle for the next sample
+            stack.store.skip(gid)  # back to idle for the next sample
             _wait_idle(stack, gid)
             return first
 
@@ -823,7 +823,7 @@ def _skips(warm: WarmGuild, skips: int) -> list[float]:
         finder = TrackStartFinder(tones[index + 1])
         warm.random_pause()
         skipped = time.monotonic()
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
         start: RtpPacket | None = None
         for _ in _deadline_loop(10, 0.05):
             start = finder.find(stack.emulator.packets(int(gid), since=skipped, include_silence=True))
@@ -833,7 +833,7 @@ def _skips(warm: WarmGuild, skips: int) -> list[float]:
             raise PhaseError(f"no {tones[index + 1]} Hz heard within 10 s of skip {index + 1}; "
                              f"log:\n{warm.task.log[-4000:]}")  # fmt: skip
         samples.append(start.time - skipped)
-    stack.store.update_desired(gid, bump_skip=True)
+    stack.store.skip(gid)
     _wait_idle(stack, gid)
     return samples
 
@@ -878,7 +878,7 @@ def queue_controls(report: Report, warm: WarmGuild, samples: int) -> None:
 
                     def write(kind: str = kind, after: list[QueueEntry] = after, index: int = index) -> int:
                         if kind == "skip":
-                            stack.store.update_desired(gid, bump_skip=True)
+                            stack.store.skip(gid)
                             return CONTROL_NEXT_HZ
                         if kind == "far":
                             stack.store.skip_to(gid, SKIPTO_FAR_POSITION)
@@ -887,14 +887,14 @@ def queue_controls(report: Report, warm: WarmGuild, samples: int) -> None:
                             track, hz = after[0].track, CONTROL_NEXT_HZ
                         else:
                             track, hz = stack.tone_entry(CONTROL_NEW_HZ, SKIP_TRACK_SECONDS).track, CONTROL_NEW_HZ
-                        entry = QueueEntry(entry_id=f"bench-now-{kind}-{index}", track=dict(track),
+                        entry = QueueEntry(entry_id=f"bench-now-{kind}-{index}", track=track,
                                            requester_id="1", added_at=time.time())  # fmt: skip
                         stack.store.insert_entries(gid, [entry], cap=stack.settings.queue_cap, now_play=True)
                         return hz
 
                     measured[kind].append(_change_heard(warm, write))
                     stack.store.clear_queue(gid)
-                    stack.store.update_desired(gid, bump_skip=True)
+                    stack.store.skip(gid)
         finally:
             stack.media.set_first_byte_delay(0.0)
         skip_target = f"p95 ≤ {SKIP_P95_TARGET_S * 1000:g} ms (the skip budget)"
@@ -935,7 +935,7 @@ def filter_change_latency(report: Report, warm: WarmGuild, samples: int) -> None
             measured.append(_change_heard(warm, write))
             time.sleep(0.5)  # a moment of the new sound before the next change
         stack.store.set_filters(gid, Filters())
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
         _wait_idle(stack, gid)
         target = f"p95 ≤ {SKIP_P95_TARGET_S * 1000:g} ms (the skip budget)"
         _latency_row(report, figure, measured, target, percentile(measured, 95) <= SKIP_P95_TARGET_S)
@@ -1166,7 +1166,7 @@ def reconnect_gaps(report: Report, warm: WarmGuild, faults: int) -> None:
                          f"p95 ≤ {target_s:g} s", ok)  # fmt: skip
         report.notes.append(f"reconnect baseline: the longest packet gap in {RECONNECT_SPACING_S:g} s of steady "
                             f"playback before the faults was {ms(baseline)}")  # fmt: skip
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
         _wait_idle(stack, gid)
 
 
@@ -1215,7 +1215,7 @@ def voice_phases(report: Report, *, cold: int, plays: int, skips: int, changes: 
         if faults:
             reconnect_gaps(report, warm, faults)
         with phase(report, "warm task stop"):
-            stack.store.update_desired(warm.gid, bump_stop=True)
+            stack.store.stop(warm.gid)
             code = warm.task.wait(timeout=20)
             if code != 0:
                 raise PhaseError(f"the warm task exited {code}")

@@ -18,7 +18,8 @@ from scripts import canary
 from tests.contract.conftest import STORE_ADAPTERS, open_store
 from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite
-from timmybot.sources import BreakerState, CircuitBreaker, MemoryRecords, Query, SourceSettings, SpreadRule, Track
+from timmybot.models import Track
+from timmybot.sources import BreakerState, CircuitBreaker, MemoryRecords, Query, SourceSettings, SpreadRule
 from timmybot.sources.breaker import MAX_EVIDENCE, RecordStore, breaker_pk
 from timmybot.store import SQLiteStore
 

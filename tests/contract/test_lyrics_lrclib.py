@@ -14,7 +14,7 @@ from timmybot.lyrics import pages, service
 from timmybot.lyrics.lrclib import USER_AGENT, LrclibClient
 from timmybot.lyrics.models import LyricsQuery, LyricsUnavailableError
 from timmybot.lyrics.names import lyrics_query
-from timmybot.sources.models import Track
+from timmybot.models import Track
 from timmybot.store import Store
 
 SIGNAL = record(1, "Signal Song", "Test Signals", "Loopback Sessions", 180, plain="First line\nSecond line",

@@ -16,7 +16,8 @@ from yt_dlp.utils import DownloadError
 
 from tests.support.media import MediaServer, tone_file
 from timmybot.errors import UnsupportedUrlError
-from timmybot.sources import Query, QueryKind, SourceSettings, Track, YtDlpSource, build_ytdl_options
+from timmybot.models import Track
+from timmybot.sources import Query, QueryKind, SourceSettings, YtDlpSource, build_ytdl_options
 
 
 @pytest.fixture

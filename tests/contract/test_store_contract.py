@@ -32,7 +32,18 @@ from timmybot.errors import (
     StaleGenerationError,
 )
 from timmybot.filters import FilterPreset, Filters
-from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, Lease, LeaseState, LoopMode, QueueEntry
+from timmybot.models import (
+    Actual,
+    Desired,
+    GuildRecord,
+    GuildSettings,
+    Lease,
+    LeaseState,
+    LoopMode,
+    QueueEntry,
+    QueuePage,
+    Track,
+)
 from timmybot.store import DynamoDBStore, SQLiteStore, Store, build_store, keys
 from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
 from timmybot.store.keys import GUILD_HISTORY_SK, guild_pk
@@ -53,7 +64,9 @@ def entry(entry_id: str, *, duration_s: int | None = 180, requester: str = "3333
     track: dict[str, Any] = {"title": f"Track {entry_id}", "url": f"https://youtu.be/{entry_id}"}
     if duration_s is not None:
         track["duration_s"] = duration_s
-    return QueueEntry(entry_id=entry_id, track=track, requester_id=requester, added_at=1_800_000_000.5)
+    return QueueEntry(
+        entry_id=entry_id, track=Track.from_stored(track), requester_id=requester, added_at=1_800_000_000.5
+    )
 
 
 def fill(store: Store, guild_id: str, ids: Sequence[str], *, cap: int = CAP) -> GuildRecord:
@@ -244,8 +257,10 @@ class TestLease:
 
     def test_a_new_holder_adopts_the_desired_counters(self, store: Store) -> None:
         # GIVEN skip, stop and seek pressed while no task exists
-        store.update_desired(GUILD, bump_skip=True)
-        store.update_desired(GUILD, bump_skip=True, bump_stop=True, bump_seek=True, seek_ms=30_000)
+        store.skip(GUILD)
+        store.stop(GUILD)
+        store.skip(GUILD)
+        store.seek(GUILD, 30_000)
 
         # WHEN a launcher acquires the lease
         store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
@@ -261,7 +276,7 @@ class TestLease:
         # GIVEN a skip pressed while the task was still starting
         launching = store.acquire_lease(GUILD, holder="arn:task/1", state=LeaseState.LAUNCHING, ttl_s=90)
         assert launching is not None
-        store.update_desired(GUILD, bump_skip=True)
+        store.skip(GUILD)
 
         # WHEN the task claims its lease
         store.claim_lease(GUILD, generation=launching.generation, holder="pid-1", ttl_s=60)
@@ -330,7 +345,7 @@ class TestQueueEdits:
 
     def test_skip_to_under_loop_queue_moves_the_skipped_to_the_end(self, store: Store) -> None:
         fill(store, GUILD, self.IDS)
-        store.update_desired(GUILD, loop=LoopMode.QUEUE)
+        store.set_loop(GUILD, LoopMode.QUEUE)
 
         record, skipped = store.skip_to(GUILD, 4)
 
@@ -382,7 +397,7 @@ class TestQueueEdits:
                  "url": "https://www.youtube.com/watch?v=" + "x" * 11, "duration_s": 200,
                  "thumbnail": "https://i.ytimg.com/vi/" + "x" * 180 + "/hq.jpg", "isrc": "USRC17607839",
                  "fallback_from": "spotify"}  # fmt: skip
-        store.record_played(GUILD, QueueEntry("big", track, "1" * 19, 1.0), now=1.0, seq=7)
+        store.record_played(GUILD, QueueEntry("big", Track.from_dict(track), "1" * 19, 1.0), now=1.0, seq=7)
         key = (guild_pk(GUILD), keys.history_slot_sk(7))
         stored = store._get_items([key])[key].data
         assert item_size(key, stored) <= 1024
@@ -391,9 +406,11 @@ class TestQueueEdits:
 
     def test_the_history_merges_the_legacy_item_newest_first_each_entry_once(self, store: Store) -> None:
         # GIVEN the legacy single item, as an older voice task writes it during a rolling deploy
-        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": "2",
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track.to_dict(), "requester_id": "2",
                    "played_at": float(n)} for n in (40, 30, 20, 10)]  # fmt: skip
-        legacy.insert(0, {"entry_id": "both", "track": entry("both").track, "requester_id": "2", "played_at": 45.0})
+        legacy.insert(
+            0, {"entry_id": "both", "track": entry("both").track.to_dict(), "requester_id": "2", "played_at": 45.0}
+        )
         store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
         # AND plays in the ring, before, between and after the legacy ones (one entry in both)
         for seq, (entry_id, at) in enumerate([("new5", 5.0), ("new25", 25.0), ("both", 50.0), ("new60", 60.0)]):
@@ -406,8 +423,8 @@ class TestQueueEdits:
 
     def test_forget_me_clears_the_requester_in_the_ring_and_in_the_legacy_item(self, store: Store) -> None:
         user = "444444444444444444"
-        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track, "requester_id": user if n % 2 else "2",
-                   "played_at": float(n)} for n in range(4, 0, -1)]  # fmt: skip
+        legacy = [{"entry_id": f"old{n}", "track": entry(f"old{n}").track.to_dict(),
+                   "requester_id": user if n % 2 else "2", "played_at": float(n)} for n in range(4, 0, -1)]  # fmt: skip
         store._put_items([((guild_pk(GUILD), GUILD_HISTORY_SK), {"items": legacy}, None)])
         for n in range(60):  # wrapped: the ring holds plays 10-59
             store.record_played(GUILD, entry(f"new{n}", requester=user if n % 3 == 0 else "2"), now=10.0 + n, seq=n)
@@ -720,9 +737,7 @@ class TestPaging:
         ids = [f"m{i:03}" for i in range(260)]
         fill(store, GUILD, ids)
 
-        page = store.page_queue(GUILD, offset=0, limit=300)
-
-        assert [e.entry_id for e in page.entries] == ids
+        assert [e.entry_id for e in store.get_entries(GUILD, ids)] == ids
 
 
 # ---------------------------------------------------------------------- round trip
@@ -731,16 +746,18 @@ class TestRoundTrip:
         # GIVEN a record with every field away from its default
         playing = QueueEntry(
             entry_id="np-1",
-            track={
-                "title": "Ünïcode — title",
-                "url": "https://youtu.be/x",
-                "duration_s": 245,
-                "thumbnail": None,
-                "artists": ["A", "B"],
-                "explicit": False,
-                "score": 0.25,
-                "source_ids": {"youtube": "x", "isrc": "GBAAA0000001"},
-            },
+            track=Track.from_stored(
+                {
+                    "title": "Ünïcode — title",
+                    "url": "https://youtu.be/x",
+                    "duration_s": 245,
+                    "thumbnail": None,
+                    "artists": ["A", "B"],
+                    "explicit": False,
+                    "score": 0.25,
+                    "source_ids": {"youtube": "x", "isrc": "GBAAA0000001"},
+                }
+            ),
             requester_id="333333333333333333",
             added_at=1_800_000_000.125,
         )
@@ -798,7 +815,8 @@ class TestRoundTrip:
         assert read == written == full.evolve(version=1)
 
     def test_set_filters_keeps_the_other_desired_fields(self, store: Store) -> None:
-        store.update_desired(GUILD, volume=40, paused=True)
+        store.set_volume(GUILD, 40)
+        store.pause(GUILD)
         written = store.set_filters(GUILD, Filters(FilterPreset.BASS_HIGH, speed=0.75, pitch=3))
         read = store.get_guild(GUILD)
 
@@ -816,7 +834,7 @@ class TestRoundTrip:
     def test_an_eventually_consistent_read_is_the_record_or_an_older_version(self, store: Store) -> None:
         # GIVEN a guild record written twice
         store.update_settings(GUILD, vote_skip=False)
-        written = store.update_desired(GUILD, paused=True)
+        written = store.pause(GUILD)
 
         # WHEN it is read eventually consistently (the voice task's timer polls) and strongly
         relaxed = store.get_guild(GUILD, consistent=False)
@@ -913,13 +931,13 @@ class TestDynamoDBPlumbing:
             create_dynamodb_table(client, "reads")
             recording = _ConsistencyRecorder(client)
             store = DynamoDBStore("reads", client=recording)  # type: ignore[arg-type]
-            store.update_desired(GUILD, volume=60)
+            store.set_volume(GUILD, 60)
             recording.seen.clear()
 
             # WHEN the record is read by default, eventually consistently, then updated
             store.get_guild(GUILD)
             store.get_guild(GUILD, consistent=False)
-            store.update_desired(GUILD, volume=70)
+            store.set_volume(GUILD, 70)
 
             # THEN only the read that asked is eventually consistent: the conditional write's read is strong
             assert recording.seen == [True, False, True]
@@ -1091,3 +1109,360 @@ class TestDynamoDBLimits:
         # AND one delete of all 250 removes them
         store._delete_items(keys)
         assert store._get_items(keys) == {}
+
+
+# ---------------------------------------------------------------------- typed desired-state operations
+class TestDesiredOperations:
+    def test_each_operation_changes_its_own_field_and_nothing_else(self, store: Store) -> None:
+        # GIVEN a guild with its defaults
+        before = store.get_guild(GUILD).desired
+
+        # WHEN each typed operation is called once
+        store.skip(GUILD)
+        store.seek(GUILD, 42_000)
+        store.pause(GUILD)
+        store.set_volume(GUILD, 35)
+        store.set_loop(GUILD, LoopMode.TRACK)
+        store.set_autoplay(GUILD, True)
+
+        # THEN the desired state carries exactly those changes, counters bumped once each
+        assert store.get_guild(GUILD).desired == replace(
+            before, skip_seq=1, seek_seq=1, seek_ms=42_000, paused=True, volume=35, loop=LoopMode.TRACK, autoplay=True
+        )
+
+    def test_resume_and_stop_unpause(self, store: Store) -> None:
+        store.pause(GUILD)
+        assert store.resume(GUILD).desired.paused is False
+        store.pause(GUILD)
+
+        stopped = store.stop(GUILD).desired
+
+        assert (stopped.stop_seq, stopped.paused, stopped.skip_seq) == (1, False, 0)
+
+    def test_a_negative_seek_is_refused_before_any_write(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="position_ms"):
+            store.seek(GUILD, -1)
+        assert store.get_guild(GUILD).version == 0
+
+    def test_a_misspelt_operation_or_setting_fails_where_it_is_written(self, store: Store) -> None:
+        # The old update_desired(**changes) accepted any name and failed inside the CAS loop.
+        with pytest.raises(AttributeError):
+            getattr(store, "update_desired")  # noqa: B009 - the removed catch-all must stay removed
+        with pytest.raises(TypeError):
+            store.update_settings(GUILD, vote_skp=False)  # type: ignore[call-arg]
+        assert store.get_guild(GUILD).version == 0
+
+    def test_update_settings_changes_only_the_settings_named(self, store: Store) -> None:
+        store.update_settings(GUILD, dj_role_id="555555555555555555", vote_skip_percent=70)
+
+        written = store.update_settings(GUILD, dj_role_id=None, idle_timeout_s=600)
+
+        assert written.settings == GuildSettings(dj_role_id=None, vote_skip_percent=70, idle_timeout_s=600)
+
+    def test_concurrent_skips_and_volume_changes_are_all_kept(self, store: Store) -> None:
+        run_together(20, lambda i: store.skip(GUILD) if i % 2 else store.set_volume(GUILD, i))
+
+        desired = store.get_guild(GUILD).desired
+        assert desired.skip_seq == 10
+        assert desired.volume in range(0, 20, 2)
+
+
+# ---------------------------------------------------------------------- insert at a position, remove a range
+class TestInsertAtAndRemoveRange:
+    def test_entries_go_before_the_position_in_their_order(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c"])
+
+        written = store.insert_at(GUILD, 2, [entry("x"), entry("y")], cap=CAP)
+
+        assert written.queue == ("a", "x", "y", "b", "c")
+        assert fetchable_ids(store, GUILD, written.queue) == list(written.queue)
+
+    def test_a_position_past_the_end_appends_and_one_at_the_head(self, store: Store) -> None:
+        fill(store, GUILD, ["a"])
+
+        store.insert_at(GUILD, 99, [entry("z")], cap=CAP)
+        written = store.insert_at(GUILD, 1, [entry("h")], cap=CAP)
+
+        assert written.queue == ("h", "a", "z")
+
+    def test_all_or_none_past_the_cap_and_no_items_left_behind(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"], cap=3)
+
+        with pytest.raises(QueueFullError):
+            store.insert_at(GUILD, 1, [entry("x"), entry("y")], cap=3)
+
+        assert store.get_guild(GUILD).queue == ("a", "b")
+        assert fetchable_ids(store, GUILD, ["x", "y"]) == []
+
+    def test_a_redelivered_insert_adds_nothing_twice(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b"])
+        store.insert_at(GUILD, 2, [entry("x")], cap=CAP)
+
+        again = store.insert_at(GUILD, 1, [entry("x")], cap=CAP)
+
+        assert again.queue == ("a", "x", "b")
+
+    def test_a_position_below_one_is_refused(self, store: Store) -> None:
+        with pytest.raises(InvalidInputError):
+            store.insert_at(GUILD, 0, [entry("x")], cap=CAP)
+
+    def test_a_range_is_removed_in_one_write_and_its_items_deleted(self, store: Store) -> None:
+        fill(store, GUILD, ["a", "b", "c", "d", "e"])
+        version = store.get_guild(GUILD).version
+
+        removed = store.remove_range(GUILD, 2, 4)
+
+        after = store.get_guild(GUILD)
+        assert [e.entry_id for e in removed] == ["b", "c", "d"]
+        assert after.queue == ("a", "e") and after.version == version + 1
+        assert fetchable_ids(store, GUILD, ["b", "c", "d"]) == []
+
+    @pytest.mark.parametrize(("start", "end"), [(0, 2), (2, 9), (3, 2)])
+    def test_a_range_outside_the_queue_is_refused(self, store: Store, start: int, end: int) -> None:
+        fill(store, GUILD, ["a", "b", "c"])
+
+        with pytest.raises(InvalidInputError):
+            store.remove_range(GUILD, start, end)
+
+        assert store.get_guild(GUILD).queue == ("a", "b", "c")
+
+    def test_appending_many_is_all_or_none_under_concurrency(self, store: Store) -> None:
+        # GIVEN room for 12 entries, and 5 threads each appending 5 at once
+        def append(t: int) -> bool:
+            try:
+                store.append_entries(GUILD, [entry(f"t{t}-{n}") for n in range(5)], cap=12)
+            except QueueFullError:
+                return False
+            return True
+
+        landed = [t for t, ok in enumerate(run_together(5, append)) if ok]
+
+        # THEN exactly two batches landed, whole
+        queue = store.get_guild(GUILD).queue
+        assert len(landed) == 2
+        assert Counter(queue) == Counter(f"t{t}-{n}" for t in landed for n in range(5))
+
+
+# ---------------------------------------------------------------------- the queue's totals in the guild record
+def durations_of(store: Store, guild_id: str = GUILD) -> tuple[int, int, int]:
+    """(count, known seconds, unknown) recounted from the entries themselves."""
+    queue = store.get_guild(guild_id).queue
+    found = {e.entry_id: e.duration_s for e in store.get_entries(guild_id, queue)}
+    known = [found[i] for i in queue if found.get(i) is not None]
+    return len(queue), sum(d for d in known if d is not None), len(queue) - len(known)
+
+
+def page_totals(store: Store, guild_id: str = GUILD) -> tuple[int, int, int]:
+    page = store.page_queue(guild_id, offset=0, limit=10)
+    return page.total, page.total_duration_s, page.unknown_durations
+
+
+class TestQueueTotals:
+    def test_totals_follow_every_kind_of_queue_change(self, store: Store) -> None:
+        # GIVEN entries of known and unknown length
+        store.append_entries(GUILD, [entry(f"e{i}", duration_s=None if i % 4 == 0 else 60 + i) for i in range(12)],
+                             cap=CAP)  # fmt: skip
+        checks = [page_totals(store) == durations_of(store)]
+        lease = running_lease(store)
+
+        # WHEN the queue is changed every way there is, THEN the totals stay those of its entries
+        steps: list[Callable[[], object]] = [
+            lambda: store.insert_entries(GUILD, [entry("n1", duration_s=500)], cap=CAP),
+            lambda: store.insert_at(GUILD, 3, [entry("i1", duration_s=None), entry("i2", duration_s=7)], cap=CAP),
+            lambda: store.remove_at(GUILD, 2),
+            lambda: store.remove_range(GUILD, 4, 6),
+            lambda: store.move(GUILD, 1, 5),
+            lambda: store.shuffle(GUILD, random.Random(7)),
+            lambda: store.pop_head(GUILD, lease.generation),
+            lambda: store.set_loop(GUILD, LoopMode.QUEUE),
+            lambda: store.pop_head(GUILD, lease.generation, requeue_current=True),
+            lambda: store.skip_to(GUILD, 3),
+            lambda: store.set_loop(GUILD, LoopMode.OFF),
+            lambda: store.skip_to(GUILD, 2),
+            lambda: store.release_lease(GUILD, generation=lease.generation, resume_position_ms=1_000),
+        ]
+        for step in steps:
+            step()
+            checks.append(page_totals(store) == durations_of(store))
+        store.clear_queue(GUILD)
+        checks.append(page_totals(store) == (0, 0, 0))
+        assert all(checks), checks
+
+    def test_a_shuffle_keeps_the_totals_without_reading_an_entry(self, store: Store) -> None:
+        store.append_entries(GUILD, [entry(f"s{i}", duration_s=10 * i) for i in range(30)], cap=CAP)
+        before = store.get_guild(GUILD).queue_totals
+
+        store.shuffle(GUILD, random.Random(3))
+
+        after = store.get_guild(GUILD).queue_totals
+        assert before is not None and after is not None
+        assert (after.count, after.duration_s, after.unknown, after.digest) == (
+            30,
+            sum(10 * i for i in range(30)),
+            0,
+            before.digest,
+        )
+
+    def test_totals_stay_exact_under_concurrent_appends_and_removes(self, store: Store) -> None:
+        # GIVEN a queue of 40 entries of different lengths
+        store.append_entries(GUILD, [entry(f"base{i}", duration_s=i + 1) for i in range(40)], cap=CAP)
+
+        # WHEN 12 threads append (some of unknown length) while 12 remove the head, all at once
+        def work(i: int) -> object:
+            if i % 2:
+                return store.append_entries(GUILD, [entry(f"new{i}-{n}", duration_s=None if n else 100 + i)
+                                                    for n in range(3)], cap=CAP)  # fmt: skip
+            return store.remove_at(GUILD, 1)
+
+        run_together(24, work)
+
+        # THEN the stored totals are those of the entries that are queued
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None
+        assert (totals.count, totals.duration_s, totals.unknown) == durations_of(store)
+        assert totals.count == 40 - 12 + 12 * 3
+
+    def test_concurrent_shuffles_moves_and_appends_keep_them_too(self, store: Store) -> None:
+        fill(store, GUILD, [f"b{i}" for i in range(20)])
+
+        def work(i: int) -> object:
+            match i % 3:
+                case 0:
+                    return store.shuffle(GUILD, random.Random(i))
+                case 1:
+                    return store.move(GUILD, 1, 10)
+                case _:
+                    return store.append_entries(GUILD, [entry(f"a{i}", duration_s=i)], cap=CAP)
+
+        run_together(15, work)
+
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == durations_of(store)
+
+    def test_a_record_written_before_totals_is_counted_once_at_its_first_write(self, store: Store) -> None:
+        # GIVEN a guild record as the previous release wrote it: a queue, no totals
+        store.append_entries(GUILD, [entry(f"o{i}", duration_s=None if i == 2 else 100) for i in range(5)], cap=CAP)
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        old = {k: v for k, v in item.data.items() if k != "queue_totals"}
+        assert store._put_item(key, old, expected_version=item.version, now=0.0, active=True)
+        assert store.get_guild(GUILD).queue_totals is None
+
+        # WHEN /queue reads it, THEN the totals are right already (counted, not written)
+        assert page_totals(store) == (5, 400, 1)
+        assert store.get_guild(GUILD).queue_totals is None
+
+        # WHEN this release writes anything, THEN the totals are kept from then on
+        store.set_volume(GUILD, 50)
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == (5, 400, 1)
+
+    def test_a_queue_an_older_release_changed_is_counted_again(self, store: Store) -> None:
+        # GIVEN totals, then an older release that popped the head and appended one, keeping the totals it read
+        fill(store, GUILD, ["a", "b", "c"])
+        store._put_items([((guild_pk(GUILD), keys.entry_sk("d")), entry("d", duration_s=1000).to_dict(), None)])
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        stale = {**item.data, "queue": ["b", "c", "d"]}  # same length: only the digest tells
+        assert store._put_item(key, stale, expected_version=item.version, now=0.0, active=True)
+
+        # WHEN /queue reads it, and this release writes it
+        shown = page_totals(store)
+        store.remove_at(GUILD, 1)
+
+        # THEN both count the queue that is there
+        assert shown == (3, 180 + 180 + 1000, 0)
+        totals = store.get_guild(GUILD).queue_totals
+        assert totals is not None and (totals.count, totals.duration_s, totals.unknown) == (2, 1180, 0)
+
+    def test_the_queue_page_is_the_page_of_the_whole_record_whichever_way_it_is_read(self, store: Store) -> None:
+        # GIVEN 73 entries (past the head the totals carry) and a track playing
+        store.append_entries(GUILD, [entry(f"h{i:02}", duration_s=None if i == 7 else i) for i in range(73)], cap=CAP)
+        lease = running_lease(store)
+        store.pop_head(GUILD, lease.generation)
+        record = store.get_guild(GUILD)
+
+        # WHEN every page is read for /queue, and one past the end
+        pages = [store.queue_page(GUILD, number=n, size=10) for n in range(1, 10)]
+
+        # THEN each is the slice of the record's queue, with the whole queue's totals and what plays
+        for page in pages[:8]:
+            start = (page.number - 1) * 10
+            assert [e.entry_id for e in page.entries] == list(record.queue[start : start + 10])
+            assert (page.total, page.unknown_durations) == (72, 1)
+            assert page.total_duration_s == sum(range(1, 73)) - 7
+            assert page.now_playing is not None and page.now_playing.entry_id == "h00"
+        assert [p.number for p in pages] == [1, 2, 3, 4, 5, 6, 7, 8, 8]
+
+    def test_the_queue_page_reads_the_whole_record_after_an_older_release_wrote_it(self, store: Store) -> None:
+        # GIVEN totals, then a write by a release that knows none (it keeps them as read, and moves the queue)
+        fill(store, GUILD, ["a", "b", "c"])
+        key = (guild_pk(GUILD), keys.GUILD_SK)
+        item = store._get_item(key)
+        assert item is not None
+        moved = {**item.data, "queue": ["c", "a"]}
+        assert store._put_item(key, moved, expected_version=item.version, now=0.0, active=True)
+
+        # WHEN /queue reads it THEN it shows the queue as it is
+        page = store.queue_page(GUILD, number=1, size=10)
+        assert [e.entry_id for e in page.entries] == ["c", "a"]
+        assert (page.total, page.total_duration_s) == (2, 360)
+
+    def test_an_empty_or_unknown_guild_has_one_empty_page(self, store: Store) -> None:
+        assert store.queue_page(OTHER_GUILD, number=3, size=10) == QueuePage([], 0, 0, 0)
+        store.set_volume(GUILD, 10)
+        assert store.queue_page(GUILD, number=2, size=10) == QueuePage([], 0, 0, 0)
+
+    def test_a_page_larger_than_one_batch_get_is_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="1 to 100"):
+            store.page_queue(GUILD, offset=0, limit=101)
+
+
+class _CallCounter:
+    """A real (moto) DynamoDB client that counts the calls and keys it is asked for."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+        self.keys_read = 0
+        self.items: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_item(self, **request: Any) -> Any:
+        self.calls["get_item"] += 1
+        response = self._client.get_item(**request)
+        self.items.append(response.get("Item") or {})
+        return response
+
+    def batch_get_item(self, **request: Any) -> Any:
+        self.calls["batch_get_item"] += 1
+        self.keys_read += sum(len(r["Keys"]) for r in request["RequestItems"].values())
+        return self._client.batch_get_item(**request)
+
+
+@pytest.mark.parametrize("queued", [5, 500])
+def test_a_queue_page_costs_one_batch_get_of_its_own_entries_whatever_the_length(queued: int) -> None:
+    with mock_aws():
+        # GIVEN a DynamoDB table and a guild with ``queued`` entries
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_dynamodb_table(client, "page-cost")
+        counter = _CallCounter(client)
+        store = DynamoDBStore("page-cost", client=counter)
+        store.append_entries(GUILD, [entry(f"c{i:03}") for i in range(queued)], cap=CAP)
+        counter.calls.clear()
+        counter.items.clear()
+        counter.keys_read = 0
+
+        # WHEN /queue reads its first page
+        page = store.queue_page(GUILD, number=1, size=10)
+
+        # THEN one read of the guild record that leaves its list of ids on the server, one batch get
+        # of the page's keys, and the whole queue's totals
+        assert dict(counter.calls) == {"get_item": 1, "batch_get_item": 1}
+        assert "queue" not in counter.items[0]["data"]["M"] and "queue_totals" in counter.items[0]["data"]["M"]
+        assert counter.keys_read == min(10, queued)
+        assert (page.total, page.total_duration_s, len(page.entries)) == (queued, 180 * queued, min(10, queued))

@@ -63,7 +63,7 @@ def test_first_response_prints_cold_rows_warm_percentiles_and_baselines() -> Non
     result = _run("first_response.py", "--quick")
 
     # THEN it succeeds and prints a cold row per backend and the baseline, warm p50/p99 per command
-    # for SQLite and for moto, the per-request baseline, and how to reproduce it
+    # for SQLite and for moto, the per-request baseline, the queue-length rows, and how to reproduce it
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     cold_row = rf"(\s+{FIGURE}){{5}}\s+{FIGURE}$"
@@ -85,6 +85,20 @@ def test_first_response_prints_cold_rows_warm_percentiles_and_baselines() -> Non
         _assert_lines(warm_moto, [rf"^/{name} \(20\){warm_row}\s+{FIGURE}$"])
     for section in (warm_sqlite, warm_moto):
         _assert_lines(section, [rf"^baseline: verify \+ json\.loads{warm_row}$"])
+    # AND /queue at 5 and at 500 entries, on SQLite and on moto, each with its p99 ratio and baseline
+    lengths_sqlite, lengths_moto = out.split("\nqueue length: ")[1:3]
+    assert lengths_sqlite.startswith("signed /queue at 5 and at 500 entries, SQLite")
+    assert lengths_moto.startswith("signed /queue at 5 and at 500 entries, DynamoDB on moto")
+    for section, count in ((lengths_sqlite, 50), (lengths_moto, 20)):
+        _assert_lines(
+            section,
+            [
+                rf"^/queue, 5 entries \({count}\){warm_row}\s+{FIGURE}$",
+                rf"^/queue, 500 entries \({count}\){warm_row}\s+{FIGURE}$",
+                rf"^baseline: verify \+ json\.loads{warm_row}$",
+                r"^ratio of p99 \(500 entries / 5 entries\): \d+\.\d+ \(target ≤ 1\.5: (within|OVER) target\)$",
+            ],
+        )
 
 
 def test_run_all_runs_the_listed_scripts_and_summarises_each() -> None:

@@ -55,20 +55,22 @@ def assert_safe(body: Any, *, message: bool = True) -> None:
 
 
 def _raw_entry(entry_id: str, url: str) -> QueueEntry:
-    """A queue entry as an older release stored it: the whole title, no cap."""
-    return QueueEntry(
-        entry_id=entry_id,
-        track={
-            "source": "local",
-            "source_id": entry_id,
-            "title": HOSTILE,
-            "url": url,
-            "duration_s": 30,
-            "thumbnail": None,
-            "artist": HOSTILE,
-        },
-        requester_id=USER_ID,
-        added_at=time.time(),
+    """A queue entry as an older release stored it (the whole title, no cap), read as the store reads it."""
+    return QueueEntry.from_dict(
+        {
+            "entry_id": entry_id,
+            "track": {
+                "source": "local",
+                "source_id": entry_id,
+                "title": HOSTILE,
+                "url": url,
+                "duration_s": 30,
+                "thumbnail": None,
+                "artist": HOSTILE,
+            },
+            "requester_id": USER_ID,
+            "added_at": time.time(),
+        }
     )
 
 
@@ -148,7 +150,7 @@ def test_the_voice_tasks_notices_and_exit_edit_about_it_are_taken_and_cannot_pin
     # WHEN the task skips the gone one, plays the other (its card), and is stopped
     task = stack.launch(gid)
     stack.wait_for_audio(gid, since=0, timeout=20)
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     assert task.wait(timeout=30) == 0
 
     # THEN the notice, the card and the exit edit were all taken, and none can ping or link away

@@ -34,7 +34,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PlayWorld
 def _played(world: PlayWorld, media: MediaServer) -> list[QueueEntry]:
     """Two tracks the voice task noted in the guild's history (the tone, then a later one)."""
     tone = resolve_query(media.url_for("tone 440.webm"), world.api.services.sources)[0]
-    first = QueueEntry("h-tone", tone.to_dict(), OTHER_USER_ID, 1.0)
+    first = QueueEntry("h-tone", tone, OTHER_USER_ID, 1.0)
     later = track_entry("h-later", title="Later Song", requester_id=OTHER_USER_ID)
     world.api.store.record_played(GUILD_ID, first, now=1.0, seq=0)
     world.api.store.record_played(GUILD_ID, later, now=2.0, seq=1)

@@ -29,8 +29,7 @@ from tests.support.signing import (
     signed_api,
 )
 from timmybot.lyrics import pages, service
-from timmybot.models import Actual, QueueEntry
-from timmybot.sources.models import Track
+from timmybot.models import Actual, QueueEntry, Track
 from timmybot.store.keys import LYRICS_SK, lyrics_pk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -56,7 +55,7 @@ class LyricsWorld:
     api: SignedApi
 
     def play(self, track: Track) -> None:
-        entry = QueueEntry("lyrics-entry", track.to_dict(), USER_ID, time.time())
+        entry = QueueEntry("lyrics-entry", track, USER_ID, time.time())
         self.api.store.update_guild(
             GUILD_ID, lambda r: r.evolve(actual=Actual(now_playing=entry, started_at=time.time()))
         )

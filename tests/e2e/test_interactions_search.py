@@ -113,7 +113,7 @@ def search_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: A
             try:
                 yield SearchWorld(emulator, guild, api, settings)
             finally:
-                api.store.update_desired(GUILD_ID, bump_stop=True)
+                api.store.stop(GUILD_ID)
                 wait = getattr(api.services.launcher, "wait_children", None)
                 if wait is not None:
                     wait(30)

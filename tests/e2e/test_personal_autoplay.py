@@ -45,7 +45,7 @@ def _queue_first(stack: VoiceStack, guild: GuildHandle) -> None:
     [track] = resolve_query(
         stack.media.url_for("first.webm"), SourceChain(stack.settings.source_settings(), MemoryRecords())
     )
-    entry = QueueEntry(entry_id="e-first", track=track.to_dict(), requester_id="1", added_at=time.time())
+    entry = QueueEntry(entry_id="e-first", track=track, requester_id="1", added_at=time.time())
     stack.enqueue(
         str(guild.id), entry, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id)
     )
@@ -58,7 +58,7 @@ def test_with_autoplay_on_the_exhausted_queue_continues_with_the_mix(
     _listener(emulator, guild)
     _queue_first(stack, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, autoplay=True)
+    stack.store.set_autoplay(gid, True)
     # WHEN the task plays it to the end
     stack.launch(gid)
     stack.wait_for_audio(gid, since=0)

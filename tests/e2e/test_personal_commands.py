@@ -164,7 +164,7 @@ def test_my_playlists_pages_past_25_and_queues_a_choice_with_progress(personal: 
     assert edits[:3] == ["Adding **Road trip**… Added 2/5", "Adding **Road trip**… Added 4/5",
                          "Adding **Road trip**… Added 5/5"]  # fmt: skip
     assert edits[-1].startswith("Added 5/5 from **Road trip**.")
-    assert [(e.track["source"], e.title) for e in personal.queued()] == [("spotify", f"Road {n}") for n in range(1, 6)]
+    assert [(e.track.source, e.title) for e in personal.queued()] == [("spotify", f"Road {n}") for n in range(1, 6)]
 
 
 def test_a_forged_or_foreign_playlist_choice_queues_nothing(personal: Personal) -> None:
@@ -232,7 +232,7 @@ def test_liked_songs_from_youtube_and_from_spotify_up_to_50(personal: Personal) 
     _, token = personal.command("liked-songs", {"platform": "youtube"})
     assert personal.original(token)["content"].startswith("Your liked songs on YouTube:")
     youtube = personal.queued()
-    assert [(e.track["source"], e.title, e.duration_s, e.track["artist"]) for e in youtube] == [
+    assert [(e.track.source, e.title, e.duration_s, e.track.artist) for e in youtube] == [
         ("youtube", f"Liked {n}", 180 + n, "Band") for n in range(3)
     ]
     assert all(path != "search" for path, _ in personal.youtube.requests)

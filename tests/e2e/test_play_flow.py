@@ -187,7 +187,7 @@ def test_second_play_while_the_task_runs_only_enqueues(world: PlayWorld, media: 
 
 
 def test_play_clears_a_pause(world: PlayWorld, media: MediaServer) -> None:
-    world.api.store.update_desired(GUILD_ID, paused=True)
+    world.api.store.pause(GUILD_ID)
     world.play(media.url_for("tone 440.webm"))
     assert world.api.store.get_guild(GUILD_ID).desired.paused is False
 

@@ -93,7 +93,7 @@ def test_the_reaper_leaves_a_live_task_and_a_cleanly_stopped_guild_alone(
     stack.wait_for_audio(gid, since=0)
 
     live = reap(stack.store, launcher, stack.settings)
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     stack.wait_record(gid, lambda r: r.lease.state is LeaseState.RELEASED, what="stopped")
     stopped = reap(stack.store, launcher, stack.settings)
 

@@ -69,7 +69,7 @@ def test_todays_code_takes_over_a_guild_the_previous_release_left_mid_track(tmp_
                                 wake="udp://127.0.0.1:40000")  # fmt: skip
     assert lease is not None
     popped = store.pop_head(gid, lease.generation)
-    store.update_desired(gid, paused=False)
+    store.resume(gid)
     after = store.get_guild(gid)
 
     # THEN nothing is lost: the queue, the track left playing, the controls and the job
@@ -90,7 +90,8 @@ def test_the_previous_release_reads_and_rewrites_todays_records_and_a_renewal_re
     lease = store.acquire_lease(gid, holder="pid:3", state=LeaseState.RUNNING, ttl_s=60,
                                 wake="udp://127.0.0.1:40001")  # fmt: skip
     assert lease is not None
-    store.update_desired(gid, volume=70, bump_skip=True)
+    store.skip(gid)
+    store.set_volume(gid, 70)
     today = store.get_guild(gid)
 
     # WHEN the previous release's control plane pauses it (reading and rewriting the whole record)

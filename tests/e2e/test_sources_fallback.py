@@ -19,6 +19,7 @@ from tests.support.sources import ENV_CONFIG, timmybot_logs, write_config  # noq
 from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.errors import SourceError
+from timmybot.models import Track
 from timmybot.play import resolve_tracks
 from timmybot.sources import (
     BreakerState,
@@ -26,7 +27,6 @@ from timmybot.sources import (
     MemoryRecords,
     SourceChain,
     SourceSettings,
-    Track,
     resolve_query,
     stream_for,
 )
@@ -115,7 +115,8 @@ def test_a_voice_task_subprocess_uses_the_same_chain_from_its_environment(
     code = textwrap.dedent("""
         import json, sys
         from timmybot.config import Settings
-        from timmybot.sources import SourceChain, Track, stream_for
+        from timmybot.sources import SourceChain, stream_for
+        from timmybot.models import Track
         from timmybot.store import build_store
         settings = Settings.from_env()
         chain = SourceChain.over_store(settings.source_settings(), build_store(settings))  # as its bootstrap does
@@ -296,4 +297,4 @@ def test_play_through_the_api_tells_the_user_which_source_played(
         assert "ytfake refused to serve it right now, so this plays from scfake." in original["content"]
         record = world.api.store.get_guild(str(world.guild.id))
         [entry] = world.api.store.get_entries(str(world.guild.id), record.queue)
-        assert (entry.track["source"], entry.track["fallback_from"]) == ("scfake", "ytfake")
+        assert (entry.track.source, entry.track.fallback_from) == ("scfake", "ytfake")

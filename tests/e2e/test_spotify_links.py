@@ -96,7 +96,7 @@ def spotify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: 
             try:
                 yield SpotifyWorld(emulator, guild, api, spotify)
             finally:
-                api.store.update_desired(GUILD_ID, bump_stop=True)
+                api.store.stop(GUILD_ID)
                 wait = getattr(api.services.launcher, "wait_children", None)
                 if wait is not None:
                     wait(30)
@@ -148,7 +148,7 @@ def test_a_spotify_playlist_plays_its_mirrored_tones_and_skips_what_no_site_has(
         assert ("GET", f"/v1/playlists/{PLAYLIST}/items", "app") in world.spotify.requests
         record = world.record()
         queued = world.api.store.get_entries(GUILD_ID, record.queue)
-        assert [(e.track["source"], e.title, e.track["isrc"]) for e in queued[-2:]] == [
+        assert [(e.track.source, e.title, e.track.isrc) for e in queued[-2:]] == [
             ("spotify", "Ghost Song", None),
             ("spotify", "Beta", None),
         ]

@@ -75,7 +75,7 @@ def test_the_card_refreshes_while_playing_rests_while_paused_and_never_edits_a_d
     assert [r for r in emulator.requests("PATCH", path) if limited.time < r.time < retried.time] == []
 
     # PAUSED: one edit for the change, then nothing
-    stack.store.update_desired(gid, paused=True)
+    stack.store.pause(gid)
     paused_at = time.monotonic()
     _wait(lambda: stack.record(gid).actual.paused)
     time.sleep(REFRESH_S * 2 + 0.5)
@@ -83,13 +83,13 @@ def test_the_card_refreshes_while_playing_rests_while_paused_and_never_edits_a_d
     assert len(while_paused) <= 1, while_paused
 
     # DELETED while playing: never edited again; the next track posts a new card
-    stack.store.update_desired(gid, paused=False)
+    stack.store.resume(gid)
     time.sleep(0.5)
     assert emulator.delete_message(int(created.channel_id), created.message_id)
     deleted_at = time.monotonic()
     time.sleep(REFRESH_S * 2 + 0.5)
     assert not [m for m in _cards(emulator, guild, since=deleted_at) if m.message_id == created.message_id]
-    stack.store.update_desired(gid, bump_skip=True)
+    stack.store.skip(gid)
     _wait(lambda: any(m.action == "create" for m in _cards(emulator, guild, since=deleted_at)), timeout=10)
     fresh = next(m for m in _cards(emulator, guild, since=deleted_at) if m.action == "create")
     assert fresh.message_id != created.message_id

@@ -23,7 +23,6 @@ from tests.support.fake_lrclib import FakeLrclib, record
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
 from timmybot.lyrics import service
-from timmybot.sources.models import Track
 from timmybot.store.keys import LYRICS_SK, lyrics_pk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -93,8 +92,8 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
     emulator.set_member_voice(guild.id, listener, guild.voice_channel_id)
     gid = str(guild.id)
     tone = stack.tone_entry(440, SECONDS)
-    entry = replace(tone, track={**tone.track, "title": "Signal Song", "artist": "Test Signals - Topic"})
-    duration = entry.track["duration_s"] or SECONDS
+    entry = replace(tone, track=replace(tone.track, title="Signal Song", artist="Test Signals - Topic"))
+    duration = entry.track.duration_s or SECONDS
     lrclib.records.append(record(1, "Signal Song", "Test Signals", "Loopback Sessions", duration, synced=LRC,
                                  plain="\n".join(f"Line {n} of the signal" for n in range(10))))  # fmt: skip
     stack.enqueue(gid, entry, voice_channel_id=str(guild.voice_channel_id), text_channel_id=str(guild.text_channel_id))
@@ -108,7 +107,7 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
 
     # THEN the task found the lyrics by signature and cached them for the next reader
     assert lrclib.paths()[0] == "/api/get"
-    track = Track.from_dict(entry.track)
+    track = entry.track
     cached = stack.store.get_record(lyrics_pk(service.track_digest(track)), LYRICS_SK)
     assert cached is not None and cached["in_time"] is True
     # AND the card moved with the lines, each showing the line at its position ±1
@@ -133,7 +132,7 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
     assert [r for r in emulator.requests("PATCH", path) if limited.time < r.time < retried.time] == []
 
     # PAUSED: one edit for the change, then no lyric edits although the lines would move on
-    stack.store.update_desired(gid, paused=True)
+    stack.store.pause(gid)
     paused_at = time.monotonic()
     _wait(lambda: stack.record(gid).actual.paused)
     time.sleep(LINE_S * 2 + 0.5)

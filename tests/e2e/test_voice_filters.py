@@ -64,7 +64,7 @@ class Voice:
         if self.task is None:
             self.task = self.stack.launch(self.gid)
         elif playing:
-            self.stack.store.update_desired(self.gid, bump_skip=True)
+            self.stack.store.skip(self.gid)
         self.stack.wait_record(self.gid, lambda r: r.actual.now_playing is not None
                                and r.actual.now_playing.entry_id == entry.entry_id, what=entry.entry_id)  # fmt: skip
         self.stack.wait_for_audio(self.gid, since=time.monotonic())
@@ -134,7 +134,7 @@ def test_nightcore_vaporwave_and_pitch_up_are_heard_at_their_frequencies(tone: V
 def test_a_6_s_track_at_speed_1_5_ends_after_4_s_and_nowplaying_shows_wall_time(voice: Voice) -> None:
     # GIVEN nothing playing (the queue empty, the current track skipped) and speed 1.5
     if voice.task is not None and voice.stack.record(voice.gid).actual.now_playing is not None:
-        voice.stack.store.update_desired(voice.gid, bump_skip=True)
+        voice.stack.store.skip(voice.gid)
         voice.stack.wait_record(voice.gid, lambda r: r.actual.now_playing is None, what="idle")
     voice.set(Filters(speed=1.5), settle=0.3)
     quiet_from = time.monotonic()
@@ -263,7 +263,7 @@ def test_seek_at_speed_1_5_is_in_the_tracks_own_time(voice: Voice) -> None:
     voice.play(voice.stack.sweep_entry(30))
 
     # WHEN /seek 0:12 is applied
-    record = voice.stack.store.update_desired(voice.gid, seek_ms=12_000, bump_seek=True)
+    record = voice.stack.store.seek(voice.gid, 12_000)
     voice.stack.wait_record(voice.gid, lambda r: r.actual.applied_seek_seq == record.desired.seek_seq, what="seek")
     sought = time.monotonic()
     spans = windows([p for p in voice.packets(1.0) if not p.is_silence])

@@ -20,7 +20,6 @@ from timmybot.controls import go_back
 from timmybot.jobs import PlayJob
 from timmybot.models import LoopMode, QueueEntry, root_id
 from timmybot.play import enqueue_tracks
-from timmybot.sources import Track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -56,7 +55,7 @@ def _worker_adds(
         placement=placement,
     )
     settings = replace(stack.settings, play_now_interrupted=interrupted)
-    tracks = [Track.from_dict(entry.track) for entry in entries]
+    tracks = [entry.track for entry in entries]
     _, queued = enqueue_tracks(job, tracks, store=stack.store, settings=settings, now=time.time(), placement=placement)
     return [entry.entry_id for entry in queued]
 
@@ -145,7 +144,7 @@ def test_back_after_a_skip_is_heard_as_the_skipped_tone_and_the_current_one_foll
     a, b = stack.tone_entry(440, 8), stack.tone_entry(550, 8)
     gid = _start(stack, emulator, guild, a, b)
     _playing(stack, gid, a.entry_id, what="A")
-    stack.store.update_desired(gid, bump_skip=True)
+    stack.store.skip(gid)
     _playing(stack, gid, b.entry_id, what="B after the skip")
 
     back = go_back(stack.store, gid, interaction_id="9100000000000000001", user_id="1", cap=500, now=time.time())
@@ -161,7 +160,7 @@ def test_skipto_under_loop_queue_is_heard_as_the_track_named_and_the_skipped_one
 ) -> None:
     a, b, c, d = (stack.tone_entry(hz, 3) for hz in (440, 550, 660, 770))
     gid = _start(stack, emulator, guild, a, b, c, d)
-    stack.store.update_desired(gid, loop=LoopMode.QUEUE)
+    stack.store.set_loop(gid, LoopMode.QUEUE)
     _playing(stack, gid, a.entry_id, what="A")
 
     _, passed = stack.store.skip_to(gid, 3)
@@ -179,7 +178,7 @@ def test_play_now_under_loop_track_loops_the_new_track_and_the_cut_one_waits_nex
 ) -> None:
     a, b = stack.tone_entry(440, 8), stack.tone_entry(550, 3)
     gid = _start(stack, emulator, guild, a, b)
-    stack.store.update_desired(gid, loop=LoopMode.TRACK)
+    stack.store.set_loop(gid, LoopMode.TRACK)
     _playing(stack, gid, a.entry_id, what="A")
 
     (e,) = _worker_adds(stack, gid, [stack.tone_entry(770, 2)], "now")
@@ -192,6 +191,6 @@ def test_play_now_under_loop_track_loops_the_new_track_and_the_cut_one_waits_nex
     assert record.actual.now_playing is not None and record.actual.now_playing.entry_id == e
     assert _near(stack.hear(gid, 0.8, settle=0.3).dominant_hz, 770)
 
-    stack.store.update_desired(gid, loop=LoopMode.OFF)
+    stack.store.set_loop(gid, LoopMode.OFF)
     _playing(stack, gid, queued[0], timeout=10, what="A, resumed once the loop is off")
     assert _near(stack.hear(gid, 0.8, settle=0.4).dominant_hz, 440)

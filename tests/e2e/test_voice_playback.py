@@ -64,7 +64,7 @@ def test_skip_switches_the_dominant_frequency(stack: VoiceStack, emulator: Disco
     gid = str(guild.id)
     stack.wait_for_audio(gid, since=0)
 
-    stack.store.update_desired(gid, bump_skip=True)
+    stack.store.skip(gid)
     skipped_at = time.monotonic()
     stack.wait_record(gid, lambda r: r.actual.now_playing is not None and r.queue == (), what="second track")
     heard = stack.hear(gid, 1.5, settle=0.5)
@@ -80,7 +80,7 @@ def test_skip_to_is_heard_as_the_chosen_tone_and_loop_queue_brings_the_skipped_b
     the skipped 550 comes back at the end, after 770 and the looped 440."""
     _listener(emulator, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, loop=LoopMode.QUEUE)
+    stack.store.set_loop(gid, LoopMode.QUEUE)
     ids = _start(stack, guild, 440, 550, 660, 770, seconds=6)
     stack.wait_for_audio(gid, since=0)
     stack.wait_record(gid, lambda r: r.queue == tuple(ids[1:]), what="the first track playing")
@@ -104,14 +104,14 @@ def test_pause_stops_packets_and_resume_starts_them_again(
     gid = str(guild.id)
     stack.wait_for_audio(gid, since=0)
 
-    stack.store.update_desired(gid, paused=True)
+    stack.store.pause(gid)
     stack.wait_record(gid, lambda r: r.actual.paused, what="paused")
     time.sleep(0.5)
     quiet_from = time.monotonic()
     time.sleep(1.0)
     during_pause = stack.packets(gid, since=quiet_from)
 
-    stack.store.update_desired(gid, paused=False)
+    stack.store.resume(gid)
     resumed_at = time.monotonic()
     stack.wait_for_audio(gid, since=resumed_at, timeout=5)
     heard = stack.hear(gid, 1.0)
@@ -129,7 +129,7 @@ def test_volume_50_drops_the_level_by_about_6_db(
     stack.wait_for_audio(gid, since=0)
     loud = stack.hear(gid, 1.5)
 
-    stack.store.update_desired(gid, volume=50)
+    stack.store.set_volume(gid, 50)
     stack.wait_record(gid, lambda r: r.actual.volume == 50, what="volume 50 applied")
     quiet = stack.hear(gid, 1.5, settle=0.6)
 
@@ -146,7 +146,7 @@ def test_seek_moves_the_position_and_playback_follows(
     gid = str(guild.id)
     stack.wait_for_audio(gid, since=0)
 
-    stack.store.update_desired(gid, seek_ms=17_000, bump_seek=True)
+    stack.store.seek(gid, 17_000)
     seeked = stack.wait_record(gid, lambda r: r.actual.applied_seek_seq == 1, what="seek applied")
     # 3 s left of the first track after the seek: the second tone must follow within ~3 s, not ~17 s.
     record = stack.wait_record(gid, lambda r: not r.queue, timeout=8, what="next track after the seek")
@@ -159,7 +159,7 @@ def test_seek_moves_the_position_and_playback_follows(
 def test_loop_track_replays_the_same_tone(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> None:
     _listener(emulator, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, loop=LoopMode.TRACK)
+    stack.store.set_loop(gid, LoopMode.TRACK)
     ids = _start(stack, guild, 440, 660, seconds=2)
     stack.wait_for_audio(gid, since=0)
 
@@ -175,7 +175,7 @@ def test_loop_track_replays_the_same_tone(stack: VoiceStack, emulator: DiscordEm
 def test_loop_queue_wraps_round(stack: VoiceStack, emulator: DiscordEmulator, guild: GuildHandle) -> None:
     _listener(emulator, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, loop=LoopMode.QUEUE)
+    stack.store.set_loop(gid, LoopMode.QUEUE)
     ids = _start(stack, guild, 440, 660, seconds=2)
     stack.wait_for_audio(gid, since=0)
 
@@ -200,7 +200,7 @@ def test_stop_leaves_the_channel_exits_zero_and_frees_the_lease(
     gid = str(guild.id)
     stack.wait_for_audio(gid, since=0)
 
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     code = stack.tasks[0].wait(timeout=20)
     record = stack.record(gid)
 

@@ -154,8 +154,8 @@ def test_a_skip_sent_before_any_task_exists_does_not_skip_the_first_track(
 ) -> None:
     _listen(emulator, guild)
     gid = str(guild.id)
-    stack.store.update_desired(gid, bump_skip=True)
-    stack.store.update_desired(gid, bump_skip=True)
+    stack.store.skip(gid)
+    stack.store.skip(gid)
     first, second = stack.tone_entry(440, 6), stack.tone_entry(660, 6)
     stack.enqueue(gid, first, second, **_channels(guild))
 
@@ -264,7 +264,7 @@ def test_ten_unplayable_tracks_in_a_row_keep_a_bounded_stack_and_pause_as_the_se
         assert still.queue == (good.entry_id,)
 
         # AND /resume plays it
-        stack.store.update_desired(gid, paused=False)
+        stack.store.resume(gid)
         stack.wait_record(gid, lambda r: r.actual.now_playing is not None and r.actual.now_playing.entry_id
                           == good.entry_id, what="the good track")  # fmt: skip
         heard = stack.hear(gid, 1.0, settle=0.5)
@@ -288,7 +288,7 @@ def test_skipping_the_last_track_leaves_the_guild_idle_every_time(
             stack.enqueue(gid, stack.tone_entry(440, 20), **_channels(guild))
         playing = stack.wait_record(gid, lambda r: r.actual.now_playing is not None, what=f"playing ({round_})")
         stack.wait_for_audio(gid, since=time.monotonic(), timeout=10, packets=3)
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
 
         # THEN the record says idle: nothing playing, nothing queued, the skip applied
         idle = stack.wait_record(gid, lambda r: r.actual.now_playing is None and not r.queue

@@ -12,8 +12,7 @@ import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.voice_stack import VoiceStack
-from timmybot.models import LeaseState, QueueEntry
-from timmybot.sources import Track
+from timmybot.models import LeaseState, QueueEntry, Track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(240)]
 
@@ -37,7 +36,7 @@ def _video(index: int) -> QueueEntry:
     url = f"https://www.youtube.com/watch?v={video_id}"
     track = Track(source="youtube", source_id=video_id, title=f"Hung {index}", url=url, duration_s=200,
                   thumbnail=None, artist=None)  # fmt: skip
-    return QueueEntry(entry_id=f"hung-{index}", track=track.to_dict(), requester_id="1", added_at=time.time())
+    return QueueEntry(entry_id=f"hung-{index}", track=track, requester_id="1", added_at=time.time())
 
 
 def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(
@@ -56,7 +55,7 @@ def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(
     started = time.monotonic()
     for _ in range(10):
         time.sleep(1.0)
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
 
     # THEN for the whole hang the lease stays live and is renewed every heartbeat
     renewals: list[float] = []
@@ -78,7 +77,7 @@ def test_the_lease_is_renewed_on_time_while_ten_resolves_hang_for_90_s(
 
     # AND a /stop is obeyed at once, hung resolves or not: the task leaves and exits
     stopped = time.monotonic()
-    stack.store.update_desired(gid, bump_stop=True)
+    stack.store.stop(gid)
     assert task.wait(timeout=15) == 0
     assert time.monotonic() - stopped < 5.0, task.log[-2000:]
     assert stack.record(gid).lease.state is LeaseState.RELEASED

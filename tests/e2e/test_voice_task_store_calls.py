@@ -56,13 +56,14 @@ def test_the_voice_task_makes_only_calls_its_role_allows(
         # WHEN the task plays it through the controls, then runs dry and exits
         task = stack.launch(gid)
         stack.wait_record(gid, lambda r: _playing(r, first.entry_id), what="the first track")
-        stack.store.update_desired(gid, bump_skip=True)
+        stack.store.skip(gid)
         stack.wait_record(gid, lambda r: _playing(r, third.entry_id), timeout=20, what="the third track")
-        stack.store.update_desired(gid, paused=True)
+        stack.store.pause(gid)
         stack.wait_record(gid, lambda r: r.actual.paused, what="paused")
-        stack.store.update_desired(gid, paused=False, volume=50)
+        stack.store.resume(gid)
+        stack.store.set_volume(gid, 50)
         stack.wait_record(gid, lambda r: not r.actual.paused, what="resumed")
-        stack.store.update_desired(gid, seek_ms=4_000, bump_seek=True)
+        stack.store.seek(gid, 4_000)
         stack.wait_record(gid, lambda r: r.actual.applied_seek_seq == 1, what="seek applied")
         assert task.wait(timeout=40) == 0, task.log[-3000:]
     finally:

@@ -21,7 +21,7 @@ import pytest
 
 from scripts import costs
 from timmybot.config import Settings
-from timmybot.models import QueueEntry, replay_id
+from timmybot.models import QueueEntry, Track, replay_id
 from timmybot.store.base import history_slot
 from timmybot.store.keys import guild_pk, history_slot_sk
 from timmybot.store.limits import item_size
@@ -100,7 +100,9 @@ def test_the_guild_history_write_is_counted_at_its_slot_size() -> None:
     track = {"source": "soundcloud", "source_id": "x" * 40, "title": "🎵" * 256, "artist": "🎤" * 256,
              "url": "https://" + "u" * 292, "duration_s": 12_345, "thumbnail": "https://i1.sndcdn.com/" + "t" * 200,
              "isrc": "USRC17607839", "fallback_from": "spotify"}  # fmt: skip
-    entry = QueueEntry(replay_id("0123456789abcdef" * 2, "1334567890123456789", "-back"), track, "4" * 18, 1.0)
+    entry = QueueEntry(
+        replay_id("0123456789abcdef" * 2, "1334567890123456789", "-back"), Track.from_dict(track), "4" * 18, 1.0
+    )
     key = (guild_pk("1234567890123456789"), history_slot_sk(49))
     size = item_size(key, history_slot(key, entry, now=1_796_239_899.148, seq=1_234_567))
     # THEN it is within the size costed, one write unit, one write per track, and COSTS.md counts it

@@ -28,7 +28,8 @@ from tests.support.loopback import serve_in_thread
 from tests.support.sources import LoopbackSite, _from_config
 from timmybot import netguard
 from timmybot.errors import TrackNotFoundError
-from timmybot.sources import SourceSettings, Track
+from timmybot.models import Track
+from timmybot.sources import SourceSettings
 
 
 def video_id(n: int) -> str:

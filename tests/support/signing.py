@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 from chalicelib.bootstrap import Services, app_services, bootstrap
 from tests.support.emulator.discord_rules import check_answer
 from timmybot.config import Settings
-from timmybot.models import Actual, LeaseState, QueueEntry
+from timmybot.models import Actual, LeaseState, QueueEntry, Track
 from timmybot.store.base import Store
 
 GUILD_ID = "123456789012345678"
@@ -175,12 +175,14 @@ def track_entry(
 ) -> QueueEntry:
     return QueueEntry(
         entry_id=entry_id,
-        track={
-            "title": title or f"Track {entry_id}",
-            "url": f"https://www.youtube.com/watch?v={entry_id}",
-            "duration_s": duration_s,
-            "thumbnail": f"https://i.ytimg.com/vi/{entry_id}/hqdefault.jpg",
-        },
+        track=Track.from_stored(
+            {
+                "title": title or f"Track {entry_id}",
+                "url": f"https://www.youtube.com/watch?v={entry_id}",
+                "duration_s": duration_s,
+                "thumbnail": f"https://i.ytimg.com/vi/{entry_id}/hqdefault.jpg",
+            }
+        ),
         requester_id=requester_id,
         added_at=time.time(),
     )

@@ -31,7 +31,8 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from timmybot.errors import SourceError, TrackNotFoundError, UnsupportedUrlError
-from timmybot.sources import Query, QueryKind, Source, SourceSettings, StreamInfo, Track, map_ytdlp_error
+from timmybot.models import Track
+from timmybot.sources import Query, QueryKind, Source, SourceSettings, StreamInfo, map_ytdlp_error
 
 ENV_CONFIG = "TIMMYBOT_LOOPBACK_SITES"
 

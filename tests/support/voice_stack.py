@@ -128,7 +128,7 @@ class VoiceStack:
         )
         return QueueEntry(
             entry_id=f"e{next(_entry_ids):05d}",
-            track=tracks[0].to_dict(),
+            track=tracks[0],
             requester_id=requester,
             added_at=time.time(),
         )

@@ -18,9 +18,8 @@ from tests.support.fake_suggest import FakeSuggestions
 from tests.support.handler_kit import handler_api
 from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID
 from timmybot import autocomplete
-from timmybot.models import QueueEntry
+from timmybot.models import QueueEntry, Track
 from timmybot.personal import record_history
-from timmybot.sources.models import Track
 from timmybot.sources.suggestions import YouTubeSuggestions, parse_answer
 from timmybot.store.keys import SUGGEST_SK, kind_of, suggest_pk
 from timmybot.store.memory import MemoryStore
@@ -56,7 +55,7 @@ def _choices(store: MemoryStore, typed: str, source: YouTubeSuggestions | None, 
 def _with_history(store: MemoryStore) -> None:
     record_history(store, USER_ID, [_track(1, "Signal Song", None), _track(2, "Other Tune")], now=1.0)
     guild_played = _track(3, "Signal Fire", "Snow Patrol")
-    store.record_played(GUILD_ID, QueueEntry("g1", guild_played.to_dict(), OTHER_USER_ID, 1.0), now=1.0, seq=0)
+    store.record_played(GUILD_ID, QueueEntry("g1", guild_played, OTHER_USER_ID, 1.0), now=1.0, seq=0)
 
 
 def test_history_first_then_suggestions_deduplicated(store: MemoryStore, fake: FakeSuggestions) -> None:

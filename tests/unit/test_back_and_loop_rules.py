@@ -14,9 +14,8 @@ from timmybot.config import Settings
 from timmybot.controls import NOTHING_BEFORE, go_back
 from timmybot.errors import InvalidInputError
 from timmybot.jobs import PlayJob
-from timmybot.models import LeaseState, LoopMode, QueueEntry, root_id
+from timmybot.models import LeaseState, LoopMode, QueueEntry, Track, root_id
 from timmybot.play import enqueue_tracks
-from timmybot.sources import Track
 from timmybot.store import SQLiteStore, Store
 
 GUILD = "123456789012345678"
@@ -62,7 +61,7 @@ def _back(store: Store) -> str:
 
 def _play_through(task: Task, tracks: str, *, loop: LoopMode = LoopMode.OFF) -> None:
     task.store.append_entries(GUILD, [track_entry(name, title=name) for name in tracks], cap=500)
-    task.store.update_desired(GUILD, loop=loop)
+    task.store.set_loop(GUILD, loop)
     for _ in tracks:
         task.next()
 
@@ -115,7 +114,7 @@ def test_under_loop_queue_play_now_brings_the_cut_track_back_once(store: Store) 
     _play_through(task, "AB", loop=LoopMode.QUEUE)  # B plays, A at the end
     job = PlayJob(interaction_id=str(next(_seq)), application_id="1", guild_id=GUILD, user_id="1", query="E",
                   placement="now")  # fmt: skip
-    track = Track.from_dict({**track_entry("E", title="E").track, "source": "youtube", "source_id": "E"})
+    track = Track.from_dict({**track_entry("E", title="E").track.to_dict(), "source": "youtube", "source_id": "E"})
     enqueue_tracks(job, [track], store=store, settings=Settings(), now=5.0, placement="now")
     task.next()
     assert (task.title(), task.queue()) == ("E", ["B", "A"])  # B resumes after E, and is not at the end too

@@ -12,8 +12,7 @@ from timmybot import ui
 from timmybot.config import Settings
 from timmybot.lyrics.base import LyricsSource
 from timmybot.lyrics.models import Lyrics, LyricsQuery, LyricsUnavailableError
-from timmybot.models import QueueEntry
-from timmybot.sources.models import Track
+from timmybot.models import QueueEntry, Track
 from timmybot.store.memory import MemoryStore
 from voice_task.card_lyrics import CardLyrics
 
@@ -52,7 +51,7 @@ async def _inline(fn: Callable[..., T], *args: Any) -> T:
 def _follow(source: FixedSource, *, enabled: bool = True) -> CardLyrics:
     async def run() -> CardLyrics:
         card = CardLyrics(Settings(), MemoryStore(), _inline, source=source)
-        card.follow(QueueEntry("e1", TRACK.to_dict(), "1", 0.0), enabled=enabled)
+        card.follow(QueueEntry("e1", TRACK, "1", 0.0), enabled=enabled)
         await asyncio.sleep(0.01)
         return card
 

@@ -25,7 +25,7 @@ from timmybot.filters import (
     normal_speed,
     required_filters,
 )
-from timmybot.models import Actual, Desired, GuildRecord, QueueEntry
+from timmybot.models import Actual, Desired, GuildRecord, QueueEntry, Track
 from timmybot.sources.models import StreamInfo
 from voice_task.audio import channel_bitrate_kbps, encoder_options, ffmpeg_executable, uses_copy_path
 from voice_task.reconcile import Action, Applied, plan
@@ -123,7 +123,7 @@ def test_a_filter_change_is_planned_like_a_volume_change() -> None:
 
 
 def test_positions_are_track_time_and_started_at_is_scaled_by_the_rate() -> None:
-    entry = QueueEntry("e", {"title": "t", "duration_s": 180}, "1", 0.0)
+    entry = QueueEntry("e", Track("youtube", "t1", "t", "https://youtu.be/t1", 180, None, None), "1", 0.0)
     actual = Actual(now_playing=entry, started_at=1000.0, rate=1.5)
     assert actual.position_at(1060.0) == 90_000  # 60 s of wall time at 1.5× is 90 s of the track
 

@@ -68,7 +68,7 @@ def test_a_dj_skips_over_anyones_tracks(api: HandlerApi, roles: tuple[str, ...],
 
 
 def test_under_loop_queue_the_reply_says_the_skipped_go_to_the_end(api: HandlerApi) -> None:
-    api.store.update_desired(GUILD_ID, loop=LoopMode.QUEUE)
+    api.store.set_loop(GUILD_ID, LoopMode.QUEUE)
     body = api.post(command("skipto", {"position": 3}, permissions=MANAGE_GUILD)).json_body
     assert _content(body).endswith("skipped to **Track q3** and moved 2 tracks to the end (loop queue).")
     assert api.store.get_guild(GUILD_ID).queue == ("q3", "q1", "q2")

@@ -7,7 +7,7 @@ import pytest
 
 from timmybot.lyrics.models import LyricsQuery
 from timmybot.lyrics.names import clean_channel, lyrics_query, names_match, query_from_text
-from timmybot.sources.models import Track
+from timmybot.models import Track
 
 
 def video(title: str, channel: str | None, *, source: str = "youtube", song: str | None = None) -> Track:

@@ -10,7 +10,7 @@ import pytest
 
 from timmybot.config import Settings
 from timmybot.errors import QueueFullError
-from timmybot.models import QueueEntry
+from timmybot.models import QueueEntry, Track
 from timmybot.paging import ListWalk, StopReason
 from timmybot.play import queue_walk
 from timmybot.store import build_store
@@ -25,7 +25,8 @@ def _store(tmp_path: Path) -> Store:
 
 def _fill(store: Store, count: int, cap: int) -> None:
     entries = [
-        QueueEntry(entry_id=f"e{n}", track={"title": f"T{n}"}, requester_id="1", added_at=0.0) for n in range(count)
+        QueueEntry(entry_id=f"e{n}", track=Track.from_stored({"title": f"T{n}"}), requester_id="1", added_at=0.0)
+        for n in range(count)
     ]
     store.append_entries(GUILD, entries, cap=cap)
 

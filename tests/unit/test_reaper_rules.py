@@ -9,12 +9,12 @@ import pytest
 
 from timmybot.config import Settings
 from timmybot.launcher.local import LocalLauncher
-from timmybot.models import GuildRecord, Lease, LeaseState, QueueEntry
+from timmybot.models import GuildRecord, Lease, LeaseState, QueueEntry, Track
 from timmybot.reaper import needs_relaunch, reap
 from timmybot.store.sqlite import SQLiteStore
 
 NOW = 1_000_000.0
-ENTRY = QueueEntry(entry_id="e1", track={"title": "t"}, requester_id="1", added_at=0.0)
+ENTRY = QueueEntry(entry_id="e1", track=Track.from_stored({"title": "t"}), requester_id="1", added_at=0.0)
 
 
 def _record(state: LeaseState, *, expires_at: float, queue: tuple[str, ...] = ("e1",), resume: bool = False,

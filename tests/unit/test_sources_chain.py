@@ -11,6 +11,7 @@ from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
 from timmybot.config import Settings
 from timmybot.errors import BlockedSourceError, SourceError, SourceRestingError, TrackNotFoundError
+from timmybot.models import Track
 from timmybot.sources import (
     BreakerState,
     CircuitBreaker,
@@ -20,7 +21,6 @@ from timmybot.sources import (
     SourceChain,
     SourceSettings,
     SpreadRule,
-    Track,
     resolve_query,
 )
 from timmybot.sources.breaker import breaker_pk

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from timmybot.errors import SourceError, UnsupportedUrlError
-from timmybot.sources import LocalMediaSource, MemoryRecords, SourceChain, SourceSettings, StreamInfo, Track
+from timmybot.models import Track
+from timmybot.sources import LocalMediaSource, MemoryRecords, SourceChain, SourceSettings, StreamInfo
 from timmybot.sources.models import expiry_from_url
 from timmybot.spotify import SpotifyNotConfiguredError
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from timmybot.sources.models import Track
+from timmybot.models import Track
 from timmybot.sources.ranking import asked_variants, normalise, rank, rank_tracks, score
 
 

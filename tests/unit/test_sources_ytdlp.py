@@ -25,12 +25,12 @@ from timmybot.errors import (
     TrackUnavailableError,
     UnsupportedUrlError,
 )
+from timmybot.models import Track
 from timmybot.sources import (
     SITE_EXTRACTORS,
     Query,
     QueryKind,
     SourceSettings,
-    Track,
     YtDlpSource,
     build_ytdl_options,
     map_ytdlp_error,

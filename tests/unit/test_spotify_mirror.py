@@ -12,7 +12,8 @@ from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # n
 from timmybot import custom_ids
 from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId, MyPlaylistsPickId
 from timmybot.errors import TrackNotFoundError
-from timmybot.sources import MemoryRecords, SourceChain, SourceSettings, Track
+from timmybot.models import Track
+from timmybot.sources import MemoryRecords, SourceChain, SourceSettings
 from timmybot.sources.mirroring import MirrorNotFoundError, mirror_pk
 from timmybot.store.keys import MIRROR_SK
 

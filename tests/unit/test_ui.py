@@ -6,14 +6,15 @@ import pytest
 
 from timmybot import ui
 from timmybot.filters import FilterPreset
-from timmybot.models import Actual, Desired, GuildRecord, QueueEntry
-from timmybot.store.base import QueuePage
+from timmybot.models import Actual, Desired, GuildRecord, QueueEntry, QueuePage, Track
 
 
 def _entry(entry_id: str, duration_s: int | None = 200, title: str | None = None) -> QueueEntry:
     return QueueEntry(
         entry_id=entry_id,
-        track={"title": title or f"Song {entry_id}", "url": f"https://youtu.be/{entry_id}", "duration_s": duration_s},
+        track=Track.from_stored(
+            {"title": title or f"Song {entry_id}", "url": f"https://youtu.be/{entry_id}", "duration_s": duration_s}
+        ),
         requester_id="111111111111111111",
         added_at=0.0,
     )
@@ -64,21 +65,19 @@ def test_single_page_queue_has_no_buttons() -> None:
 
 
 def test_queue_embed_numbers_entries_from_the_page_start_and_sums_durations() -> None:
-    record = GuildRecord(guild_id="1", queue=tuple(f"e{i}" for i in range(15)))
     page = QueuePage(
-        entries=[_entry(f"e{i}") for i in range(10, 15)], total=15, total_duration_s=3000, unknown_durations=0
+        entries=[_entry(f"e{i}") for i in range(10, 15)], total=15, total_duration_s=3000, unknown_durations=0, number=2
     )
-    embed = ui.queue_embed(record, page, 2)
+    embed = ui.queue_embed(page)
     assert embed["description"].startswith("`11.` [Song e10](https://youtu.be/e10)")
     assert embed["footer"]["text"] == "Page 2/2 · 15 tracks · total 50:00"
 
 
 def test_queue_embed_neutralises_markdown_link_breakers_in_titles() -> None:
-    record = GuildRecord(guild_id="1")
     page = QueuePage(
         entries=[_entry("x", title="a](https://evil)[b")], total=1, total_duration_s=200, unknown_durations=0
     )
-    description = ui.queue_embed(record, page, 1)["description"]
+    description = ui.queue_embed(page)["description"]
     assert "](https://evil)" not in description
 
 

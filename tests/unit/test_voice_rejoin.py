@@ -25,7 +25,7 @@ import discord
 import pytest
 
 from timmybot.config import Settings
-from timmybot.models import LeaseState, QueueEntry
+from timmybot.models import LeaseState, QueueEntry, Track
 from timmybot.sources.models import StreamInfo
 from timmybot.store import SQLiteStore
 from voice_task.connection import STUCK_S, Health
@@ -135,7 +135,7 @@ async def _playing_task(
     task.connection.client = fake.client
     await task.connection.join(str(CHANNEL))
     url = "https://media.invalid/tone.webm"  # never read: the stand-in voice client pulls no frames
-    entry = QueueEntry("e1", {"title": "a tone", "url": url, "duration_s": 90}, "1", 0.0)
+    entry = QueueEntry("e1", Track.from_stored({"title": "a tone", "url": url, "duration_s": 90}), "1", 0.0)
     task.player.machine.move(PlaybackState.RESOLVING, "test")
     task.player.play(entry, StreamInfo(url, local=True, duration_s=90), 0, paused=False, reason="test")
     assert fake.clients[0].plays == 1

@@ -97,7 +97,8 @@ def test_a_stale_read_is_ignored(store: LaggingStore) -> None:
         task = _task(store)
         behind = store.get_guild(GUILD)  # what a lagging replica will keep returning
         await task._tick(consistent=True)
-        store.update_desired(GUILD, paused=True, volume=40)
+        store.pause(GUILD)
+        store.set_volume(GUILD, 40)
         await task._tick(consistent=True)
         assert task.applied.paused and task.applied.volume == 40
         newest = task.record
@@ -129,7 +130,7 @@ def test_a_read_as_new_as_the_newest_is_taken(store: LaggingStore) -> None:
     task = _task(store)
     first = store.get_guild(GUILD)
     assert task.adopt(first) == (first, False)
-    newer = store.update_desired(GUILD, volume=70)
+    newer = store.set_volume(GUILD, 70)
     assert task.adopt(newer) == (newer, False)
     assert task.adopt(first) == (newer, True)
     assert task.adopt(newer) == (newer, False)
@@ -214,7 +215,7 @@ def test_only_the_heartbeat_changed_is_nothing_to_do(store: LaggingStore) -> Non
     renewed = store.get_guild(GUILD)
     assert renewed.version > before.version
     assert only_heartbeat(before, renewed)
-    paused = store.update_desired(GUILD, paused=True)
+    paused = store.pause(GUILD)
     assert not only_heartbeat(renewed, paused)
     taken_over = replace(renewed.lease, generation=lease.generation + 1)
     assert not only_heartbeat(renewed, replace(renewed, version=renewed.version + 1, lease=taken_over))

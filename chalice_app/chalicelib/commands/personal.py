@@ -92,7 +92,7 @@ def autoplay(ctx: CommandContext, store: Store) -> Reply:
         raise InvalidInputError("Autoplay must be `on` or `off`.")
     record = store.get_guild(ctx.guild_id)
     require_control(ctx, record)
-    store.update_desired(ctx.guild_id, autoplay=mode == "on")
+    store.set_autoplay(ctx.guild_id, mode == "on")
     return Reply.message(AUTOPLAY_ON if mode == "on" else AUTOPLAY_OFF)
 
 

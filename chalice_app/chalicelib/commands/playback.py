@@ -88,7 +88,7 @@ def skip(ctx: CommandContext, store: Store) -> Reply:
     # In DJ-only mode only DJs got this far (require_control), and they never need a vote.
     votes_off = not record.settings.vote_skip or record.settings.dj_only
     if is_dj(ctx, record) or votes_off or len(listeners) < VOTE_SKIP_MIN_LISTENERS:
-        store.update_desired(ctx.guild_id, bump_skip=True)
+        store.skip(ctx.guild_id)
         return Reply.message(f"⏭ <@{ctx.user_id}> skipped {_title(record)}.")
     return _vote_skip(ctx, store, record)
 
@@ -181,7 +181,7 @@ def pause(ctx: CommandContext, store: Store) -> Reply:
     record = _playing(ctx, store)
     if record.desired.paused:
         return Reply.private("It's already paused. Use /resume to continue.")
-    store.update_desired(ctx.guild_id, paused=True)
+    store.pause(ctx.guild_id)
     return Reply.message(f"⏸ <@{ctx.user_id}> paused {_title(record)}.")
 
 
@@ -189,7 +189,7 @@ def resume(ctx: CommandContext, store: Store) -> Reply:
     record = _playing(ctx, store)
     if not record.desired.paused:
         return Reply.private("It's not paused. Use /pause to pause it.")
-    store.update_desired(ctx.guild_id, paused=False)
+    store.resume(ctx.guild_id)
     return Reply.message(f"▶ <@{ctx.user_id}> resumed {_title(record)}.")
 
 
@@ -203,7 +203,7 @@ def stop(ctx: CommandContext, store: Store) -> Reply:
     """Stop the current track and clear the queue; the voice task leaves the channel and exits at once."""
     _playing(ctx, store)
     cleared = store.clear_queue(ctx.guild_id)
-    store.update_desired(ctx.guild_id, bump_stop=True, paused=False)
+    store.stop(ctx.guild_id)
     suffix = f" and cleared the queue ({cleared} {'track' if cleared == 1 else 'tracks'})" if cleared else ""
     return Reply.message(f"⏹ <@{ctx.user_id}> stopped the music{suffix}.")
 
@@ -217,7 +217,7 @@ def seek(ctx: CommandContext, store: Store) -> Reply:
         raise InvalidInputError(
             f"`{ui.format_duration(target_s)}` is past the end: this track is {ui.format_duration(duration)} long."
         )
-    store.update_desired(ctx.guild_id, seek_ms=target_s * 1000, bump_seek=True)
+    store.seek(ctx.guild_id, target_s * 1000)
     return Reply.message(f"⏩ <@{ctx.user_id}> moved {_title(record)} to {ui.format_duration(target_s)}.")
 
 
@@ -226,7 +226,7 @@ def volume(ctx: CommandContext, store: Store) -> Reply:
     if not VOLUME_MIN <= level <= VOLUME_MAX:
         raise InvalidInputError(f"Volume must be between {VOLUME_MIN} and {VOLUME_MAX} (you gave {level}).")
     record = _controllable(ctx, store)
-    store.update_desired(ctx.guild_id, volume=level)
+    store.set_volume(ctx.guild_id, level)
     later = "" if record.actual.now_playing is not None else " It will apply when music plays."
     return Reply.message(f"🔊 <@{ctx.user_id}> set the volume to {level}%.{later}")
 
@@ -297,7 +297,7 @@ def loop(ctx: CommandContext, store: Store) -> Reply:
         allowed = ", ".join(m.value for m in LoopMode)
         raise InvalidInputError(f"Loop mode must be one of {allowed}.") from None
     record = _controllable(ctx, store)
-    store.update_desired(ctx.guild_id, loop=mode)
+    store.set_loop(ctx.guild_id, mode)
     later = "" if record.actual.now_playing is not None else " It will apply when music plays."
     return Reply.message(f"🔁 {LOOP_TEXT[mode]}{later}")
 

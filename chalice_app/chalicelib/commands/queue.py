@@ -17,15 +17,12 @@ POSITION_MAX = 5000  # the highest queue cap a deployment may set
 
 
 def _queue_view(ctx: CommandContext, store: Store, page_number: int, *, clamp: bool) -> tuple[Reply, int]:
-    record = store.get_guild(ctx.guild_id)
-    pages = ui.page_count(len(record.queue))
-    if page_number > pages:
-        if not clamp:
-            raise InvalidInputError(f"`page` must be between 1 and {pages} (the queue has {pages} pages).")
-        page_number = pages
-    page = store.page_queue(ctx.guild_id, offset=(page_number - 1) * ui.PAGE_SIZE, limit=ui.PAGE_SIZE)
-    embed = ui.queue_embed(record, page, page_number)
-    return Reply.message(embeds=(embed,), components=ui.queue_buttons(page_number, page.total)), page_number
+    page = store.queue_page(ctx.guild_id, number=page_number, size=ui.PAGE_SIZE)
+    if page.number != page_number and not clamp:
+        pages = ui.page_count(page.total)
+        raise InvalidInputError(f"`page` must be between 1 and {pages} (the queue has {pages} pages).")
+    embed = ui.queue_embed(page)
+    return Reply.message(embeds=(embed,), components=ui.queue_buttons(page.number, page.total)), page.number
 
 
 def show_queue(ctx: CommandContext, store: Store) -> Reply:

@@ -28,7 +28,7 @@ from timmybot import text
 from timmybot.store.keys import SUGGEST_SK, suggest_pk
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import Track
+    from timmybot.models import Track
     from timmybot.sources.suggestions import SuggestionSource
     from timmybot.store.base import Store
 
@@ -102,14 +102,9 @@ def play_choices(
 
 def _recent(store: Store, user_id: str, guild_id: str) -> list[Track]:
     from timmybot.personal import history  # noqa: PLC0415 - light: the Track model and the store keys
-    from timmybot.sources.models import Track  # noqa: PLC0415
 
     tracks = list(history(store, user_id))
-    for entry in store.guild_history(guild_id):
-        try:
-            tracks.append(Track.from_dict(entry.track))
-        except (KeyError, TypeError, ValueError):
-            continue
+    tracks.extend(entry.track for entry in store.guild_history(guild_id) if entry.track.identified)
     return tracks
 
 

@@ -57,7 +57,7 @@ def go_back(store: Store, guild_id: str, *, interaction_id: str, user_id: str, c
         raise InvalidInputError(NOTHING_BEFORE)
     again = QueueEntry(
         entry_id=replay_id(previous.entry_id, interaction_id, BACK_REPLAY),
-        track=dict(previous.track),
+        track=previous.track,
         requester_id=previous.requester_id or user_id,
         added_at=now,
     )

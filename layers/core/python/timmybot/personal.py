@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.models import Track, source_label
 from timmybot.paging import ListWalk
-from timmybot.sources.models import Track, source_label
 from timmybot.store.keys import GUILD_LAST_SK, HISTORY_SK, HISTORY_VIEW_SK, PLAYLISTS_SK, guild_last_pk, user_pk
 
 if TYPE_CHECKING:
@@ -315,11 +315,10 @@ def remember_guild_track(store: Store, guild_id: str, track: Track, now: float) 
 
 def guild_last_track(store: Store, guild_id: str) -> Track | None:
     record = store.get_guild(guild_id)
-    if record.actual.now_playing is not None and record.actual.now_playing.track:
-        try:
-            return Track.from_dict(record.actual.now_playing.track)
-        except (KeyError, TypeError, ValueError):
-            _log.warning("now playing of guild %s is malformed", guild_id)
+    if record.actual.now_playing is not None:
+        if record.actual.now_playing.track.identified:
+            return record.actual.now_playing.track
+        _log.warning("now playing of guild %s is malformed", guild_id)
     last = store.get_record(guild_last_pk(guild_id), GUILD_LAST_SK)
     if last is None or not isinstance(last.get("track"), dict):
         return None

@@ -30,6 +30,7 @@ from timmybot import custom_ids, idempotency, personal, text, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
 from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.models import Track
 from timmybot.paging import StopReason
 from timmybot.personal import Library, PlaylistRef
 from timmybot.play import (
@@ -41,7 +42,6 @@ from timmybot.play import (
     queue_walk,
     start_playback,
 )
-from timmybot.sources.models import Track
 
 if TYPE_CHECKING:
     from timmybot.config import Settings

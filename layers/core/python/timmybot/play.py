@@ -38,7 +38,7 @@ from timmybot.errors import (
     TrackNotFoundError,
 )
 from timmybot.jobs import PlayJob
-from timmybot.models import GuildRecord, QueueEntry, replay_id
+from timmybot.models import GuildRecord, QueueEntry, Track, replay_id, source_label
 from timmybot.paging import ListWalk
 from timmybot.permissions import (
     POST_REQUIREMENTS,
@@ -49,8 +49,7 @@ from timmybot.permissions import (
     channel_permissions,
     missing,
 )
-from timmybot.sources import QueryKind, Track, classify_query, resolve_query
-from timmybot.sources.models import source_label
+from timmybot.sources import QueryKind, classify_query, resolve_query
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -212,7 +211,7 @@ def enqueue_tracks(
     now (skipping the current track, which comes back after them as ``play_now_interrupted``
     says), in their order; and note them in the requester's play history and as the guild's last track."""
     entries = [
-        QueueEntry(entry_id=job.entry_id(offset + n), track=t.to_dict(), requester_id=job.user_id, added_at=now)
+        QueueEntry(entry_id=job.entry_id(offset + n), track=t, requester_id=job.user_id, added_at=now)
         for n, t in enumerate(tracks)
     ]
     if placement == "next":
@@ -252,7 +251,7 @@ def start_playback(job: PlayJob, placement: Placement, *, store: Store, launcher
     store.set_channels(
         job.guild_id, voice_channel_id=placement.voice_id, text_channel_id=post.channel_id if post.can_post else None
     )
-    store.update_desired(job.guild_id, paused=False)
+    store.resume(job.guild_id)
     return launcher.ensure_running(job.guild_id)
 
 

@@ -27,8 +27,8 @@ from timmybot import custom_ids, text, ui
 from timmybot.discord.types import ComponentPayload, ComponentType
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.jobs import PLACEMENTS, envelope_from_dict, envelope_to_dict
+from timmybot.models import Track, source_label
 from timmybot.personal import track_digest
-from timmybot.sources.models import Track, source_label
 from timmybot.store.keys import SEARCH_MENU_SK, user_pk
 
 if TYPE_CHECKING:

@@ -39,7 +39,8 @@ from timmybot.models import RemotePlaylist
 from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import SourceSettings, Track
+    from timmybot.models import Track
+    from timmybot.sources.models import SourceSettings
 
 _log = logging.getLogger(__name__)
 
@@ -363,7 +364,7 @@ def _nonempty(tracks: list[Track], sentence: str) -> list[Track]:
 def track_from_spotify(data: Any, *, thumbnail: str | None = None) -> Track | None:
     """An unresolved ``Track`` (source "spotify") from a Spotify track object; None for local files,
     episodes and anything without an id."""
-    from timmybot.sources.models import Track  # noqa: PLC0415 - plain data
+    from timmybot.models import Track  # noqa: PLC0415 - plain data
 
     if not isinstance(data, Mapping):
         return None

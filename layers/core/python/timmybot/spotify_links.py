@@ -17,7 +17,8 @@ from timmybot.paging import ListWalk
 from timmybot.spotify import SpotifyClient, SpotifyError
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import SourceSettings, Track
+    from timmybot.models import Track
+    from timmybot.sources.models import SourceSettings
 
 _log = logging.getLogger(__name__)
 

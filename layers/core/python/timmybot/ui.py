@@ -6,8 +6,7 @@ from timmybot import custom_ids, text
 from timmybot.custom_ids import NowPlayingAction
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
 from timmybot.filters import FilterPreset
-from timmybot.models import GuildRecord, QueueEntry
-from timmybot.store.base import QueuePage
+from timmybot.models import GuildRecord, QueueEntry, QueuePage
 
 PAGE_SIZE = 10
 BAR_WIDTH = 16
@@ -75,9 +74,10 @@ def _total_line(page: QueuePage) -> str:
     return f"{page.total} {noun} · total {total}"
 
 
-def queue_embed(record: GuildRecord, page: QueuePage, page_number: int) -> EmbedPayload:
+def queue_embed(page: QueuePage) -> EmbedPayload:
     lines: list[str] = []
-    current = record.actual.now_playing
+    page_number = page.number
+    current = page.now_playing
     if current is not None:
         lines.append(f"**Now playing:** {_title_link(current)} · {format_duration(current.duration_s)}")
         lines.append("")

@@ -22,7 +22,7 @@ from timmybot.models import RemotePlaylist
 from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import Track
+    from timmybot.models import Track
 
 _log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def parse_duration(value: object) -> int | None:
 
 def track_from_video(raw: Mapping[str, Any]) -> Track | None:
     """A ``youtube`` Track from a ``videos`` resource; None for private/deleted videos."""
-    from timmybot.sources.models import Track  # noqa: PLC0415 - plain data
+    from timmybot.models import Track  # noqa: PLC0415 - plain data
 
     video_id = raw.get("id")
     if not isinstance(video_id, str) or not _VIDEO_ID_RE.match(video_id):

@@ -91,7 +91,6 @@ def run_lyrics_job(
 def _answer(job: LyricsJob, *, store: Store, settings: Settings, source: LyricsSource) -> dict[str, Any]:
     from timmybot.lyrics import pages, service  # noqa: PLC0415
     from timmybot.lyrics.names import lyrics_query, query_from_text  # noqa: PLC0415
-    from timmybot.sources.models import Track  # noqa: PLC0415
 
     if job.query is not None:
         if not text.is_encodable(job.query):
@@ -102,7 +101,7 @@ def _answer(job: LyricsJob, *, store: Store, settings: Settings, source: LyricsS
         entry = store.get_guild(job.guild_id).actual.now_playing
         if entry is None:
             raise InvalidInputError(NOTHING_PLAYING)
-        track = Track.from_dict(entry.track)
+        track = entry.track
         query = lyrics_query(track)
         digest = service.track_digest(track)
     result = service.lookup(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from timmybot.lyrics.models import LyricsQuery
 
 if TYPE_CHECKING:
-    from timmybot.sources.models import Track
+    from timmybot.models import Track
 
 NAME_MAX = 200  # LRCLIB's names are short; a longer one is a description, not a name
 

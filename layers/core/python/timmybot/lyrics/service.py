@@ -27,7 +27,7 @@ from timmybot.store.keys import LYRICS_SK, lyrics_pk
 
 if TYPE_CHECKING:
     from timmybot.lyrics.base import LyricsSource
-    from timmybot.sources.models import Track
+    from timmybot.models import Track
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)

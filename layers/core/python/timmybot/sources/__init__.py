@@ -10,7 +10,7 @@ from .breaker import BreakerState, CircuitBreaker, MemoryRecords, SpreadRule
 from .chain import SourceChain
 from .failures import Reason, Scope, failure_of
 from .local import LocalMediaSource
-from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo, Track, source_label
+from .models import DEFAULT_SOURCE_CHAIN, Query, QueryKind, SourceSettings, StreamInfo
 from .operator import OperatorSources, operator_sources
 from .policy import ALLOWED_HOSTS, check_track_url, check_url, classify_query
 from .router import mirror_track, mix_for, resolve_query, stream_for
@@ -43,7 +43,6 @@ __all__ = [
     "SourceSettings",
     "SpreadRule",
     "StreamInfo",
-    "Track",
     "YouTubeMusicSource",
     "YouTubeSource",
     "YtDlpSource",
@@ -57,6 +56,5 @@ __all__ = [
     "mix_for",
     "operator_sources",
     "resolve_query",
-    "source_label",
     "stream_for",
 ]

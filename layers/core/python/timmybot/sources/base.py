@@ -11,8 +11,9 @@ from __future__ import annotations
 import abc
 
 from timmybot.errors import TrackNotFoundError
+from timmybot.models import Track
 
-from .models import Query, StreamInfo, Track
+from .models import Query, StreamInfo
 
 
 class Source(abc.ABC):

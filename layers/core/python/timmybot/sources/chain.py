@@ -44,6 +44,7 @@ from timmybot.errors import (
     TrackNotFoundError,
     UnsupportedUrlError,
 )
+from timmybot.models import Track, source_label
 
 from .base import Source
 from .breaker import CircuitBreaker, RecordStore, SpreadRule
@@ -58,7 +59,7 @@ from .mirroring import (
     remember_mirror,
     searching,
 )
-from .models import Query, QueryKind, SourceSettings, StreamInfo, Track, is_test_source_name, source_label
+from .models import Query, QueryKind, SourceSettings, StreamInfo, is_test_source_name
 from .policy import classify_query
 
 if TYPE_CHECKING:

@@ -16,9 +16,10 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from timmybot.errors import SourceError, TrackNotFoundError, TrackUnavailableError, UnsupportedUrlError
+from timmybot.models import Track
 
 from .base import Source
-from .models import LOCAL_PROTOCOL_WHITELIST, Query, QueryKind, SourceSettings, StreamInfo, Track
+from .models import LOCAL_PROTOCOL_WHITELIST, Query, QueryKind, SourceSettings, StreamInfo
 from .policy import check_url
 
 _log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ from typing import TypeVar
 
 from timmybot import text
 from timmybot.errors import SourceError, SourceRestingError, TrackNotFoundError
+from timmybot.models import Track
 from timmybot.store.keys import MIRROR_SK, track_pk
 
 from .base import Source
 from .breaker import RecordStore
 from .failures import failure_of
-from .models import Track
 
 _log = logging.getLogger(__name__)
 

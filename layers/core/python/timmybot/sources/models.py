@@ -8,12 +8,8 @@ from __future__ import annotations
 import enum
 import shlex
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-from timmybot import text
 
 # ffmpeg protocols a remote stream needs: HTTPS (and HLS segments over it, possibly AES-encrypted).
 REMOTE_PROTOCOL_WHITELIST = "https,tls,tcp,crypto"
@@ -28,15 +24,6 @@ DEFAULT_SOURCE_CHAIN: tuple[str, ...] = ("youtube", "ytmusic", "soundcloud")
 # Names a deployed configuration may put in ``source_chain``; "local" and test-only sources
 # ("package.module:factory") are accepted only with ``allow_local_media``.
 BUILTIN_SOURCES = frozenset({"youtube", "ytmusic", "soundcloud", "local"})
-# What the user reads as the source that played a track.
-SOURCE_LABELS: dict[str, str] = {
-    "youtube": "YouTube",
-    "ytmusic": "YouTube Music",
-    "soundcloud": "SoundCloud",
-    "spotify": "Spotify",
-    "local": "local media",
-}
-
 # A stream URL is treated as expired this many seconds before YouTube's own deadline, so a track
 # that starts just before expiry does not die mid-song.
 EXPIRY_MARGIN_S = 60.0
@@ -182,82 +169,6 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class Track:
-    """Metadata of one playable item; what the queue stores. ``url`` is re-resolved at play time."""
-
-    source: str
-    source_id: str
-    title: str
-    url: str
-    duration_s: int | None
-    thumbnail: str | None
-    artist: str | None
-    isrc: str | None = None
-    #: Set when the chain played this track from ``source`` because ``fallback_from`` refused or
-    #: failed (e.g. "youtube"); None for the source the user asked for.
-    fallback_from: str | None = None
-    #: Music metadata yt-dlp found (its ``track`` and ``album`` fields; YouTube Music and "Topic"
-    #: uploads carry them): the song's own name apart from the video's title. Lyrics look-ups use them.
-    song: str | None = None
-    album: str | None = None
-
-    def __post_init__(self) -> None:
-        # Titles and artists come from whoever uploaded the track: stored no longer than STORED_MAX
-        # (rendering escapes and shortens again, for records stored before this cap).
-        object.__setattr__(self, "title", text.cap(self.title))
-        for name in ("artist", "song", "album"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, text.cap(value))
-
-    @property
-    def label(self) -> str:
-        """The source's name as the user reads it ("YouTube", "SoundCloud"...)."""
-        return source_label(self.source)
-
-    @property
-    def cache_key(self) -> tuple[str, str]:
-        return (self.source, self.source_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "source": self.source,
-            "source_id": self.source_id,
-            "title": self.title,
-            "url": self.url,
-            "duration_s": self.duration_s,
-            "thumbnail": self.thumbnail,
-            "artist": self.artist,
-            "isrc": self.isrc,
-            "fallback_from": self.fallback_from,
-        }
-        # Written only when known: a track without them keeps the shape older releases stored.
-        if self.song is not None:
-            data["song"] = self.song
-        if self.album is not None:
-            data["album"] = self.album
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Track:
-        duration = data.get("duration_s")
-        return cls(
-            source=str(data["source"]),
-            source_id=str(data["source_id"]),
-            title=str(data["title"]),
-            url=str(data["url"]),
-            # DynamoDB hands numbers back as Decimal.
-            duration_s=None if duration is None else int(duration),
-            thumbnail=_opt_str(data.get("thumbnail")),
-            artist=_opt_str(data.get("artist")),
-            isrc=_opt_str(data.get("isrc")),
-            fallback_from=_opt_str(data.get("fallback_from")),
-            song=_opt_str(data.get("song")),
-            album=_opt_str(data.get("album")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class StreamInfo:
     """Where the voice task reads audio for one track, valid until ``expires_at`` (epoch seconds)."""
 
@@ -335,15 +246,6 @@ def expiry_from_url(url: str) -> float | None:
     return float(candidate)
 
 
-def source_label(source: str) -> str:
-    """What the user reads for a ``Track.source`` value."""
-    return SOURCE_LABELS.get(source, source)
-
-
 def _is_safe_header(name: str, value: str) -> bool:
     forbidden = ("\r", "\n", "\0")
     return bool(name) and ":" not in name and not any(c in name or c in value for c in forbidden)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .models import Track
+from timmybot.models import Track
 
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 

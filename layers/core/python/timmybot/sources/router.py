@@ -13,9 +13,10 @@ import logging
 
 from timmybot import netguard
 from timmybot.errors import SourceError
+from timmybot.models import Track
 
 from .chain import SourceChain
-from .models import StreamInfo, Track
+from .models import StreamInfo
 
 _log = logging.getLogger(__name__)
 

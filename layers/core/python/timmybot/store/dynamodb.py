@@ -85,6 +85,21 @@ class DynamoDBStore(Store):
         item = response.get("Item")
         return _stored(item) if item else None
 
+    def _get_item_fields(self, key: Key, names: Sequence[str]) -> StoredItem | None:
+        # A projection: the fields left out never leave the server (read units are still counted
+        # on the whole item, but a long list of ids is neither sent nor parsed).
+        aliases = {f"#f{index}": name for index, name in enumerate(names)}
+        projection = ", ".join([*(f"#d.{alias}" for alias in aliases), "#v"])
+        response = self.client.get_item(
+            TableName=self._table,
+            Key=_key(key),
+            ConsistentRead=True,
+            ProjectionExpression=projection,
+            ExpressionAttributeNames={**aliases, "#d": "data", "#v": "version"},
+        )
+        item = response.get("Item")
+        return _stored(item) if item else None
+
     def _put_item(
         self,
         key: Key,

@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from timmybot.errors import TrackTooLongError
+from timmybot.models import Track
 
-from ..models import SourceSettings, Track
+from ..models import SourceSettings
 
 # Flat-playlist placeholders YouTube uses for entries nobody can play.
 _UNPLAYABLE_TITLES = frozenset({"[private video]", "[deleted video]", "[unavailable video]"})

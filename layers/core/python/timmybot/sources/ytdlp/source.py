@@ -17,9 +17,10 @@ from urllib.parse import quote_plus
 
 from timmybot import netguard
 from timmybot.errors import SourceError, TrackNotFoundError, TrackUnavailableError, UnsupportedUrlError
+from timmybot.models import Track
 
 from ..base import Source
-from ..models import Query, QueryKind, SourceSettings, StreamInfo, Track, expiry_from_url
+from ..models import Query, QueryKind, SourceSettings, StreamInfo, expiry_from_url
 from ..operator import OperatorSources, operator_sources
 from ..policy import SOUNDCLOUD_HOSTS, check_track_url, check_url
 from .errors import map_ytdlp_error

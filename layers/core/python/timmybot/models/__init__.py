@@ -1,16 +1,20 @@
-"""The guild record and queue entries: plain data, stored by every Store adapter alike.
+"""The guild record, queue entries and tracks: plain data, stored by every Store adapter alike.
 
 Everything here serialises to plain JSON types (``to_dict``/``from_dict``) so that the SQLite
-adapter (JSON text) and the DynamoDB adapter (nested maps) store the same shape.
+adapter (JSON text) and the DynamoDB adapter (nested maps) store the same shape. ``Track`` and the
+source labels live in ``timmybot.models.track``; import them from here.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from timmybot.filters import PITCH_MAX, PITCH_MIN, FilterPreset, Filters, normal_speed
+from timmybot.models.track import SOURCE_LABELS, Track, source_label
 
 
 class LoopMode(enum.StrEnum):
@@ -50,40 +54,45 @@ def is_back_replay(entry_id: str) -> bool:
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """One queued track. ``track`` is ``timmybot.sources.Track.to_dict()`` (title, url, duration_s, …)."""
+    """One queued track. Stored as ``to_dict()``: the track as ``Track.to_dict()`` gives it."""
 
     entry_id: str
-    track: dict[str, Any]
+    track: Track
     requester_id: str
     added_at: float
     start_ms: int = 0  # where playing starts: a track that "play now" interrupted resumes here
 
     @property
     def title(self) -> str:
-        return str(self.track.get("title") or "Unknown title")
+        return self.track.title or "Unknown title"
 
     @property
     def url(self) -> str:
-        return str(self.track.get("url") or "")
+        return self.track.url
 
     @property
     def duration_s(self) -> int | None:
-        value = self.track.get("duration_s")
-        return int(value) if value is not None else None
+        return self.track.duration_s
 
     @property
     def thumbnail(self) -> str | None:
-        value = self.track.get("thumbnail")
-        return str(value) if value else None
+        return self.track.thumbnail or None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "entry_id": self.entry_id,
+            "track": self.track.to_dict(),
+            "requester_id": self.requester_id,
+            "added_at": self.added_at,
+            "start_ms": self.start_ms,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueueEntry:
+        raw = data.get("track")
         return cls(
             entry_id=str(data["entry_id"]),
-            track=dict(data.get("track") or {}),
+            track=Track.from_stored(raw if isinstance(raw, dict) else {}),
             requester_id=str(data.get("requester_id") or ""),
             added_at=float(data.get("added_at") or 0.0),
             start_ms=max(0, int(data.get("start_ms") or 0)),
@@ -183,6 +192,75 @@ class Lease:
         return self.state in (LeaseState.LAUNCHING, LeaseState.RUNNING) and self.expires_at > now
 
 
+#: How many ids of the queue's head the totals carry: the first pages of /queue read only those.
+QUEUE_HEAD = 50
+
+
+def queue_digest(entry_ids: Iterable[str]) -> str:
+    """A short fingerprint of which ids are queued, whatever their order (shuffles and moves keep it)."""
+    return hashlib.blake2b("\n".join(sorted(entry_ids)).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class QueueTotals:
+    """How long the queue is: kept in the guild record, in the same conditional write as the ids.
+
+    ``digest`` (``queue_digest``) and ``count`` name the queue these totals describe: a record whose
+    queue a release without totals changed (it keeps the field as it read it) no longer matches,
+    and the next write of this release counts again from the entries.
+
+    ``head`` is the first ``QUEUE_HEAD`` ids joined by newlines and ``version`` the record version
+    they were written with: /queue reads them, and not the whole list of ids, while the record's
+    version is still that one (no release without them wrote it since)."""
+
+    count: int = 0
+    duration_s: int = 0  # sum of the known durations
+    unknown: int = 0  # entries whose duration is unknown (live streams, local files, missing items)
+    digest: str = ""
+    head: str = ""
+    version: int = 0
+
+    def describes(self, queue: tuple[str, ...]) -> bool:
+        return self.count == len(queue) and self.digest == queue_digest(queue)
+
+    def head_ids(self) -> tuple[str, ...]:
+        return tuple(self.head.split("\n")) if self.head else ()
+
+    def stamped(self, queue: tuple[str, ...], version: int) -> QueueTotals:
+        """These totals with the head of ``queue`` and the version of the record they go into."""
+        head = queue[:QUEUE_HEAD]
+        joined = "\n".join(head) if not any("\n" in i for i in head) else ""  # ids never hold one
+        return replace(self, head=joined, version=version)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> QueueTotals | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                count=int(data.get("count", 0)),
+                duration_s=int(data.get("duration_s", 0)),
+                unknown=int(data.get("unknown", 0)),
+                digest=str(data.get("digest") or ""),
+                head=str(data.get("head") or ""),
+                version=int(data.get("version", 0)),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, with the totals of the whole queue (``Store.page_queue``)."""
+
+    entries: list[QueueEntry]
+    total: int
+    total_duration_s: int  # sum of known durations of every queued entry
+    unknown_durations: int  # entries whose duration is unknown (live streams, local files)
+    number: int = 1  # which page, from 1 (``Store.queue_page`` keeps it within the pages there are)
+    now_playing: QueueEntry | None = None
+
+
 @dataclass(frozen=True)
 class GuildRecord:
     guild_id: str
@@ -197,6 +275,9 @@ class GuildRecord:
     skip_votes: tuple[str, ...] = ()  # members who voted to skip ``skip_votes_entry``
     skip_votes_entry: str | None = None
     version: int = 0  # optimistic-concurrency counter; bumped by every write
+    #: The queue's length and duration (None in a record written before they were kept: the
+    #: store counts them at its first write). Only the store sets them.
+    queue_totals: QueueTotals | None = field(default=None, compare=False)
     #: Fields this release does not know, per part ("" for the top level), kept as they were read
     #: and written back: a voice task of this release, running for hours beside a newer control
     #: plane, must not erase that release's settings when it writes its playback state.
@@ -219,6 +300,8 @@ class GuildRecord:
         data["queue"] = list(self.queue)
         data["skip_votes"] = list(self.skip_votes)
         data["actual"]["listener_ids"] = list(self.actual.listener_ids)
+        if self.actual.now_playing is not None:
+            data["actual"]["now_playing"] = self.actual.now_playing.to_dict()
         for part, extra in self.unknown.items():
             target = data if part == "" else data.get(part)
             if isinstance(target, dict):
@@ -291,6 +374,7 @@ class GuildRecord:
             skip_votes=tuple(str(x) for x in data.get("skip_votes") or ()),
             skip_votes_entry=_opt_str(data.get("skip_votes_entry")),
             version=int(data.get("version", 0)),
+            queue_totals=QueueTotals.from_dict(data.get("queue_totals")),
             unknown=unknown,
         )
 
@@ -349,3 +433,28 @@ def _opt_int(value: Any) -> int | None:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+__all__ = [
+    "BACK_REPLAY",
+    "QUEUE_HEAD",
+    "REPLAY_SEP",
+    "SOURCE_LABELS",
+    "Actual",
+    "Desired",
+    "GuildRecord",
+    "GuildSettings",
+    "Lease",
+    "LeaseState",
+    "LoopMode",
+    "QueueEntry",
+    "QueuePage",
+    "QueueTotals",
+    "RemotePlaylist",
+    "Track",
+    "is_back_replay",
+    "queue_digest",
+    "replay_id",
+    "root_id",
+    "source_label",
+]
