@@ -93,10 +93,12 @@ class YtDlpSource(Source):
             self._operator = operator_sources(self._settings)
         return self._operator
 
-    def options(self, purpose: Literal["metadata", "stream"], *, flat_playlists: bool = True) -> dict[str, Any]:
+    def options(
+        self, purpose: Literal["metadata", "stream"], *, flat_playlists: bool = True, quality: str = "high"
+    ) -> dict[str, Any]:
         """The yt-dlp options this adapter passes for ``purpose``, operator credentials included."""
         return build_ytdl_options(
-            self._settings, purpose=purpose, flat_playlists=flat_playlists, operator=self.operator
+            self._settings, purpose=purpose, flat_playlists=flat_playlists, operator=self.operator, quality=quality
         )
 
     def accepts(self, query: Query) -> bool:
@@ -192,13 +194,16 @@ class YtDlpSource(Source):
     # -- streams (voice task) ----------------------------------------------------------------------
 
     def stream(self, track: Track) -> StreamInfo:
+        return self.stream_with(track)
+
+    def stream_with(self, track: Track, *, quality: str = "high") -> StreamInfo:
         if track.source not in self.handles:
             raise SourceError(f"I can't stream tracks from {track.source} with this source.")
-        return self._stream(track)
+        return self._stream(track, quality)
 
-    def _stream(self, track: Track) -> StreamInfo:
+    def _stream(self, track: Track, quality: str = "high") -> StreamInfo:
         url = check_track_url(track.url, self._settings)
-        info = self._extract(url, self.options("stream"))
+        info = self._extract(url, self.options("stream", quality=quality))
         if is_playlist(info):
             entries = [entry for entry in playlist_entries(info) if entry.get("url")]
             if not entries:
