@@ -55,6 +55,10 @@ class QueueEntry:
     requester_id: str
     added_at: float
     start_ms: int = 0  # where playing starts: a track that "play now" interrupted resumes here
+    #: The requester's preferences for this track (``timmybot.preferences``), stamped when queued:
+    #: ping them when it starts, and the stream quality ("" = high). Stored only when set.
+    notify: bool = False
+    quality: str = ""
 
     @property
     def title(self) -> str:
@@ -75,7 +79,11 @@ class QueueEntry:
         return str(value) if value else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in ("notify", "quality"):  # older readers never see fields they do not know
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueueEntry:
@@ -85,6 +93,8 @@ class QueueEntry:
             requester_id=str(data.get("requester_id") or ""),
             added_at=float(data.get("added_at") or 0.0),
             start_ms=max(0, int(data.get("start_ms") or 0)),
+            notify=data.get("notify") is True,
+            quality=str(data.get("quality") or ""),
         )
 
 

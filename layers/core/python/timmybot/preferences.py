@@ -28,8 +28,9 @@ from timmybot.errors import InvalidInputError
 from timmybot.store.keys import PREFS_SK, user_pk
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from timmybot.models import QueueEntry
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -177,3 +178,23 @@ def describe(prefs: Preferences | None, chain: tuple[str, ...]) -> str:
     else:
         lines.append("Kept 30 days after you last use TimmyBot; /forget-me deletes them.")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- applying them (worker)
+def stamp(entries: Sequence[QueueEntry], prefs: Preferences | None) -> list[QueueEntry]:
+    """The requester's ping and quality on each of their entries (the voice task reads no user records)."""
+    if prefs is None or (not prefs.notify and prefs.quality is Quality.HIGH):
+        return list(entries)
+    quality = "" if prefs.quality is Quality.HIGH else prefs.quality.value
+    return [replace(entry, notify=prefs.notify, quality=quality) for entry in entries]
+
+
+def start_session(store: Store, guild_id: str, prefs: Preferences | None) -> None:
+    """A session this user began: /autoplay starts at their auto-queue preference (saved ones only:
+    without any, the guild keeps its own setting). A failure is logged, the music still starts."""
+    if prefs is None:
+        return
+    try:
+        store.update_desired(guild_id, autoplay=prefs.autoplay)
+    except Exception:
+        _log.warning("could not apply the auto-queue preference in guild %s", guild_id, exc_info=True)
