@@ -71,6 +71,8 @@ class Host(Protocol):
 
     async def notice(self, content: str) -> None: ...
 
+    async def ping_requester(self, entry: QueueEntry) -> None: ...
+
     async def post_now_playing(self, status: str | None = None) -> None: ...
 
 
@@ -189,8 +191,16 @@ class Sequencer:
 
     def _started(self, entry: QueueEntry) -> None:
         """A track began: the seed of the next mix, and a line in the guild's history (/back, /history):
-        play number ``played_seq``, which the next publish writes (it follows every start)."""
+        play number ``played_seq``, which the next publish writes (it follows every start). It also
+        counts one play of the platform the audio came from, and pings a requester who asked for it."""
         self.autoplay.note_played(entry)
+        current = self.player.current
+        source = current.stream.source if current is not None and current.entry is entry else None
+        metrics.emit(
+            metrics.TRACKS_PLAYED, dimensions={"source": source or str(entry.track.get("source") or "unknown")}
+        )
+        if entry.notify and entry.requester_id.isdigit():
+            self.host.spawn(self.host.ping_requester(entry), "requester ping")
         if entry.entry_id == self.last_noted:
             return  # the same entry again at once (loop track): one line, as the legacy history kept
         self.last_noted = entry.entry_id
