@@ -31,6 +31,8 @@ _log = logging.getLogger(__name__)
 # A YouTube mix: the radio YouTube builds around one video; it needs no sign-in.
 MIX_URL = "https://www.youtube.com/watch?v={id}&list=RD{id}"
 _VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+#: YouTube Music candidates of one ISRC read in full (each one metadata request).
+ISRC_DETAILS = 3
 
 
 YdlFactory = Callable[[dict[str, Any]], Any]
@@ -306,10 +308,27 @@ class YouTubeMusicSource(YtDlpSource):
         return f"https://music.youtube.com/search?q={quote_plus(terms)}#songs"
 
     def find_by_isrc(self, isrc: str, *, limit: int = 3) -> list[Track]:
+        """The songs YouTube Music lists for ``isrc``, each read in full (one metadata request per
+        candidate, at most ``ISRC_DETAILS``): the search lists a song's title and id only, and the
+        chain checks a hit's title, artist and duration before it trusts it."""
         try:
-            return self.search(isrc, limit=limit)
+            found = self.search(isrc, limit=min(limit, ISRC_DETAILS))
         except TrackNotFoundError:
             return []
+        detailed: list[Track] = []
+        for track in found:
+            try:
+                detailed.append(self._detailed(track))
+            except (TrackNotFoundError, TrackUnavailableError):
+                _log.info("YouTube Music candidate %s for an ISRC is unavailable", track.source_id)
+        return detailed
+
+    def _detailed(self, track: Track) -> Track:
+        if track.duration_s is not None and track.artist is not None:
+            return track
+        info = self._extract(check_track_url(track.url, self._settings), self.options("metadata"))
+        full = track_from_info(info)
+        return self._own(full) if full is not None else track
 
     def _own(self, track: Track) -> Track:
         if track.source != "youtube":
