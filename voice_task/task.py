@@ -325,6 +325,7 @@ class VoiceTask:
         if idle and (record.queue or not self.sequencer.recovered):
             self.sequencer.start_advance(None, End.NONE)
         self.sequencer.warm_ahead(record)
+        self.sequencer.heard()
         if self._refresh_listeners() or changed:
             await self.publish()
         current = self.player.current
