@@ -3,6 +3,7 @@ offers, "data-saver" the best at or under the cap. Real yt-dlp sorts and selects
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -102,3 +103,38 @@ def test_the_requesters_preferences_are_stamped_on_their_entries() -> None:
     # AND an entry without preferences keeps the shape older releases stored
     assert plain.to_dict() == {"entry_id": "e1", "track": TRACK.to_dict(), "requester_id": "42",
                                "added_at": 0.0, "start_ms": 0}  # fmt: skip
+
+
+def test_the_voice_task_resolves_each_entry_at_the_quality_stamped_on_it() -> None:
+    # GIVEN the voice task's player over the YouTube source, and two entries of one track
+    from voice_task.player import Player  # noqa: PLC0415 - discord.py only for this test
+    from voice_task.states import PLAYBACK_MOVES, Machine, PlaybackState  # noqa: PLC0415
+
+    ydl = _SelectingYoutubeDL()
+    chain = SourceChain.over_store(
+        SourceSettings(), MemoryStore(), sources=[YouTubeSource(SourceSettings(), ydl_factory=ydl.factory)]
+    )
+    player = Player(
+        sources=chain,
+        ffmpeg="ffmpeg",
+        machine=Machine("playback", PlaybackState.IDLE, PLAYBACK_MOVES, strict=True),
+        voice=lambda: None,
+        on_event=lambda _event: None,
+        on_player_end=lambda _token, _error: None,
+    )
+    saver = QueueEntry("e1", TRACK.to_dict(), "42", 0.0, quality="data-saver")
+    plain = QueueEntry("e2", TRACK.to_dict(), "43", 0.0)
+
+    # WHEN it resolves each before playing it
+    async def resolve_both() -> tuple[str, str]:
+        first = await player.resolve(saver, timeout_s=10)
+        second = await player.resolve(plain, timeout_s=10)
+        return first.stream_url, second.stream_url
+
+    try:
+        urls = asyncio.run(resolve_both())
+    finally:
+        player.stop()
+
+    # THEN the data-saver requester's entry streams the capped format, the other the best
+    assert urls[0].endswith("itag=249") and urls[1].endswith("itag=251")
