@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_play_flow import PlayWorld, play_world
 from tests.support.media import MediaServer, tone_file
-from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID
+from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID, command, next_interaction_id
 from tests.support.sources import ENV_CONFIG, write_config
 from timmybot import preferences
 from timmybot.preferences import Quality
@@ -103,3 +103,20 @@ def test_without_preferences_the_guilds_autoplay_and_the_plain_entry_stay(world:
     assert store.get_guild(GUILD_ID).desired.autoplay is False
     [entry] = store.get_entries(GUILD_ID, store.get_guild(GUILD_ID).queue)
     assert (entry.notify, entry.quality) == (False, "")
+
+
+def test_search_lists_the_preferred_platforms_results_for_that_user(world: PlayWorld, calls: Path) -> None:
+    # GIVEN USER prefers SoundCloud
+    preferences.save(world.api.store, USER_ID, lambda p: replace(p, platform="soundcloud"), now=time.time())
+
+    # WHEN they /search
+    payload = command("search", {"query": "signal song"}, interaction_id=next_interaction_id())
+    payload["channel_id"] = str(world.text_id)
+    payload["token"] = f"token-{payload['id']}"
+    world.api.post(payload)
+
+    # THEN SoundCloud was asked first and its result is what the menu offers
+    assert calls.read_text().splitlines() == ["soundcloud search"]
+    menu = world.original(payload["token"])
+    [option] = menu["components"][0]["components"][0]["options"]
+    assert "Signal Song" in option["label"]
