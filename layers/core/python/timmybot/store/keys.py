@@ -229,7 +229,7 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
     _kind("interaction dedupe", ("I#{interaction}", DEDUPE_SK), ({API, WORKER}, {API, WORKER}),
           "the dedupe TTL"),
     _kind("track cache", ("T#{source}#{id}", TRACK_SK), ({WORKER, VOICE}, {WORKER, VOICE}),
-          "7 days"),
+          "7 days; a link or search is also kept under `T#link#`/`T#search#` and a digest"),
     _kind("Spotify mirror", ("T#{source}#{id}", MIRROR_SK), ({WORKER, VOICE}, {WORKER, VOICE}),
           "7 days"),
     _kind("user preferences", ("U#{user}", PREFS_SK), ({API, WORKER}, {API, WORKER}),
