@@ -397,8 +397,9 @@ def render(prices: dict[str, Any]) -> str:
     add(
         f"Each metric × dimension-values combination is {money(prices['cloudwatch']['metric_month'])} a month, "
         f"prorated by the hour it is sent in ({money(c.metric_hour())} a metric-hour). No dimension has a "
-        "high cardinality (no guild, user or channel id): the voice task's are `reason` and `code`, the api's "
-        "`service` and `command`. A metric costs the same whether one guild or fifty sent it in that hour, so "
+        "high cardinality (no guild, user or channel id): the voice task's are `reason`, `code` and `source`, "
+        "the api's `service` and `command`, the worker's `result`. A metric costs the same whether one guild "
+        "or fifty sent it in that hour, so "
         "it is a cost of the active clock hour, shared by every guild listening in it, not of each listening "
         f"hour. A typical active hour sends {a['metrics_per_active_hour_count']}:"
     )
@@ -406,11 +407,17 @@ def render(prices: dict[str, Any]) -> str:
     for item in a["metrics_per_active_hour"]:
         add(f"- {item}")
     add("")
+    count, free = a["metrics_per_active_hour_count"], prices["cloudwatch"]["free_metrics"]
+    month = prices["cloudwatch"]["metric_month"]
+    covered = (
+        "which covers this set"
+        if count <= free
+        else f"so {count - free} of this set are paid ({money((count - free) * month)} a month at most)"
+    )
     add(
         f"That is {money(c.active_hour_metrics())} for the clock hour; a lone guild listening alone pays it "
         f"all ({money(hourly[1].total + c.active_hour_metrics())} an hour on ARM). Sent every hour of a month it "
-        f"would be {money(a['metrics_per_active_hour_count'] * prices['cloudwatch']['metric_month'])}; the first "
-        f"{prices['cloudwatch']['free_metrics']} metrics a month are free, which covers this set. Idle sends none."
+        f"would be {money(count * month)}; the first {free} metrics a month are free, {covered}. Idle sends none."
     )
     add("")
     add("## The token vault: Secrets Manager or KMS")

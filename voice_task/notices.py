@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from timmybot import ui
-from timmybot.models import GuildRecord
+from timmybot import text, ui
+from timmybot.discord.types import requester_ping
+from timmybot.models import GuildRecord, QueueEntry
 
 Body = dict[str, Any]
 
@@ -33,3 +34,10 @@ def now_playing_message(
         "embeds": [ui.now_playing_embed(record, now, status=status, lyrics=lyrics)],
         "components": list(ui.now_playing_buttons()),
     }
+
+
+def requester_ping_message(entry: QueueEntry) -> Body:
+    """ "Your track is playing" for the member who queued ``entry`` and asked to be told (/preferences
+    notify): the one message that pings, and only them (``discord.types.requester_ping``)."""
+    line = text.fit("your track is playing now: **{title}**", text.IN_LINE, title=entry.title)
+    return {"content": f"<@{entry.requester_id}> {line}", "allowed_mentions": requester_ping(entry.requester_id)}

@@ -181,7 +181,8 @@ class Player:
             return stream
         track = entry.track
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, stream_for, track, self.sources, self.guild_id)
+        quality = entry.quality or "high"  # the requester's (/preferences), stamped when queued
+        future = loop.run_in_executor(self._pool, stream_for, track, self.sources, self.guild_id, quality)
         return await asyncio.wait_for(future, timeout=timeout_s)
 
     def prefetched(self, entry_id: str, stream: StreamInfo, *, url: str = "") -> None:

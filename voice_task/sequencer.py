@@ -71,6 +71,8 @@ class Host(Protocol):
 
     async def notice(self, content: str) -> None: ...
 
+    async def ping_requester(self, entry: QueueEntry) -> None: ...
+
     async def post_now_playing(self, status: str | None = None) -> None: ...
 
 
@@ -92,6 +94,7 @@ class Sequencer:
     #: this task resumes may be: the history reads each entry once).
     last_noted: str | None = None
     _warming: bool = False
+    _unheard: QueueEntry | None = None  # started, not yet counted: counted at its first frame (``heard``)
     _failures_in_a_row: int = 0
 
     def start_advance(self, finished: QueueEntry | None, end: End, *, restart: bool = False,
@@ -189,13 +192,29 @@ class Sequencer:
 
     def _started(self, entry: QueueEntry) -> None:
         """A track began: the seed of the next mix, and a line in the guild's history (/back, /history):
-        play number ``played_seq``, which the next publish writes (it follows every start)."""
+        play number ``played_seq``, which the next publish writes (it follows every start). Its play
+        is counted once its first audio goes out (``heard``)."""
         self.autoplay.note_played(entry)
+        self._unheard = entry
         if entry.entry_id == self.last_noted:
             return  # the same entry again at once (loop track): one line, as the legacy history kept
         self.last_noted = entry.entry_id
         seq, self.played_seq = self.played_seq, self.played_seq + 1
         self.host.spawn(self._note_history(entry, seq), "guild history")
+
+    def heard(self, playing: Playing | None = None) -> None:
+        """A started track whose first audio frame went out: count one play of the platform it plays
+        from (``TracksPlayed``, no other dimension) and ping its requester if they asked
+        (/preferences notify). Called on every tick and when a stream ends; a track that fails
+        before its first frame is never counted, and none is counted twice."""
+        entry, playing = self._unheard, playing or self.player.current
+        if entry is None or playing is None or playing.entry.entry_id != entry.entry_id or playing.source.frames == 0:
+            return
+        self._unheard = None
+        source = playing.stream.source or entry.track.source or "unknown"
+        metrics.emit(metrics.TRACKS_PLAYED, dimensions={"source": source})
+        if entry.notify and entry.requester_id.isdigit():
+            self.host.spawn(self.host.ping_requester(entry), "requester ping")
 
     async def _note_history(self, entry: QueueEntry, seq: int) -> None:
         try:
@@ -265,6 +284,7 @@ class Sequencer:
             current = self.player.current
             if current is None or current.source is not event.ended:
                 return
+            self.heard(current)
             if event.natural:
                 self._failures_in_a_row = 0
             if event.started is not None:

@@ -28,7 +28,7 @@ from timmybot import metrics
 from timmybot.config import Settings
 from timmybot.errors import StaleGenerationError
 from timmybot.identify import IdentifyBudget
-from timmybot.models import Actual, GuildRecord, LeaseState
+from timmybot.models import Actual, GuildRecord, LeaseState, QueueEntry
 from timmybot.sources.chain import SourceChain
 from timmybot.store.base import Store
 from voice_task.audio import ffmpeg_executable
@@ -38,7 +38,7 @@ from voice_task.card_lyrics import CardLyrics
 from voice_task.connection import ChannelFullError, Connection, ConnectionEvents, NoVoiceChannelError
 from voice_task.exits import EXIT_MESSAGES, RESUMABLE, ExitReason
 from voice_task.lease import LeaseKeeper, claim
-from voice_task.notices import Notifier, now_playing_message
+from voice_task.notices import Notifier, now_playing_message, requester_ping_message
 from voice_task.player import WARM_AHEAD_S, Player, SourceEvent
 from voice_task.reconcile import Action, Applied, plan
 from voice_task.sequencer import End, Sequencer
@@ -326,6 +326,7 @@ class VoiceTask:
         if idle and (record.queue or not self.sequencer.recovered):
             self.sequencer.start_advance(None, End.NONE)
         self.sequencer.warm_ahead(record)
+        self.sequencer.heard()
         if self._refresh_listeners() or changed:
             await self.publish()
         current = self.player.current
@@ -469,6 +470,11 @@ class VoiceTask:
         record = self.record
         if self.notifier is not None and record is not None and record.text_channel_id:
             await self._rest(self.notifier.send, record.text_channel_id, {"content": content})
+
+    async def ping_requester(self, entry: QueueEntry) -> None:
+        record = self.record
+        if self.notifier is not None and record is not None and record.text_channel_id:
+            await self._rest(self.notifier.send, record.text_channel_id, requester_ping_message(entry))
 
     async def _announce_exit(self, reason: ExitReason) -> None:
         message = EXIT_MESSAGES.get(reason)

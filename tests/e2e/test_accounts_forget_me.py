@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,9 @@ from tests.support.signing import (
     signed_api,
     track_entry,
 )
+from timmybot import preferences
 from timmybot.controls import remember_guild
-from timmybot.store.keys import HISTORY_SK, PREFS_SK, user_pk
+from timmybot.store.keys import HISTORY_SK, user_pk
 from timmybot.vault import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ def test_forget_me_leaves_nothing_behind_and_says_what_it_deleted(kit: AccountsK
     # and another member with both linked
     _link_youtube(kit, USER_ID)
     _start_spotify(kit, USER_ID)
-    kit.store.update_record(user_pk(USER_ID), PREFS_SK, lambda _r: {"autoplay": True})
+    preferences.save(kit.store, USER_ID, lambda p: replace(p, notify=True, platform="soundcloud"), now=kit.clock())
     kit.store.update_record(user_pk(USER_ID), HISTORY_SK, lambda _r: {"tracks": ["a", "b"]})
     _link_youtube(kit, OTHER_USER_ID)
     _link_spotify(kit, OTHER_USER_ID)
@@ -91,6 +93,7 @@ def test_forget_me_leaves_nothing_behind_and_says_what_it_deleted(kit: AccountsK
     assert "preferences" in report and "play history" in report and "Spotify link in progress" in report
     # AND nothing of theirs is left: no U#/O# records, no vault entry, the grant revoked at Google
     assert kit.user_rows(USER_ID) == []
+    assert preferences.stored(kit.store, USER_ID) is None
     assert kit.vault.platforms(USER_ID) == []
     assert youtube.refresh_token in kit.google.state.revoked
     # AND the other member keeps everything

@@ -178,8 +178,24 @@ def test_a_message_without_allowed_mentions_is_taken_but_recorded_as_able_to_pin
 def test_allowed_mentions_that_allow_something_are_recorded_too(emulator: DiscordEmulator, guild: GuildHandle) -> None:
     before = len(rules.FINDINGS)
     _message(emulator, guild, {"content": "hi", "allowed_mentions": {"parse": ["everyone"]}})
-    _message(emulator, guild, {"content": "hi <@1>", "allowed_mentions": {"parse": [], "users": ["1"]}})
-    assert [f.kind for f in rules.FINDINGS[before:]] == ["could_ping", "could_ping"]
+    _message(emulator, guild, {"content": "hi", "allowed_mentions": {"parse": [], "users": ["1"]}})
+    _message(emulator, guild, {"content": "hi <@1> <@2>", "allowed_mentions": {"parse": [], "users": ["1", "2"]}})
+    _message(emulator, guild, {"content": "hi <@1>", "allowed_mentions": {"parse": [], "users": ["1"], "roles": ["3"]}})
+    assert [f.kind for f in rules.FINDINGS[before:]] == ["could_ping"] * 4
+
+
+def test_the_one_deliberate_ping_names_one_mentioned_user_on_a_new_message(
+    emulator: DiscordEmulator, guild: GuildHandle
+) -> None:
+    # GIVEN the requester's "your track is playing" (/preferences notify): one user, mentioned
+    before = len(rules.FINDINGS)
+    status, _ = _message(
+        emulator, guild, {"content": "<@1> your track", "allowed_mentions": {"parse": [], "users": ["1"]}}
+    )
+
+    # THEN it is taken and not recorded as a stray ping
+    assert status == 200
+    assert rules.FINDINGS[before:] == [] and not emulator.ping_bodies()
 
 
 def _callback(emulator: DiscordEmulator, body: dict[str, Any]) -> tuple[int, Any]:

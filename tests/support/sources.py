@@ -217,7 +217,7 @@ def write_config(path: Path, sites: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-def _from_config(name: str, settings: SourceSettings) -> LoopbackSite:
+def _from_config(name: str, settings: SourceSettings, *, named: str | None = None) -> LoopbackSite:
     if not settings.allow_local_media:
         raise SourceError("loopback sites are test-only")
     config_path = os.environ.get(ENV_CONFIG)
@@ -225,7 +225,7 @@ def _from_config(name: str, settings: SourceSettings) -> LoopbackSite:
         raise RuntimeError(f"{ENV_CONFIG} must name the loopback sites' JSON file")
     site = json.loads(Path(config_path).read_text(encoding="utf-8"))["sites"][name]
     return LoopbackSite(
-        site_name=name,
+        site_name=named or name,
         base_url=site["base_url"],
         catalog=[CatalogEntry(**entry) for entry in site.get("tracks", [])],
         fault=site.get("fault"),
@@ -244,6 +244,16 @@ def loopback_youtube(settings: SourceSettings) -> LoopbackSite:
 def loopback_soundcloud(settings: SourceSettings) -> LoopbackSite:
     """Factory for ``source_chain``: the site configured as "scfake"."""
     return _from_config("scfake", settings)
+
+
+def loopback_as_youtube(settings: SourceSettings) -> LoopbackSite:
+    """The "ytfake" site under the chain name "youtube" (what a user's preferred platform names)."""
+    return _from_config("ytfake", settings, named="youtube")
+
+
+def loopback_as_soundcloud(settings: SourceSettings) -> LoopbackSite:
+    """The "scfake" site under the chain name "soundcloud"."""
+    return _from_config("scfake", settings, named="soundcloud")
 
 
 @pytest.fixture

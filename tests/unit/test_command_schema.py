@@ -20,13 +20,14 @@ FAST_PATH = {
 DEFERRED = {"play", "search", "lyrics"}  # answered with type 5; a worker finishes them
 ADMIN = {"settings"}
 ACCOUNTS = {"link", "check-auth", "unlink", "forget-me"}  # ephemeral; the vault is built only for these
+PREFERENCES = {"preferences"}  # ephemeral, on the store alone
 PERSONAL = {"my-playlists", "liked-songs", "play-history", "recommendations", "autoplay"}  # worker, except /autoplay
 
 
 def test_schema_holds_exactly_the_commands_we_serve() -> None:
     names = [c["name"] for c in commands.schema()]
     assert len(names) == len(set(names))
-    assert set(names) == FAST_PATH | DEFERRED | ADMIN | ACCOUNTS | PERSONAL
+    assert set(names) == FAST_PATH | DEFERRED | ADMIN | ACCOUNTS | PERSONAL | PREFERENCES
 
 
 def test_settings_is_hidden_from_members_without_manage_server() -> None:

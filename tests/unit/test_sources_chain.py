@@ -123,7 +123,10 @@ def test_a_blocked_link_with_cached_metadata_is_mirrored() -> None:
 def test_mirror_asks_for_the_isrc_first_where_a_source_can() -> None:
     # GIVEN a music site that finds recordings by ISRC (the title there differs)
     music = site(
-        "ytmfake", 1003, CatalogEntry("m.webm", "NGGYU (Remastered)", "R. Astley", 214, SONG.isrc), isrc_lookup=True
+        "ytmfake",
+        1003,
+        CatalogEntry("m.webm", "Never Gonna Give You Up (Remastered 2022)", "R. Astley", 214, SONG.isrc),
+        isrc_lookup=True,
     )
     # WHEN mirroring a Spotify-like track
     track = chain(music).mirror(SONG.title, SONG.artist, 213, SONG.isrc)

@@ -32,8 +32,8 @@ def chain(*sources: LoopbackSite, records: MemoryRecords | None = None) -> Sourc
 
 def test_a_spotify_track_streams_from_its_isrc_match_and_the_match_is_cached() -> None:
     # GIVEN a site that finds the recording by ISRC under another title
-    music = site("ytmfake", 1001, CatalogEntry("m.webm", "NGGYU (Remastered)", "R. Astley", 214, SONG.isrc),
-                 isrc_lookup=True)  # fmt: skip
+    remaster = CatalogEntry("m.webm", "Never Gonna Give You Up (Remastered 2022)", "R. Astley", 214, SONG.isrc)
+    music = site("ytmfake", 1001, remaster, isrc_lookup=True)
     records = MemoryRecords()
     # WHEN the voice task asks for the Spotify track's stream
     info = chain(music, records=records).stream(SONG)

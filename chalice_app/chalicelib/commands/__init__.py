@@ -6,7 +6,18 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, history, lyrics, personal, play, playback, queue, search
+from chalicelib.commands import (
+    accounts,
+    admin,
+    history,
+    lyrics,
+    personal,
+    play,
+    playback,
+    preferences,
+    queue,
+    search,
+)
 from chalicelib.commands.base import (
     BoundHandler,
     Command,
@@ -43,6 +54,7 @@ COMMANDS: tuple[Command, ...] = (
     *admin.COMMANDS,
     *accounts.COMMANDS,
     *personal.COMMANDS,
+    *preferences.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 

@@ -414,11 +414,24 @@ def ping_problems(method: str, spec_path: str, body: Any) -> list[str]:
     problems = []
     if mentions.get("parse"):
         problems.append(f"allowed_mentions.parse allows {mentions['parse']}")
-    if mentions.get("users") or mentions.get("roles"):
-        problems.append("allowed_mentions lists users or roles to ping")
+    if mentions.get("roles"):
+        problems.append("allowed_mentions lists roles to ping")
+    users = mentions.get("users")
+    if users and not _requester_ping(method, spec_path, message, users):
+        problems.append("allowed_mentions lists users to ping (only a new message may name the one user it mentions)")
     if mentions.get("replied_user"):
         problems.append("allowed_mentions.replied_user pings the replied-to author")
     return problems
+
+
+def _requester_ping(method: str, spec_path: str, message: dict[str, Any], users: Any) -> bool:
+    """The one deliberate ping: a new channel message naming exactly one user, who is mentioned in
+    its content (a member's "your track is playing", /preferences notify). Never an edit."""
+    if (method.upper(), spec_path) != ("POST", "/channels/{channel_id}/messages"):
+        return False
+    if not isinstance(users, list) or len(users) != 1 or not str(users[0]).isdigit():
+        return False
+    return f"<@{users[0]}>" in str(message.get("content") or "")
 
 
 # ------------------------------------------------------------------ interaction answers

@@ -9,6 +9,10 @@ Names and dimensions the alarms watch (infra/template.yaml):
     IdentifyBudgetRemaining   no dimension
     SourceFailures            reason (and source, reason)
     VoiceCloseCode            code
+
+Usage (docs/ARCHITECTURE.md, with their cost):
+    TracksPlayed              source (the platform the audio came from; no guild or user)
+    TrackCacheLookups         result (hit, miss)
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ VOICE_STALE_TASKS = "VoiceStaleTasks"
 TASKS_STARTED = "VoiceTasksStarted"
 TASK_EXITS = "VoiceTaskExits"
 TRACKS_FAILED = "TracksFailed"
+TRACKS_PLAYED = "TracksPlayed"  # one per track that really started playing, dimension source only
+TRACK_CACHE_LOOKUPS = "TrackCacheLookups"  # dimension result: hit or miss
 
 
 def emf_enabled() -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from timmybot import idempotency, text, ui
+from timmybot import idempotency, preferences, text, track_cache, ui
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
@@ -134,13 +134,17 @@ def _play(
         raise InvalidInputError(text.UNREADABLE)
     placement = prepare_play(job, store=store, rest=rest, settings=settings, now=now)
     walk = queue_walk(store, job.guild_id, settings)
-    tracks = resolve_tracks(
-        job.query, store=store, sources=sources, settings=settings, walk=walk, guild_id=job.guild_id
-    )
+    prefs = preferences.touch(store, job.user_id, now=now)
+    chain = sources.preferring(prefs.platform if prefs is not None else None)
+    tracks = resolve_tracks(job.query, store=store, sources=chain, settings=settings, walk=walk, guild_id=job.guild_id)
     if walk.seen == 0 and len(tracks) > 1:  # a list read whole elsewhere (yt-dlp): cut to the room left
         tracks = walk.take(tracks)
-    queued, entries = enqueue_tracks(job, tracks, store=store, settings=settings, now=now, placement=job.placement)
+    queued, entries = enqueue_tracks(
+        job, tracks, store=store, settings=settings, now=now, placement=job.placement, prefs=prefs
+    )
     launch = start_playback(job, placement, store=store, launcher=launcher)
+    if launch.started:
+        preferences.start_session(store, job.guild_id, prefs)
     position = queued.queue.index(entries[0].entry_id) + 1 if entries[0].entry_id in queued.queue else None
     _log.info(
         "play job %s queued %s track(s) in guild %s (launcher: %s)",
@@ -206,6 +210,7 @@ def enqueue_tracks(
     now: float,
     offset: int = 0,
     placement: str = "end",
+    prefs: preferences.Preferences | None = None,
 ) -> tuple[GuildRecord, list[QueueEntry]]:
     """Queue ``tracks`` (entry ids from the interaction id, from ``offset``) at the end, next, or
     now (skipping the current track, which comes back after them as ``play_now_interrupted``
@@ -214,6 +219,7 @@ def enqueue_tracks(
         QueueEntry(entry_id=job.entry_id(offset + n), track=t, requester_id=job.user_id, added_at=now)
         for n, t in enumerate(tracks)
     ]
+    entries = preferences.stamp(entries, prefs)
     if placement == "next":
         queued = store.insert_entries(job.guild_id, entries, cap=settings.queue_cap)
     elif placement == "now":
@@ -320,17 +326,18 @@ def resolve_tracks(
     walk: ListWalk | None = None,
     guild_id: str | None = None,
 ) -> list[Track]:
-    """The query's tracks, from the track cache for a single YouTube video, else from the sources.
+    """The query's tracks: from the track cache (``timmybot.track_cache``) for a link or search answered
+    within 7 days, else from the sources.
 
     A Spotify album or playlist (or a spotify.link leading to one) is walked within ``walk``, which
     then tells what was left out. ``guild_id`` (the guild that asks) goes to the sources' breakers:
     a per-track failure counts against a source only when it spreads across guilds."""
     source_settings = sources.settings
     classified = classify_query(query, source_settings)
-    if classified.kind is QueryKind.YOUTUBE and classified.source_id:
-        cached = store.get_cached_track("youtube", classified.source_id)
-        if cached is not None:
-            return [cached]
+    order = [source.name for source in sources.sources] if classified.kind is QueryKind.SEARCH else []
+    cached = track_cache.lookup(store, classified, order)
+    if cached is not None:
+        return [cached]
     if classified.kind.is_spotify and classified.source_id and walk is not None:
         from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
@@ -341,10 +348,7 @@ def resolve_tracks(
     if not tracks:
         raise TrackNotFoundError()
     if len(tracks) == 1:
-        try:
-            store.put_cached_track(tracks[0], ttl_s=settings.track_cache_ttl_s)
-        except Exception:
-            _log.warning("could not cache track %s/%s", tracks[0].source, tracks[0].source_id, exc_info=True)
+        track_cache.remember(store, classified, order, tracks[0], ttl_s=settings.track_cache_ttl_s)
     return tracks
 
 

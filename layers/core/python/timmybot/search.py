@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import custom_ids, text, ui
+from timmybot import custom_ids, preferences, text, ui
 from timmybot.discord.types import ComponentPayload, ComponentType
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.jobs import PLACEMENTS, envelope_from_dict, envelope_to_dict
@@ -182,7 +182,7 @@ def run_search_job(
     """Search, rank, save the menu, edit the reply. A domain error becomes its sentence."""
     started = clock()
     try:
-        body = _search(job, store=store, sources=sources, settings=settings)
+        body = _search(job, store=store, sources=sources, settings=settings, now=started)
     except TimmyError as error:
         _log.info("search job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
         rest.edit_original(job.application_id, job.token, {"content": error.user_message, "embeds": []})
@@ -198,14 +198,16 @@ def run_search_job(
     _log.info("search job %s answered in %.1f s", job.interaction_id, max(0.0, clock() - started))
 
 
-def _search(job: SearchJob, *, store: Store, sources: SourceChain, settings: Settings) -> dict[str, Any]:
+def _search(job: SearchJob, *, store: Store, sources: SourceChain, settings: Settings, now: float) -> dict[str, Any]:
     from timmybot.sources.ranking import rank_tracks  # noqa: PLC0415 - the worker's, not the api's
     from timmybot.sources.router import search_results  # noqa: PLC0415
 
     if not text.is_encodable(job.query):
         raise InvalidInputError(text.UNREADABLE)
     only = _chain_name(job.source, sources.settings.source_chain)
-    found = search_results(job.query, sources, limit=RESULTS_MAX, only=only, guild_id=job.guild_id)
+    prefs = preferences.touch(store, job.user_id, now=now)
+    chain = sources.preferring(prefs.platform if prefs is not None else None)
+    found = search_results(job.query, chain, limit=RESULTS_MAX, only=only, guild_id=job.guild_id)
     ranked = rank_tracks(job.query, _unique(found))[:RESULTS_MAX]
     for track in ranked:
         try:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from timmybot import __version__
-from timmybot.discord.types import no_mentions
+from timmybot.discord.types import no_mentions, requester_ping
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -116,7 +116,10 @@ class DiscordRest:
 
     def create_message(self, channel_id: str, body: Mapping[str, Any]) -> JSON:
         result = self.request(
-            "POST", f"/channels/{_seg(channel_id)}/messages", route="/channels/{channel}/messages", body=_no_pings(body)
+            "POST",
+            f"/channels/{_seg(channel_id)}/messages",
+            route="/channels/{channel}/messages",
+            body=_new_message(body),
         )
         return _object(result)
 
@@ -205,6 +208,25 @@ class DiscordRest:
 def _no_pings(body: Mapping[str, Any]) -> JSON:
     """Every message the bot writes, whoever built it, can ping nobody (see ``no_mentions``)."""
     return {**body, "allowed_mentions": no_mentions()}
+
+
+def _new_message(body: Mapping[str, Any]) -> JSON:
+    """A new channel message: no pings, but for the one exception ``guarded_mentions`` admits
+    (an edit never pings, so edits keep ``_no_pings``)."""
+    return {**body, "allowed_mentions": guarded_mentions(body)}
+
+
+def guarded_mentions(body: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The mention guard: ``no_mentions()``, except a body that asks for ``requester_ping(user)``
+    and mentions that one user in its content (the requester told their track is playing)."""
+    asked = body.get("allowed_mentions")
+    if isinstance(asked, Mapping):
+        users = asked.get("users")
+        if isinstance(users, list) and len(users) == 1 and str(users[0]).isdigit():
+            user = str(users[0])
+            if asked == requester_ping(user) and f"<@{user}>" in str(body.get("content") or ""):
+                return requester_ping(user)
+    return no_mentions()
 
 
 def _seg(value: str) -> str:

@@ -15,6 +15,13 @@ def no_mentions() -> dict[str, list[str]]:
     return {"parse": []}
 
 
+def requester_ping(user_id: str) -> dict[str, list[str]]:
+    """The one exception to ``no_mentions``: the "your track is playing" message of a member who
+    asked for it (/preferences notify) may ping that member and nobody else. The REST client
+    (``discord.rest.guarded_mentions``) lets only this shape through, on a message that mentions them."""
+    return {"parse": [], "users": [str(user_id)]}
+
+
 class InteractionType(enum.IntEnum):
     PING = 1
     APPLICATION_COMMAND = 2

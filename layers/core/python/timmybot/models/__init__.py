@@ -61,6 +61,14 @@ class QueueEntry:
     requester_id: str
     added_at: float
     start_ms: int = 0  # where playing starts: a track that "play now" interrupted resumes here
+    #: The requester's preferences for this track (``timmybot.preferences``), stamped when queued:
+    #: ping them when it starts, and the stream quality ("" = high). Stored only when set.
+    notify: bool = False
+    quality: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.track, Track):  # a stored dict goes through from_dict, never in here
+            raise TypeError(f"QueueEntry.track must be a Track, not {type(self.track).__name__}")
 
     @property
     def title(self) -> str:
@@ -79,13 +87,19 @@ class QueueEntry:
         return self.track.thumbnail or None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "entry_id": self.entry_id,
             "track": self.track.to_dict(),
             "requester_id": self.requester_id,
             "added_at": self.added_at,
             "start_ms": self.start_ms,
         }
+        # Older readers never see fields they do not know: written only when set.
+        if self.notify:
+            data["notify"] = True
+        if self.quality:
+            data["quality"] = self.quality
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueueEntry:
@@ -96,6 +110,8 @@ class QueueEntry:
             requester_id=str(data.get("requester_id") or ""),
             added_at=float(data.get("added_at") or 0.0),
             start_ms=max(0, int(data.get("start_ms") or 0)),
+            notify=data.get("notify") is True,
+            quality=str(data.get("quality") or ""),
         )
 
 

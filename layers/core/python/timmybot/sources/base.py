@@ -49,6 +49,11 @@ class Source(abc.ABC):
         ``StreamInfo.is_expired()``. Raises a ``SourceError`` subclass.
         """
 
+    def stream_with(self, track: Track, *, quality: str = "high") -> StreamInfo:
+        """``stream`` at a requester's quality ("high", or "data-saver": a capped bitrate); a source
+        with one format to offer ignores it."""
+        return self.stream(track)
+
     def search(self, terms: str, *, limit: int = 1) -> list[Track]:
         """Up to ``limit`` tracks for ``terms``, best first (metadata only). ``TrackNotFoundError`` if none."""
         raise TrackNotFoundError()

@@ -130,6 +130,23 @@ class SourceChain:
             self._sources = [build_source(name, self._settings) for name in chain_names(self._settings)]
         return self._sources
 
+    def preferring(self, first: str | None) -> SourceChain:
+        """This chain with the source named ``first`` tried first (a user's preferred platform), the
+        rest in the operator's order; the same breaker and records. Itself when ``first`` is None or
+        not in the chain: a preference never adds a source the operator left out."""
+        names = [source.name for source in self.sources]
+        if first is None or first not in names or names[0] == first:
+            return self
+        view = SourceChain(
+            self._settings,
+            self._records,
+            self._track_cache,
+            sources=sorted(self.sources, key=lambda source: source.name != first),
+            clock=self._clock,
+        )
+        view._breaker = self.breaker
+        return view
+
     @property
     def breaker(self) -> CircuitBreaker:
         if self._breaker is None:
@@ -280,15 +297,15 @@ class SourceChain:
             ask=ask,
         )
 
-    def stream(self, track: Track, *, guild_id: str | None = None) -> StreamInfo:
-        """A fresh stream for a queued track (voice task of ``guild_id``); a stand-in's stream if its
-        source refuses."""
+    def stream(self, track: Track, *, guild_id: str | None = None, quality: str = "high") -> StreamInfo:
+        """A fresh stream for a queued track (voice task of ``guild_id``) at its requester's ``quality``;
+        a stand-in's stream if its source refuses."""
         ask = Ask(f"{track.source}:{track.source_id}", guild_id)
         if track.source == "spotify":
-            return self._stream_mirrored(track, ask)
+            return self._stream_mirrored(track, ask, quality)
         source = self._handler(track.source)
         try:
-            info = self._guarded(source, "stream", lambda: source.stream(track), ask)
+            info = self._guarded(source, "stream", lambda: source.stream_with(track, quality=quality), ask)
             return replace(info, source=source.name, fallback_from=None)
         except SourceError as exc:
             if not failure_of(exc).fallback:
@@ -300,7 +317,7 @@ class SourceChain:
                     track.duration_s,
                     track.isrc,
                     exclude=(source.name,),
-                    then=lambda s, t: (t, self._guarded(s, "stream", lambda: s.stream(t), ask)),
+                    then=lambda s, t: (t, self._guarded(s, "stream", lambda: s.stream_with(t, quality=quality), ask)),
                     ask=ask,
                 )
             except SourceError as mirror_error:
@@ -311,7 +328,7 @@ class SourceChain:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _stream_mirrored(self, track: Track, ask: Ask) -> StreamInfo:
+    def _stream_mirrored(self, track: Track, ask: Ask, quality: str) -> StreamInfo:
         """A metadata-only track's audio: its cached mirror, else a fresh mirror (then cached)."""
         exclude: tuple[str, ...] = ()
         cached = cached_mirror(self._records, track.source_id)
@@ -319,7 +336,7 @@ class SourceChain:
             source = next((s for s in self.sources if cached.source in s.handles), None)
             if source is not None:
                 try:
-                    info = self._guarded(source, "stream", lambda: source.stream(cached), ask)
+                    info = self._guarded(source, "stream", lambda: source.stream_with(cached, quality=quality), ask)
                     return replace(info, source=source.name, fallback_from=None)
                 except SourceError as exc:
                     _log.info("cached mirror of %r failed (%s): mirroring again", track.title, type(exc).__name__)
@@ -331,7 +348,10 @@ class SourceChain:
             track.duration_s,
             track.isrc,
             exclude=exclude,
-            then=lambda s, t: (t, replace(self._guarded(s, "stream", lambda: s.stream(t), ask), source=s.name)),
+            then=lambda s, t: (
+                t,
+                replace(self._guarded(s, "stream", lambda: s.stream_with(t, quality=quality), ask), source=s.name),
+            ),
             not_found=MirrorNotFoundError(track.title, track.artist),
             ask=ask,
         )

@@ -1,8 +1,9 @@
 """Mirroring: finding the same recording on another source, and the Spotify mirror cache.
 
 A stand-in is looked for through the searching sources in chain order, skipping the excluded ones:
-ISRC first where a source can (``Source.can_isrc``), then title + artist, taking the first
-candidate whose duration is within the tolerance. A source that is unwell (a source-wide fault, or
+ISRC first where a source can (``Source.can_isrc``), taking the first hit whose title, artist and
+duration agree (``same_recording``), then title + artist, taking the first candidate whose duration
+is within the tolerance. A source that is unwell (a source-wide fault, or
 its breaker open) is left for the next one; when none matches, the error shown is the one that
 explains most (``best_error``). The match of a metadata-only (Spotify) track is cached for 7 days
 under its Spotify id (``T#spotify#<id>`` / ``MIRROR``), in the chain's records.
@@ -10,7 +11,10 @@ under its Spotify id (``T#spotify#<id>`` / ``MIRROR``), in the chain's records.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -67,14 +71,19 @@ def find_mirror(
     for source in searchers:
         if source.name in exclude:
             continue
-        lookups: list[Callable[[], list[Track]]] = []
+        Pick = Callable[[Sequence[Track]], Track | None]
+        by_text: Pick = functools.partial(closest, duration_s=duration_s, tolerance_s=tolerance_s)
+        lookups: list[tuple[Callable[[], list[Track]], Pick]] = []
         if isrc and source.can_isrc:
-            lookups.append(isrc_lookup(source, isrc, MIRROR_CANDIDATES))
-        lookups.append(searching(source, terms, MIRROR_CANDIDATES))
-        for lookup in lookups:
+            by_isrc: Pick = functools.partial(
+                same_recording, title=title, artist=artist, duration_s=duration_s, tolerance_s=tolerance_s
+            )
+            lookups.append((isrc_lookup(source, isrc, MIRROR_CANDIDATES), by_isrc))
+        lookups.append((searching(source, terms, MIRROR_CANDIDATES), by_text))
+        for lookup, pick in lookups:
             try:
                 candidates = guarded(source, "mirror", lookup)
-                match = closest(candidates, duration_s, tolerance_s)
+                match = pick(candidates)
                 if match is None:
                     continue
                 return then(source, match)
@@ -93,6 +102,48 @@ def closest(candidates: Sequence[Track], duration_s: int | None, tolerance_s: in
         if candidate.duration_s is not None and abs(candidate.duration_s - duration_s) <= tolerance_s:
             return candidate
     return None
+
+
+def same_recording(
+    candidates: Sequence[Track], title: str, artist: str | None, duration_s: int | None, tolerance_s: int
+) -> Track | None:
+    """The first ISRC hit that really is the recording: its duration within ``tolerance_s`` (when the
+    track's is known, the candidate's must be too), every word of the title (without its bracketed
+    or dashed suffix, "(Remastered)", "- Live") in the candidate's song name or title, and a name of
+    the first artist in its artist or title. An ISRC search can answer another song (LavaSrc #59)."""
+    wanted_title = _words(_core_title(title))
+    wanted_artist = _words(_first_artist(artist)) if artist else set()
+    for candidate in candidates:
+        if duration_s is not None and (
+            candidate.duration_s is None or abs(candidate.duration_s - duration_s) > tolerance_s
+        ):
+            continue
+        named = _words(f"{candidate.song or ''} {candidate.title}")
+        if not wanted_title <= named:
+            continue
+        if wanted_artist and not _shares_a_name(wanted_artist, _words(f"{candidate.artist or ''} {candidate.title}")):
+            continue
+        return candidate
+    return None
+
+
+def _shares_a_name(wanted: set[str], found: set[str]) -> bool:
+    """The artist agrees: a name of three letters or more in common ("Rick Astley" and "R. Astley")."""
+    return any(len(word) >= 3 for word in wanted & found) or (wanted <= found and bool(wanted))
+
+
+def _core_title(title: str) -> str:
+    core = re.sub(r"[(\[][^)\]]*[)\]]", " ", title)
+    return core.split(" - ", 1)[0] if " - " in core else core
+
+
+def _first_artist(artist: str) -> str:
+    return re.split(r",|&|\bfeat\.?|\bft\.?|\bx\b", artist, maxsplit=1, flags=re.IGNORECASE)[0]
+
+
+def _words(value: str) -> set[str]:
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value.casefold()) if not unicodedata.combining(c))
+    return set(re.findall(r"[^\W_]+", plain))
 
 
 def cached_mirror(records: RecordStore, spotify_id: str) -> Track | None:

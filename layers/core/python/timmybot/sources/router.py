@@ -36,7 +36,7 @@ def search_results(
     return chain.search_results(terms, limit=limit, only=only, guild_id=guild_id)
 
 
-def stream_for(track: Track, chain: SourceChain, guild_id: str | None = None) -> StreamInfo:
+def stream_for(track: Track, chain: SourceChain, guild_id: str | None = None, quality: str = "high") -> StreamInfo:
     """Voice-task entry point: a fresh stream for a queued track. Raises ``SourceError`` subclasses.
 
     ``StreamInfo.source`` names the source that serves it; ``fallback_from`` is set when that is a
@@ -44,7 +44,7 @@ def stream_for(track: Track, chain: SourceChain, guild_id: str | None = None) ->
     ``netguard.check_stream_url`` (https, no control characters, no refused IP literal) before
     FFmpeg may open it.
     """
-    stream = chain.stream(track, guild_id=guild_id)
+    stream = chain.stream(track, guild_id=guild_id, quality=quality)
     try:
         netguard.check_stream_url(stream.stream_url)
     except netguard.StreamUrlRefused as exc:

@@ -40,6 +40,13 @@ SOUNDCLOUD_EXTRACTORS: tuple[str, ...] = (
 SITE_EXTRACTORS: tuple[str, ...] = YOUTUBE_EXTRACTORS + SOUNDCLOUD_EXTRACTORS
 
 STREAM_FORMAT = "bestaudio[acodec=opus]/bestaudio/best"
+#: A requester's "data-saver" quality (/preferences): the best audio at or under
+#: ``DATA_SAVER_ABR_KBPS``, Opus first; when no format says its bitrate, the smallest audio.
+DATA_SAVER_ABR_KBPS = 64
+DATA_SAVER_FORMAT = (
+    f"bestaudio[acodec=opus][abr<={DATA_SAVER_ABR_KBPS}]/bestaudio[abr<={DATA_SAVER_ABR_KBPS}]/worstaudio/worst"
+)
+STREAM_FORMATS = {"high": STREAM_FORMAT, "data-saver": DATA_SAVER_FORMAT}
 
 
 class _YtDlpLogger:
@@ -64,11 +71,13 @@ def build_ytdl_options(
     purpose: Literal["metadata", "stream"],
     flat_playlists: bool = True,
     operator: OperatorSources | None = None,
+    quality: str = "high",
 ) -> dict[str, Any]:
     """All yt-dlp options we ever use; pure, so the policy can be tested without network.
 
     ``metadata`` lists playlists flat (one request per page, not per track) and tolerates missing
-    formats; ``stream`` selects one audio format, opus first. ``flat_playlists=False`` resolves each
+    formats; ``stream`` selects one audio format, opus first (``quality`` "data-saver": capped, see
+    ``STREAM_FORMATS``). ``flat_playlists=False`` resolves each
     playlist entry (SoundCloud sets list most of their tracks as bare ids). ``operator`` adds the
     operator secret's cookies, proxy, player clients and PO-token settings (they win over
     ``cookies_path``/``proxy_url``). Without an upstream proxy, yt-dlp's ``proxy`` is this
@@ -96,7 +105,7 @@ def build_ytdl_options(
         options["extract_flat"] = "in_playlist" if flat_playlists else False
         options["ignore_no_formats_error"] = True
     elif purpose == "stream":
-        options["format"] = STREAM_FORMAT
+        options["format"] = STREAM_FORMATS.get(quality, STREAM_FORMAT)
         options["playlistend"] = 1
     else:  # pragma: no cover - Literal guards it for type-checked callers
         raise ValueError(f"unknown purpose {purpose!r}")

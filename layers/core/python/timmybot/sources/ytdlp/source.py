@@ -32,6 +32,8 @@ _log = logging.getLogger(__name__)
 # A YouTube mix: the radio YouTube builds around one video; it needs no sign-in.
 MIX_URL = "https://www.youtube.com/watch?v={id}&list=RD{id}"
 _VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+#: YouTube Music candidates of one ISRC read in full (each one metadata request).
+ISRC_DETAILS = 3
 
 
 YdlFactory = Callable[[dict[str, Any]], Any]
@@ -94,10 +96,12 @@ class YtDlpSource(Source):
             self._operator = operator_sources(self._settings)
         return self._operator
 
-    def options(self, purpose: Literal["metadata", "stream"], *, flat_playlists: bool = True) -> dict[str, Any]:
+    def options(
+        self, purpose: Literal["metadata", "stream"], *, flat_playlists: bool = True, quality: str = "high"
+    ) -> dict[str, Any]:
         """The yt-dlp options this adapter passes for ``purpose``, operator credentials included."""
         return build_ytdl_options(
-            self._settings, purpose=purpose, flat_playlists=flat_playlists, operator=self.operator
+            self._settings, purpose=purpose, flat_playlists=flat_playlists, operator=self.operator, quality=quality
         )
 
     def accepts(self, query: Query) -> bool:
@@ -193,13 +197,16 @@ class YtDlpSource(Source):
     # -- streams (voice task) ----------------------------------------------------------------------
 
     def stream(self, track: Track) -> StreamInfo:
+        return self.stream_with(track)
+
+    def stream_with(self, track: Track, *, quality: str = "high") -> StreamInfo:
         if track.source not in self.handles:
             raise SourceError(f"I can't stream tracks from {track.source} with this source.")
-        return self._stream(track)
+        return self._stream(track, quality)
 
-    def _stream(self, track: Track) -> StreamInfo:
+    def _stream(self, track: Track, quality: str = "high") -> StreamInfo:
         url = check_track_url(track.url, self._settings)
-        info = self._extract(url, self.options("stream"))
+        info = self._extract(url, self.options("stream", quality=quality))
         if is_playlist(info):
             entries = [entry for entry in playlist_entries(info) if entry.get("url")]
             if not entries:
@@ -302,10 +309,27 @@ class YouTubeMusicSource(YtDlpSource):
         return f"https://music.youtube.com/search?q={quote_plus(terms)}#songs"
 
     def find_by_isrc(self, isrc: str, *, limit: int = 3) -> list[Track]:
+        """The songs YouTube Music lists for ``isrc``, each read in full (one metadata request per
+        candidate, at most ``ISRC_DETAILS``): the search lists a song's title and id only, and the
+        chain checks a hit's title, artist and duration before it trusts it."""
         try:
-            return self.search(isrc, limit=limit)
+            found = self.search(isrc, limit=min(limit, ISRC_DETAILS))
         except TrackNotFoundError:
             return []
+        detailed: list[Track] = []
+        for track in found:
+            try:
+                detailed.append(self._detailed(track))
+            except (TrackNotFoundError, TrackUnavailableError):
+                _log.info("YouTube Music candidate %s for an ISRC is unavailable", track.source_id)
+        return detailed
+
+    def _detailed(self, track: Track) -> Track:
+        if track.duration_s is not None and track.artist is not None:
+            return track
+        info = self._extract(check_track_url(track.url, self._settings), self.options("metadata"))
+        full = track_from_info(info)
+        return self._own(full) if full is not None else track
 
     def _own(self, track: Track) -> Track:
         if track.source != "youtube":
