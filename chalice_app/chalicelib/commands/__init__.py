@@ -6,7 +6,7 @@ here. Commands are defined next to their handlers (``playback.py``, ``queue.py``
 
 from __future__ import annotations
 
-from chalicelib.commands import accounts, admin, history, lyrics, personal, play, playback, queue, search
+from chalicelib.commands import accounts, admin, history, lyrics, personal, play, playback, playlists, queue, search
 from chalicelib.commands.base import (
     BoundHandler,
     Command,
@@ -29,6 +29,8 @@ from timmybot.custom_ids import (
     NowPlayingAction,
     NowPlayingId,
     QueuePageId,
+    SavedPlaylistDeleteId,
+    SavedPlaylistPageId,
     SearchPickId,
 )
 from timmybot.discord.types import CommandSchema
@@ -43,6 +45,7 @@ COMMANDS: tuple[Command, ...] = (
     *admin.COMMANDS,
     *accounts.COMMANDS,
     *personal.COMMANDS,
+    *playlists.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
@@ -70,6 +73,8 @@ COMPONENTS: dict[str, BoundHandler] = {
         ("ghist.pick", history.history_pick),
         ("search.pick", search.search_pick),
         ("lyrics.page", lyrics.lyrics_page),
+        ("playlist.page", playlists.page_click),
+        ("playlist.delete", playlists.delete_confirm),
     )
 }
 
@@ -122,6 +127,10 @@ def component_route_name(custom_id: CustomId) -> str:
             return "search.pick"
         case LyricsPageId():
             return "lyrics.page"
+        case SavedPlaylistPageId():
+            return "playlist.page"
+        case SavedPlaylistDeleteId():
+            return "playlist.delete"
 
 
 __all__ = [
