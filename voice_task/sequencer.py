@@ -21,6 +21,7 @@ from timmybot import metrics, text
 from timmybot.config import Settings
 from timmybot.errors import SourceError, TimmyError
 from timmybot.models import GuildRecord, LoopMode, QueueEntry
+from timmybot.playlists.dead import mark_failed
 from timmybot.store.base import Store
 from voice_task.audio import StreamFailure, classify_failure
 from voice_task.autoplay import Autoplay
@@ -204,6 +205,16 @@ class Sequencer:
         except Exception:  # the history is a convenience: never let it stop the music
             _log.warning("could not note %s in the guild history", entry.entry_id, exc_info=True)
 
+    async def _mark_dead(self, entry: QueueEntry) -> None:
+        """A track a saved playlist's load queued is marked dead there, and its owner told."""
+        try:
+            notice = await self.host.io(mark_failed, self.host.store, entry)
+        except Exception:  # a convenience: never let it stop the music
+            _log.warning("could not mark %s dead in its playlist", entry.entry_id, exc_info=True)
+            return
+        if notice:
+            await self.host.notice(notice)
+
     async def _failed(self, entry: QueueEntry, why: str, *, reason: str = "source") -> bool:
         """A track could not be played: say so. True when it was the last failure allowed in a row
         (the guild is then paused, with the rest of the queue kept)."""
@@ -213,6 +224,7 @@ class Sequencer:
         _log.warning("track %s failed (%s in a row; stack depth %s): %s", entry.entry_id, self._failures_in_a_row,
                      len(inspect.stack(0)), why)  # fmt: skip
         await self.host.notice(text.fit("Skipped **{title}**: {why}", text.IN_LINE, title=entry.title, why=why))
+        self.host.spawn(self._mark_dead(entry), "playlist dead mark")
         if self._failures_in_a_row < self.host.settings.pause_after_failures:
             return False
         self._failures_in_a_row = 0
