@@ -120,7 +120,7 @@ class DiscordRest:
     ) -> JSON:
         """PATCH the original response with one file attached (multipart: ``payload_json`` and
         ``files[0]``, which the body's ``attachments`` names as id 0)."""
-        payload = {**_no_pings(body), "attachments": [{"id": 0, "filename": filename}]}
+        payload = {**_no_pings(body), "attachments": [{"id": "0", "filename": filename}]}
         boundary = "timmybot-" + uuid.uuid4().hex
         parts = [
             f'--{boundary}\r\nContent-Disposition: form-data; name="payload_json"\r\n'

@@ -27,7 +27,7 @@ from timmybot import idempotency, text
 from timmybot.errors import InvalidInputError, TimmyError, TrackNotFoundError
 from timmybot.jobs import PLACEMENTS, PlayJob, envelope_from_dict, envelope_to_dict
 from timmybot.paging import ListWalk
-from timmybot.play import GENERIC_APOLOGY, added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
+from timmybot.play import added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
 from timmybot.playlists import transfer
 from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, track_key
 from timmybot.sources.models import Track
@@ -45,6 +45,7 @@ _log = logging.getLogger(__name__)
 JOB_TAG = "saved_playlist"
 LOAD_TTL_S = 7 * 24 * 3600
 PROGRESS_EVERY = 25
+APOLOGY = "Sorry, something went wrong on my side with that playlist. Please try again in a moment."
 QUERY_MAX = 200  # /play's limit on a search or link
 
 
@@ -165,7 +166,7 @@ def run_playlist_job(job: PlaylistJob, ports: PlaylistPorts) -> None:
     except Exception:
         _log.exception("playlist job %s (%s) failed", job.interaction_id, job.kind.value)
         try:
-            _edit(ports, job, _sentence(GENERIC_APOLOGY.replace("/play", "/playlist")))
+            _edit(ports, job, _sentence(APOLOGY))
         except Exception:
             _log.warning("could not apologise for playlist job %s", job.interaction_id)
         raise
