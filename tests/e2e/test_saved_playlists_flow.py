@@ -27,7 +27,7 @@ class World:
 
     @property
     def book(self) -> PlaylistBook:
-        return PlaylistBook(self.play.api.store, max_playlists=25, max_tracks=20)
+        return PlaylistBook(self.play.api.store)
 
     def playlist(self, sub: str, options: dict[str, Any] | None = None,
                  resolved: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
@@ -54,7 +54,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         for hz in (440, 550, 660):
             media.add(f"tone {hz}.webm", tone_file(hz, 1, "webm"))
         overrides = {"attachment_host": f"127.0.0.1:{cdn.port}", "net_guard_allow": (f"127.0.0.1:{cdn.port}",),
-                     "saved_playlist_tracks_max": 20, "rate_play_user": "off"}  # fmt: skip
+                     "rate_play_user": "off"}  # fmt: skip
         with play_world(tmp_path, monkeypatch, **overrides) as play:
             yield World(play, media, cdn)
 
@@ -137,10 +137,10 @@ def test_hostile_urls_a_foreign_host_or_a_2_mib_file_are_refused_and_nothing_is_
     assert "only import files uploaded to Discord" in refused["data"]["content"]
 
 
-def test_an_import_over_the_cap_stops_there_and_says_so(world: World) -> None:
+def test_a_600_track_import_stops_at_the_500_track_cap_with_progress_and_says_so(world: World) -> None:
     store = world.play.api.store
     urls = []
-    for n in range(30):  # YouTube videos already in the track cache: resolved without the network
+    for n in range(600):  # YouTube videos already in the track cache: resolved as /play would, offline
         video = f"vid{n:08d}"
         store.put_cached_track(Track("youtube", video, f"Video {n}", f"https://www.youtube.com/watch?v={video}",
                                      100, None, "Band"))  # fmt: skip
@@ -149,6 +149,10 @@ def test_an_import_over_the_cap_stops_there_and_says_so(world: World) -> None:
     _, token = world.import_file("Many", json.dumps({"tracks": [{"url": u} for u in urls]}).encode())
 
     content = world.content(token)
-    assert "Imported **Many**: added 20/30." in content
-    assert "It stopped at the cap: a playlist holds at most 20 tracks." in content
-    assert world.book.get(Owner("personal", USER_ID), "many").count == 20
+    assert "Imported **Many**: added 500/600." in content
+    assert "It stopped at the cap: a playlist holds at most 500 tracks." in content
+    progress = [w.body.get("content") for w in world.play.emulator.webhook_calls(token)]
+    assert "Importing… Added 250/500" in progress
+    header = world.book.get(Owner("personal", USER_ID), "many")
+    assert header.count == 500
+    assert world.book.tracks(Owner("personal", USER_ID), header)[-1]["source_id"] == "vid00000499"

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from timmybot import idempotency, text
-from timmybot.errors import InvalidInputError, TimmyError, TrackNotFoundError
+from timmybot.errors import InvalidInputError, QueueFullError, TimmyError, TrackNotFoundError
 from timmybot.jobs import PLACEMENTS, PlayJob, envelope_from_dict, envelope_to_dict
-from timmybot.paging import ListWalk
+from timmybot.paging import ListWalk, StopReason
 from timmybot.play import added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
 from timmybot.playlists import transfer
 from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, track_key
@@ -194,7 +194,7 @@ def _load(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
     placement = prepare_play(play_job, store=ports.store, rest=ports.rest, settings=ports.settings, now=now)
     room = ports.settings.queue_cap - len(ports.store.get_guild(job.guild_id).queue)
     if room <= 0:
-        raise InvalidInputError(f"The queue is full ({ports.settings.queue_cap} tracks at most).")
+        raise QueueFullError(f"The queue is full ({ports.settings.queue_cap} tracks at most).")
     tracks = [Track.from_dict(t) for t in live[:room]]
     _note_load(ports, job, owner, header)
     queued, entries = enqueue_tracks(play_job, tracks, store=ports.store, settings=ports.settings, now=now,
@@ -244,6 +244,7 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
     book, owner, settings = ports.book, job.owner, ports.settings
     cap = book.max_tracks
     book.check_new(owner, job.name)  # the name's and the playlist cap's sentences before any download
+    walk_note = ""
     if job.attachment_url:
         url = transfer.check_attachment(job.attachment_url, job.attachment_size, host=settings.attachment_host,
                                         max_bytes=settings.playlist_import_max_bytes)  # fmt: skip
@@ -265,8 +266,10 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
         walk = ListWalk.for_queue(playlist_cap=cap, free=cap, page_cap=settings.list_page_cap)
         tracks = resolve_tracks(job.query, store=ports.store, sources=ports.sources, settings=settings, walk=walk,
                                 guild_id=job.guild_id)  # fmt: skip
-        beyond, missing = max(0, len(tracks) - cap) + (1 if walk.stopped is not None else 0), 0
+        beyond, missing = max(0, len(tracks) - cap) + (1 if walk.stopped is StopReason.ITEM_CAP else 0), 0
         total = max(walk.total or 0, len(tracks))
+        if walk.stopped not in (None, StopReason.ITEM_CAP):
+            walk_note = walk.left_out() or ""
     else:
         raise InvalidInputError("Attach an exported playlist file, or give a playlist link.")
     if not tracks:
@@ -277,6 +280,8 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
         notes.append(f"It stopped at the cap: a playlist holds at most {cap} tracks.")
     if missing:
         notes.append(f"{missing} links found nothing I can play.")
+    if walk_note:
+        notes.append(walk_note)
     return _sentence(" ".join(notes))
 
 
