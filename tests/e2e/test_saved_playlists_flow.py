@@ -156,3 +156,16 @@ def test_a_600_track_import_stops_at_the_500_track_cap_with_progress_and_says_so
     header = world.book.get(Owner("personal", USER_ID), "many")
     assert header.count == 500
     assert world.book.tracks(Owner("personal", USER_ID), header)[-1]["source_id"] == "vid00000499"
+
+
+def test_add_with_a_query_resolves_it_as_play_would_and_appends_it(world: World) -> None:
+    owner = Owner("personal", USER_ID)
+    world.book.create(owner, "Tones", _tracks(world)[:1], created_by=USER_ID)
+    url = world.media.url_for("tone 660.webm")
+
+    body, token = world.playlist("add", {"name": "tones", "query": url})
+
+    assert body["type"] == 5 and body["data"]["flags"] == 64
+    assert "to **Tones** (2 tracks)" in world.content(token)
+    header = world.book.get(owner, "Tones")
+    assert [t["url"] for t in world.book.tracks(owner, header)][-1] == url
