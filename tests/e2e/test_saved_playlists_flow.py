@@ -169,3 +169,30 @@ def test_add_with_a_query_resolves_it_as_play_would_and_appends_it(world: World)
     assert "to **Tones** (2 tracks)" in world.content(token)
     header = world.book.get(owner, "Tones")
     assert [t["url"] for t in world.book.tracks(owner, header)][-1] == url
+
+
+def test_an_import_from_a_spotify_playlist_link_keeps_metadata_for_mirroring_at_play_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track  # noqa: PLC0415
+    from timmybot.spotify import forget_app_tokens  # noqa: PLC0415
+
+    tracks = [spotify_track(spotify_id(n), f"Song {n}", "Band", 200 + n, isrc=f"QZTST26{n:05d}") for n in range(5)]
+    with FakeSpotifyApi(page_size=2) as spotify, MediaServer() as media, MediaServer() as cdn:
+        spotify.add_playlist(spotify_id(99), "Signals", tracks)
+        overrides = {"spotify_api_url": spotify.api_url, "spotify_token_url": spotify.token_url,
+                     "spotify_client_id": spotify.client_id, "spotify_client_secret": spotify.client_secret,
+                     "rate_play_user": "off"}  # fmt: skip
+        forget_app_tokens()
+        with play_world(tmp_path, monkeypatch, **overrides) as play:
+            world = World(play, media, cdn)
+            link = f"https://open.spotify.com/playlist/{spotify_id(99)}"
+
+            _, token = world.playlist("import", {"name": "Signals", "url": link})
+
+            assert "Imported **Signals**: added 5/5." in world.content(token)
+            owner = Owner("personal", USER_ID)
+            stored = world.book.tracks(owner, world.book.get(owner, "signals"))
+            assert [(t["source"], t["title"], t["isrc"]) for t in stored] == [
+                ("spotify", f"Song {n}", f"QZTST26{n:05d}") for n in range(5)
+            ]
