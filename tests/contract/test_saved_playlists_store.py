@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from timmybot.errors import InvalidInputError
+from timmybot.errors import (
+    InvalidInputError,
+    SourceRestingError,
+    SourceTimeoutError,
+    TrackNotFoundError,
+    TrackUnavailableError,
+)
 from timmybot.models import QueueEntry
 from timmybot.playlists import dead
 from timmybot.playlists.book import CHUNK_SIZE, Owner, PlaylistBook
@@ -87,3 +93,9 @@ def test_dead_marks_forget_me_and_creators(store: Store) -> None:
     kept = {h.name: h.created_by for h in book.headers(server)}
     assert kept == {"Ours": "", "Theirs": OTHER}
     assert book.tracks(server, ours)[0]["source_id"] == f"{3:011d}" and theirs.count == 1
+
+
+def test_only_failures_that_will_happen_again_mark_a_track_dead() -> None:
+    assert dead.is_lasting(TrackUnavailableError()) and dead.is_lasting(TrackNotFoundError())
+    assert not dead.is_lasting(SourceTimeoutError()) and not dead.is_lasting(SourceRestingError())
+    assert not dead.is_lasting(TimeoutError())

@@ -1,11 +1,12 @@
 """Dead tracks: a track that a load queued and that failed to play is marked dead in its playlist.
 
-The voice task calls ``mark_failed`` from its failure handling. A load notes which playlist it
-queued under its interaction id (``keys.playlist_load_pk``), and entry ids start with that id
-(``timmybot.jobs.PlayJob.entry_id``), so a failed entry finds its playlist without any field of
-its own. The mark goes to the playlist's dead-marks record (``keys.playlist_dead_pk``); loads skip
-marked tracks, and /playlist show flags them, so a stale playlist doesn't trip the
-pause-after-failures rule again.
+The voice task calls ``mark_failed`` from its failure handling, for failures that will happen
+again (``is_lasting``: the track is gone, unavailable or refused; not a timeout or a resting
+source). A load notes which playlist it queued under its interaction id
+(``keys.playlist_load_pk``), and entry ids start with that id (``timmybot.jobs.PlayJob.entry_id``),
+so a failed entry finds its playlist without any field of its own. The mark goes to the
+playlist's dead-marks record (``keys.playlist_dead_pk``); loads skip marked tracks, and /playlist
+show flags them, so a stale playlist doesn't trip the pause-after-failures rule again.
 """
 
 from __future__ import annotations
@@ -13,12 +14,39 @@ from __future__ import annotations
 from typing import Any
 
 from timmybot import text
+from timmybot.errors import (
+    SourceError,
+    SourceLoginRequiredError,
+    SourceRateLimitedError,
+    SourceRestingError,
+    SourceServerError,
+    SourceTimeoutError,
+    SourceUnreachableError,
+    StreamForbiddenError,
+)
 from timmybot.models import QueueEntry
 from timmybot.playlists.book import track_key
 from timmybot.store import keys
 from timmybot.store.base import Store
 
 DEAD_MAX = 1000  # marks kept per playlist (more than its tracks can be)
+
+#: Failures that say nothing about the track itself (the source, the network, the operator's login):
+#: the track may play next time, so it is not marked dead.
+PASSING = (
+    SourceTimeoutError,
+    SourceRestingError,
+    SourceUnreachableError,
+    SourceRateLimitedError,
+    SourceServerError,
+    StreamForbiddenError,
+    SourceLoginRequiredError,
+)
+
+
+def is_lasting(error: BaseException) -> bool:
+    """A resolve failure that will happen again (gone, unavailable, blocked, too long…)."""
+    return isinstance(error, SourceError) and not isinstance(error, PASSING)
 
 
 def mark_failed(store: Store, entry: QueueEntry) -> str | None:
