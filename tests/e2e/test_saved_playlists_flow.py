@@ -196,3 +196,46 @@ def test_an_import_from_a_spotify_playlist_link_keeps_metadata_for_mirroring_at_
             assert [(t["source"], t["title"], t["isrc"]) for t in stored] == [
                 ("spotify", f"Song {n}", f"QZTST26{n:05d}") for n in range(5)
             ]
+
+
+def test_an_import_that_would_outlast_the_worker_keeps_what_it_resolved_and_says_so(world: World) -> None:
+    from timmybot.playlists.jobs import JobKind, PlaylistJob, PlaylistPorts, run_playlist_job  # noqa: PLC0415
+
+    services = world.play.api.services
+    urls = []
+    for n in range(30):
+        video = f"vid{n:08d}"
+        services.store.put_cached_track(Track("youtube", video, f"Video {n}", f"https://www.youtube.com/watch?v={video}",
+                                              100, None, "Band"))  # fmt: skip
+        urls.append(f"https://www.youtube.com/watch?v={video}")
+    data = json.dumps({"tracks": [{"url": u} for u in urls]}).encode()
+    url = world.cdn.add_bytes("slow.json", data, "application/json")
+    ticks = iter(range(0, 10_000, 5))  # every look at the clock: 5 s later
+    ports = PlaylistPorts(
+        store=services.store,
+        rest=services.discord,
+        launcher=services.launcher,
+        sources=services.sources,
+        settings=services.settings,
+        clock=lambda: float(next(ticks)),
+    )
+    job = PlaylistJob(
+        kind=JobKind.IMPORT,
+        interaction_id=next_interaction_id(),
+        application_id=services.settings.discord_application_id,
+        guild_id=GUILD_ID,
+        user_id=USER_ID,
+        scope="personal",
+        name="Slow",
+        attachment_url=url,
+        attachment_size=len(data),
+        token="token-slow",
+    )
+
+    run_playlist_job(job, ports)
+
+    content = world.content("token-slow")
+    header = world.book.get(Owner("personal", USER_ID), "slow")
+    assert 0 < header.count < 30
+    assert f"Imported **Slow**: added {header.count}/30." in content
+    assert f"I stopped after {header.count} of its 30 links" in content

@@ -47,6 +47,7 @@ LOAD_TTL_S = 7 * 24 * 3600
 PROGRESS_EVERY = 25
 APOLOGY = "Sorry, something went wrong on my side with that playlist. Please try again in a moment."
 QUERY_MAX = 200  # /play's limit on a search or link
+IMPORT_BUDGET_S = 80.0  # resolving a file's links stops here: the worker's timeout is 120 s
 
 
 class JobKind(enum.StrEnum):
@@ -253,7 +254,12 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
         check_links(links, ports)
         tracks: list[Track] = []
         missing = 0
+        deadline = ports.clock() + IMPORT_BUDGET_S
         for n, link in enumerate(links, start=1):
+            if ports.clock() > deadline:
+                walk_note = (f"I stopped after {n - 1} of its {len(links)} links: resolving more takes longer than "
+                             "one import may. Import the rest as a second playlist.")  # fmt: skip
+                break
             found = _resolve_one(link, ports, job.guild_id)
             if found is None:
                 missing += 1
