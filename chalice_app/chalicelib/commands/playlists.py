@@ -26,7 +26,7 @@ from timmybot.errors import InvalidInputError, NothingPlayingError, PermissionDe
 from timmybot.jobs import PLACEMENTS
 from timmybot.models import GuildRecord
 from timmybot.playlists import names, transfer
-from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, track_key
+from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, entry_track, track_key
 from timmybot.store.base import Store
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _save(ctx: CommandContext, store: Store, book: PlaylistBook) -> Reply:
     if not entries:
         raise NothingPlayingError("Nothing is playing or queued, so there is nothing to save.")
     name = ctx.str_option("name")
-    header, left_out = book.create(owner, name, [dict(e.track) for e in entries], created_by=ctx.user_id)
+    header, left_out = book.create(owner, name, [entry_track(e) for e in entries], created_by=ctx.user_id)
     left_out = max(left_out, len(waiting) + (playing is not None) - header.count)
     more = f" The other {left_out} didn't fit: a playlist holds at most {book.max_tracks}." if left_out else ""
     where = "your personal playlist" if owner.scope == "personal" else "this server's playlist"
@@ -126,7 +126,7 @@ def _add_current(ctx: CommandContext, store: Store, book: PlaylistBook) -> Reply
     playing = store.get_guild(ctx.guild_id).actual.now_playing
     if playing is None:
         raise NothingPlayingError("Nothing is playing. Give `query` to add a song by search or link.")
-    header, added, _left = book.append(owner, header.name, [dict(playing.track)])
+    header, added, _left = book.append(owner, header.name, [entry_track(playing)])
     if not added:
         raise InvalidInputError("I can't keep that track in a playlist (its link is too long or missing).")
     title = text.quote(playing.title, text.IN_SENTENCE)

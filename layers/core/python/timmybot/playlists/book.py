@@ -26,6 +26,7 @@ from typing import Any
 
 from timmybot import text
 from timmybot.errors import ConflictError, InvalidInputError
+from timmybot.models import QueueEntry
 from timmybot.playlists.names import clean_name, name_key
 from timmybot.store import keys
 from timmybot.store.base import Store
@@ -107,6 +108,12 @@ class Header:
 def track_key(track: dict[str, Any]) -> str:
     """What names a track within a playlist's dead marks."""
     return f"{track.get('source')}:{track.get('source_id')}"
+
+
+def entry_track(entry: QueueEntry) -> dict[str, Any]:
+    """A queue entry's track as a dict (the entry holds a dict today; a ``Track`` has ``to_dict``)."""
+    raw: Any = entry.track
+    return dict(raw.to_dict() if hasattr(raw, "to_dict") else raw)
 
 
 def storable(track: dict[str, Any]) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from timmybot.errors import (
     StreamForbiddenError,
 )
 from timmybot.models import QueueEntry
-from timmybot.playlists.book import track_key
+from timmybot.playlists.book import entry_track, track_key
 from timmybot.store import keys
 from timmybot.store.base import Store
 
@@ -57,8 +57,7 @@ def mark_failed(store: Store, entry: QueueEntry) -> str | None:
     load = store.get_record(keys.playlist_load_pk(interaction), keys.PLAYLIST_LOAD_SK)
     if not load or not load.get("owner_pk") or not load.get("playlist_id"):
         return None
-    raw: Any = entry.track
-    track: dict[str, Any] = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw)
+    track = entry_track(entry)
     key = track_key(track)
 
     def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
