@@ -21,6 +21,7 @@ from timmybot import metrics, text
 from timmybot.config import Settings
 from timmybot.errors import SourceError, TimmyError
 from timmybot.models import GuildRecord, LoopMode, QueueEntry
+from timmybot.playlists.dead import is_lasting, mark_failed
 from timmybot.store.base import Store
 from voice_task.audio import StreamFailure, classify_failure
 from voice_task.autoplay import Autoplay
@@ -147,7 +148,7 @@ class Sequencer:
             except (SourceError, TimeoutError) as exc:
                 self.loading = None
                 why = exc.user_message if isinstance(exc, SourceError) else "its source did not answer in time"
-                if await self._failed(entry, why):
+                if await self._failed(entry, why, lasting=is_lasting(exc)):
                     return
                 finished, end = entry, End.FAILED
                 continue
@@ -223,15 +224,28 @@ class Sequencer:
         except Exception:  # the history is a convenience: never let it stop the music
             _log.warning("could not note %s in the guild history", entry.entry_id, exc_info=True)
 
-    async def _failed(self, entry: QueueEntry, why: str, *, reason: str = "source") -> bool:
-        """A track could not be played: say so. True when it was the last failure allowed in a row
-        (the guild is then paused, with the rest of the queue kept)."""
+    async def _mark_dead(self, entry: QueueEntry) -> None:
+        """A track a saved playlist's load queued is marked dead there, and its owner told."""
+        try:
+            notice = await self.host.io(mark_failed, self.host.store, entry)
+        except Exception:  # a convenience: never let it stop the music
+            _log.warning("could not mark %s dead in its playlist", entry.entry_id, exc_info=True)
+            return
+        if notice:
+            await self.host.notice(notice)
+
+    async def _failed(self, entry: QueueEntry, why: str, *, reason: str = "source", lasting: bool = False) -> bool:
+        """A track could not be played: say so (and, when it will fail again, mark it dead in the saved
+        playlist that queued it). True when it was the last failure allowed in a row (the guild is then
+        paused, with the rest of the queue kept)."""
         self._failures_in_a_row += 1
         self.player.machine.move(PlaybackState.FAILED, f"{entry.entry_id}: {why}")
         metrics.emit(metrics.TRACKS_FAILED, dimensions={"reason": reason})
         _log.warning("track %s failed (%s in a row; stack depth %s): %s", entry.entry_id, self._failures_in_a_row,
                      len(inspect.stack(0)), why)  # fmt: skip
         await self.host.notice(text.fit("Skipped **{title}**: {why}", text.IN_LINE, title=entry.title, why=why))
+        if lasting:
+            self.host.spawn(self._mark_dead(entry), "playlist dead mark")
         if self._failures_in_a_row < self.host.settings.pause_after_failures:
             return False
         self._failures_in_a_row = 0
@@ -330,7 +344,8 @@ class Sequencer:
         if failure is StreamFailure.GONE or current.restarts >= MAX_STREAM_RESTARTS:
             _log.warning("stream of %s failed (%s): %s", current.entry.entry_id, failure.value,
                          current.source.stderr.text()[-500:])  # fmt: skip
-            if not await self._failed(current.entry, "the source stopped serving it", reason=f"stream_{failure.value}"):
+            if not await self._failed(current.entry, "the source stopped serving it", reason=f"stream_{failure.value}",
+                                      lasting=failure is StreamFailure.GONE):  # fmt: skip
                 self.start_advance(current.entry, End.FAILED)
             return
         _log.warning("stream of %s broke at %s ms (%s): resolving it again", current.entry.entry_id, position,

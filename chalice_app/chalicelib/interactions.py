@@ -157,6 +157,15 @@ def _autocomplete(
         ratelimit.check(services.store, limits, now=time.time())
     except ratelimit.RateLimitedError:
         return Reply.autocomplete().to_response()
+    if user_id is not None and guild_id is not None and (named := _focused_playlist(payload)) is not None:
+        from chalicelib.commands.playlists import name_choices  # noqa: PLC0415 - store reads only
+
+        try:
+            found = name_choices(services.store, services.settings, user_id=user_id, guild_id=guild_id, typed=named)
+        except Exception:
+            _log.warning("playlist name autocomplete failed", exc_info=True)
+            found = []
+        return Reply.autocomplete(tuple(dict(c) for c in found)).to_response()
     typed = _focused(payload, command="play", option="query")
     if typed is None or user_id is None or guild_id is None:
         return Reply.autocomplete().to_response()
@@ -184,6 +193,21 @@ def _focused(payload: Mapping[str, Any], *, command: str, option: str) -> str | 
         return None
     for item in data.get("options") or ():
         if isinstance(item, dict) and item.get("focused") is True and item.get("name") == option:
+            value = item.get("value")
+            return value[:PARTIAL_MAX] if isinstance(value, str) else None
+    return None
+
+
+def _focused_playlist(payload: Mapping[str, Any]) -> str | None:
+    """The text typed so far in a /playlist subcommand's focused ``name``; None for any other focus."""
+    data = payload.get("data")
+    if not isinstance(data, dict) or data.get("name") != "playlist":
+        return None
+    subcommands = data.get("options")
+    if not isinstance(subcommands, list) or len(subcommands) != 1 or not isinstance(subcommands[0], dict):
+        return None
+    for item in subcommands[0].get("options") or ():
+        if isinstance(item, dict) and item.get("focused") is True and item.get("name") == "name":
             value = item.get("value")
             return value[:PARTIAL_MAX] if isinstance(value, str) else None
     return None
@@ -290,8 +314,27 @@ def _route(
         token=_opt_str(payload.get("token")) or "",
         app_permissions=_int_bits(payload.get("app_permissions")),
         locale=_opt_str(payload.get("locale")),
+        attachments=_attachments(data.get("resolved")) if kind is InteractionType.APPLICATION_COMMAND else {},
     )
     return route, handler, ctx
+
+
+def _attachments(resolved: object) -> dict[str, dict[str, str | int]]:
+    """A command's resolved attachments by id, each reduced to its url, filename and size (untrusted)."""
+    found = resolved.get("attachments") if isinstance(resolved, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    out: dict[str, dict[str, str | int]] = {}
+    for key, item in list(found.items())[:10]:
+        if not isinstance(key, str) or not isinstance(item, dict):
+            continue
+        size = item.get("size")
+        out[key] = {
+            "url": item["url"] if isinstance(item.get("url"), str) else "",
+            "filename": item["filename"] if isinstance(item.get("filename"), str) else "",
+            "size": size if isinstance(size, int) and not isinstance(size, bool) else -1,
+        }
+    return out
 
 
 def _subcommand(raw: object) -> tuple[str, dict[str, OptionValue]]:

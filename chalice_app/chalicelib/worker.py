@@ -1,6 +1,6 @@
 """The worker Lambda's entry (``@app.lambda_function(name="worker")``): a job dict → ``run_play_job``
 (or ``run_personal_job`` for the personal-music commands' jobs, ``run_search_job`` for /search's,
-``run_lyrics_job`` for /lyrics').
+``run_lyrics_job`` for /lyrics', ``run_playlist_job`` for /playlist's).
 
 The thread and inline dispatchers call ``run_job`` with the api process's own services (the
 bootstrap hands it to them). Every job runs with ``Services.secret_settings``: the secrets the
@@ -31,6 +31,7 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
     from timmybot.lyrics.job import is_lyrics_job  # noqa: PLC0415
     from timmybot.personal_jobs import is_personal_job  # noqa: PLC0415
     from timmybot.play import run_play_job  # noqa: PLC0415
+    from timmybot.playlists.jobs import is_playlist_job  # noqa: PLC0415
     from timmybot.search import is_search_job  # noqa: PLC0415
 
     if is_personal_job(event):
@@ -41,6 +42,9 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
         return
     if is_lyrics_job(event):
         _run_lyrics_job(services, event)
+        return
+    if is_playlist_job(event):
+        _run_playlist_job(services, event)
         return
     try:
         job = PlayJob.from_dict(event)
@@ -103,3 +107,22 @@ def _run_lyrics_job(services: Services, event: Mapping[str, Any]) -> None:
         _log.error("dropping a malformed lyrics job (interaction %s): %s", event.get("interaction_id"), error)
         return
     run_lyrics_job(job, store=services.store, rest=services.discord, settings=services.settings)
+
+
+def _run_playlist_job(services: Services, event: Mapping[str, Any]) -> None:
+    """/playlist load, add (a search), import and export (timmybot.playlists.jobs)."""
+    from timmybot.playlists.jobs import PlaylistJob, PlaylistPorts, run_playlist_job  # noqa: PLC0415
+
+    try:
+        job = PlaylistJob.from_dict(event)
+    except (TypeError, ValueError) as error:
+        _log.error("dropping a malformed playlist job (interaction %s): %s", event.get("interaction_id"), error)
+        return
+    ports = PlaylistPorts(
+        store=services.store,
+        rest=services.discord,
+        launcher=services.launcher,
+        sources=services.sources,
+        settings=services.secret_settings,
+    )
+    run_playlist_job(job, ports)

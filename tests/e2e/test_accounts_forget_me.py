@@ -27,6 +27,7 @@ from tests.support.signing import (
 )
 from timmybot import preferences
 from timmybot.controls import remember_guild
+from timmybot.playlists.book import Owner, PlaylistBook
 from timmybot.store.keys import HISTORY_SK, user_pk
 from timmybot.vault import Platform
 
@@ -119,6 +120,30 @@ def test_forget_me_keeps_the_guild_historys_tracks_and_drops_the_user_from_them(
     assert [e.requester_id for e in history] == ["", OTHER_USER_ID, ""]
     assert "servers you queued music in" in report
     assert kit.user_rows(USER_ID) == []
+
+
+def test_forget_me_deletes_personal_playlists_and_unnames_the_server_ones_it_created(kit: AccountsKit) -> None:
+    # GIVEN a personal playlist of USER_ID's, and two server playlists, one created by each member
+    book = PlaylistBook(kit.store)
+    track = {"source": "youtube", "source_id": "dQw4w9WgXcQ", "title": "Song",
+             "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}  # fmt: skip
+    book.create(Owner("personal", USER_ID), "Mine", [track], created_by=USER_ID)
+    book.create(Owner("personal", OTHER_USER_ID), "Theirs", [track], created_by=OTHER_USER_ID)
+    book.create(Owner("server", GUILD_ID), "House", [track], created_by=USER_ID)
+    book.create(Owner("server", GUILD_ID), "Other", [track], created_by=OTHER_USER_ID)
+
+    # WHEN USER_ID confirms /forget-me
+    report = kit.post(component("v1:forget:confirm")).json_body["data"]["content"]
+
+    # THEN their personal playlist is gone and the server's stay, without their id; and it says so
+    assert "your 1 personal saved playlist" in report
+    assert "Server playlists you created (1) stay for their servers, without your name" in report
+    assert book.headers(Owner("personal", USER_ID)) == []
+    assert [h.name for h in book.headers(Owner("personal", OTHER_USER_ID))] == ["Theirs"]
+    assert {h.name: h.created_by for h in book.headers(Owner("server", GUILD_ID))} == {
+        "House": "",
+        "Other": OTHER_USER_ID,
+    }
 
 
 def test_forget_me_reports_spotify_tokens_with_how_to_remove_the_app(kit: AccountsKit) -> None:

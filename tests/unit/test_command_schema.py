@@ -22,12 +22,13 @@ ADMIN = {"settings"}
 ACCOUNTS = {"link", "check-auth", "unlink", "forget-me"}  # ephemeral; the vault is built only for these
 PREFERENCES = {"preferences"}  # ephemeral, on the store alone
 PERSONAL = {"my-playlists", "liked-songs", "play-history", "recommendations", "autoplay"}  # worker, except /autoplay
+SAVED = {"playlist"}  # store-only subcommands here; load, add by query, import and export in the worker
 
 
 def test_schema_holds_exactly_the_commands_we_serve() -> None:
     names = [c["name"] for c in commands.schema()]
     assert len(names) == len(set(names))
-    assert set(names) == FAST_PATH | DEFERRED | ADMIN | ACCOUNTS | PERSONAL | PREFERENCES
+    assert set(names) == FAST_PATH | DEFERRED | ADMIN | ACCOUNTS | PERSONAL | PREFERENCES | SAVED
 
 
 def test_settings_is_hidden_from_members_without_manage_server() -> None:

@@ -120,5 +120,5 @@ def test_the_architecture_doc_shows_the_registry() -> None:
 
 def test_the_voice_task_patterns_cover_its_kinds_only() -> None:
     patterns = keys.leading_key_patterns(keys.Role.VOICE)
-    assert patterns == ["G#*", "T#*", "S#breaker#*", "B#identify", "L#*"]
+    assert patterns == ["G#*", "T#*", "S#breaker#*", "B#identify", "L#*", "P#load#*", "P#dead#*"]
     assert "U#*" in keys.leading_key_patterns(keys.Role.API)

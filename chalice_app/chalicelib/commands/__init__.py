@@ -14,6 +14,7 @@ from chalicelib.commands import (
     personal,
     play,
     playback,
+    playlists,
     preferences,
     queue,
     search,
@@ -40,6 +41,8 @@ from timmybot.custom_ids import (
     NowPlayingAction,
     NowPlayingId,
     QueuePageId,
+    SavedPlaylistDeleteId,
+    SavedPlaylistPageId,
     SearchPickId,
 )
 from timmybot.discord.types import CommandSchema
@@ -55,6 +58,7 @@ COMMANDS: tuple[Command, ...] = (
     *accounts.COMMANDS,
     *personal.COMMANDS,
     *preferences.COMMANDS,
+    *playlists.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 
@@ -82,6 +86,8 @@ COMPONENTS: dict[str, BoundHandler] = {
         ("ghist.pick", history.history_pick),
         ("search.pick", search.search_pick),
         ("lyrics.page", lyrics.lyrics_page),
+        ("playlist.page", playlists.page_click),
+        ("playlist.delete", playlists.delete_confirm),
     )
 }
 
@@ -134,6 +140,10 @@ def component_route_name(custom_id: CustomId) -> str:
             return "search.pick"
         case LyricsPageId():
             return "lyrics.page"
+        case SavedPlaylistPageId():
+            return "playlist.page"
+        case SavedPlaylistDeleteId():
+            return "playlist.delete"
 
 
 __all__ = [

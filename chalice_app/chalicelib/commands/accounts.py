@@ -172,8 +172,9 @@ def forget_me(ctx: CommandContext) -> Reply:
     }
     return Reply.private(
         "This deletes everything TimmyBot keeps about you: your linked YouTube and Spotify tokens (revoked where "
-        "the platform allows it), your preferences, your play history and any link you started. Songs you "
-        "already queued stay in their queues. This can't be undone.",
+        "the platform allows it), your preferences, your play history, your personal saved playlists and any link "
+        "you started. Songs you already queued stay in their queues; server playlists you created stay with their "
+        "servers, without your name. This can't be undone.",
         components=(_row(confirm),),
     )
 

@@ -59,6 +59,8 @@ class CommandContext:
     locale: str | None = None
     username: str = ""  # the acting user's unique username (untrusted text: escape it where shown)
     display_name: str = ""  # their global_name, else the username (untrusted text)
+    #: ``data.resolved.attachments`` of a command, by id: url, filename, size (untrusted: check them)
+    attachments: Mapping[str, Mapping[str, str | int]] = field(default_factory=dict)
 
     def int_option(self, name: str, *, default: int | None = None) -> int:
         value = self.options.get(name, default)

@@ -115,6 +115,8 @@ class Recordings:
     # Bodies refused as Discord would (400 / 50035), and message bodies that could ping.
     refused: list[tuple[str, Any]] = field(default_factory=list)
     pings: list[tuple[str, Any]] = field(default_factory=list)
+    # Files uploaded with a message (multipart), by the attachment URL the message names them by.
+    uploads: dict[str, bytes] = field(default_factory=dict)
     # The order the voice join events went out in, e.g. ("server:null", "server", "state").
     voice_dispatches: dict[int, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
 

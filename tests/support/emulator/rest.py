@@ -62,6 +62,7 @@ class Call:
     params: dict[str, str]
     query: dict[str, str]
     body: Any
+    uploads: tuple[Upload, ...] = ()  # a multipart request's files
 
     @property
     def json(self) -> JSON:
@@ -264,6 +265,15 @@ def _webhook_message(hub: Hub, call: Call, key: int | str, *, create: bool, edit
         )
         stored[key] = message
     message.update({k: v for k, v in call.json.items() if k in ("content", "embeds", "components", "flags")})
+    if call.uploads:  # the files become the message's attachments, served back by ``uploads``
+        attachments = []
+        for upload in call.uploads:
+            attachment_id = snowflake()
+            url = f"https://cdn.discordapp.com/attachments/{message['channel_id']}/{attachment_id}/{upload.filename}"
+            hub.records.uploads[url] = upload.data
+            attachments.append({"id": str(attachment_id), "filename": upload.filename, "size": len(upload.data),
+                                "url": url, "proxy_url": url})  # fmt: skip
+        message["attachments"] = attachments
     if edited:
         message["edited_timestamp"] = message["timestamp"]
     return message
@@ -389,9 +399,19 @@ def _rate_limited(fault: RateLimitFault) -> web.Response:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One file part of a multipart request."""
+
+    field: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Body:
     value: Any
     files: tuple[tuple[str, int], ...] = ()  # multipart: (field name, bytes)
+    uploads: tuple[Upload, ...] = ()
 
 
 async def _read_body(request: web.Request) -> Body:
@@ -404,9 +424,10 @@ async def _read_body(request: web.Request) -> Body:
             payload = payload.file.read()
         if isinstance(payload, bytes | bytearray):
             payload = payload.decode()
-        files = tuple((name, len(part.file.read())) for name, part in form.items()
-                      if isinstance(part, web.FileField) and name != "payload_json")  # fmt: skip
-        return Body(json.loads(payload) if isinstance(payload, str) else None, files)
+        uploads = tuple(Upload(name, part.filename or "", part.file.read()) for name, part in form.items()
+                        if isinstance(part, web.FileField) and name != "payload_json")  # fmt: skip
+        files = tuple((upload.field, len(upload.data)) for upload in uploads)
+        return Body(json.loads(payload) if isinstance(payload, str) else None, files, uploads)
     raw = await request.read()
     if not raw:
         return Body(None)
@@ -434,6 +455,23 @@ def _file_problems(files: tuple[tuple[str, int], ...]) -> list[discord_rules.Fie
     return found
 
 
+def _attachment_problems(value: Any, uploads: tuple[Upload, ...]) -> list[discord_rules.FieldError]:
+    """What Discord refuses of a multipart body's ``attachments``: an entry naming a new file
+    (a small id, not a snowflake) that no ``files[n]`` part carries, and a part without a file name."""
+    found = []
+    fields = {upload.field for upload in uploads}
+    listed = value.get("attachments") if isinstance(value, dict) else None
+    for n, item in enumerate(listed if isinstance(listed, list) else ()):
+        raw = item.get("id") if isinstance(item, dict) else None
+        if isinstance(raw, int | str) and str(raw).isdigit() and len(str(raw)) < 10 and f"files[{raw}]" not in fields:
+            found.append(discord_rules.FieldError(("attachments", str(n), "id"), "ATTACHMENT_NOT_FOUND",
+                                                  "Unknown attachment: no files[n] part carries it."))  # fmt: skip
+    for upload in uploads:
+        if not upload.filename:
+            found.append(discord_rules.FieldError((upload.field,), "BASE_TYPE_REQUIRED", "A file needs a filename."))
+    return found
+
+
 def _held_to_discords_rules(hub: Hub, route: Route, method: str, path: str, body: Body) -> web.Response | None:
     """Refuse what Discord refuses (400 / 50035); note a message that could ping. None: go on."""
     assert route.spec is not None
@@ -442,7 +480,11 @@ def _held_to_discords_rules(hub: Hub, route: Route, method: str, path: str, body
     if pings:
         hub.records.pings.append((label, body.value))
         discord_rules.record("could_ping", label, pings, body.value)
-    problems = discord_rules.request_problems(method, route.spec, body.value) + _file_problems(body.files)
+    problems = (
+        discord_rules.request_problems(method, route.spec, body.value)
+        + _file_problems(body.files)
+        + _attachment_problems(body.value, body.uploads)
+    )
     if not problems:
         return None
     _log.warning("REST: refusing %s %s: %s", method, path, "; ".join(str(p) for p in problems[:3]))
@@ -479,7 +521,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         response = error_response(401, 0, "401: Unauthorized")
     else:
         refused = _held_to_discords_rules(hub, matched_route, method, path, received) if matched_route.spec else None
-        call = Call(method, path, params, dict(request.query), body)
+        call = Call(method, path, params, dict(request.query), body, received.uploads)
         try:
             response = refused or await matched_route.handler(hub, call)
         except RestError as exc:

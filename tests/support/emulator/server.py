@@ -524,6 +524,10 @@ class DiscordEmulator:
         """Calls on interaction webhooks (edits of @original, follow-ups, callbacks), oldest first."""
         return self._call(lambda: [w for w in self._hub.records.webhooks if token is None or w.token == token])
 
+    def uploaded(self, url: str) -> bytes | None:
+        """The bytes of a file a message was sent with, by its attachment URL."""
+        return self._call(lambda: self._hub.records.uploads.get(url))
+
     def original_message(self, token: str) -> JSON | None:
         """The interaction's @original message as last edited, or None."""
         return self._call(lambda: self._hub.webhook_messages.get(token, {}).get("@original"))

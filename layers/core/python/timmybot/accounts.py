@@ -145,10 +145,18 @@ class ForgetReport:
     revoke_failed: tuple[Platform, ...]
     records_deleted: tuple[str, ...]  # labels from USER_RECORDS
     pending_deleted: tuple[str, ...]  # "YouTube link in progress", ...
+    playlists_deleted: int = 0  # their personal saved playlists
+    server_playlists_kept: int = 0  # server playlists they created: kept, without their id
 
     @property
     def nothing(self) -> bool:
-        return not (self.tokens_deleted or self.records_deleted or self.pending_deleted)
+        return not (
+            self.tokens_deleted
+            or self.records_deleted
+            or self.pending_deleted
+            or self.playlists_deleted
+            or self.server_playlists_kept
+        )
 
     def summary(self) -> str:
         if self.nothing:
@@ -166,6 +174,15 @@ class ForgetReport:
             lines.append(f"• {platform.label} tokens ({note})")
         lines.extend(f"• your {label}" for label in self.records_deleted)
         lines.extend(f"• the {label}" for label in self.pending_deleted)
+        if self.playlists_deleted:
+            lines.append(
+                f"• your {self.playlists_deleted} personal saved playlist{'s' if self.playlists_deleted != 1 else ''}"
+            )
+        if self.server_playlists_kept:
+            lines.append(
+                f"Server playlists you created ({self.server_playlists_kept}) stay for their servers, "
+                "without your name on them."
+            )
         return "\n".join(lines)
 
 
@@ -554,6 +571,9 @@ class LinkedAccounts:
         from timmybot.controls import forget_in_guilds  # noqa: PLC0415
 
         unnamed = forget_in_guilds(self._store, user_id)
+        from timmybot.playlists.forget import forget_user  # noqa: PLC0415
+
+        playlists_deleted, server_playlists_kept = forget_user(self._store, user_id)
         records = [label for sk, label in USER_RECORDS.items() if self._store.delete_record(user_pk(user_id), sk)]
         pending: list[str] = []
         for platform in Platform:
@@ -572,6 +592,8 @@ class LinkedAccounts:
             revoke_failed=tuple(p for p in failed if p in deleted),
             records_deleted=tuple(records),
             pending_deleted=tuple(pending),
+            playlists_deleted=playlists_deleted,
+            server_playlists_kept=server_playlists_kept,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -186,6 +186,12 @@ class Settings:
     lyrics_miss_ttl_s: int = 24 * 3600  # "no lyrics found" is kept this long (LRCLIB grows)
     lyrics_duration_slack_s: float = 30.0  # a video may run this much longer than the song (intros)
 
+    # Saved playlists (/playlist; docs/ARCHITECTURE.md, "Saved playlists")
+    saved_playlists_max: int = 25  # playlists per owner (a user's personal ones, a server's)
+    saved_playlist_tracks_max: int = 500  # tracks in one saved playlist
+    playlist_import_max_bytes: int = 1024 * 1024  # an imported file's size, checked before and while reading
+    attachment_host: str = "cdn.discordapp.com"  # imported files are fetched from this host only
+
     # Logging
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
@@ -291,6 +297,14 @@ class Settings:
             problems.append("lyrics_cache_ttl_s and lyrics_miss_ttl_s must be at least 60")
         if not 0 <= self.lyrics_duration_slack_s <= 300:
             problems.append("lyrics_duration_slack_s must be between 0 and 300")
+        if not 1 <= self.saved_playlists_max <= 100:
+            problems.append("saved_playlists_max must be between 1 and 100")
+        if not 1 <= self.saved_playlist_tracks_max <= 1000:
+            problems.append("saved_playlist_tracks_max must be between 1 and 1000")
+        if not 1024 <= self.playlist_import_max_bytes <= 8 * 1024 * 1024:
+            problems.append("playlist_import_max_bytes must be between 1 KiB and 8 MiB")
+        if not self.attachment_host or "/" in self.attachment_host:
+            problems.append("attachment_host must be a host name (with an optional :port)")
         problems.extend(_net_guard_problems(self.net_guard_allow))
         if not 60 <= self.oauth_state_ttl_s <= 900:
             problems.append("oauth_state_ttl_s must be between 60 and 900 (15 min)")

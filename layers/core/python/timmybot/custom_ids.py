@@ -21,6 +21,9 @@ Format: ``v1:<kind>:<fields…>``, ASCII, at most 100 characters (Discord's limi
                             each option's value is <index 0-49>:<8 hex> as /history's
     v1:lyrics:<32 hex>:<page>   /lyrics' ◀ ▶ buttons: the hex names the cached look-up (its
                             store record), the page is 1-based
+    v1:spl:page:<p|s>:<12 hex>:<page>   /playlist show's ◀ ▶ buttons: a saved playlist by scope
+                            (personal: the clicking user's own; server: the clicking guild's) and id
+    v1:spl:del:<p|s>:<12 hex>   /playlist delete's confirmation button (checked again when clicked)
 
 Anything else — another version, an unknown kind, extra or missing fields, a page outside
 1..MAX_PAGE, non-ASCII — raises ``InvalidCustomIdError``: custom ids come back from clients and
@@ -144,6 +147,24 @@ class LyricsPageId:
 _LYRICS_DIGEST_RE = re.compile(r"[0-9a-f]{32}")
 
 
+@dataclass(frozen=True)
+class SavedPlaylistPageId:
+    scope: str  # "personal" or "server"
+    playlist_id: str  # 12 hex
+    page: int
+
+
+@dataclass(frozen=True)
+class SavedPlaylistDeleteId:
+    scope: str
+    playlist_id: str
+
+
+_SAVED_ID_RE = re.compile(r"[0-9a-f]{12}")
+_SCOPE_LETTERS = {"personal": "p", "server": "s"}
+_LETTER_SCOPES = {letter: scope for scope, letter in _SCOPE_LETTERS.items()}
+
+
 CustomId = (
     QueuePageId
     | NowPlayingId
@@ -155,6 +176,8 @@ CustomId = (
     | GuildHistoryPickId
     | SearchPickId
     | LyricsPageId
+    | SavedPlaylistPageId
+    | SavedPlaylistDeleteId
 )
 
 
@@ -199,6 +222,18 @@ def build(custom_id: CustomId) -> str:
         if not _LYRICS_DIGEST_RE.fullmatch(custom_id.digest) or not 1 <= custom_id.page <= MAX_PAGE:
             raise ValueError("invalid lyrics page")
         raw = f"{VERSION}:lyrics:{custom_id.digest}:{custom_id.page}"
+    elif isinstance(custom_id, SavedPlaylistPageId):
+        if (
+            custom_id.scope not in _SCOPE_LETTERS
+            or not _SAVED_ID_RE.fullmatch(custom_id.playlist_id)
+            or not 1 <= custom_id.page <= MAX_PAGE
+        ):
+            raise ValueError("invalid saved playlist page")
+        raw = f"{VERSION}:spl:page:{_SCOPE_LETTERS[custom_id.scope]}:{custom_id.playlist_id}:{custom_id.page}"
+    elif isinstance(custom_id, SavedPlaylistDeleteId):
+        if custom_id.scope not in _SCOPE_LETTERS or not _SAVED_ID_RE.fullmatch(custom_id.playlist_id):
+            raise ValueError("invalid saved playlist delete")
+        raw = f"{VERSION}:spl:del:{_SCOPE_LETTERS[custom_id.scope]}:{custom_id.playlist_id}"
     else:
         raw = f"{VERSION}:np:{custom_id.action.value}"
     assert len(raw) <= MAX_LENGTH
@@ -250,6 +285,15 @@ def parse(raw: object) -> CustomId:
             _LYRICS_DIGEST_RE.fullmatch(digest) and _PAGE_RE.fullmatch(page) and int(page) <= MAX_PAGE
         ):
             return LyricsPageId(digest, int(page))
+        case ["spl", "page", letter, playlist_id, page] if (
+            letter in _LETTER_SCOPES
+            and _SAVED_ID_RE.fullmatch(playlist_id)
+            and _PAGE_RE.fullmatch(page)
+            and int(page) <= MAX_PAGE
+        ):
+            return SavedPlaylistPageId(_LETTER_SCOPES[letter], playlist_id, int(page))
+        case ["spl", "del", letter, playlist_id] if letter in _LETTER_SCOPES and _SAVED_ID_RE.fullmatch(playlist_id):
+            return SavedPlaylistDeleteId(_LETTER_SCOPES[letter], playlist_id)
         case _:
             raise InvalidCustomIdError()
 

@@ -17,6 +17,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -114,6 +115,31 @@ class DiscordRest:
         )
         return _object(result)
 
+    def edit_original_with_file(
+        self, application_id: str, interaction_token: str, body: Mapping[str, Any], *, filename: str, data: bytes
+    ) -> JSON:
+        """PATCH the original response with one file attached (multipart: ``payload_json`` and
+        ``files[0]``, which the body's ``attachments`` names as id 0)."""
+        payload = {**_no_pings(body), "attachments": [{"id": "0", "filename": filename}]}
+        boundary = "timmybot-" + uuid.uuid4().hex
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="payload_json"\r\n'
+            "Content-Type: application/json\r\n\r\n".encode(),
+            json.dumps(payload).encode("utf-8"),
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="files[0]"; filename="{filename}"\r\n'
+            "Content-Type: application/json\r\n\r\n".encode(),
+            data,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+        result = self.request(
+            "PATCH",
+            f"/webhooks/{_seg(application_id)}/{_seg(interaction_token)}/messages/@original",
+            route="/webhooks/{app}/{token}/messages/@original",
+            encoded=(b"".join(parts), f"multipart/form-data; boundary={boundary}"),
+            auth=False,
+        )
+        return _object(result)
+
     def create_message(self, channel_id: str, body: Mapping[str, Any]) -> JSON:
         result = self.request(
             "POST",
@@ -141,13 +167,17 @@ class DiscordRest:
         route: str | None = None,
         body: Mapping[str, Any] | Sequence[Any] | None = None,
         auth: bool = True,
+        encoded: tuple[bytes, str] | None = None,
     ) -> Any:
-        """Send one request; returns the decoded JSON (None for 204). ``route`` is what logs show."""
+        """Send one request; returns the decoded JSON (None for 204). ``route`` is what logs show.
+        ``encoded`` is a body already encoded, with its content type (a multipart upload)."""
         shown = route or path
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if encoded is not None:
+            data, headers["Content-Type"] = encoded
         if auth:
             if not self._token:
                 raise DiscordHTTPError(method, shown, 0, message="no bot token configured")

@@ -44,6 +44,11 @@ SUGGEST_PREFIX = "Q#"
 LYRICS_PREFIX = "L#"
 ENTRY_PREFIX = "E#"  # a sort-key prefix, under a guild
 HISTORY_SLOT_PREFIX = "H#"  # a sort-key prefix, under a guild: one slot of the history ring
+PLAYLIST_USER_PREFIX = "P#u#"  # a user's saved (personal) playlists
+PLAYLIST_GUILD_PREFIX = "P#g#"  # a guild's saved (server) playlists
+PLAYLIST_LOAD_PREFIX = "P#load#"  # which saved playlist a load queued (the voice task reads it)
+PLAYLIST_DEAD_PREFIX = "P#dead#"  # one saved playlist's tracks that failed to play (the voice task writes)
+PLAYLIST_CHUNK_PREFIX = "C#"  # a sort-key prefix, under a playlist owner: one chunk of one playlist's tracks
 
 # ------------------------------------------------------------------------------- the sort keys
 GUILD_SK = "GUILD"
@@ -66,6 +71,9 @@ IDENTIFY_SK = "BUDGET"
 RATE_SK = "RATE"
 SUGGEST_SK = "SUGGEST"
 LYRICS_SK = "LYRICS"
+PLAYLIST_INDEX_SK = "INDEX"
+PLAYLIST_LOAD_SK = "LOAD"
+PLAYLIST_DEAD_SK = "DEAD"
 
 
 # ------------------------------------------------------------------------------- key builders
@@ -152,6 +160,31 @@ def lyrics_pk(digest: str) -> str:
     return f"{LYRICS_PREFIX}{digest}"
 
 
+def playlist_owner_pk(scope: str, owner_id: str) -> str:
+    """The partition of one owner's saved playlists: a user's (``personal``) or a guild's (``server``)."""
+    if scope == "personal":
+        return f"{PLAYLIST_USER_PREFIX}{owner_id}"
+    if scope == "server":
+        return f"{PLAYLIST_GUILD_PREFIX}{owner_id}"
+    raise ValueError(f"no playlist scope {scope!r}")
+
+
+def playlist_chunk_sk(playlist_id: str, revision: int, chunk: int) -> str:
+    """One chunk of a saved playlist's tracks (a revision per save, so a reader never sees half of one)."""
+    return f"{PLAYLIST_CHUNK_PREFIX}{playlist_id}#{revision}#{chunk:03d}"
+
+
+def playlist_load_pk(interaction_id: str) -> str:
+    return f"{PLAYLIST_LOAD_PREFIX}{interaction_id}"
+
+
+def playlist_dead_pk(owner_pk: str, playlist_id: str) -> str:
+    """The dead marks of one playlist (``owner_pk`` from ``playlist_owner_pk``), apart from the
+    playlists themselves so the voice task may write them and nothing else."""
+    owner = owner_pk.removeprefix("P#")
+    return f"{PLAYLIST_DEAD_PREFIX}{owner}#{playlist_id}"
+
+
 def is_core_key(pk: str) -> bool:
     """Guild and dedupe partitions belong to the Store's own model (versioned, listed, leased):
     the generic record calls may not touch them."""
@@ -200,6 +233,8 @@ _EXAMPLES = {
     "bucket": "play",
     "scope": "user",
     "subject": "423456789012345678",
+    "playlist": "0123456789ab",
+    "owner": "u#423456789012345678",
 }
 
 
@@ -259,6 +294,18 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
           "the suggestion cache's TTL (5 minutes)"),
     _kind("lyrics cache", ("L#{sha256(lookup)}", LYRICS_SK), ({API, WORKER, VOICE}, {WORKER, VOICE}),
           "the lyrics cache's TTL (7 days; a miss 1 day); the api reads it for the page buttons"),
+    _kind("saved playlists (personal)", ("P#u#{user}", PLAYLIST_INDEX_SK), ({API, WORKER}, {API, WORKER}),
+          "until deleted or /forget-me: the headers (name, count, revision) of a user's playlists"),
+    _kind("saved playlist tracks (personal)", ("P#u#{user}", "C#{playlist}#{rev}#{n}"),
+          ({API, WORKER}, {API, WORKER}), "until deleted or /forget-me: 50 tracks per chunk"),
+    _kind("saved playlists (server)", ("P#g#{guild}", PLAYLIST_INDEX_SK), ({API, WORKER}, {API, WORKER}),
+          "until deleted: the headers of a server's playlists; /forget-me takes a creator's id off"),
+    _kind("saved playlist tracks (server)", ("P#g#{guild}", "C#{playlist}#{rev}#{n}"),
+          ({API, WORKER}, {API, WORKER}), "until deleted: 50 tracks per chunk"),
+    _kind("saved playlist load", ("P#load#{interaction}", PLAYLIST_LOAD_SK), ({VOICE}, {WORKER}),
+          "7 days: which playlist a load queued, so a failed track is marked dead"),
+    _kind("saved playlist dead marks", ("P#dead#{owner}#{playlist}", PLAYLIST_DEAD_SK),
+          ({API, WORKER, VOICE}, {API, WORKER, VOICE}), "until the playlist is deleted or saved again"),
     _kind("rate window", ("R#{bucket}#{scope}#{subject}", RATE_SK), ({API}, {API}),
           "the rate's window"),
 )  # fmt: skip
