@@ -796,10 +796,10 @@ def step_commands(plan: Plan, runner: Runner) -> None:
 
 
 def bot_permissions() -> int:
-    """Exactly what the bot checks before it joins and posts (timmybot.permissions), as one bit set."""
+    """Exactly what the bot checks before it joins and posts (timmybot.discord.permissions), as one bit set."""
     sys.path.insert(0, str(CORE_SOURCE))
     try:
-        from timmybot import permissions  # noqa: PLC0415 - the bot's own list, not a dependency
+        from timmybot.discord import permissions  # noqa: PLC0415 - the bot's own list, not a dependency
     finally:
         sys.path.pop(0)
     needed = (*permissions.VOICE_REQUIREMENTS, *permissions.POST_REQUIREMENTS, *permissions.THREAD_POST_REQUIREMENTS)

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from timmybot import personal
 from timmybot.errors import SourceError
+from timmybot.library import personal
 from timmybot.models import QueueEntry, Track
 from timmybot.sources.chain import SourceChain
 

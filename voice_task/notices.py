@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from timmybot import text, ui
+from timmybot import text
+from timmybot.discord import ui
 from timmybot.discord.types import requester_ping
 from timmybot.models import GuildRecord, QueueEntry
 

@@ -29,7 +29,7 @@ from timmybot.config import Settings
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher
-    from timmybot.accounts import LinkedAccounts
+    from timmybot.accounts.linked import LinkedAccounts
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher
     from timmybot.store.base import Store

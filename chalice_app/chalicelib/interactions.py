@@ -30,8 +30,9 @@ from chalicelib.replies import (
 )
 from chalicelib.services import Services
 from chalicelib.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from timmybot import custom_ids, idempotency, ratelimit
+from timmybot import idempotency, ratelimit
 from timmybot.config import is_snowflake
+from timmybot.discord import custom_ids
 from timmybot.discord.types import InteractionType, OptionType, Permission, ResponsePayload
 from timmybot.errors import InvalidInputError, TimmyError
 from timmybot.store.base import Store

@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.services import Services
-from timmybot.errors import TimmyError
-from timmybot.oauth.errors import (
+from timmybot.accounts.oauth.errors import (
     CallbackDeniedError,
     CodeRejectedError,
     ConfirmRefusedError,
     ProviderUnavailableError,
     StateError,
 )
+from timmybot.errors import TimmyError
 from timmybot.text import loggable
 
 if TYPE_CHECKING:
-    from timmybot.accounts import SpotifyReview
+    from timmybot.accounts.records import SpotifyReview
 
 _log = logging.getLogger(__name__)
 

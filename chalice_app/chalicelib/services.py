@@ -27,7 +27,7 @@ from timmybot.config import Settings
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher
-    from timmybot.accounts import LinkedAccounts
+    from timmybot.accounts.linked import LinkedAccounts
     from timmybot.discord.rest import DiscordRest
     from timmybot.launcher import Launcher
     from timmybot.sources.chain import SourceChain
@@ -184,8 +184,8 @@ def _default_sources(services: Services) -> SourceChain:
 
 
 def _default_accounts(services: Services) -> LinkedAccounts:
-    from timmybot.accounts import build_linked_accounts  # noqa: PLC0415 - account commands only
-    from timmybot.vault import build_vault  # noqa: PLC0415
+    from timmybot.accounts.linked import build_linked_accounts  # noqa: PLC0415 - account commands only
+    from timmybot.accounts.vault import build_vault  # noqa: PLC0415
 
     settings = services.secret_settings
     _log.info("building the %s vault", settings.vault_backend)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from timmybot.jobs import PlayJob
+from timmybot.worker.jobs import PlayJob
 
 if TYPE_CHECKING:
     from chalicelib.services import Services
@@ -29,10 +29,10 @@ _log = logging.getLogger(__name__)
 
 def run_job(services: Services, event: Mapping[str, Any]) -> None:
     from timmybot.lyrics.job import is_lyrics_job  # noqa: PLC0415
-    from timmybot.personal_jobs import is_personal_job  # noqa: PLC0415
-    from timmybot.play import run_play_job  # noqa: PLC0415
     from timmybot.playlists.jobs import is_playlist_job  # noqa: PLC0415
-    from timmybot.search import is_search_job  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import is_personal_job  # noqa: PLC0415
+    from timmybot.worker.play import run_play_job  # noqa: PLC0415
+    from timmybot.worker.search import is_search_job  # noqa: PLC0415
 
     if is_personal_job(event):
         _run_personal_job(services, event)
@@ -62,9 +62,9 @@ def run_job(services: Services, event: Mapping[str, Any]) -> None:
 
 
 def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
-    """A personal-music job (timmybot.personal_jobs): the user's libraries, history, mixes."""
-    from timmybot.personal import Library  # noqa: PLC0415
-    from timmybot.personal_jobs import PersonalJob, PersonalPorts, run_personal_job  # noqa: PLC0415
+    """A personal-music job (timmybot.worker.personal_jobs): the user's libraries, history, mixes."""
+    from timmybot.library.personal import Library  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import PersonalJob, PersonalPorts, run_personal_job  # noqa: PLC0415
 
     try:
         job = PersonalJob.from_dict(event)
@@ -84,8 +84,8 @@ def _run_personal_job(services: Services, event: Mapping[str, Any]) -> None:
 
 
 def _run_search_job(services: Services, event: Mapping[str, Any]) -> None:
-    """/search (timmybot.search): results through the source chain, ranked, as a menu."""
-    from timmybot.search import SearchJob, run_search_job  # noqa: PLC0415
+    """/search (timmybot.worker.search): results through the source chain, ranked, as a menu."""
+    from timmybot.worker.search import SearchJob, run_search_job  # noqa: PLC0415
 
     try:
         job = SearchJob.from_dict(event)

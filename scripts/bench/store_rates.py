@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.media import MediaServer  # noqa: PLC0415
     from tests.support.voice_stack import VoiceStack  # noqa: PLC0415
     from timmybot.config import Settings  # noqa: PLC0415
-    from voice_task.task import PLAYING_POLL_MAX_S  # noqa: PLC0415
+    from voice_task.polling import PLAYING_POLL_MAX_S  # noqa: PLC0415
 
     defaults = Settings()
     print_header("the voice task's DynamoDB calls while playing", f"--seconds {seconds:g}")

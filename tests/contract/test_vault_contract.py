@@ -20,10 +20,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from timmybot.accounts.vault import Platform, TokenSet, Vault, VaultIntegrityError, build_vault
+from timmybot.accounts.vault.local import LocalVault, VaultKeyError, load_or_create_key
+from timmybot.accounts.vault.schema import create_token_table
 from timmybot.config import Settings
-from timmybot.vault import Platform, TokenSet, Vault, VaultIntegrityError, build_vault
-from timmybot.vault.local import LocalVault, VaultKeyError, load_or_create_key
-from timmybot.vault.schema import create_token_table
 
 REGION = "us-east-1"
 TABLE = "timmybot-tokens-contract"

@@ -15,9 +15,9 @@ import pytest
 from chalicelib.oauth_callback import handle_spotify_confirm
 from tests.support.accounts_kit import AccountsKit, accounts_api, form_fields
 from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command
-from timmybot.oauth import CodeRejectedError
-from timmybot.oauth.spotify import SpotifyPkce
-from timmybot.vault import Platform
+from timmybot.accounts.oauth import CodeRejectedError
+from timmybot.accounts.oauth.spotify import SpotifyPkce
+from timmybot.accounts.vault import Platform
 
 CONFIRM_DEADLINE_TEXT = "That took too long: run /link spotify again"
 

@@ -25,7 +25,7 @@ import pytest
 from tests.support.accounts_kit import AccountsKit, accounts_api, form_fields
 from tests.support.oauth_server import MARKER
 from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command, component
-from timmybot.oauth.spotify import code_challenge
+from timmybot.accounts.oauth.spotify import code_challenge
 
 CHECK = "v1:auth:check:youtube"
 _WORD = re.compile(r"[A-Za-z0-9._~-]{20,}")

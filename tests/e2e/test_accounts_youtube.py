@@ -14,9 +14,9 @@ import pytest
 
 from tests.support.accounts_kit import AccountsKit, accounts_api
 from tests.support.signing import EPHEMERAL, OTHER_USER_ID, USER_ID, command, component
-from timmybot.accounts import build_linked_accounts, device_pk
-from timmybot.oauth import LinkRevokedError, PendingLinkUnreadableError
-from timmybot.vault import Platform
+from timmybot.accounts.linked import build_linked_accounts, device_pk
+from timmybot.accounts.oauth import LinkRevokedError, PendingLinkUnreadableError
+from timmybot.accounts.vault import Platform
 
 CHECK = "v1:auth:check:youtube"
 

@@ -32,9 +32,9 @@ from tests.support.signing import (
     signed_api,
 )
 from timmybot.config import Settings, SettingsError
-from timmybot.jobs import PlayJob
 from timmybot.logformat import OneLineFormatter
 from timmybot.ratelimit import RATE_SK, Limit, rate_key
+from timmybot.worker.jobs import PlayJob
 
 
 # ---------------------------------------------------------------------------------------------- replays

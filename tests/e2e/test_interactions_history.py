@@ -13,7 +13,7 @@ from chalicelib.commands.history import entry_digest
 from tests.e2e.test_play_flow import PlayWorld, play_world
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import EPHEMERAL, GUILD_ID, OTHER_USER_ID, command, component, track_entry
-from timmybot import custom_ids
+from timmybot.discord import custom_ids
 from timmybot.models import QueueEntry
 from timmybot.sources import resolve_query
 

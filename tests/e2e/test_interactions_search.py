@@ -35,8 +35,8 @@ from tests.support.signing import (
     signed_api,
 )
 from tests.support.sources import ENV_CONFIG, write_config
-from timmybot import search as searching
 from timmybot.store.keys import SEARCH_MENU_SK, user_pk
+from timmybot.worker import search as searching
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -19,9 +19,9 @@ from tests.support.fake_youtube_api import FakeYouTubeApi, video, video_id
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import EPHEMERAL, GUILD_ID, OTHER_USER_ID, USER_ID, command, component, next_interaction_id
 from tests.support.sources import ENV_CONFIG, write_config
-from timmybot import custom_ids
-from timmybot.custom_ids import HistoryReplayId, MyPlaylistsPageId, MyPlaylistsPickId
-from timmybot.vault import Platform, TokenSet, build_vault
+from timmybot.accounts.vault import Platform, TokenSet, build_vault
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import HistoryReplayId, MyPlaylistsPageId, MyPlaylistsPickId
 
 pytestmark = pytest.mark.e2e
 

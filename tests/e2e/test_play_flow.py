@@ -37,9 +37,9 @@ from tests.support.signing import (
 )
 from timmybot.config import Settings
 from timmybot.identify import IdentifyBudget
-from timmybot.jobs import PlayJob
 from timmybot.models import LeaseState
-from timmybot.play import run_play_job
+from timmybot.worker.jobs import PlayJob
+from timmybot.worker.play import run_play_job
 
 FAKE_TASK = str(Path(fake_voice_task.__file__).resolve())
 DEFERRED = 5

@@ -21,12 +21,12 @@ from tests.support.faults import fault_outcome, play_sweep
 from tests.support.golden import models_previous as previous
 from tests.support.media import SWEEP_START_HZ
 from tests.support.voice_stack import VoiceStack
-from timmybot.jobs import PlayJob
 from timmybot.models import GuildRecord, LeaseState
 from timmybot.reaper import needs_relaunch
 from timmybot.store.base import GUILD_SK, Store, guild_pk
 from timmybot.store.sqlite import SQLiteStore
-from voice_task.task import PLAYING_POLL_MAX_S
+from timmybot.worker.jobs import PlayJob
+from voice_task.polling import PLAYING_POLL_MAX_S
 
 GOLDEN = Path(__file__).resolve().parents[1] / "support" / "golden" / "release-before-rebuild.json"
 

@@ -60,7 +60,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def _tracks(world: World) -> list[dict[str, Any]]:
-    from timmybot.play import resolve_tracks  # noqa: PLC0415
+    from timmybot.worker.play import resolve_tracks  # noqa: PLC0415
 
     services = world.play.api.services
     found = []
@@ -175,7 +175,7 @@ def test_an_import_from_a_spotify_playlist_link_keeps_metadata_for_mirroring_at_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track  # noqa: PLC0415
-    from timmybot.spotify import forget_app_tokens  # noqa: PLC0415
+    from timmybot.library.spotify import forget_app_tokens  # noqa: PLC0415
 
     tracks = [spotify_track(spotify_id(n), f"Song {n}", "Band", 200 + n, isrc=f"QZTST26{n:05d}") for n in range(5)]
     with FakeSpotifyApi(page_size=2) as spotify, MediaServer() as media, MediaServer() as cdn:

@@ -20,7 +20,6 @@ from timmybot import netguard
 from timmybot.config import Settings
 from timmybot.errors import SourceError
 from timmybot.models import Track
-from timmybot.play import resolve_tracks
 from timmybot.sources import (
     BreakerState,
     CircuitBreaker,
@@ -32,6 +31,7 @@ from timmybot.sources import (
 )
 from timmybot.sources.operator import reset_operator_cache
 from timmybot.store import SQLiteStore
+from timmybot.worker.play import resolve_tracks
 
 pytestmark = pytest.mark.usefixtures("timmybot_logs")
 

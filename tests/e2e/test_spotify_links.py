@@ -22,9 +22,9 @@ from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_t
 from tests.support.media import MediaServer, tone_file
 from tests.support.signing import APPLICATION_ID, GUILD_ID, USER_ID, SignedApi, command, signed_api
 from tests.support.sources import ENV_CONFIG, write_config
+from timmybot.library.spotify import forget_app_tokens
 from timmybot.models import GuildRecord
 from timmybot.sources.mirroring import mirror_pk
-from timmybot.spotify import forget_app_tokens
 from timmybot.store.keys import MIRROR_SK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

@@ -20,19 +20,19 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.emulator import DiscordEmulator
+from timmybot.accounts.vault.base import Platform
 from timmybot.config import Settings
 from timmybot.discord.rest import DiscordRest
-from timmybot.jobs import PlayJob
 from timmybot.launcher import build_launcher
+from timmybot.library.personal import Library
 from timmybot.models import GuildRecord, LoopMode, QueueEntry, Track
-from timmybot.personal import Library
-from timmybot.personal_jobs import JobKind, PersonalJob, PersonalPorts, run_personal_job
-from timmybot.play import run_play_job
 from timmybot.sources.chain import SourceChain
 from timmybot.store.base import GUILD_SK, Store
 from timmybot.store.memory import MemoryStore
 from timmybot.store.sqlite import SQLiteStore
-from timmybot.vault.base import Platform
+from timmybot.worker.jobs import PlayJob
+from timmybot.worker.personal_jobs import JobKind, PersonalJob, PersonalPorts, run_personal_job
+from timmybot.worker.play import run_play_job
 
 FIXTURE = Path(__file__).resolve().parents[1] / "support" / "compat" / "main-b01fb58.json"
 QUEUED_SECONDS = 200 + 185 + 90 + 301  # the five entries: one of them has no duration

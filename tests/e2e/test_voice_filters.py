@@ -30,7 +30,7 @@ from tests.support.audio import (
 from tests.support.emulator import DiscordEmulator, GuildHandle, RtpPacket
 from tests.support.media import MediaServer, signal_file
 from tests.support.voice_stack import VoiceStack, VoiceTaskProcess
-from timmybot import ui
+from timmybot.discord import ui
 from timmybot.filters import EIGHT_D_PERIOD_S, EQ_GAINS_DB, FilterPreset, Filters
 from timmybot.models import QueueEntry
 

@@ -17,9 +17,9 @@ from tests.support.audio import sweep_position
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.voice_stack import VoiceStack
 from timmybot.controls import go_back
-from timmybot.jobs import PlayJob
 from timmybot.models import LoopMode, QueueEntry, root_id
-from timmybot.play import enqueue_tracks
+from timmybot.worker.jobs import PlayJob
+from timmybot.worker.play import enqueue_tracks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -25,7 +25,7 @@ from timmybot.models import QueueEntry, Track, replay_id
 from timmybot.store.base import history_slot
 from timmybot.store.keys import guild_pk, history_slot_sk
 from timmybot.store.limits import item_size
-from voice_task import task, wake
+from voice_task import polling, wake
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,9 +37,9 @@ def _prices() -> dict[str, Any]:
 
 def test_the_rates_costed_are_the_codes_own() -> None:
     a = _prices()["assumptions"]
-    assert a["playing_poll_s"] == task.PLAYING_POLL_MAX_S
-    assert a["near_end_poll_s"] == task.NEAR_END_POLL_S
-    assert a["near_end_s"] == task.NEAR_END_S
+    assert a["playing_poll_s"] == polling.PLAYING_POLL_MAX_S
+    assert a["near_end_poll_s"] == polling.NEAR_END_POLL_S
+    assert a["near_end_s"] == polling.NEAR_END_S
     assert a["heartbeat_s"] == Settings().heartbeat_s
     assert a["wake_long_poll_s"] == wake.SQS_WAIT_S
     assert Settings().wake_hints != "none"  # without hints the task would poll every tick_s

@@ -27,7 +27,7 @@ from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
 from scripts import deploy
-from timmybot import permissions
+from timmybot.discord import permissions
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -117,8 +117,8 @@ def test_state_table_equals_the_store_schema(template: dict[str, Any]) -> None:
 def _vault_definition() -> dict[str, Any] | None:
     """The vault's own token table definition, once the vault code exposes one."""
     for module_name, attribute in (
-        ("timmybot.vault.schema", "token_table_definition"),
-        ("timmybot.vault", "token_table_definition"),
+        ("timmybot.accounts.vault.schema", "token_table_definition"),
+        ("timmybot.accounts.vault", "token_table_definition"),
     ):
         try:
             module = __import__(module_name, fromlist=[attribute])

@@ -44,7 +44,12 @@ def _record(self, data, path, *args, **kwargs):
     return _source_to_code(self, data, path, *args, **kwargs)
 importlib.machinery.SourceFileLoader.source_to_code = _record
 import app
-for name in ("chalicelib.bootstrap", "timmybot.store.dynamodb", "timmybot.vault.kms", "timmybot.vault.secretsmanager"):
+for name in (
+    "chalicelib.bootstrap",
+    "timmybot.store.dynamodb",
+    "timmybot.accounts.vault.kms",
+    "timmybot.accounts.vault.secretsmanager",
+):
     importlib.import_module(name)
 import boto3
 boto3.client("dynamodb", region_name="us-east-1")

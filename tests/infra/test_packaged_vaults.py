@@ -34,7 +34,7 @@ from moto.server import ThreadedMotoServer
 
 from scripts import deploy
 from tests.support.packaged import packaged_once
-from timmybot.vault.schema import create_token_table
+from timmybot.accounts.vault.schema import create_token_table
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ sys.path[:] = [roots[0], roots[1] + "/python", roots[1] + "/python/lib/python3.1
     p for p in sys.path if p.startswith(stdlib)
 ]
 from timmybot.config import Settings
-from timmybot.vault import Platform, TokenSet, build_vault
+from timmybot.accounts.vault import Platform, TokenSet, build_vault
 vault = build_vault(Settings(vault_backend=backend, **json.loads(settings_json)))
 vault.put("111111111111111111", Platform.SPOTIFY, TokenSet("access-zip", "refresh-zip", 4102444800.0))
 got = vault.get("111111111111111111", Platform.SPOTIFY)

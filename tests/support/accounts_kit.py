@@ -25,10 +25,10 @@ from tests.support.fake_google import FakeGoogle
 from tests.support.fake_spotify_auth import FakeSpotifyAuth
 from tests.support.fake_youtube_api import FakeYouTubeApi
 from tests.support.signing import Signer, make_settings, post_checked
-from timmybot.accounts import LinkedAccounts, build_linked_accounts
+from timmybot.accounts.linked import LinkedAccounts, build_linked_accounts
+from timmybot.accounts.vault import Vault, build_vault
 from timmybot.store.base import Store
 from timmybot.store.sqlite import SQLiteStore
-from timmybot.vault import Vault, build_vault
 
 REDIRECT_URI = "http://127.0.0.1:8000/oauth/spotify/callback"
 REGION = "us-east-1"
@@ -163,7 +163,7 @@ def _vault(backend: str, tmp_path: Path, clock: FakeClock) -> tuple[Vault, dict[
         return build_vault(make_settings(tmp_path, Signer(), vault_backend="secretsmanager"), secretsmanager=client), {
             "vault_backend": "secretsmanager"
         }
-    from timmybot.vault.schema import create_token_table  # noqa: PLC0415
+    from timmybot.accounts.vault.schema import create_token_table  # noqa: PLC0415
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     kms = boto3.client("kms", region_name=REGION)

@@ -18,8 +18,8 @@ from tests.support.fake_suggest import FakeSuggestions
 from tests.support.handler_kit import handler_api
 from tests.support.signing import GUILD_ID, OTHER_USER_ID, USER_ID
 from timmybot import autocomplete
+from timmybot.library.personal import record_history
 from timmybot.models import QueueEntry, Track
-from timmybot.personal import record_history
 from timmybot.sources.suggestions import YouTubeSuggestions, parse_answer
 from timmybot.store.keys import SUGGEST_SK, kind_of, suggest_pk
 from timmybot.store.memory import MemoryStore

@@ -13,10 +13,10 @@ from tests.support.signing import track_entry
 from timmybot.config import Settings
 from timmybot.controls import NOTHING_BEFORE, go_back
 from timmybot.errors import InvalidInputError
-from timmybot.jobs import PlayJob
 from timmybot.models import LeaseState, LoopMode, QueueEntry, Track, root_id
-from timmybot.play import enqueue_tracks
 from timmybot.store import SQLiteStore, Store
+from timmybot.worker.jobs import PlayJob
+from timmybot.worker.play import enqueue_tracks
 
 GUILD = "123456789012345678"
 _seq = iter(range(9100000000000000001, 9200000000000000000))

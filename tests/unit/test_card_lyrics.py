@@ -8,8 +8,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from timmybot import ui
 from timmybot.config import Settings
+from timmybot.discord import ui
 from timmybot.lyrics.base import LyricsSource
 from timmybot.lyrics.models import Lyrics, LyricsQuery, LyricsUnavailableError
 from timmybot.models import QueueEntry, Track

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from timmybot import custom_ids
-from timmybot.custom_ids import (
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import (
     MAX_LENGTH,
     MAX_PAGE,
     InvalidCustomIdError,

@@ -24,7 +24,7 @@ from chalicelib.dispatch import InlineDispatcher
 from chalicelib.replies import Reply
 from chalicelib.services import PORTS, Services
 from tests.support.signing import Signer, command, make_settings, post_checked
-from timmybot.custom_ids import NowPlayingAction, NowPlayingId
+from timmybot.discord.custom_ids import NowPlayingAction, NowPlayingId
 from timmybot.store.base import Store
 
 CHALICELIB = Path(__file__).resolve().parents[2] / "chalice_app" / "chalicelib"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from timmybot.accounts.oauth import link_key
+from timmybot.accounts.oauth.spotify import code_challenge
 from timmybot.config import Settings, SettingsError
-from timmybot.oauth import link_key
-from timmybot.oauth.spotify import code_challenge
 
 KEY = b"k" * 43
 OTHER_KEY = b"o" * 43

@@ -10,11 +10,11 @@ import pytest
 
 from timmybot.config import Settings
 from timmybot.errors import QueueFullError
+from timmybot.library.paging import ListWalk, StopReason
 from timmybot.models import QueueEntry, Track
-from timmybot.paging import ListWalk, StopReason
-from timmybot.play import queue_walk
 from timmybot.store import build_store
 from timmybot.store.base import Store
+from timmybot.worker.play import queue_walk
 
 GUILD = "123456789012345678"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from timmybot.permissions import (
+from timmybot.discord.permissions import (
     ALL_PERMISSIONS,
     POST_REQUIREMENTS,
     VOICE_REQUIREMENTS,

@@ -27,8 +27,8 @@ from tests.support.signing import (
     make_settings,
     seed_playing,
 )
-from timmybot import custom_ids
-from timmybot.custom_ids import SavedPlaylistDeleteId, SavedPlaylistPageId
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import SavedPlaylistDeleteId, SavedPlaylistPageId
 from timmybot.models import QueueEntry, Track
 from timmybot.playlists.book import Owner, PlaylistBook
 from timmybot.playlists.names import name_key

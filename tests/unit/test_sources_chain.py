@@ -11,6 +11,7 @@ from tests.support.clock import FakeClock
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
 from timmybot.config import Settings
 from timmybot.errors import BlockedSourceError, SourceError, SourceRestingError, TrackNotFoundError
+from timmybot.library.spotify import SpotifyNotConfiguredError
 from timmybot.models import Track
 from timmybot.sources import (
     BreakerState,
@@ -24,7 +25,6 @@ from timmybot.sources import (
     resolve_query,
 )
 from timmybot.sources.breaker import breaker_pk
-from timmybot.spotify import SpotifyNotConfiguredError
 from timmybot.store.keys import BREAKER_SK
 from timmybot.store.memory import MemoryStore
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from timmybot.errors import SourceError, UnsupportedUrlError
+from timmybot.library.spotify import SpotifyNotConfiguredError
 from timmybot.models import Track
 from timmybot.sources import LocalMediaSource, MemoryRecords, SourceChain, SourceSettings, StreamInfo
 from timmybot.sources.models import expiry_from_url
-from timmybot.spotify import SpotifyNotConfiguredError
 
 TRACK = Track(
     source="youtube",

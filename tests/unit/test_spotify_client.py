@@ -10,15 +10,15 @@ import pytest
 from tests.support.fake_spotify_api import APP_TOKEN, FakeSpotifyApi, spotify_id, spotify_track
 from tests.support.sources import timmybot_logs  # noqa: F401 - fixture
 from timmybot.errors import TrackNotFoundError
-from timmybot.sources import SourceSettings
-from timmybot.spotify import (
+from timmybot.library.spotify import (
     SpotifyAuthError,
     SpotifyClient,
     SpotifyNotConfiguredError,
     app_token,
     forget_app_tokens,
 )
-from timmybot.spotify_links import resolve_link
+from timmybot.library.spotify_links import resolve_link
+from timmybot.sources import SourceSettings
 
 TRACKS = [spotify_track(spotify_id(n), f"Song {n}", "Artist", 180 + n, isrc=f"QZTST26{n:05d}") for n in range(1, 6)]
 USER_TOKEN = "user-token-abcdefghijklmnop"

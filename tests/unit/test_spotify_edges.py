@@ -13,7 +13,9 @@ import pytest
 from tests.support.fake_spotify_api import FakeSpotifyApi, spotify_id, spotify_track
 from tests.support.netguard_servers import CanaryServer, RouteServer
 from timmybot.errors import TrackNotFoundError, UnsupportedUrlError
-from timmybot.paging import ListWalk, StopReason
+from timmybot.library.paging import ListWalk, StopReason
+from timmybot.library.spotify import SpotifyClient, forget_app_tokens
+from timmybot.library.spotify_links import follow_share_link, resolve_link
 from timmybot.sources import (
     MemoryRecords,
     QueryKind,
@@ -22,8 +24,6 @@ from timmybot.sources import (
     classify_query,
     resolve_query,
 )
-from timmybot.spotify import SpotifyClient, forget_app_tokens
-from timmybot.spotify_links import follow_share_link, resolve_link
 
 TRACKS = [spotify_track(spotify_id(n), f"Song {n}", "Artist", 180 + n) for n in range(1, 6)]
 PLAYLIST = spotify_id(100)

@@ -9,8 +9,8 @@ import pytest
 from tests.support.clock import FakeClock
 from tests.support.fake_youtube_api import mixing
 from tests.support.sources import CatalogEntry, LoopbackSite, timmybot_logs  # noqa: F401 - fixture
-from timmybot import custom_ids
-from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId, MyPlaylistsPickId
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId, MyPlaylistsPickId
 from timmybot.errors import TrackNotFoundError
 from timmybot.models import Track
 from timmybot.sources import MemoryRecords, SourceChain, SourceSettings

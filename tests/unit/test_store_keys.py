@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from timmybot import accounts
+from timmybot.accounts import linked as accounts
 from timmybot.store import keys
 
 ROOT = Path(__file__).resolve().parents[2]

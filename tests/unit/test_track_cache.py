@@ -12,10 +12,10 @@ from tests.support.clock import FakeClock
 from tests.support.signing import Signer, make_settings
 from tests.support.sources import CatalogEntry, LoopbackSite
 from timmybot.config import Settings
-from timmybot.play import resolve_tracks
 from timmybot.sources import SourceSettings
 from timmybot.sources.chain import SourceChain
 from timmybot.store.memory import MemoryStore
+from timmybot.worker.play import resolve_tracks
 
 BASE = "http://127.0.0.1:9"  # never contacted: the loopback site answers from its catalog
 WEEK = 7 * 24 * 3600

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timmybot import ui
+from timmybot.discord import ui
 from timmybot.filters import FilterPreset
 from timmybot.models import Actual, Desired, GuildRecord, QueueEntry, QueuePage, Track
 

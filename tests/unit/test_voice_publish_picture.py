@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from timmybot.models import Actual
-from voice_task.task import STARTED_AT_SLACK_S, same_picture
+from voice_task.polling import STARTED_AT_SLACK_S, same_picture
 
 PLAYING = Actual(started_at=1_000.0, position_ms=12_000, volume=80, listener_ids=("1", "2"))
 

@@ -25,14 +25,8 @@ from timmybot.models import GuildRecord, LeaseState
 from timmybot.store import SQLiteStore
 from voice_task.exits import ExitReason
 from voice_task.player import WARM_AHEAD_S
-from voice_task.task import (
-    NEAR_END_POLL_S,
-    NEAR_END_S,
-    PLAYING_POLL_MAX_S,
-    VoiceTask,
-    only_heartbeat,
-    playing_poll_s,
-)
+from voice_task.polling import NEAR_END_POLL_S, NEAR_END_S, PLAYING_POLL_MAX_S, only_heartbeat, playing_poll_s
+from voice_task.task import VoiceTask
 
 pytestmark = pytest.mark.timeout(30)
 

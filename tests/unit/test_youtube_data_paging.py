@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.fake_youtube_api import FakeYouTubeApi, video, video_id
-from timmybot.paging import ListWalk, StopReason
-from timmybot.youtube_data import YouTubeDataClient
+from timmybot.library.paging import ListWalk, StopReason
+from timmybot.library.youtube_data import YouTubeDataClient
 
 TOKEN = "yt-user-token-abcdefghijklmnop"
 PLAYLIST = "PLbig0000000000001"

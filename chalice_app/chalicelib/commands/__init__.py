@@ -29,7 +29,7 @@ from chalicelib.commands.base import (
     bind,
     require_control,
 )
-from timmybot.custom_ids import (
+from timmybot.discord.custom_ids import (
     AuthCheckId,
     CustomId,
     ForgetConfirmId,

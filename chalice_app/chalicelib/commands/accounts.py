@@ -17,11 +17,8 @@ from typing import TYPE_CHECKING
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option
 from chalicelib.replies import Reply
-from timmybot import custom_ids, text
-from timmybot.custom_ids import AuthCheckId, ForgetConfirmId
-from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, OptionType
-from timmybot.errors import InvalidInputError
-from timmybot.oauth.errors import (
+from timmybot import text
+from timmybot.accounts.oauth.errors import (
     AccessDeniedError,
     AuthorizationPendingError,
     CodeRejectedError,
@@ -30,12 +27,17 @@ from timmybot.oauth.errors import (
     SlowDownError,
     TooSoonError,
 )
-from timmybot.vault.base import Platform
+from timmybot.accounts.vault.base import Platform
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import AuthCheckId, ForgetConfirmId
+from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, OptionType
+from timmybot.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from timmybot.accounts import AccountStatus, LinkedAccounts, UnlinkReport, YouTubeIdentity
+    from timmybot.accounts.linked import LinkedAccounts
+    from timmybot.accounts.records import AccountStatus, UnlinkReport, YouTubeIdentity
 
 _log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def link(ctx: CommandContext, accounts: LinkedAccounts) -> Reply:
             components=_check_row(),
             replayable=False,
         )
-    from timmybot.accounts import DiscordAccount  # noqa: PLC0415 - account commands only
+    from timmybot.accounts.records import DiscordAccount  # noqa: PLC0415 - account commands only
 
     account = DiscordAccount(display_name=ctx.display_name or ctx.username, username=ctx.username)
     url = accounts.start_spotify_link(ctx.user_id, account)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.replies import Reply
 from chalicelib.services import PORTS
 from timmybot.config import Settings
-from timmybot.custom_ids import CustomId
+from timmybot.discord.custom_ids import CustomId
 from timmybot.discord.types import (
     ApplicationCommandType,
     CommandSchema,

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from chalicelib.commands.base import Choice, Command, CommandContext, Option
 from chalicelib.commands.play import queue_pick
 from chalicelib.replies import Reply
-from timmybot import custom_ids, text, ui
-from timmybot.custom_ids import GuildHistoryPickId, InvalidCustomIdError
+from timmybot import text
+from timmybot.discord import custom_ids, ui
+from timmybot.discord.custom_ids import GuildHistoryPickId, InvalidCustomIdError
 from timmybot.discord.types import ComponentPayload, ComponentType, OptionType
 from timmybot.errors import InvalidInputError
 from timmybot.models import QueueEntry

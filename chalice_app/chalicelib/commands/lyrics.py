@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.commands.base import Command, CommandContext, Option
 from chalicelib.replies import Reply
-from timmybot.custom_ids import InvalidCustomIdError, LyricsPageId
+from timmybot.discord.custom_ids import InvalidCustomIdError, LyricsPageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError
 from timmybot.lyrics.job import QUERY_MAX, LyricsJob

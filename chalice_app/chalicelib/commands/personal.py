@@ -1,7 +1,7 @@
 """Personal music: /my-playlists, /liked-songs, /play-history, /recommendations and /autoplay.
 
 The fast path only validates and dispatches: tokens, the Spotify / YouTube Data APIs and the source
-chain are the worker's (``timmybot.personal_jobs``), which edits the response. A user who has not
+chain are the worker's (``timmybot.worker.personal_jobs``), which edits the response. A user who has not
 linked the platform reads, ephemerally, which /link command to run (the worker's edit of an
 ephemeral "thinking…"). The menu's page buttons render from the listing the worker saved for the
 clicking user, so they need no network; a choice or a history button must name something in the
@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding, require_control
 from chalicelib.replies import Reply
-from timmybot import custom_ids, text
-from timmybot.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId
+from timmybot import text
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import HistoryReplayId, InvalidCustomIdError, MyPlaylistsPageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, PermissionDeniedError
 from timmybot.store.base import Store
 
-# The handlers import timmybot.personal and timmybot.personal_jobs where they use them: those pull in
+# The handlers import timmybot.library.personal and timmybot.worker.personal_jobs where they use them: those pull in
 # the source chain, which the interactions fast path must not pay for on a cold start.
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher
     from timmybot.discord.types import ComponentPayload
-    from timmybot.personal_jobs import JobKind
+    from timmybot.worker.personal_jobs import JobKind
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ EXPIRED_LIST = "That list has expired (lists last 15 minutes). Run the command a
 
 
 def _dispatch(ctx: CommandContext, dispatcher: Dispatcher, kind: JobKind, **fields: object) -> None:
-    from timmybot.personal_jobs import PersonalJob  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import PersonalJob  # noqa: PLC0415
 
     job = PersonalJob(
         kind=kind,
@@ -48,15 +49,15 @@ def _dispatch(ctx: CommandContext, dispatcher: Dispatcher, kind: JobKind, **fiel
 
 # ---------------------------------------------------------------------- slash commands
 def my_playlists(ctx: CommandContext, dispatcher: Dispatcher) -> Reply:
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     _dispatch(ctx, dispatcher, JobKind.MY_PLAYLISTS)
     return Reply.deferred(ephemeral=True)
 
 
 def liked_songs(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
-    from timmybot import personal  # noqa: PLC0415
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.library import personal  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     raw = ctx.options.get("platform")
     platform = personal.check_platform(raw if isinstance(raw, str) else None)
@@ -66,14 +67,14 @@ def liked_songs(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Re
 
 
 def play_history(ctx: CommandContext, dispatcher: Dispatcher) -> Reply:
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     _dispatch(ctx, dispatcher, JobKind.HISTORY)
     return Reply.deferred(ephemeral=True)
 
 
 def recommendations(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     require_adding(ctx, store.get_guild(ctx.guild_id))
     _dispatch(ctx, dispatcher, JobKind.RECOMMEND)
@@ -99,8 +100,8 @@ def autoplay(ctx: CommandContext, store: Store) -> Reply:
 # ---------------------------------------------------------------------- components
 def my_playlists_page(ctx: CommandContext, store: Store) -> Reply:
     """◀ ▶: another page of the clicking user's own listing (type 7, from the store)."""
-    from timmybot import personal  # noqa: PLC0415
-    from timmybot.personal_jobs import playlist_menu  # noqa: PLC0415
+    from timmybot.library import personal  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import playlist_menu  # noqa: PLC0415
 
     if not isinstance(ctx.custom_id, MyPlaylistsPageId):
         raise InvalidCustomIdError()
@@ -114,8 +115,8 @@ def my_playlists_page(ctx: CommandContext, store: Store) -> Reply:
 
 def my_playlists_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A playlist chosen in the menu: queue it (worker, with progress edits of this message)."""
-    from timmybot import personal  # noqa: PLC0415
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.library import personal  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     if len(ctx.values) != 1:
         raise InvalidCustomIdError()
@@ -133,8 +134,8 @@ def my_playlists_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher)
 
 def history_replay(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A /play-history button: only its owner may use it; it queues the track it names."""
-    from timmybot import personal  # noqa: PLC0415
-    from timmybot.personal_jobs import JobKind  # noqa: PLC0415
+    from timmybot.library import personal  # noqa: PLC0415
+    from timmybot.worker.personal_jobs import JobKind  # noqa: PLC0415
 
     if not isinstance(ctx.custom_id, HistoryReplayId):
         raise InvalidCustomIdError()

@@ -3,7 +3,7 @@
 The fast path never touches the network, yt-dlp or Discord: ``classify_query`` applies the URL
 policy and the length limit, so a refused link or an over-long query is answered here,
 ephemerally, and nothing is dispatched. Everything slow (voice channel, permissions, resolving,
-enqueueing, launching) happens in the worker (``timmybot.play``), which edits the original response.
+enqueueing, launching) happens in the worker (``timmybot.worker.play``), which edits the original response.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from chalicelib.commands.base import (
 from chalicelib.replies import Reply
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, PermissionDeniedError, TimmyError
-from timmybot.jobs import PLACEMENTS, PlayJob
 from timmybot.models import GuildRecord
 from timmybot.store.base import Store
+from timmybot.worker.jobs import PLACEMENTS, PlayJob
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, is_dj, require_adding, require_control
 from chalicelib.replies import Reply
-from timmybot import text, ui
+from timmybot import text
+from timmybot.discord import ui
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, NothingPlayingError, PermissionDeniedError
 from timmybot.filters import (

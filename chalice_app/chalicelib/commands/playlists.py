@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding, subcommand
 from chalicelib.commands.play import QUERY_MAX_LENGTH, require_interrupt
 from chalicelib.replies import Reply
-from timmybot import custom_ids, text, ui
-from timmybot.custom_ids import InvalidCustomIdError, SavedPlaylistDeleteId, SavedPlaylistPageId
+from timmybot import text
+from timmybot.discord import custom_ids, ui
+from timmybot.discord.custom_ids import InvalidCustomIdError, SavedPlaylistDeleteId, SavedPlaylistPageId
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload, OptionType
 from timmybot.errors import InvalidInputError, NothingPlayingError, PermissionDeniedError
-from timmybot.jobs import PLACEMENTS
 from timmybot.models import GuildRecord
 from timmybot.playlists import names, transfer
 from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, entry_track, track_key
 from timmybot.store.base import Store
+from timmybot.worker.jobs import PLACEMENTS
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from chalicelib.commands.base import Command, CommandContext, Option, require_control
 from chalicelib.replies import Reply
-from timmybot import text, ui
-from timmybot.custom_ids import MAX_PAGE, QueuePageId
+from timmybot import text
+from timmybot.discord import ui
+from timmybot.discord.custom_ids import MAX_PAGE, QueuePageId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, QueueEmptyError
 from timmybot.store.base import Store

@@ -1,5 +1,5 @@
 """/search: find the right song. The api validates and defers (ephemeral "thinking…"); the worker
-(``timmybot.search``) searches, ranks and edits the reply into an owner-only select menu whose
+(``timmybot.worker.search``) searches, ranks and edits the reply into an owner-only select menu whose
 state is in the store. A pick is queued by the /play worker with the result's link, so it follows
 every /play rule (the same checks, rate limit and placement)."""
 
@@ -11,28 +11,28 @@ from typing import TYPE_CHECKING
 from chalicelib.commands.base import Choice, Command, CommandContext, Option, require_adding
 from chalicelib.commands.play import QUERY_MAX_LENGTH, queue_pick
 from chalicelib.replies import Reply
-from timmybot import custom_ids
-from timmybot.custom_ids import InvalidCustomIdError, SearchPickId
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import InvalidCustomIdError, SearchPickId
 from timmybot.discord.types import OptionType
 from timmybot.errors import InvalidInputError, PermissionDeniedError
-from timmybot.jobs import PLACEMENTS
 from timmybot.store.base import Store
+from timmybot.worker.jobs import PLACEMENTS
 
 if TYPE_CHECKING:
     from chalicelib.dispatch import Dispatcher
 
 _log = logging.getLogger(__name__)
 
-# timmybot.search is imported where used: it pulls in the personal and source models, which the
+# timmybot.worker.search is imported where used: it pulls in the personal and source models, which the
 # fast path of every other command must not pay for on a cold start.
-SOURCES = ("youtube", "ytmusic", "soundcloud")  # timmybot.search.SEARCH_SOURCES (a test keeps them equal)
+SOURCES = ("youtube", "ytmusic", "soundcloud")  # timmybot.worker.search.SEARCH_SOURCES (a test keeps them equal)
 LINK_GIVEN = "/search takes search words; to play a link, use /play with it."
 
 
 def search(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
-    from timmybot.search import SearchJob  # noqa: PLC0415
     from timmybot.sources.models import QueryKind  # noqa: PLC0415
     from timmybot.sources.policy import classify_query  # noqa: PLC0415
+    from timmybot.worker.search import SearchJob  # noqa: PLC0415
 
     query = " ".join(ctx.str_option("query").split())
     if not query:
@@ -61,7 +61,7 @@ def search(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
 
 def search_pick(ctx: CommandContext, store: Store, dispatcher: Dispatcher) -> Reply:
     """A result chosen in the menu: only the searcher may; queued as /play queues its link."""
-    from timmybot import search as searching  # noqa: PLC0415
+    from timmybot.worker import search as searching  # noqa: PLC0415
 
     if not isinstance(ctx.custom_id, SearchPickId) or len(ctx.values) != 1:
         raise InvalidCustomIdError()

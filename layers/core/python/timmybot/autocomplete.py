@@ -101,7 +101,7 @@ def play_choices(
 
 
 def _recent(store: Store, user_id: str, guild_id: str) -> list[Track]:
-    from timmybot.personal import history  # noqa: PLC0415 - light: the Track model and the store keys
+    from timmybot.library.personal import history  # noqa: PLC0415 - light: the Track model and the store keys
 
     tracks = list(history(store, user_id))
     tracks.extend(entry.track for entry in store.guild_history(guild_id) if entry.track.identified)

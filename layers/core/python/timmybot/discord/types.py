@@ -90,7 +90,7 @@ class ButtonStyle(enum.IntEnum):
 
 class Permission(enum.IntFlag):
     """The permission bits TimmyBot checks (Discord's values): the one enum for the interaction's
-    member permissions and for the channel permission calculator (``timmybot.permissions``)."""
+    member permissions and for the channel permission calculator (``timmybot.discord.permissions``)."""
 
     ADMINISTRATOR = 1 << 3
     MANAGE_GUILD = 1 << 5

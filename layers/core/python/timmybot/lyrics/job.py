@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
-from timmybot.jobs import envelope_from_dict, envelope_to_dict
+from timmybot.worker.jobs import envelope_from_dict, envelope_to_dict
 
 if TYPE_CHECKING:
     from timmybot.config import Settings

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from timmybot import custom_ids, text
-from timmybot.custom_ids import MAX_PAGE, LyricsPageId
+from timmybot import text
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import MAX_PAGE, LyricsPageId
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
 from timmybot.lyrics import lrc
 from timmybot.lyrics.models import Lyrics

@@ -3,7 +3,7 @@
 The voice task calls ``mark_failed`` from its failure handling, for failures that will happen
 again (``is_lasting``: the track is gone, unavailable or refused; not a timeout or a resting
 source). A load notes which playlist it queued under its interaction id
-(``keys.playlist_load_pk``), and entry ids start with that id (``timmybot.jobs.PlayJob.entry_id``),
+(``keys.playlist_load_pk``), and entry ids start with that id (``timmybot.worker.jobs.PlayJob.entry_id``),
 so a failed entry finds its playlist without any field of its own. The mark goes to the
 playlist's dead-marks record (``keys.playlist_dead_pk``); loads skip marked tracks, and /playlist
 show flags them, so a stale playlist doesn't trip the pause-after-failures rule again.

@@ -2,7 +2,7 @@
 
 The api checks names, scopes and rights and answers "thinking…"; the job does what needs the
 network or the voice checks, then edits the response. Loading reuses the /play worker
-(``timmybot.play``): the member's voice channel and the bot's permissions, entry ids from the
+(``timmybot.worker.play``): the member's voice channel and the bot's permissions, entry ids from the
 interaction id (a redelivered job adds nothing twice), the launcher. Its tracks are queued from
 their stored metadata, with no search; a Spotify track is matched to its mirror at play time, as
 any queued Spotify track. A load notes which playlist it queued (``keys.playlist_load_pk``), so the
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from timmybot import idempotency, text
 from timmybot.errors import InvalidInputError, QueueFullError, TimmyError, TrackNotFoundError
-from timmybot.jobs import PLACEMENTS, PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.library.paging import ListWalk, StopReason
 from timmybot.models import Track
-from timmybot.paging import ListWalk, StopReason
-from timmybot.play import added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
 from timmybot.playlists import transfer
 from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, track_key
 from timmybot.store import keys
+from timmybot.worker.jobs import PLACEMENTS, PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.worker.play import added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -150,7 +150,7 @@ class PlaylistPorts:
 
 
 def run_playlist_job(job: PlaylistJob, ports: PlaylistPorts) -> None:
-    """Handle one job end to end; errors as in ``timmybot.play.run_play_job``."""
+    """Handle one job end to end; errors as in ``timmybot.worker.play.run_play_job``."""
     try:
         outcome = idempotency.run_once(
             ports.store,

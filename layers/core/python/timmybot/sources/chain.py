@@ -12,7 +12,7 @@ SoundCloud), per kind of request:
   the track (ISRC first where a source can, then title + artist with the duration within
   ``mirror_tolerance_s``) and streams the stand-in;
 - ``mirror`` finds a track by title, artist, duration and ISRC;
-- a Spotify link resolves to metadata only (``timmybot.spotify_links``, the app's token): Spotify gives no
+- a Spotify link resolves to metadata only (``timmybot.library.spotify_links``, the app's token): Spotify gives no
   audio. At play time a ``spotify`` track is mirrored (ISRC first, then title + artist within the
   tolerance) and the match is kept in the track cache for 7 days under the Spotify id
   (``T#spotify#<id>`` / ``MIRROR``), so the next play of that track costs no search. No match is a
@@ -175,7 +175,7 @@ class SourceChain:
     def resolve(self, query: Query, *, guild_id: str | None = None) -> list[Track]:
         """Metadata for a classified /play argument (worker), asked for by ``guild_id``."""
         if query.kind.is_spotify:
-            from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+            from timmybot.library.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
             if query.source_id is None:
                 raise UnsupportedUrlError()

@@ -48,7 +48,7 @@ class SourceSettings:
     allow_local_media: bool = False
     local_media_hosts: tuple[str, ...] = ("127.0.0.1",)
     playlist_cap: int = 100
-    #: Page requests one walk over an external list may make (``timmybot.paging``).
+    #: Page requests one walk over an external list may make (``timmybot.library.paging``).
     list_page_cap: int = 10
     max_track_seconds: int = 3 * 3600
     max_query_chars: int = 200
@@ -70,13 +70,14 @@ class SourceSettings:
     aws_endpoint_url: str = ""
     source_secret_id: str = ""
     source_secret_file: str = ""
-    #: Spotify metadata for /play links (``timmybot.spotify``): the Web API base, the token URL and
+    #: Spotify metadata for /play links (``timmybot.library.spotify``): the Web API base, the token URL and
     #: the app's client credentials. Spotify gives metadata only; its tracks are mirrored at play time.
     spotify_api_url: str = "https://api.spotify.com/v1"
     spotify_token_url: str = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL, not a secret
     spotify_client_id: str = ""
     spotify_client_secret: str = field(default="", repr=False)
-    #: Where the worker follows ``spotify.link/<code>`` share links (``timmybot.spotify_links.follow_share_link``).
+    #: Where the worker follows ``spotify.link/<code>`` share links
+    #: (``timmybot.library.spotify_links.follow_share_link``).
     spotify_link_url: str = "https://spotify.link"
 
     def __post_init__(self) -> None:

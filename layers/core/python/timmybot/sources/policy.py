@@ -34,7 +34,7 @@ The fragment is dropped on normalization, so yt-dlp never sees its ``#/`` anchor
 Spotify: ``spotify:track:<id>`` / ``spotify:album:<id>`` / ``spotify:playlist:<id>`` URIs become their
 ``open.spotify.com`` links; ``/intl-xx/`` and ``/intl-xx-YY/`` locale prefixes are accepted (the
 region in either case). ``spotify.link/<code>`` share links are classified here WITHOUT any network
-(``QueryKind.SPOTIFY_LINK``); the worker follows them (``timmybot.spotify_links.follow_share_link``).
+(``QueryKind.SPOTIFY_LINK``); the worker follows them (``timmybot.library.spotify_links.follow_share_link``).
 
 The URL is parsed by our own strict splitter and cross-checked against ``urllib.parse``; if the two
 disagree on the host, port or user info the URL is refused, so parser-differential tricks

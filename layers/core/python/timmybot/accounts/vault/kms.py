@@ -23,8 +23,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from timmybot import redaction
-from timmybot.vault.base import Document, Vault, VaultError, VaultIntegrityError
-from timmybot.vault.schema import HASH_KEY
+from timmybot.accounts.vault.base import Document, Vault, VaultError, VaultIntegrityError
+from timmybot.accounts.vault.schema import HASH_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

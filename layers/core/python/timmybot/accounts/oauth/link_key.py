@@ -30,7 +30,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from timmybot import keyfile
+from timmybot.accounts import keyfile
 from timmybot.config import LINK_KEY_MIN_LENGTH
 
 if TYPE_CHECKING:

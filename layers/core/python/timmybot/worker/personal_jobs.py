@@ -4,10 +4,10 @@ The api answers a personal command or component at once (type 5 "thinking…", o
 choice) and dispatches a ``PersonalJob``; ``run_personal_job`` does the slow part — the user's
 tokens, the Spotify / YouTube Data API calls, the source chain — then edits the original response.
 
-Queueing reuses the /play worker (``timmybot.play``): the same voice-channel and permission checks,
+Queueing reuses the /play worker (``timmybot.worker.play``): the same voice-channel and permission checks,
 entry ids derived from the interaction id (a redelivered job adds nothing twice), the same launcher.
 A playlist is queued page by page and the message shows progress ("Added 37/50"); playback starts
-with the first page. Every list is walked within a ``ListWalk`` (``timmybot.paging``): the page cap,
+with the first page. Every list is walked within a ``ListWalk`` (``timmybot.library.paging``): the page cap,
 the playlist cap and the queue's free space, asked again before each page; the final message says
 what was left out ("Added 500 of 2,000 from **Road trip**: the queue is full."). Like /play, a job
 runs under ``timmybot.idempotency.run_once`` on its marker: a finished one leaves its last edit,
@@ -26,14 +26,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import custom_ids, idempotency, personal, text, ui
+from timmybot import idempotency, text
+from timmybot.discord import custom_ids, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
 from timmybot.errors import TimmyError, TrackNotFoundError
-from timmybot.jobs import PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.library import personal
+from timmybot.library.paging import StopReason
+from timmybot.library.personal import Library, PlaylistRef
 from timmybot.models import Track
-from timmybot.paging import StopReason
-from timmybot.personal import Library, PlaylistRef
-from timmybot.play import (
+from timmybot.worker.jobs import PlayJob, envelope_from_dict, envelope_to_dict
+from timmybot.worker.play import (
     GENERIC_APOLOGY,
     Placement,
     added_body,
@@ -147,7 +149,7 @@ class PersonalPorts:
 
 
 def run_personal_job(job: PersonalJob, ports: PersonalPorts) -> None:
-    """Handle one personal job end to end; errors as in ``timmybot.play.run_play_job``."""
+    """Handle one personal job end to end; errors as in ``timmybot.worker.play.run_play_job``."""
     try:
         outcome = idempotency.run_once(
             ports.store,

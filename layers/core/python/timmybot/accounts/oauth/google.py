@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from timmybot.oauth.errors import (
+from timmybot.accounts.oauth.errors import (
     AccessDeniedError,
     AuthorizationPendingError,
     CodeRejectedError,
@@ -27,8 +27,8 @@ from timmybot.oauth.errors import (
     NotConfiguredError,
     SlowDownError,
 )
-from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, positive_int, post_form, token_set
-from timmybot.vault.base import TokenSet
+from timmybot.accounts.oauth.http import OAuthResponse, ProviderUnavailableError, positive_int, post_form, token_set
+from timmybot.accounts.vault.base import TokenSet
 
 if TYPE_CHECKING:
     from timmybot.config import Settings

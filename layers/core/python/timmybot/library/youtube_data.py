@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import SourceError, TrackNotFoundError
+from timmybot.library.paging import ListWalk
 from timmybot.models import RemotePlaylist
-from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
     from timmybot.models import Track
@@ -56,7 +56,7 @@ class YouTubeDataClient:
         self._timeout_s = timeout_s
         self._session: Any = netguard.guard_session(session)
 
-    # Every list below is walked within a ``ListWalk`` (``timmybot.paging``): without one, ``cap``
+    # Every list below is walked within a ``ListWalk`` (``timmybot.library.paging``): without one, ``cap``
     # items and the default page cap. A playlist page costs two calls (playlistItems, then videos).
     def playlists(self, cap: int, walk: ListWalk | None = None) -> list[RemotePlaylist]:
         walk = _walk(walk, cap)

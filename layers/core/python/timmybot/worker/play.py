@@ -25,7 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from timmybot import idempotency, preferences, text, track_cache, ui
+from timmybot import idempotency, preferences, text, track_cache
+from timmybot.discord import ui
+from timmybot.discord.permissions import (
+    POST_REQUIREMENTS,
+    THREAD_POST_REQUIREMENTS,
+    VOICE_REQUIREMENTS,
+    ChannelInfo,
+    GuildRoles,
+    channel_permissions,
+    missing,
+)
 from timmybot.discord.rest import DiscordHTTPError
 from timmybot.errors import (
     BotPermissionError,
@@ -37,19 +47,10 @@ from timmybot.errors import (
     TimmyError,
     TrackNotFoundError,
 )
-from timmybot.jobs import PlayJob
+from timmybot.library.paging import ListWalk
 from timmybot.models import GuildRecord, QueueEntry, Track, replay_id, source_label
-from timmybot.paging import ListWalk
-from timmybot.permissions import (
-    POST_REQUIREMENTS,
-    THREAD_POST_REQUIREMENTS,
-    VOICE_REQUIREMENTS,
-    ChannelInfo,
-    GuildRoles,
-    channel_permissions,
-    missing,
-)
 from timmybot.sources import QueryKind, classify_query, resolve_query
+from timmybot.worker.jobs import PlayJob
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -161,7 +162,7 @@ def _play(
 
 
 def queue_walk(store: Store, guild_id: str, settings: Settings, *, cap: int | None = None) -> ListWalk:
-    """The bounds of a list about to be queued in ``guild_id`` (``timmybot.paging``): at most ``cap``
+    """The bounds of a list about to be queued in ``guild_id`` (``timmybot.library.paging``): at most ``cap``
     (default ``playlist_cap``) items and the queue's free space, asked again before each further
     page, and ``list_page_cap`` pages. ``QueueFullError`` at once when the queue has no room."""
 
@@ -229,7 +230,8 @@ def enqueue_tracks(
         queued = store.append_entries(job.guild_id, entries, cap=settings.queue_cap)
     if tracks:
         try:
-            from timmybot import controls, personal  # noqa: PLC0415 - its source imports stay off the api's path
+            from timmybot import controls  # noqa: PLC0415 - its source imports stay off the api's path
+            from timmybot.library import personal  # noqa: PLC0415 - its source imports stay off the api's path
 
             personal.record_history(store, job.user_id, tracks, now)
             controls.remember_guild(store, job.user_id, job.guild_id)
@@ -339,7 +341,7 @@ def resolve_tracks(
     if cached is not None:
         return [cached]
     if classified.kind.is_spotify and classified.source_id and walk is not None:
-        from timmybot.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
+        from timmybot.library.spotify_links import resolve_link  # noqa: PLC0415 - spotipy only where a link needs it
 
         kind = classified.kind.value.removeprefix("spotify_")
         tracks = resolve_link(kind, classified.source_id, source_settings, walk)

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from timmybot.oauth.errors import ProviderUnavailableError
-from timmybot.vault.base import TokenSet
+from timmybot.accounts.oauth.errors import ProviderUnavailableError
+from timmybot.accounts.vault.base import TokenSet
 
 _log = logging.getLogger(__name__)
 

@@ -4,10 +4,9 @@
 Store keys: ``timmybot.store.keys`` lists each record kind this module keeps (the per-user records,
 the Google device code, the Spotify state and latest-state pointer) with its lifetime; tokens
 themselves are only ever in the vault. The store never holds a usable OAuth secret: what would be
-one is sealed or derived with the link key (``timmybot.oauth.link_key``), which only the api has.
-The device code and the user code are sealed (AES-GCM, bound to their key); the Spotify state's
-record holds no verifier (it is derived from the state), and after the callback only the sealed
-code, the confirm token's HMAC and the deadline, then only the outcome.
+one is sealed or derived with the link key (``timmybot.accounts.oauth.link_key``), which only the api has.
+The device code and the user code are sealed (AES-GCM, bound to their key); the Spotify flow, and
+what its state record holds, is ``spotify_link``; the records answered are in ``records``.
 
 /forget-me deletes exactly the registry's per-user kinds (``keys.forget_me_kinds()``).
 
@@ -21,54 +20,52 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from timmybot.oauth.errors import (
+from timmybot.accounts.oauth.errors import (
     AccessDeniedError,
     CodeRejectedError,
-    ConfirmExpiredError,
-    ConfirmRefusedError,
     ExpiredCodeError,
     LinkRevokedError,
     NoPendingLinkError,
     PendingLinkUnreadableError,
-    ProviderUnavailableError,
     SlowDownError,
-    StateError,
-    StateSupersededError,
-    StateUsedError,
     TooSoonError,
 )
-from timmybot.oauth.link_key import (
+from timmybot.accounts.oauth.link_key import (
     SealError,
-    confirm_digest,
-    confirm_matches,
-    new_confirm_token,
     seal,
     unseal,
 )
+from timmybot.accounts.records import (
+    AccountStatus,
+    DiscordAccount,
+    ForgetReport,
+    PendingDevice,
+    SpotifyReview,
+    UnlinkReport,
+    YouTubeIdentity,
+)
+from timmybot.accounts.spotify_link import SpotifyLinking
+from timmybot.accounts.vault.base import Platform, TokenSet, Vault, VaultIntegrityError
 from timmybot.store import keys
 from timmybot.store.keys import (
     SPOTIFY_POINTER_SK,
     SPOTIFY_STATE_SK,
     device_pk,
     spotify_pointer_pk,
-    state_pk,
     user_pk,
 )
-from timmybot.text import cap
-from timmybot.vault.base import Platform, TokenSet, Vault, VaultIntegrityError
 
 if TYPE_CHECKING:
+    from timmybot.accounts.oauth.google import DeviceAuthorization, GoogleDeviceFlow
+    from timmybot.accounts.oauth.spotify import SpotifyPkce
     from timmybot.config import Settings
-    from timmybot.oauth.google import DeviceAuthorization, GoogleDeviceFlow
-    from timmybot.oauth.spotify import SpotifyPkce
     from timmybot.store.base import Store
 
 _log = logging.getLogger(__name__)
@@ -76,114 +73,8 @@ _log = logging.getLogger(__name__)
 REFRESH_MARGIN_S = 60.0
 USER_RECORDS: dict[str, str] = {kind.sk: kind.forget_me for kind in keys.forget_me_kinds()}
 GOOGLE_SK = keys.GOOGLE_DEVICE_SK
-STATE_MAX_LENGTH = 200
-CONFIRM_WINDOW_S = 300  # the callback page's confirm button works this long ("Confirm within 5 minutes")
-CONFIRM_TOKEN_MAX_LENGTH = 128
-SEALED_FORM_MAX_LENGTH = 1024
-CONFIRM_FORM_CONTEXT = "spotify confirm form"  # what the page's sealed state is bound to (never a record key)
-NAME_MAX_LENGTH = 64  # Discord's names are at most 32 characters; more is not a Discord name
 CHANNEL_LOOKUP_TIMEOUT_S = 1.0  # channels.list after a YouTube link, inside Discord's 3 s with the poll
-_OUTCOME_WAIT_S = 0.05
-_CONFIRM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 EXPIRED_NOTICE_GRACE_S = 3600  # a spent device record lingers this long so "expired" can be told apart
-
-
-@dataclass(frozen=True)
-class DiscordAccount:
-    """The Discord account a Spotify link will be bound to, as the confirm page names it."""
-
-    display_name: str  # global_name, else the username
-    username: str  # the unique username (shown as @username)
-
-
-@dataclass(frozen=True)
-class SpotifyReview:
-    """The callback GET's answer: whose link this is, and what the confirm form carries."""
-
-    account: DiscordAccount
-    sealed_state: str = field(repr=False)  # the page's hidden field: the state, sealed for the form only
-    confirm_token: str = field(repr=False)  # single use; the store keeps its HMAC only
-    confirm_by: float
-    confirm_within_s: float = CONFIRM_WINDOW_S
-
-
-@dataclass(frozen=True)
-class YouTubeIdentity:
-    """Which Google account a YouTube link reached, as far as the Data API says."""
-
-    known: bool  # False: the lookup failed (the link itself stands)
-    channel_title: str | None = None  # None with known=True: that Google account has no YouTube channel
-
-
-@dataclass(frozen=True)
-class PendingDevice:
-    user_code: str
-    verification_url: str
-    interval_s: int
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class AccountStatus:
-    linked: tuple[Platform, ...]
-    youtube_pending: PendingDevice | None
-    spotify_pending: bool
-
-
-@dataclass(frozen=True)
-class UnlinkReport:
-    platform: Platform
-    was_linked: bool
-    revoked: bool | None  # None: the provider has no revocation (Spotify) or nothing was linked
-    pending_cancelled: bool
-
-
-@dataclass(frozen=True)
-class ForgetReport:
-    tokens_deleted: tuple[Platform, ...]
-    revoked: tuple[Platform, ...]
-    revoke_failed: tuple[Platform, ...]
-    records_deleted: tuple[str, ...]  # labels from USER_RECORDS
-    pending_deleted: tuple[str, ...]  # "YouTube link in progress", ...
-    playlists_deleted: int = 0  # their personal saved playlists
-    server_playlists_kept: int = 0  # server playlists they created: kept, without their id
-
-    @property
-    def nothing(self) -> bool:
-        return not (
-            self.tokens_deleted
-            or self.records_deleted
-            or self.pending_deleted
-            or self.playlists_deleted
-            or self.server_playlists_kept
-        )
-
-    def summary(self) -> str:
-        if self.nothing:
-            return "I had nothing stored about you, so there was nothing to delete."
-        lines = ["Done. I deleted everything I kept about you:"]
-        for platform in self.tokens_deleted:
-            if platform in self.revoked:
-                note = "access revoked at Google"
-            elif platform in self.revoke_failed:
-                note = (
-                    "Google didn't confirm the revocation: remove TimmyBot at https://myaccount.google.com/permissions"
-                )
-            else:
-                note = "Spotify can't revoke apps' access: remove TimmyBot at https://www.spotify.com/account/apps/"
-            lines.append(f"• {platform.label} tokens ({note})")
-        lines.extend(f"• your {label}" for label in self.records_deleted)
-        lines.extend(f"• the {label}" for label in self.pending_deleted)
-        if self.playlists_deleted:
-            lines.append(
-                f"• your {self.playlists_deleted} personal saved playlist{'s' if self.playlists_deleted != 1 else ''}"
-            )
-        if self.server_playlists_kept:
-            lines.append(
-                f"Server playlists you created ({self.server_playlists_kept}) stay for their servers, "
-                "without your name on them."
-            )
-        return "\n".join(lines)
 
 
 class LinkedAccounts:
@@ -207,6 +98,7 @@ class LinkedAccounts:
         self._clock = clock
         self._locks: dict[tuple[str, Platform], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._spotify_link = SpotifyLinking(store, vault, spotify, settings, link_key=link_key, clock=clock)
 
     @property
     def vault(self) -> Vault:
@@ -305,188 +197,24 @@ class LinkedAccounts:
         self._store.delete_record(key, GOOGLE_SK)
         _log.info("user %s linked YouTube", user_id)
 
-    # ------------------------------------------------------------------ Spotify: PKCE
+    # ------------------------------------------------------------------ Spotify: PKCE (spotify_link)
     def start_spotify_link(self, user_id: str, account: DiscordAccount) -> str:
-        """A fresh single-use state bound to the user; returns the authorize URL (never log it, never
-        store it: the reply that carries it is not saved for Discord's retries either)."""
-        request = self._spotify.new_request()  # its verifier is derived from the state: nothing to keep
-        now = self._clock()
-        ttl = float(self._settings.oauth_state_ttl_s)
-        key = state_pk(request.state)
-        record = {
-            "user_id": user_id,
-            "display_name": cap(account.display_name, NAME_MAX_LENGTH),
-            "username": cap(account.username, NAME_MAX_LENGTH),
-            "expires_at": now + ttl,
-            "used": False,
-        }
-        self._store.update_record(key, SPOTIFY_STATE_SK, lambda _current: record, ttl_s=ttl)
-        previous = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
-        self._store.update_record(
-            spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK, lambda _current: {"state_key": key}, ttl_s=ttl
-        )
-        if previous is not None and previous.get("state_key") != key:
-            self._store.delete_record(str(previous["state_key"]), SPOTIFY_STATE_SK)
-        _log.info("user %s started a Spotify link", user_id)
-        return request.url
+        """A fresh single-use state bound to the user; returns the authorize URL (never log it)."""
+        return self._spotify_link.start(user_id, account)
 
     def review_spotify_link(self, state: str, code: str) -> SpotifyReview:
-        """The callback GET: check the state (known, unexpired, unused, the user's newest), keep the
-        code sealed with a fresh confirm token's HMAC, and say whose Discord account it links.
-        Nothing is exchanged and nothing is linked until ``confirm_spotify_link``."""
-        if not state or len(state) > STATE_MAX_LENGTH or not state.isascii():
-            raise StateError()
-        key = state_pk(state)
-        now = self._clock()
-        record = self._live_state(key, now)
-        user_id = str(record["user_id"])
-        token = new_confirm_token()
-        confirm_by = now + CONFIRM_WINDOW_S
-        sealed_code = seal(self._link_key, code, bound_to=f"{key} code")
-        digest = confirm_digest(self._link_key, token, bound_to=key)
-
-        def hold(current: dict[str, Any] | None) -> dict[str, Any]:
-            if current is None:
-                raise StateError()
-            if current.get("used") or current.get("outcome"):
-                raise StateUsedError()
-            # A reload issues a new token and replaces the older page's: the newest page confirms.
-            return {**current, "code": sealed_code, "confirm_digest": digest, "confirm_by": confirm_by}
-
-        ttl = max(float(record["expires_at"]) - now, CONFIRM_WINDOW_S + EXPIRED_NOTICE_GRACE_S)
-        self._store.update_record(key, SPOTIFY_STATE_SK, hold, ttl_s=ttl)
-        self._store.update_record(
-            spotify_pointer_pk(user_id),
-            SPOTIFY_POINTER_SK,
-            lambda current: {**(current or {}), "state_key": key},
-            ttl_s=ttl,
-        )
-        _log.info("user %s's Spotify approval came back; waiting for the confirm", user_id)
-        account = DiscordAccount(str(record.get("display_name") or ""), str(record.get("username") or ""))
-        return SpotifyReview(
-            account=account,
-            sealed_state=seal(self._link_key, state, bound_to=CONFIRM_FORM_CONTEXT),
-            confirm_token=token,
-            confirm_by=confirm_by,
-        )
+        """The callback GET: check the state and hold the code until the confirm (``SpotifyLinking``)."""
+        return self._spotify_link.review(state, code)
 
     def confirm_spotify_link(self, sealed_state: str, token: str) -> str:
-        """The confirm POST: the page's sealed state and its single-use token. Spends the state,
-        exchanges the code (the verifier recomputed from the state) and stores the tokens under the
-        user the state names. Returns that user id. A second submit of the same page answers the
-        first one's outcome (a link is made once); a confirm after the deadline is refused."""
-        if not isinstance(token, str) or not _CONFIRM_TOKEN_RE.match(token):
-            raise ConfirmRefusedError()
-        if not sealed_state or len(sealed_state) > SEALED_FORM_MAX_LENGTH:
-            raise ConfirmRefusedError()
-        try:
-            state = unseal(self._link_key, sealed_state, bound_to=CONFIRM_FORM_CONTEXT)
-        except SealError:
-            raise ConfirmRefusedError() from None
-        key = state_pk(state)
-        record = self._store.get_record(key, SPOTIFY_STATE_SK)
-        if record is None:
-            raise StateError()
-        if not confirm_matches(self._link_key, token, record.get("confirm_digest"), bound_to=key):
-            raise ConfirmRefusedError()
-        user_id = str(record["user_id"])
-        if record.get("outcome") or record.get("used"):
-            return self._outcome(key, user_id)
-        now = self._clock()
-        if now > float(record.get("confirm_by") or 0):
-            self._drop_state(key, user_id)
-            raise ConfirmExpiredError()
-        pointer = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
-        if pointer is None or pointer.get("state_key") != key:
-            raise StateSupersededError()
-
-        def spend(current: dict[str, Any] | None) -> dict[str, Any]:
-            if current is None:
-                raise StateError()
-            if not confirm_matches(self._link_key, token, current.get("confirm_digest"), bound_to=key):
-                raise ConfirmRefusedError()  # a reload replaced this page's token meanwhile
-            if current.get("used") or current.get("outcome"):
-                raise _AlreadySpentError()
-            return {**current, "used": True}
-
-        ttl = CONFIRM_WINDOW_S + EXPIRED_NOTICE_GRACE_S
-        try:
-            spent = self._store.update_record(key, SPOTIFY_STATE_SK, spend, ttl_s=ttl)
-        except _AlreadySpentError:
-            return self._outcome(key, user_id)  # a concurrent submit of the same page won the race
-        if spent is None:
-            raise StateError()
-        try:
-            code = unseal(self._link_key, spent.get("code"), bound_to=f"{key} code")
-        except SealError:
-            self._drop_state(key, user_id)
-            raise StateError() from None
-        try:
-            tokens = self._spotify.exchange(code, state=state)
-        except (CodeRejectedError, ProviderUnavailableError):
-            self._settle(key, user_id, record, "failed")
-            raise
-        self._vault.put(user_id, Platform.SPOTIFY, tokens)
-        self._settle(key, user_id, record, "linked")
-        _log.info("user %s linked Spotify", user_id)
-        return user_id
-
-    def _live_state(self, key: str, now: float) -> dict[str, Any]:
-        """The state record, if it may still be used: known, unexpired, unused and its user's newest."""
-        record = self._store.get_record(key, SPOTIFY_STATE_SK)
-        if record is None or float(record["expires_at"]) <= now:
-            raise StateError()
-        if record.get("used") or record.get("outcome"):
-            raise StateUsedError()
-        pointer = self._store.get_record(spotify_pointer_pk(str(record["user_id"])), SPOTIFY_POINTER_SK)
-        if pointer is None:
-            raise StateError()
-        if pointer.get("state_key") != key:
-            raise StateSupersededError()
-        return record
-
-    def _settle(self, key: str, user_id: str, record: dict[str, Any], outcome: str) -> None:
-        """Keep only what a double submit needs: whose link, the token's HMAC, the outcome (no code)."""
-        settled = {
-            "user_id": user_id,
-            "confirm_digest": record.get("confirm_digest"),
-            "outcome": outcome,
-            "used": True,
-            "expires_at": record.get("expires_at"),
-        }
-        ttl = float(CONFIRM_WINDOW_S)
-        self._store.update_record(key, SPOTIFY_STATE_SK, lambda _current: settled, ttl_s=ttl)
-        self._store.update_record(
-            spotify_pointer_pk(user_id),
-            SPOTIFY_POINTER_SK,
-            lambda current: {**(current or {}), "state_key": key, "settled": True},
-            ttl_s=ttl,
-        )
-
-    def _outcome(self, key: str, user_id: str) -> str:
-        """A repeated confirm: the first one's outcome, waiting (briefly) while it is still exchanging."""
-        deadline = time.monotonic() + 2 * self._settings.oauth_timeout_s + 1.0
-        while True:
-            record = self._store.get_record(key, SPOTIFY_STATE_SK)
-            outcome = record.get("outcome") if record is not None else None
-            if outcome == "linked":
-                _log.info("user %s's Spotify confirm was repeated; already linked", user_id)
-                return user_id
-            if outcome is not None or record is None or time.monotonic() >= deadline:
-                raise StateUsedError()
-            time.sleep(_OUTCOME_WAIT_S)
-
-    def _drop_state(self, key: str, user_id: str) -> None:
-        self._store.delete_record(key, SPOTIFY_STATE_SK)
-        pointer = self._store.get_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
-        if pointer is not None and pointer.get("state_key") == key:
-            self._store.delete_record(spotify_pointer_pk(user_id), SPOTIFY_POINTER_SK)
+        """The confirm POST: spend the state, exchange the code, store the tokens; the user id."""
+        return self._spotify_link.confirm(sealed_state, token)
 
     # ------------------------------------------------------------------ using a link
     def youtube_identity(self, user_id: str) -> YouTubeIdentity:
         """The linked Google account's YouTube channel name (``channels.list?mine=true``, 1 quota unit).
         Never raises: a failed lookup is ``known=False`` and the link stands."""
-        from timmybot.youtube_data import YouTubeDataClient  # noqa: PLC0415 - only after a YouTube link
+        from timmybot.library.youtube_data import YouTubeDataClient  # noqa: PLC0415 - only after a YouTube link
 
         try:
             token = self.access_token(user_id, Platform.YOUTUBE)
@@ -626,9 +354,9 @@ def build_linked_accounts(
 ) -> LinkedAccounts:
     """The accounts service from settings (client secrets and the link key already loaded:
     ``load_parameter_secrets(oauth=True)``; without a link key, the local key file is used)."""
-    from timmybot.oauth import link_key  # noqa: PLC0415
-    from timmybot.oauth.google import GoogleDeviceFlow  # noqa: PLC0415
-    from timmybot.oauth.spotify import SpotifyPkce  # noqa: PLC0415
+    from timmybot.accounts.oauth import link_key  # noqa: PLC0415
+    from timmybot.accounts.oauth.google import GoogleDeviceFlow  # noqa: PLC0415
+    from timmybot.accounts.oauth.spotify import SpotifyPkce  # noqa: PLC0415
 
     key = link_key.resolve(settings)
     return LinkedAccounts(
@@ -640,7 +368,3 @@ def build_linked_accounts(
         link_key=key,
         clock=clock,
     )
-
-
-class _AlreadySpentError(Exception):
-    """Inside the spend update: another confirm of the same page spent the state first."""

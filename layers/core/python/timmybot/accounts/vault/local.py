@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timmybot import keyfile
-from timmybot.vault.base import Document, Vault, VaultError, VaultIntegrityError
+from timmybot.accounts import keyfile
+from timmybot.accounts.vault.base import Document, Vault, VaultError, VaultIntegrityError
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet

@@ -2,7 +2,7 @@
 
     new_request()  a random single-use ``state`` and the authorize URL carrying the S256 code
                    challenge and the EXACT redirect URI from the settings. The code verifier is
-                   derived from the state with the link key (``timmybot.oauth.link_key``), so
+                   derived from the state with the link key (``timmybot.accounts.oauth.link_key``), so
                    nothing has to store it
     exchange()     code + the state's verifier, recomputed (+ the same redirect URI) → tokens
     refresh()      refresh token → tokens; with PKCE Spotify ROTATES the refresh token, so the new
@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from timmybot.oauth.errors import CodeRejectedError, LinkRevokedError, NotConfiguredError
-from timmybot.oauth.http import OAuthResponse, ProviderUnavailableError, post_form, token_set
-from timmybot.oauth.link_key import pkce_verifier
-from timmybot.vault.base import TokenSet
+from timmybot.accounts.oauth.errors import CodeRejectedError, LinkRevokedError, NotConfiguredError
+from timmybot.accounts.oauth.http import OAuthResponse, ProviderUnavailableError, post_form, token_set
+from timmybot.accounts.oauth.link_key import pkce_verifier
+from timmybot.accounts.vault.base import TokenSet
 
 if TYPE_CHECKING:
     from timmybot.config import Settings

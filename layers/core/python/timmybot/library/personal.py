@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from timmybot import text
 from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.library.paging import ListWalk
 from timmybot.models import Track, source_label
-from timmybot.paging import ListWalk
 from timmybot.store.keys import GUILD_LAST_SK, HISTORY_SK, HISTORY_VIEW_SK, PLAYLISTS_SK, guild_last_pk, user_pk
 
 if TYPE_CHECKING:
+    from timmybot.accounts.vault.base import Platform
     from timmybot.config import Settings
+    from timmybot.library.spotify import SpotifyClient
+    from timmybot.library.youtube_data import YouTubeDataClient
     from timmybot.sources.chain import SourceChain
-    from timmybot.spotify import SpotifyClient
     from timmybot.store.base import Store
-    from timmybot.vault.base import Platform
-    from timmybot.youtube_data import YouTubeDataClient
 
 _log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Library:
 
     def access_token(self, user_id: str, platform: str) -> str | None:
         """The user's token for ``platform`` ("youtube" / "spotify"), refreshed as needed; None if not linked."""
-        from timmybot.vault.base import Platform  # noqa: PLC0415 - plain enum
+        from timmybot.accounts.vault.base import Platform  # noqa: PLC0415 - plain enum
 
         return self.accounts.access_token(user_id, Platform(platform))
 
@@ -209,7 +209,7 @@ class Library:
     def _spotify(self, token: str) -> SpotifyClient:
         if self.spotify_factory is not None:
             return self.spotify_factory(token)
-        from timmybot.spotify import SpotifyClient  # noqa: PLC0415 - worker only
+        from timmybot.library.spotify import SpotifyClient  # noqa: PLC0415 - worker only
 
         return SpotifyClient(
             token, api_url=self.settings.spotify_api_url, timeout_s=self.settings.source_socket_timeout_s
@@ -218,7 +218,7 @@ class Library:
     def _youtube(self, token: str) -> YouTubeDataClient:
         if self.youtube_factory is not None:
             return self.youtube_factory(token)
-        from timmybot.youtube_data import YouTubeDataClient  # noqa: PLC0415 - worker only
+        from timmybot.library.youtube_data import YouTubeDataClient  # noqa: PLC0415 - worker only
 
         return YouTubeDataClient(
             token, api_url=self.settings.youtube_api_url, timeout_s=self.settings.source_socket_timeout_s

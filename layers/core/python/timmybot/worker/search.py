@@ -23,13 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import custom_ids, preferences, text, ui
+from timmybot import preferences, text
+from timmybot.discord import custom_ids, ui
 from timmybot.discord.types import ComponentPayload, ComponentType
 from timmybot.errors import InvalidInputError, TimmyError
-from timmybot.jobs import PLACEMENTS, envelope_from_dict, envelope_to_dict
+from timmybot.library.personal import track_digest
 from timmybot.models import Track, source_label
-from timmybot.personal import track_digest
 from timmybot.store.keys import SEARCH_MENU_SK, user_pk
+from timmybot.worker.jobs import PLACEMENTS, envelope_from_dict, envelope_to_dict
 
 if TYPE_CHECKING:
     from timmybot.config import Settings

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from timmybot import custom_ids, text
-from timmybot.custom_ids import NowPlayingAction
+from timmybot import text
+from timmybot.discord import custom_ids
+from timmybot.discord.custom_ids import NowPlayingAction
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType, EmbedPayload
 from timmybot.filters import FilterPreset
 from timmybot.models import GuildRecord, QueueEntry, QueuePage

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from timmybot.vault.base import Platform, TokenSet, Vault, VaultError, VaultIntegrityError
-from timmybot.vault.schema import token_table_definition
+from timmybot.accounts.vault.base import Platform, TokenSet, Vault, VaultError, VaultIntegrityError
+from timmybot.accounts.vault.schema import token_table_definition
 
 if TYPE_CHECKING:
     from timmybot.config import Settings
@@ -32,17 +32,17 @@ def build_vault(
     region = settings.aws_region or None
     endpoint = settings.aws_endpoint_url or None
     if settings.vault_backend == "local":
-        from timmybot.vault.local import LocalVault  # noqa: PLC0415
+        from timmybot.accounts.vault.local import LocalVault  # noqa: PLC0415
 
         return LocalVault(settings.vault_database_path, settings.vault_key_path, clock=now)
     if settings.vault_backend == "secretsmanager":
-        from timmybot.vault.secretsmanager import SecretsManagerVault  # noqa: PLC0415
+        from timmybot.accounts.vault.secretsmanager import SecretsManagerVault  # noqa: PLC0415
 
         return SecretsManagerVault(
             prefix=settings.user_secret_prefix, client=secretsmanager, region_name=region, endpoint_url=endpoint
         )
     if settings.vault_backend == "kms":
-        from timmybot.vault.kms import KmsVault  # noqa: PLC0415
+        from timmybot.accounts.vault.kms import KmsVault  # noqa: PLC0415
 
         return KmsVault(
             settings.token_table,

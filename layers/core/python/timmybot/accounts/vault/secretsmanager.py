@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from timmybot import redaction
-from timmybot.vault.base import Document, Vault, VaultError
+from timmybot.accounts.vault.base import Document, Vault, VaultError
 
 _log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """OAuth clients for account linking: Google's device flow (YouTube) and Spotify's PKCE flow.
 
-Both speak plain OAuth over stdlib HTTP (``timmybot.oauth.http``); their endpoints are settings,
+Both speak plain OAuth over stdlib HTTP (``timmybot.accounts.oauth.http``); their endpoints are settings,
 so tests point them at loopback fakes. Nothing here logs a token, a code or a verifier;
-``timmybot.oauth.link_key`` derives and seals what the store would otherwise hold in clear.
+``timmybot.accounts.oauth.link_key`` derives and seals what the store would otherwise hold in clear.
 """
 
 from __future__ import annotations
 
-from timmybot.oauth.errors import (
+from timmybot.accounts.oauth.errors import (
     AccessDeniedError,
     AuthorizationPendingError,
     CallbackDeniedError,

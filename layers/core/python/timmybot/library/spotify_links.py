@@ -1,5 +1,5 @@
 """Spotify links pasted into /play, for the worker only: ``resolve_link`` reads a track, album or
-playlist with the app's token (``timmybot.spotify``), and ``follow_share_link`` walks a
+playlist with the app's token (``timmybot.library.spotify``), and ``follow_share_link`` walks a
 ``spotify.link`` share link to the open.spotify.com link it names, checking every hop.
 """
 
@@ -13,8 +13,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from timmybot.errors import TrackNotFoundError, UnsupportedUrlError
-from timmybot.paging import ListWalk
-from timmybot.spotify import SpotifyClient, SpotifyError
+from timmybot.library.paging import ListWalk
+from timmybot.library.spotify import SpotifyClient, SpotifyError
 
 if TYPE_CHECKING:
     from timmybot.models import Track

@@ -21,7 +21,7 @@ renamed each item's ``track`` to ``item``; both shapes are read, and ``/tracks``
 ``/items`` answers 404.
 
 Links pasted into /play (``resolve_link``, and ``spotify.link`` share links) are read by
-``timmybot.spotify_links`` through this client.
+``timmybot.library.spotify_links`` through this client.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from timmybot import redaction
 from timmybot.errors import SourceError, TrackNotFoundError
+from timmybot.library.paging import ListWalk
 from timmybot.models import RemotePlaylist
-from timmybot.paging import ListWalk
 
 if TYPE_CHECKING:
     from timmybot.models import Track
@@ -168,7 +168,7 @@ class SpotifyClient:
             raise TrackNotFoundError("That Spotify track can't be played (it is a local file or unavailable).")
         return track
 
-    # Every list below is walked within a ``ListWalk`` (``timmybot.paging``): without one, ``cap``
+    # Every list below is walked within a ``ListWalk`` (``timmybot.library.paging``): without one, ``cap``
     # items and the default page cap.
     def album_tracks(self, album_id: str, cap: int, walk: ListWalk | None = None) -> list[Track]:
         walk = _walk(walk, cap)

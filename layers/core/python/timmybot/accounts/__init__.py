@@ -1,0 +1,1 @@
+"""Linked accounts: the linking flows, their OAuth clients and the token vault."""
