@@ -287,17 +287,19 @@ def test_a_filter_changed_while_the_next_track_is_open_plays_on_the_next_track(v
 
     # WHEN nightcore is turned on before the first track ends
     voice.stack.store.set_filters(voice.gid, Filters(FilterPreset.NIGHTCORE))
-    settled = time.monotonic() + 0.5  # past the current track's own restart
     voice.stack.wait_record(voice.gid, lambda r: r.actual.now_playing is not None
                             and r.actual.now_playing.entry_id == following.entry_id, what="the next track")  # fmt: skip
+    # The gap judged is the switch's: the first track's own restart came about 2.4 s before it
+    # (3 s of track left at 1.25×), and the switch is seen here within a tick of it.
+    settled = time.monotonic() - 1.0
     time.sleep(0.3)
 
     # THEN the next track, opened before the change, is heard with it (440 Hz as 550 Hz), and it
     # followed the first with no gap: it was the open one, switched to inside the audio source
     assert _hz(voice.listen()) == pytest.approx(550, rel=0.02)
-    voice.set(Filters(), settle=0)
     heard = [p.time for p in voice.stack.packets(voice.gid, since=settled) if not p.is_silence]
-    assert max(np.diff(heard)) <= 0.060, max(np.diff(heard))
+    voice.set(Filters(), settle=0)
+    assert len(heard) > 50 and max(np.diff(heard)) <= 0.060, max(np.diff(heard))
 
 
 def test_the_filter_still_applies_after_a_sigterm_and_a_relaunch(voice: Voice) -> None:
