@@ -126,6 +126,24 @@ def encoder_options() -> str:
     )
 
 
+#: How far before a copy-path seek FFmpeg's input seek lands at most: a WebM input seek lands on
+#: the cluster at or before the target (clusters run about 5 s), and stream copy does not decode
+#: forward from there, so the rest is skipped by an output seek, packet by packet (20 ms).
+COPY_SEEK_MARGIN_MS = 15_000
+
+
+def seek_split(position_ms: int, *, copy: bool) -> tuple[int, int]:
+    """(input seek, output seek) in ms for a start at ``position_ms``. A re-encode decodes from the
+    input seek to the exact point itself; stream copy would start at the cluster before it, so it
+    seeks its input to ``COPY_SEEK_MARGIN_MS`` before the target and drops the packets up to it."""
+    if position_ms <= 0:
+        return 0, 0
+    if not copy:
+        return position_ms, 0
+    input_ms = max(0, position_ms - COPY_SEEK_MARGIN_MS)
+    return input_ms, position_ms - input_ms
+
+
 def build_source(
     stream: StreamInfo,
     *,
@@ -140,9 +158,10 @@ def build_source(
     percent and ``filters``, encoded (when it must be) at ``bitrate_kbps``.
 
     The protocol whitelist and reconnect options come from the stream; a seek is an input seek
-    (``-ss`` before ``-i``) so FFmpeg skips ahead without decoding. The stream URL is checked once
-    more (``netguard.check_stream_url``) and FFmpeg reads it through the network guard (or the
-    operator's upstream proxy), verifying TLS against the system CA bundle.
+    (``-ss`` before ``-i``), plus on the copy path an output seek for the last stretch
+    (``seek_split``), so playback starts at the position asked, not at the cluster before it. The
+    stream URL is checked once more (``netguard.check_stream_url``) and FFmpeg reads it through the
+    network guard (or the operator's upstream proxy), verifying TLS against the system CA bundle.
     Raises ``netguard.StreamUrlRefused`` for a URL FFmpeg must not open.
     """
     netguard.check_stream_url(stream.stream_url)
@@ -150,13 +169,17 @@ def build_source(
     before = stream.ffmpeg_before_options(
         proxy=stream.proxy or netguard.guard_proxy_url(), ca_file=netguard.ca_bundle()
     )
-    if position_ms > 0:
-        before = f"-ss {position_ms / 1000:.3f} {before}"
+    copy = uses_copy_path(stream, volume, filters)
+    input_seek_ms, output_seek_ms = seek_split(position_ms, copy=copy)
+    if input_seek_ms > 0:
+        before = f"-ss {input_seek_ms / 1000:.3f} {before}"
     options = "-vn"
+    if output_seek_ms > 0:
+        options += f" -ss {output_seek_ms / 1000:.3f}"
     # discord.py maps "opus"/"libopus"/"copy" to stream copy and anything else (None) to a libopus encode.
     codec: str | None = "copy"
     chain = ""
-    if not uses_copy_path(stream, volume, filters):
+    if not copy:
         codec = None
         chain = audio_filter_chain(volume, filters or Filters())
         options += f" {encoder_options()}"

@@ -201,3 +201,12 @@ def test_required_filters_are_printed_one_a_line_for_the_images_ci() -> None:
         env={**os.environ, "PYTHONPATH": _PYTHONPATH},
     )  # fmt: skip
     assert done.stdout.split() == required_filters()
+
+
+def test_a_copy_path_seek_lands_on_the_position_not_on_the_cluster_before_it() -> None:
+    from voice_task.audio import COPY_SEEK_MARGIN_MS, seek_split  # noqa: PLC0415
+
+    assert seek_split(0, copy=True) == seek_split(0, copy=False) == (0, 0)
+    assert seek_split(3_000, copy=True) == (0, 3_000)  # inside the first clusters: drop packets up to it
+    assert seek_split(90_000, copy=True) == (90_000 - COPY_SEEK_MARGIN_MS, COPY_SEEK_MARGIN_MS)
+    assert seek_split(90_000, copy=False) == (90_000, 0)  # a re-encode decodes to the exact point itself
