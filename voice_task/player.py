@@ -387,10 +387,10 @@ class Player:
             voice.stop()
 
         def event(ev: SourceEvent) -> None:  # player thread
-            loop.call_soon_threadsafe(self._deliver, token, ev)
+            _to_loop(loop, self._deliver, token, ev)
 
         def after(error: Exception | None) -> None:  # player thread
-            loop.call_soon_threadsafe(self.on_player_end, token, error)
+            _to_loop(loop, self.on_player_end, token, error)
 
         self.source = QueueSource(first, event)
         if self.warm is not None:
@@ -404,3 +404,14 @@ class Player:
     @property
     def token(self) -> int:
         return self._token
+
+
+def _to_loop(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
+    """Hand a player-thread callback to the task's loop; once the loop has closed (the task is
+    exiting, and discord.py's player thread reports the source's end late) there is nobody to tell."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+        _log.debug("player callback after the loop closed: dropped")
