@@ -4,7 +4,8 @@
   reconnecting) edits it; while a track plays, its progress bar is refreshed every ``refresh_s``
   (15 s), never while paused or idle.
 - However often it is asked, it edits at most once every ``min_edit_s`` (5 s): a request inside
-  that window is held and sent, once, with the latest body when the window ends.
+  that window is held and sent, once, with the latest body when the window ends. The window runs
+  from the end of the previous write, so Discord never sees two closer together.
 - A card someone deleted (404, code 10008 Unknown Message) is never edited again; the next track
   gets a new one.
 - 429s: the REST client waits ``retry_after`` and retries (``timmybot.discord.rest``).
@@ -31,7 +32,8 @@ class CardState:
     message_id: str | None = None
     entry_id: str | None = None  # the track the card shows
     gone_for: str | None = None  # the track whose card was deleted: no card until the next one
-    last_edit: float = float("-inf")
+    last_edit: float = float("-inf")  # when the last write was sent: the refresh cadence counts from it
+    last_done: float = float("-inf")  # when it was answered: the edit window counts from it
 
 
 class CardEditor:
@@ -72,7 +74,7 @@ class CardEditor:
             return  # deleted while this track plays: the next track gets a new card
         if entry_id != self.state.entry_id:
             self.state.gone_for = None
-        wait = self.state.last_edit + self.min_edit_s - self._clock()
+        wait = max(self.state.last_edit, self.state.last_done) + self.min_edit_s - self._clock()
         if wait > 0 and self.state.message_id is not None and channel_id == self.state.channel_id:
             if self._held is None or self._held.done():
                 self._held = asyncio.get_running_loop().create_task(self._later(wait, channel_id, entry_id),
@@ -89,12 +91,19 @@ class CardEditor:
         async with self._lock:
             state = self.state
             message_id = state.message_id if state.channel_id == channel_id else None
+            # The window runs from the end of the previous write, not its start: a write that took
+            # long to arrive never lets the next one land within ``min_edit_s`` of it.
+            wait = state.last_done + self.min_edit_s - self._clock()
+            if message_id is not None and wait > 0:
+                await asyncio.sleep(wait)
             self.state.last_edit = self._clock()
             result = await self._send(channel_id, message_id)
+            finished = self._clock()
             if result == self.GONE:
                 _log.info("the now-playing card %s was deleted: no card until the next track", message_id)
-                self.state = CardState(gone_for=entry_id, last_edit=self.state.last_edit)
+                self.state = CardState(gone_for=entry_id, last_edit=self.state.last_edit, last_done=finished)
                 return
+            self.state.last_done = finished
             if result is not None:
                 self.state.channel_id, self.state.message_id, self.state.entry_id = channel_id, result, entry_id
 
