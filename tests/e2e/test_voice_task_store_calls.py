@@ -48,7 +48,7 @@ def test_the_voice_task_makes_only_calls_its_role_allows(
         user = emulator.add_member(guild.id, "listener")
         emulator.set_member_voice(guild.id, user, guild.voice_channel_id)
         gid = str(guild.id)
-        first, broken, third, last = (stack.tone_entry(f, s) for f, s in ((440, 6), (500, 2), (660, 6), (880, 2)))
+        first, broken, third, last = (stack.tone_entry(f, s) for f, s in ((440, 6), (500, 2), (660, 20), (880, 2)))
         media_server.fail("tone-500-2.webm", 404)
         stack.enqueue(gid, first, broken, third, last, voice_channel_id=str(guild.voice_channel_id),
                       text_channel_id=str(guild.text_channel_id))  # fmt: skip
@@ -65,6 +65,8 @@ def test_the_voice_task_makes_only_calls_its_role_allows(
         stack.wait_record(gid, lambda r: not r.actual.paused, what="resumed")
         stack.store.seek(gid, 4_000)
         stack.wait_record(gid, lambda r: r.actual.applied_seek_seq == 1, what="seek applied")
+        # (the third track is long enough that a loaded machine still pauses it while it plays)
+        stack.store.skip(gid)
         assert task.wait(timeout=40) == 0, task.log[-3000:]
     finally:
         stack.close()
