@@ -4,7 +4,8 @@
   reconnecting) edits it; while a track plays, its progress bar is refreshed every ``refresh_s``
   (15 s), never while paused or idle.
 - However often it is asked, it edits at most once every ``min_edit_s`` (5 s): a request inside
-  that window is held and sent, once, with the latest body when the window ends. The window runs
+  that window is held and sent, once, with the latest body when the window ends (a request made
+  while that edit is on its way is held again, not dropped). The window runs
   from the end of the previous write, so Discord never sees two closer together.
 - A card someone deleted (404, code 10008 Unknown Message) is never edited again; the next track
   gets a new one.
@@ -56,6 +57,7 @@ class CardEditor:
         self.min_edit_s = min_edit_s
         self.state = CardState()
         self._held: asyncio.Task[None] | None = None
+        self._pending: tuple[str, str] | None = None  # (channel, track) of the request held
         self._lock = asyncio.Lock()
 
     def adopt(self, channel_id: str | None, message_id: str | None) -> None:
@@ -76,16 +78,23 @@ class CardEditor:
             self.state.gone_for = None
         wait = max(self.state.last_edit, self.state.last_done) + self.min_edit_s - self._clock()
         if wait > 0 and self.state.message_id is not None and channel_id == self.state.channel_id:
+            self._pending = (channel_id, entry_id)  # the latest request wins
             if self._held is None or self._held.done():
-                self._held = asyncio.get_running_loop().create_task(self._later(wait, channel_id, entry_id),
-                                                                    name="held card edit")  # fmt: skip
+                self._held = asyncio.get_running_loop().create_task(self._later(), name="held card edit")
                 self._held.add_done_callback(report_failure(_log, "held card edit"))
             return
         await self._now(channel_id, entry_id)
 
-    async def _later(self, wait: float, channel_id: str, entry_id: str) -> None:
-        await asyncio.sleep(wait)
-        await self._now(channel_id, entry_id)
+    async def _later(self) -> None:
+        # A request made while the held edit is being sent is sent after it, not dropped.
+        while self._pending is not None:
+            wait = max(self.state.last_edit, self.state.last_done) + self.min_edit_s - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            channel_id, entry_id = self._pending
+            self._pending = None
+            if self.state.gone_for != entry_id:
+                await self._now(channel_id, entry_id)
 
     async def _now(self, channel_id: str, entry_id: str) -> None:
         async with self._lock:

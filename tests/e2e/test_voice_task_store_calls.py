@@ -65,7 +65,7 @@ def test_the_voice_task_makes_only_calls_its_role_allows(
         stack.wait_record(gid, lambda r: not r.actual.paused, what="resumed")
         stack.store.seek(gid, 4_000)
         stack.wait_record(gid, lambda r: r.actual.applied_seek_seq == 1, what="seek applied")
-        # (the third track is long enough that a loaded machine still pauses it while it plays)
+        # the third track is 20 s, so a loaded machine still pauses it while it plays: skip the rest
         stack.store.skip(gid)
         assert task.wait(timeout=40) == 0, task.log[-3000:]
     finally:
