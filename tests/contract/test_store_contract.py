@@ -7,6 +7,7 @@ Time is a ``FakeClock``: leases, TTLs and dedupe windows move only when a test a
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 import sqlite3
@@ -49,6 +50,8 @@ from timmybot.store.base import DEDUPE_SK, ENTRY_TTL_S
 from timmybot.store.keys import GUILD_HISTORY_SK, guild_pk
 from timmybot.store.limits import ItemTooLargeError, item_size
 from timmybot.store.schema import create_dynamodb_table, create_sqlite_schema, table_definition, ttl_attribute
+
+pytestmark = pytest.mark.slow  # started first: the file takes many seconds under xdist
 
 GUILD = "111111111111111111"
 OTHER_GUILD = "222222222222222222"
@@ -924,6 +927,38 @@ class TestDynamoDBPlumbing:
             assert store.get_entries(GUILD, ids) == []
             assert throttled.batch_calls > 6 + 2 + 6
 
+    def test_the_guild_views_copy_is_never_read_after_a_release_without_views_wrote_the_record(self) -> None:
+        with mock_aws():
+            # GIVEN a guild record this release wrote: it carries the view /queue reads
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "views")
+            store = DynamoDBStore("views", client=client)
+            fill(store, GUILD, [f"v{i}" for i in range(12)])
+            key = {"pk": {"S": guild_pk(GUILD)}, "sk": {"S": keys.GUILD_SK}}
+            written = client.get_item(TableName="views", Key=key)["Item"]
+            assert json.loads(written["view"]["S"])["version"] == int(written["version"]["N"])
+            assert [e.entry_id for e in store.queue_page(GUILD, number=1, size=10).entries][:2] == ["v0", "v1"]
+
+            # WHEN an older release (as b01fb58 wrote items: pk, sk, data, version, active) removes the
+            # first two entries: it rewrites the whole item, its totals kept as it read them
+            old = dict(written)
+            del old["view"]
+            data = old["data"]["M"]
+            data["queue"] = {"L": data["queue"]["L"][2:]}
+            old["version"] = {"N": str(int(written["version"]["N"]) + 1)}
+            client.put_item(TableName="views", Item=old)
+
+            # THEN /queue shows the older release's queue, not the copy the view had
+            page = store.queue_page(GUILD, number=1, size=10)
+            assert [e.entry_id for e in page.entries] == [f"v{i}" for i in range(2, 12)]
+            assert page.total == 10
+            # AND the next write by this release carries a view again, of the record as it is now
+            store.append_entries(GUILD, [entry("v12")], cap=CAP)
+            again = client.get_item(TableName="views", Key=key)["Item"]
+            view = json.loads(again["view"]["S"])
+            assert view["version"] == int(again["version"]["N"])
+            assert view["data"]["queue_totals"]["count"] == store.queue_page(GUILD, number=1, size=10).total
+
     def test_reads_are_strongly_consistent_unless_asked_and_writes_always_read_strongly(self) -> None:
         with mock_aws():
             # GIVEN a store whose client records the ConsistentRead of each GetItem
@@ -1460,9 +1495,10 @@ def test_a_queue_page_costs_one_batch_get_of_its_own_entries_whatever_the_length
         # WHEN /queue reads its first page
         page = store.queue_page(GUILD, number=1, size=10)
 
-        # THEN one read of the guild record that leaves its list of ids on the server, one batch get
-        # of the page's keys, and the whole queue's totals
+        # THEN one read of the guild record's view (one string, without the list of ids), one batch
+        # get of the page's keys, and the whole queue's totals
         assert dict(counter.calls) == {"get_item": 1, "batch_get_item": 1}
-        assert "queue" not in counter.items[0]["data"]["M"] and "queue_totals" in counter.items[0]["data"]["M"]
+        assert set(counter.items[0]) == {"view"}
+        assert "queue" not in json.loads(counter.items[0]["view"]["S"])["data"]
         assert counter.keys_read == min(10, queued)
         assert (page.total, page.total_duration_s, len(page.entries)) == (queued, 180 * queued, min(10, queued))

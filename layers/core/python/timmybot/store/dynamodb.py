@@ -2,13 +2,15 @@
 
 Items follow ``schema``: ``pk``/``sk`` strings, the payload as a nested map in ``data``, a numeric
 ``version`` and ``expires_at`` (the TTL attribute), and ``active = "1"`` only while the item belongs
-in the sparse ``active-index`` (a put without it removes the item from the index).
+in the sparse ``active-index`` (a put without it removes the item from the index). The kinds in
+``schema.VIEWS`` (the guild record) also carry ``view``, a JSON copy of the fields /queue reads.
 
 The boto3 client is injected; if none is given it is built on first use, never at import time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -19,8 +21,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from timmybot.store.base import Clock, Key, Store, StoredItem, chunked
-from timmybot.store.limits import check_item_size
-from timmybot.store.schema import ACTIVE_ATTRIBUTE, ACTIVE_INDEX, ACTIVE_VALUE, TTL_ATTRIBUTE
+from timmybot.store.limits import ITEM_SIZE_LIMIT, check_item_size, item_size, value_size
+from timmybot.store.schema import (
+    ACTIVE_ATTRIBUTE,
+    ACTIVE_INDEX,
+    ACTIVE_VALUE,
+    TTL_ATTRIBUTE,
+    VIEW_ATTRIBUTE,
+    VIEWS,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -86,8 +95,21 @@ class DynamoDBStore(Store):
         return _stored(item) if item else None
 
     def _get_item_fields(self, key: Key, names: Sequence[str]) -> StoredItem | None:
-        # A projection: the fields left out never leave the server (read units are still counted
-        # on the whole item, but a long list of ids is neither sent nor parsed).
+        # The item's view, if the fields are in it: one short string, whatever else the item holds.
+        if set(names) <= set(VIEWS.get(key[1], ())):
+            response = self.client.get_item(
+                TableName=self._table,
+                Key=_key(key),
+                ConsistentRead=True,
+                ProjectionExpression="#w",
+                ExpressionAttributeNames={"#w": VIEW_ATTRIBUTE},
+            )
+            view = _view(response.get("Item", {}).get(VIEW_ATTRIBUTE))
+            if view is not None:
+                return StoredItem({name: view.data[name] for name in names if name in view.data}, view.version, None)
+        # No view (no item, or a release without views wrote it last): a projection of the fields,
+        # which leaves the rest of the item (a long list of ids) on the server. Read units are
+        # counted on the whole item either way.
         aliases = {f"#f{index}": name for index, name in enumerate(names)}
         projection = ", ".join([*(f"#d.{alias}" for alias in aliases), "#v"])
         response = self.client.get_item(
@@ -221,7 +243,46 @@ def _item(
         item[TTL_ATTRIBUTE] = {"N": _number(expires_at)}
     if active:
         item[ACTIVE_ATTRIBUTE] = {"S": ACTIVE_VALUE}
+    view = _view_text(key, data, version)
+    if view is not None:
+        item[VIEW_ATTRIBUTE] = {"S": view}
     return item
+
+
+def _view_text(key: Key, data: Mapping[str, Any], version: int) -> str | None:
+    """The view of an item of a kind in ``VIEWS``: its fields and version as compact JSON. None for
+    other kinds, for data JSON cannot carry exactly, or when the copy would take the item past
+    DynamoDB's size limit (readers then read the fields themselves)."""
+    fields = VIEWS.get(key[1])
+    if fields is None:
+        return None
+    try:
+        text = json.dumps(
+            {"version": version, "data": {name: data[name] for name in fields if name in data}},
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        return None
+    if item_size(key, data) + value_size(VIEW_ATTRIBUTE) + value_size(text) > ITEM_SIZE_LIMIT:
+        return None
+    return text
+
+
+def _view(raw: Mapping[str, Any] | None) -> StoredItem | None:
+    """A view attribute read back; None if absent or not one ``_view_text`` wrote."""
+    if raw is None or not isinstance(raw.get("S"), str):
+        return None
+    try:
+        parsed = json.loads(raw["S"])
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict):
+        return None
+    version = parsed.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return None
+    return StoredItem(parsed["data"], version, None)
 
 
 def _stored(raw: Mapping[str, Any]) -> StoredItem:

@@ -13,11 +13,12 @@ from timmybot.errors import InvalidInputError, QueueEmptyError, QueueFullError
 from timmybot.models import GuildRecord, LoopMode, QueueEntry, QueuePage, QueueTotals, root_id
 from timmybot.store.core import ENTRY_TTL_S, StoreCore, _check_position, _log, _require_generation
 from timmybot.store.keys import GUILD_SK, entry_sk, guild_pk
+from timmybot.store.schema import VIEWS
 
 MAX_PAGE = 100  # one batch get (DynamoDB's limit of keys)
 #: What /queue reads of the guild record: what plays and the totals (which carry the queue's head),
 #: not the list of ids.
-VIEW_FIELDS = ("actual", "queue_totals")
+VIEW_FIELDS = VIEWS[GUILD_SK]
 
 
 class QueueOps(StoreCore):

@@ -11,6 +11,10 @@ Attributes:
     expires_at    epoch seconds; DynamoDB's TTL attribute. Readers treat expired items as absent,
                   because TTL deletion is lazy (and moto never deletes at all)
     active        "1" only while the item belongs in the sparse ``active-index``
+    view          DynamoDB only, on the kinds in ``VIEWS``: a JSON copy of a few ``data`` fields and
+                  the version, written in the same put, so a frequent read of those fields fetches
+                  one short string. A release without views rewrites the whole item and so drops
+                  it: a view present is always the item's current one
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any
+
+from timmybot.store.keys import GUILD_SK
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,6 +34,11 @@ ACTIVE_INDEX = "active-index"
 ACTIVE_ATTRIBUTE = "active"
 ACTIVE_VALUE = "1"
 TTL_ATTRIBUTE = "expires_at"
+VIEW_ATTRIBUTE = "view"
+
+#: The kinds kept with a view, by sort key, and the ``data`` fields each view copies: the guild
+#: record's are what /queue reads (what plays, and the totals with the queue's head).
+VIEWS: dict[str, tuple[str, ...]] = {GUILD_SK: ("actual", "queue_totals")}
 
 TABLE_WAIT_DELAY_S = 2
 TABLE_WAIT_ATTEMPTS = 60
