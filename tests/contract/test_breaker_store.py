@@ -23,6 +23,8 @@ from timmybot.sources import BreakerState, CircuitBreaker, MemoryRecords, Query,
 from timmybot.sources.breaker import MAX_EVIDENCE, RecordStore, breaker_pk
 from timmybot.store import SQLiteStore
 
+pytestmark = pytest.mark.slow  # started first: the file takes many seconds under xdist
+
 ROOT = Path(__file__).parents[2]
 
 

@@ -33,6 +33,8 @@ from voice_task.exits import ExitReason
 from voice_task.states import PlaybackState
 from voice_task.task import VoiceTask
 
+pytestmark = pytest.mark.slow  # started first: the file takes many seconds under xdist
+
 GUILD = "111111111111111111"
 CHANNEL = 222222222222222222
 
