@@ -25,7 +25,7 @@ from timmybot.config import Settings
 from timmybot.discord.rest import DiscordRest
 from timmybot.launcher import build_launcher
 from timmybot.library.personal import Library
-from timmybot.models import GuildRecord, LoopMode, QueueEntry, Track
+from timmybot.models import OMITTED_WHEN_NONE, GuildRecord, LoopMode, QueueEntry, Track
 from timmybot.sources.chain import SourceChain
 from timmybot.store.base import GUILD_SK, Store
 from timmybot.store.memory import MemoryStore
@@ -95,6 +95,24 @@ def _without_added(data: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str
     return out
 
 
+def _without_empty(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry as this release writes it: no ``start_ms`` of 0, no optional track field at None."""
+    out = {key: value for key, value in row.items() if not (key == "start_ms" and value == 0)}
+    out["track"] = {key: value for key, value in row["track"].items()
+                    if value is not None or key not in OMITTED_WHEN_NONE}  # fmt: skip
+    return out
+
+
+def _as_b01fb58_reads(data: dict[str, Any]) -> tuple[object, ...]:
+    """What b01fb58's ``QueueEntry`` and strict ``Track.from_dict`` read from a stored entry: the four
+    fields it indexes, and the rest through ``.get`` (a missing one reads as None, or 0 for the start)."""
+    track = data["track"]
+    strict = tuple(track[name] for name in ("source", "source_id", "title", "url"))
+    optional = tuple(track.get(name) for name in ("duration_s", "thumbnail", "artist", "isrc", "fallback_from"))
+    return (data["entry_id"], data.get("requester_id"), data.get("added_at"), int(data.get("start_ms") or 0),
+            strict, optional)  # fmt: skip
+
+
 def test_the_records_read_back_as_they_were_and_write_back_the_same_shape(old_store: Store) -> None:
     fixture = _fixture()
     gid = fixture["guild_id"]
@@ -114,12 +132,19 @@ def test_the_records_read_back_as_they_were_and_write_back_the_same_shape(old_st
         _row(fixture, "GUILD")["actual"]["now_playing"]["track"]
     )
     assert [e.duration_s for e in entries] == [200, None, 185, 90, 301]
-    # AND an entry writes back the very dict it was read from, and the record too, apart from the
-    # fields later releases added (each at its default, which older readers ignore)
+    # AND an entry writes back the dict it was read from, without the fields that held no value,
+    # and b01fb58 reads what it writes as it read its own; the record too, apart from the fields
+    # later releases added (each at its default, which older readers ignore)
     for entry in entries:
-        assert entry.to_dict() == _row(fixture, f"E#{entry.entry_id}")
+        row = _row(fixture, f"E#{entry.entry_id}")
+        assert entry.to_dict() == _without_empty(row)
+        assert _as_b01fb58_reads(entry.to_dict()) == _as_b01fb58_reads(row)
     rewritten = GuildRecord.from_dict(_row(fixture, "GUILD")).to_dict()
-    assert _without_added(rewritten) == _row(fixture, "GUILD")
+    as_stored = _row(fixture, "GUILD")
+    playing_row = as_stored["actual"]["now_playing"]
+    as_stored = {**as_stored, "actual": {**as_stored["actual"], "now_playing": _without_empty(playing_row)}}
+    assert _without_added(rewritten) == as_stored
+    assert _as_b01fb58_reads(rewritten["actual"]["now_playing"]) == _as_b01fb58_reads(playing_row)
     # AND the history slot is the track that played
     assert [(e.entry_id, e.title) for e in old_store.guild_history(gid)] == [("old-np", "Old Song 9")]
 

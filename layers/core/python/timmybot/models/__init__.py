@@ -52,6 +52,10 @@ def is_back_replay(entry_id: str) -> bool:
     return REPLAY_SEP in entry_id and entry_id.endswith(BACK_REPLAY)
 
 
+#: Track fields every release reads with a default: a stored entry omits them when None.
+OMITTED_WHEN_NONE = frozenset({"duration_s", "thumbnail", "artist", "isrc", "fallback_from"})
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     """One queued track. Stored as ``to_dict()``: the track as ``Track.to_dict()`` gives it."""
@@ -87,13 +91,18 @@ class QueueEntry:
         return self.track.thumbnail or None
 
     def to_dict(self) -> dict[str, Any]:
+        # A queue holds hundreds of these: a track field without a value is left out, and so is a
+        # start of 0 (every release reads a missing one as empty, the same as the None it stood for).
+        track = {key: value for key, value in self.track.to_dict().items()
+                 if value is not None or key not in OMITTED_WHEN_NONE}  # fmt: skip
         data: dict[str, Any] = {
             "entry_id": self.entry_id,
-            "track": self.track.to_dict(),
+            "track": track,
             "requester_id": self.requester_id,
             "added_at": self.added_at,
-            "start_ms": self.start_ms,
         }
+        if self.start_ms:
+            data["start_ms"] = self.start_ms
         # Older readers never see fields they do not know: written only when set.
         if self.notify:
             data["notify"] = True
