@@ -15,6 +15,7 @@ build (voice_task/Dockerfile).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -35,6 +36,9 @@ REFUSAL = (
     f"{RUNTIME}, or put a {RUNTIME} on the PATH so deploy.py can re-run itself in a virtualenv of it"
 )
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+# Compiled zips by what they were compiled from (git-ignored); a re-deploy reuses the dependencies' one.
+COMPILED_CACHE = ROOT / "build" / "compiled-zips"
+CACHE_KEEP = 6  # entries: the three zips of the last two packagings
 # Where each zip is unpacked in Lambda, so tracebacks name the real file.
 RUN_PREFIX = {"deployment.zip": "/var/task"}
 LAYER_PREFIX = "/opt"
@@ -70,8 +74,56 @@ def _prefix_for(zip_name: str) -> str:
     return RUN_PREFIX.get(zip_name, LAYER_PREFIX)
 
 
-def compile_zip(path: Path, *, python: str = sys.executable) -> int:
-    """Rewrite ``path`` with an unchecked-hash ``.pyc`` for every ``.py`` in it; return how many."""
+def compile_zip(path: Path, *, python: str = sys.executable, cache: Path | None = None) -> int:
+    """Rewrite ``path`` with an unchecked-hash ``.pyc`` for every ``.py`` in it; return how many.
+
+    With ``cache``, a zip compiled before (the same bytes, prefix and interpreter) is copied from
+    there instead: the dependencies' zip holds about 1,900 modules, and a re-deploy packages it unchanged.
+    """
+    key = _cache_key(path, python) if cache is not None else ""
+    hit = cache / f"{key}.zip" if cache is not None else None
+    if hit is not None and hit.is_file():
+        try:
+            shutil.copyfile(hit, path)
+        except FileNotFoundError:  # another packaging pruned it just now: compile as if never cached
+            pass
+        else:
+            os.utime(hit)  # the newest entries are kept: a reused one counts as new
+            with zipfile.ZipFile(path) as archive:
+                return sum(name.endswith(".pyc") for name in archive.namelist())
+    compiled = _compile(path, python=python)
+    if hit is not None:
+        _remember(path, hit)
+    return compiled
+
+
+def _cache_key(path: Path, python: str) -> str:
+    """What the compiled zip depends on: the zip's bytes, where it unpacks, the interpreter's version
+    and this module's own text (a change in how it compiles makes every entry stale)."""
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version, sys.implementation.cache_tag)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    digest = hashlib.sha256()
+    for part in (version.encode(), _prefix_for(path.name).encode(), Path(__file__).read_bytes()):
+        digest.update(hashlib.sha256(part).digest())
+    with path.open("rb") as source:
+        digest.update(hashlib.file_digest(source, "sha256").digest())
+    return digest.hexdigest()[:32]
+
+
+def _remember(compiled: Path, entry: Path) -> None:
+    """Keep ``compiled`` as ``entry``, written whole or not at all; only the newest few are kept."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = entry.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(compiled, partial)
+    partial.replace(entry)
+    kept = sorted(entry.parent.glob("*.zip"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for stale in kept[CACHE_KEEP:]:
+        stale.unlink(missing_ok=True)
+
+
+def _compile(path: Path, *, python: str) -> int:
     with tempfile.TemporaryDirectory(prefix="timmybot-pyc-") as tmp:
         tree = Path(tmp) / "tree"
         with zipfile.ZipFile(path) as archive:
@@ -110,6 +162,6 @@ def compile_zip(path: Path, *, python: str = sys.executable) -> int:
     return compiled
 
 
-def compile_zips(out: Path, *, python: str = sys.executable) -> dict[str, int]:
+def compile_zips(out: Path, *, python: str = sys.executable, cache: Path | None = COMPILED_CACHE) -> dict[str, int]:
     """Compile every zip ``chalice package`` (and the core layer build) left in ``out``."""
-    return {zipped.name: compile_zip(zipped, python=python) for zipped in sorted(out.glob("*.zip"))}
+    return {zipped.name: compile_zip(zipped, python=python, cache=cache) for zipped in sorted(out.glob("*.zip"))}
