@@ -15,6 +15,7 @@ build (voice_task/Dockerfile).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -80,36 +81,38 @@ def compile_zip(path: Path, *, python: str = sys.executable, cache: Path | None 
     With ``cache``, a zip compiled before (the same bytes, prefix and interpreter) is copied from
     there instead: the dependencies' zip holds about 1,900 modules, and a re-deploy packages it unchanged.
     """
-    key = _cache_key(path, python) if cache is not None else ""
-    hit = cache / f"{key}.zip" if cache is not None else None
-    if hit is not None and hit.is_file():
-        try:
-            shutil.copyfile(hit, path)
-        except FileNotFoundError:  # another packaging pruned it just now: compile as if never cached
-            pass
-        else:
-            os.utime(hit)  # the newest entries are kept: a reused one counts as new
-            with zipfile.ZipFile(path) as archive:
-                return sum(name.endswith(".pyc") for name in archive.namelist())
-    compiled = _compile(path, python=python)
-    if hit is not None:
+    if cache is None:
+        return _compile(path, python=python)
+    hit = cache / f"{_cache_key(path, python)}.zip"
+    try:
+        shutil.copyfile(hit, path)
+    except FileNotFoundError:  # never compiled, or another packaging pruned it just now
+        compiled = _compile(path, python=python)
         _remember(path, hit)
-    return compiled
+        return compiled
+    os.utime(hit)  # the newest entries are kept: a reused one counts as new
+    with zipfile.ZipFile(path) as archive:
+        return sum(name.endswith(".pyc") for name in archive.namelist())
 
 
 def _cache_key(path: Path, python: str) -> str:
     """What the compiled zip depends on: the zip's bytes, where it unpacks, the interpreter's version
     and this module's own text (a change in how it compiles makes every entry stale)."""
-    version = subprocess.run(
-        [python, "-c", "import sys; print(sys.version, sys.implementation.cache_tag)"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
     digest = hashlib.sha256()
-    for part in (version.encode(), _prefix_for(path.name).encode(), Path(__file__).read_bytes()):
+    for part in (_interpreter(python).encode(), _prefix_for(path.name).encode(), Path(__file__).read_bytes()):
         digest.update(hashlib.sha256(part).digest())
     with path.open("rb") as source:
         digest.update(hashlib.file_digest(source, "sha256").digest())
     return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _interpreter(python: str) -> str:
+    """``python``'s version and bytecode tag, asked once per packaging run."""
+    return subprocess.run(
+        [python, "-c", "import sys; print(sys.version, sys.implementation.cache_tag)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
 
 
 def _remember(compiled: Path, entry: Path) -> None:
