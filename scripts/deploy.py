@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -47,10 +48,15 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX: the lock on Chalice's cache (elsewhere runs are not serialised)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 try:  # the runtime pin and the zips' bytecode
     from scripts import lambda_runtime
@@ -722,19 +728,20 @@ def chalice_package(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CORE_SOURCE), env.get("PYTHONPATH", "")]))
     env.setdefault("AWS_DEFAULT_REGION", region)
     chalice = Path(sys.executable).with_name("chalice")
-    runner.run(
-        [
-            str(chalice) if chalice.exists() else "chalice",
-            "package",
-            "--stage",
-            stage,
-            "--merge-template",
-            str(MERGE_TEMPLATE),
-            str(out),
-        ],
-        cwd=app_dir,
-        env=env,
-    )
+    argv = [
+        str(chalice) if chalice.exists() else "chalice",
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(MERGE_TEMPLATE),
+        str(out),
+    ]
+    if runner.dry_run:
+        runner.run(argv, cwd=app_dir, env=env)
+    else:
+        with chalice_cache_lock(app_dir / ".chalice" / "deployments", runner):
+            runner.run(argv, cwd=app_dir, env=env)
     if runner.dry_run:
         runner.say(f"    would write {out / CORE_LAYER_ZIP} (layers/build_layer.py)")
     else:
@@ -744,6 +751,31 @@ def chalice_package(
     else:
         lambda_runtime.compile_zips(out)
     return out / "sam.yaml"
+
+
+CHALICE_CACHE_LOCK = ".timmybot-package.lock"
+
+
+@contextlib.contextmanager
+def chalice_cache_lock(cache: Path, runner: Runner) -> Iterator[None]:
+    """Held while ``chalice package`` runs. Chalice writes the zips it caches in ``cache``
+    (.chalice/deployments) in place, and reuses any file of the expected name: a second run at the same
+    time, from this checkout or one sharing its cache, would package a half-written zip. The lock
+    makes the second run wait and then reuse the finished one. A zip that cannot be read (a run
+    interrupted while writing it) is removed first, so this run builds it again instead of failing
+    on it, and so does every later run."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / CHALICE_CACHE_LOCK).open("a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        for cached in sorted(cache.glob("*.zip")):
+            try:
+                with zipfile.ZipFile(cached):
+                    pass
+            except (zipfile.BadZipFile, OSError):
+                cached.unlink(missing_ok=True)
+                runner.say(f"    removed {cached.name} from Chalice's cache: an interrupted run left it unreadable")
+        yield
 
 
 def step_deploy(plan: Plan, runner: Runner, template: Path | None, digest: str, bucket: str = "") -> None:

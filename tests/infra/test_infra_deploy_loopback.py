@@ -154,16 +154,19 @@ def test_deploy_runs_every_step_moto_can_do_and_stops_at_the_transform(
     checkout: Path, endpoint: str, tmp_path: Path
 ) -> None:
     # WHEN deploy.py runs against the loopback server
-    with pytest.warns(UserWarning, match=r"AWS::Serverless::Function but it's not supported by moto"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         first = _deploy(checkout, endpoint, tmp_path / "first")
     out = first.stdout
     # THEN steps 1-6 ran in order, and it stopped at step 6 by name, on moto's missing transform
     assert first.returncode == 1, out + first.stderr
     positions = [out.index(f"[{n}/9] {name}\n") for n, name in enumerate(
         ["preflight", "secrets", "bucket", "image", "package", "deploy"], start=1)]  # fmt: skip
-    assert positions == sorted(positions)
+    assert positions == sorted(positions), out + first.stderr
     assert "[7/9]" not in out
-    assert "deploy stopped: step 6 (deploy) failed: `aws cloudformation deploy" in first.stderr
+    assert "deploy stopped: step 6 (deploy) failed: `aws cloudformation deploy" in first.stderr, out + first.stderr
+    unsupported = "AWS::Serverless::Function but it's not supported by moto"
+    assert any(unsupported in str(w.message) for w in caught), [str(w.message) for w in caught]
     # AND it checked the service-linked role and the allowlist
     assert "    AWSServiceRoleForECS: exists" in out
     assert "    allowlist: 1 guild(s)" in out
