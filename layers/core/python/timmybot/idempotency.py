@@ -11,8 +11,8 @@ release the claim. The one place this flow is written (Powertools' idempotency h
 - If saving the result fails, the result is still returned (the caller answers with it); a repeat
   then finds the claim in progress until it expires.
 
-The interactions endpoint (interaction ids), the /play job and the personal jobs (their markers)
-use it, over the ``Store`` port's claim records.
+The interactions endpoint (interaction ids) and the worker's jobs (their markers, through
+``timmybot.worker.answer``) use it, over the ``Store`` port's claim records.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from timmybot import text
-from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.errors import InvalidInputError
+from timmybot.worker.answer import answer
 from timmybot.worker.jobs import envelope_from_dict, envelope_to_dict
 
 if TYPE_CHECKING:
@@ -71,21 +72,14 @@ def default_source(settings: Settings) -> LyricsSource:
 def run_lyrics_job(
     job: LyricsJob, *, store: Store, rest: DiscordRest, settings: Settings, source: LyricsSource | None = None
 ) -> None:
-    """Look up, cache, and edit the reply into the first page (or the sentence)."""
-    try:
-        body = _answer(job, store=store, settings=settings, source=source or default_source(settings))
-    except TimmyError as error:
-        _log.info("lyrics job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
-        rest.edit_original(job.application_id, job.token, {"content": error.user_message, "embeds": []})
-        return
-    except Exception:
-        _log.exception("lyrics job %s in guild %s failed", job.interaction_id, job.guild_id)
-        try:
-            rest.edit_original(job.application_id, job.token, {"content": GENERIC_APOLOGY, "embeds": []})
-        except Exception:
-            _log.exception("could not tell interaction %s that its lyrics failed", job.interaction_id)
-        raise
-    rest.edit_original(job.application_id, job.token, body)
+    """Look up, cache, and edit the reply into the first page (or the sentence): ``timmybot.worker.answer``."""
+    answer(
+        job,
+        rest,
+        lambda: _answer(job, store=store, settings=settings, source=source or default_source(settings)),
+        what="lyrics job",
+        apology=GENERIC_APOLOGY,
+    )
 
 
 def _answer(job: LyricsJob, *, store: Store, settings: Settings, source: LyricsSource) -> dict[str, Any]:

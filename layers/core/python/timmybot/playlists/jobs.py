@@ -9,27 +9,27 @@ any queued Spotify track. A load notes which playlist it queued (``keys.playlist
 voice task can mark a track that fails to play as dead (``dead``); later loads skip dead tracks.
 
 Importing resolves every link through /play's URL policy and the source chain, as /play would:
-nothing in a file is trusted as an already-resolved track. Like /play, each job runs under
-``timmybot.idempotency.run_once`` on its marker.
+nothing in a file is trusted as an already-resolved track. Like /play, each job is claimed on its
+marker (``timmybot.worker.answer``).
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import idempotency, text
+from timmybot import text
 from timmybot.errors import InvalidInputError, QueueFullError, TimmyError, TrackNotFoundError
 from timmybot.library.paging import ListWalk, StopReason
 from timmybot.models import Track
 from timmybot.playlists import transfer
 from timmybot.playlists.book import SCOPES, Header, Owner, PlaylistBook, book_for, track_key
 from timmybot.store import keys
+from timmybot.worker.answer import Once, answer, sentence
 from timmybot.worker.jobs import PLACEMENTS, PlayJob, envelope_from_dict, envelope_to_dict
 from timmybot.worker.play import added_body, enqueue_tracks, prepare_play, resolve_tracks, start_playback
 
@@ -150,33 +150,16 @@ class PlaylistPorts:
 
 
 def run_playlist_job(job: PlaylistJob, ports: PlaylistPorts) -> None:
-    """Handle one job end to end; errors as in ``timmybot.worker.play.run_play_job``."""
-    try:
-        outcome = idempotency.run_once(
-            ports.store,
-            job.marker,
-            lambda: HANDLERS[job.kind](job, ports),
-            save=json.dumps,
-            claim_ttl_s=ports.settings.worker_claim_ttl_s,
-            ttl_s=ports.settings.worker_dedupe_ttl_s,
-        )
-    except TimmyError as error:
-        _log.info("playlist job %s (%s): %s", job.interaction_id, job.kind.value, type(error).__name__)
-        _edit(ports, job, _sentence(error.user_message))
-        return
-    except Exception:
-        _log.exception("playlist job %s (%s) failed", job.interaction_id, job.kind.value)
-        try:
-            _edit(ports, job, _sentence(APOLOGY))
-        except Exception:
-            _log.warning("could not apologise for playlist job %s", job.interaction_id)
-        raise
-    if isinstance(outcome, idempotency.Repeat):
-        if outcome.saved is not None:
-            _edit(ports, job, json.loads(outcome.saved))
-        return
-    if job.kind is not JobKind.EXPORT:  # the export's edit carried the file already
-        _edit(ports, job, outcome.value)
+    """Handle one job end to end; its reply and errors as every worker job's (``timmybot.worker.answer``)."""
+    answer(
+        job,
+        ports.rest,
+        lambda: HANDLERS[job.kind](job, ports),
+        what=f"playlist job ({job.kind.value})",
+        apology=APOLOGY,
+        once=Once(ports.store, job.marker, ports.settings.worker_claim_ttl_s, ports.settings.worker_dedupe_ttl_s),
+        send=job.kind is not JobKind.EXPORT,  # the export's own edit carried the file
+    )
 
 
 # ---------------------------------------------------------------------- the jobs
@@ -238,7 +221,7 @@ def _add(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
     first = text.quote(tracks[0].title, text.IN_SENTENCE) if tracks else ""
     what = f"**{first}**" if added == 1 else f"{added} tracks"
     more = f" {left_out} more didn't fit (at most {book.max_tracks} tracks)." if left_out else ""
-    return _sentence(f"Added {what} to {header.shown} ({header.count} tracks).{more}")
+    return sentence(f"Added {what} to {header.shown} ({header.count} tracks).{more}")
 
 
 def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
@@ -266,7 +249,7 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
             else:
                 tracks.append(found)
             if n % PROGRESS_EVERY == 0 and n < len(links):
-                _edit(ports, job, _sentence(f"Importing… Added {len(tracks)}/{len(links)}"))
+                _edit(ports, job, sentence(f"Importing… Added {len(tracks)}/{len(links)}"))
         total = len(links) + beyond
     elif job.query:
         walk = ListWalk.for_queue(playlist_cap=cap, free=cap, page_cap=settings.list_page_cap)
@@ -288,7 +271,7 @@ def _import(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
         notes.append(f"{missing} links found nothing I can play.")
     if walk_note:
         notes.append(walk_note)
-    return _sentence(" ".join(notes))
+    return sentence(" ".join(notes))
 
 
 def check_links(links: list[str], ports: PlaylistPorts) -> None:
@@ -327,7 +310,7 @@ def _export(job: PlaylistJob, ports: PlaylistPorts) -> dict[str, Any]:
     header = ports.book.get(owner, job.name)
     tracks = ports.book.tracks(owner, header)
     data = transfer.export_document(header.name, tracks)
-    body = _sentence(f"{header.shown}: {header.count} tracks. Import the file with /playlist import.")
+    body = sentence(f"{header.shown}: {header.count} tracks. Import the file with /playlist import.")
     ports.rest.edit_original_with_file(job.application_id, job.token, body,
                                        filename=transfer.export_filename(header.name), data=data)  # fmt: skip
     return body
@@ -339,10 +322,6 @@ HANDLERS: dict[JobKind, Callable[[PlaylistJob, PlaylistPorts], dict[str, Any]]] 
     JobKind.IMPORT: _import,
     JobKind.EXPORT: _export,
 }
-
-
-def _sentence(content: str) -> dict[str, Any]:
-    return {"content": content, "embeds": [], "components": []}
 
 
 def _edit(ports: PlaylistPorts, job: PlaylistJob, body: Mapping[str, Any]) -> None:

@@ -10,8 +10,8 @@ A playlist is queued page by page and the message shows progress ("Added 37/50")
 with the first page. Every list is walked within a ``ListWalk`` (``timmybot.library.paging``): the page cap,
 the playlist cap and the queue's free space, asked again before each page; the final message says
 what was left out ("Added 500 of 2,000 from **Road trip**: the queue is full."). Like /play, a job
-runs under ``timmybot.idempotency.run_once`` on its marker: a finished one leaves its last edit,
-which a redelivery repeats, and a failed one releases its claim for Lambda's retry.
+is claimed on its marker (``timmybot.worker.answer``): a finished one leaves its last edit, which a
+redelivery repeats, and a failed one releases its claim for Lambda's retry.
 
 Rendering (``playlist_menu``, ``history_menu``) is pure and cheap: the api's page buttons use it too.
 """
@@ -19,24 +19,23 @@ Rendering (``playlist_menu``, ``history_menu``) is pure and cheap: the api's pag
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from timmybot import idempotency, text
+from timmybot import text
 from timmybot.discord import custom_ids, ui
 from timmybot.discord.types import ButtonStyle, ComponentPayload, ComponentType
-from timmybot.errors import TimmyError, TrackNotFoundError
+from timmybot.errors import TrackNotFoundError
 from timmybot.library import personal
 from timmybot.library.paging import StopReason
 from timmybot.library.personal import Library, PlaylistRef
 from timmybot.models import Track
+from timmybot.worker.answer import Once, answer, sentence
 from timmybot.worker.jobs import PlayJob, envelope_from_dict, envelope_to_dict
 from timmybot.worker.play import (
-    GENERIC_APOLOGY,
     Placement,
     added_body,
     enqueue_tracks,
@@ -58,6 +57,7 @@ JOB_TAG = "personal"  # the ``job`` field that tells the worker this is not a /p
 MENU_PAGE_SIZE = 25  # Discord's limit of options in one select menu
 HISTORY_SHOWN = 25  # 5 rows of 5 buttons: Discord's limit of buttons in one message
 LABEL_MAX = 80  # Discord's limit for button labels
+APOLOGY = "Sorry, something went wrong on my side while doing that. Please try the command again in a moment."
 OPTION_LABEL_MAX = 100
 TITLE_MAX = 90
 
@@ -149,32 +149,15 @@ class PersonalPorts:
 
 
 def run_personal_job(job: PersonalJob, ports: PersonalPorts) -> None:
-    """Handle one personal job end to end; errors as in ``timmybot.worker.play.run_play_job``."""
-    try:
-        outcome = idempotency.run_once(
-            ports.store,
-            job.marker,
-            lambda: HANDLERS[job.kind](job, ports),
-            save=json.dumps,
-            claim_ttl_s=ports.settings.worker_claim_ttl_s,
-            ttl_s=ports.settings.worker_dedupe_ttl_s,
-        )
-    except TimmyError as error:
-        _log.info("personal job %s (%s): %s", job.interaction_id, job.kind.value, type(error).__name__)
-        _edit(ports, job, _sentence(error.user_message))
-        return
-    except Exception:
-        _log.exception("personal job %s (%s) failed", job.interaction_id, job.kind.value)
-        _apologise(ports, job)
-        raise
-    if isinstance(outcome, idempotency.Repeat):
-        if outcome.saved is None:
-            _log.info("personal job %s is being handled by another delivery; leaving it the reply", job.interaction_id)
-            return
-        _log.info("personal job %s was already handled; repeating its reply only", job.interaction_id)
-        _edit(ports, job, json.loads(outcome.saved))
-        return
-    _edit(ports, job, outcome.value)
+    """Handle one personal job end to end; its reply and errors as every worker job's (``timmybot.worker.answer``)."""
+    answer(
+        job,
+        ports.rest,
+        lambda: HANDLERS[job.kind](job, ports),
+        what=f"personal job ({job.kind.value})",
+        apology=APOLOGY,
+        once=Once(ports.store, job.marker, ports.settings.worker_claim_ttl_s, ports.settings.worker_dedupe_ttl_s),
+    )
 
 
 # ---------------------------------------------------------------------- the jobs
@@ -205,7 +188,7 @@ def _playlist(job: PersonalJob, ports: PersonalPorts) -> dict[str, Any]:
         if launch is None:
             launch = start_playback(play_job, placement, store=ports.store, launcher=ports.launcher)
         total = max(expected or 0, len(added))
-        _edit(ports, job, _sentence(f"Adding **{text.quote(name, text.IN_SENTENCE)}**… Added {len(added)}/{total}"))
+        _edit(ports, job, sentence(f"Adding **{text.quote(name, text.IN_SENTENCE)}**… Added {len(added)}/{total}"))
     shown = f"**{text.quote(name, text.IN_SENTENCE)}**"
     if not added or launch is None:
         among = f" among the first {walk.seen:,} I read" if walk.stopped is not None and walk.seen else ""
@@ -379,20 +362,9 @@ def _label(platform: str) -> str:
     return personal.PLATFORM_LABELS.get(platform, platform)
 
 
-def _sentence(text: str) -> dict[str, Any]:
-    return {"content": text, "embeds": [], "components": []}
-
-
 def _opt(value: object) -> str | None:
     return str(value) if isinstance(value, str) and value else None
 
 
 def _edit(ports: PersonalPorts, job: PersonalJob, body: Mapping[str, Any]) -> None:
     ports.rest.edit_original(job.application_id, job.token, body)
-
-
-def _apologise(ports: PersonalPorts, job: PersonalJob) -> None:
-    try:
-        _edit(ports, job, _sentence(GENERIC_APOLOGY.replace("/play", "the command")))
-    except Exception:
-        _log.exception("could not tell interaction %s that its personal job failed", job.interaction_id)

@@ -6,26 +6,26 @@ the same-channel rule, resolves the query, enqueues, asks the launcher for a voi
 the original response.
 
 Idempotent (Lambda async invoke delivers at least once and retries failures twice): entry ids
-derive from the interaction id, so ``append_entries`` adds nothing twice, and the job runs under
-``timmybot.idempotency.run_once`` on its marker: a finished job leaves the reply it sent, which a
-redelivery only repeats; a redelivery while it still runs does nothing (the first one edits); a job
-that failed released its claim, so Lambda's retry runs it again.
+derive from the interaction id, so ``append_entries`` adds nothing twice, and the job is claimed on
+its marker: a finished job leaves the reply it sent, which a redelivery only repeats; a redelivery
+while it still runs does nothing (the first one edits); a job that failed released its claim, so
+Lambda's retry runs it again.
 
 Errors: a domain error (``TimmyError``) becomes its sentence in the original response and the job
 ends normally. Anything else edits the original to a generic apology, is logged with the
-interaction id, and is re-raised so Lambda's retry can run.
+interaction id, and is re-raised so Lambda's retry can run. ``timmybot.worker.answer`` is where
+that flow is written, for every worker job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from timmybot import idempotency, preferences, text, track_cache
+from timmybot import preferences, text, track_cache
 from timmybot.discord import ui
 from timmybot.discord.permissions import (
     POST_REQUIREMENTS,
@@ -44,12 +44,12 @@ from timmybot.errors import (
     PlayingElsewhereError,
     QueueFullError,
     StageChannelError,
-    TimmyError,
     TrackNotFoundError,
 )
 from timmybot.library.paging import ListWalk
 from timmybot.models import GuildRecord, QueueEntry, Track, replay_id, source_label
 from timmybot.sources import QueryKind, classify_query, resolve_query
+from timmybot.worker.answer import Once, answer
 from timmybot.worker.jobs import PlayJob
 
 if TYPE_CHECKING:
@@ -92,33 +92,14 @@ def run_play_job(
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Handle one /play job end to end (see the module docstring for errors and idempotency)."""
-    try:
-        outcome = idempotency.run_once(
-            store,
-            job.marker,
-            lambda: _play(
-                job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock()
-            ),
-            save=json.dumps,
-            claim_ttl_s=settings.worker_claim_ttl_s,
-            ttl_s=settings.worker_dedupe_ttl_s,
-        )
-    except TimmyError as error:
-        _log.info("play job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
-        _edit(rest, job, _sentence(error.user_message))
-        return
-    except Exception:
-        _log.exception("play job %s in guild %s failed", job.interaction_id, job.guild_id)
-        _apologise(rest, job)
-        raise
-    if isinstance(outcome, idempotency.Repeat):
-        if outcome.saved is None:
-            _log.info("play job %s is being handled by another delivery; leaving it the reply", job.interaction_id)
-            return
-        _log.info("play job %s was already handled; repeating its reply only", job.interaction_id)
-        _edit(rest, job, json.loads(outcome.saved))
-        return
-    _edit(rest, job, outcome.value)
+    answer(
+        job,
+        rest,
+        lambda: _play(job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock()),
+        what="play job",
+        apology=GENERIC_APOLOGY,
+        once=Once(store, job.marker, settings.worker_claim_ttl_s, settings.worker_dedupe_ttl_s),
+    )
 
 
 def _play(
@@ -432,18 +413,3 @@ def _playlist_embed(
             {"name": "Requested by", "value": f"<@{job.user_id}>", "inline": True},
         ],
     }
-
-
-def _sentence(text: str) -> dict[str, Any]:
-    return {"content": text, "embeds": []}
-
-
-def _edit(rest: DiscordRest, job: PlayJob, body: Mapping[str, Any]) -> None:
-    rest.edit_original(job.application_id, job.token, body)
-
-
-def _apologise(rest: DiscordRest, job: PlayJob) -> None:
-    try:
-        _edit(rest, job, _sentence(GENERIC_APOLOGY))
-    except Exception:
-        _log.exception("could not tell interaction %s that its play job failed", job.interaction_id)

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 from timmybot import preferences, text
 from timmybot.discord import custom_ids, ui
 from timmybot.discord.types import ComponentPayload, ComponentType
-from timmybot.errors import InvalidInputError, TimmyError
+from timmybot.errors import InvalidInputError
 from timmybot.library.personal import track_digest
 from timmybot.models import Track, source_label
 from timmybot.store.keys import SEARCH_MENU_SK, user_pk
+from timmybot.worker.answer import answer
 from timmybot.worker.jobs import PLACEMENTS, envelope_from_dict, envelope_to_dict
 
 if TYPE_CHECKING:
@@ -182,21 +183,15 @@ def run_search_job(
 ) -> None:
     """Search, rank, save the menu, edit the reply. A domain error becomes its sentence."""
     started = clock()
-    try:
-        body = _search(job, store=store, sources=sources, settings=settings, now=started)
-    except TimmyError as error:
-        _log.info("search job %s in guild %s: %s", job.interaction_id, job.guild_id, type(error).__name__)
-        rest.edit_original(job.application_id, job.token, {"content": error.user_message, "embeds": []})
-        return
-    except Exception:
-        _log.exception("search job %s in guild %s failed", job.interaction_id, job.guild_id)
-        try:
-            rest.edit_original(job.application_id, job.token, {"content": GENERIC_APOLOGY, "embeds": []})
-        except Exception:
-            _log.exception("could not tell interaction %s that its search failed", job.interaction_id)
-        raise
-    rest.edit_original(job.application_id, job.token, body)
-    _log.info("search job %s answered in %.1f s", job.interaction_id, max(0.0, clock() - started))
+    body = answer(
+        job,
+        rest,
+        lambda: _search(job, store=store, sources=sources, settings=settings, now=started),
+        what="search job",
+        apology=GENERIC_APOLOGY,
+    )
+    if body is not None:
+        _log.info("search job %s answered in %.1f s", job.interaction_id, max(0.0, clock() - started))
 
 
 def _search(job: SearchJob, *, store: Store, sources: SourceChain, settings: Settings, now: float) -> dict[str, Any]:
