@@ -827,6 +827,26 @@ class TestRoundTrip:
         assert read.desired.filters == Filters(FilterPreset.BASS_HIGH, 0.75, 3)
         assert (read.desired.volume, read.desired.paused) == (40, True)
 
+    def test_update_settings_changes_the_named_settings_and_keeps_the_others(self, store: Store) -> None:
+        # GIVEN every setting changed from its default
+        every = GuildSettings(
+            dj_role_id="555555555555555555",
+            twenty_four_seven=True,
+            idle_timeout_s=600,
+            vote_skip=False,
+            vote_skip_percent=75,
+            dj_only=True,
+            dj_only_adding=True,
+            lyrics_in_card=True,
+        )
+        store.update_settings(GUILD, **vars(every))
+        assert store.get_guild(GUILD).settings == every
+        # WHEN one is changed, and the DJ role cleared with an explicit None
+        written = store.update_settings(GUILD, vote_skip_percent=60, dj_role_id=None)
+        # THEN those two changed and every other one was kept
+        expected = replace(every, vote_skip_percent=60, dj_role_id=None)
+        assert store.get_guild(GUILD).settings == written.settings == expected
+
     def test_each_write_bumps_the_version(self, store: Store) -> None:
         first = store.update_settings(GUILD, vote_skip=False)
         second = store.set_channels(GUILD, voice_channel_id="1", text_channel_id=None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from timmybot.filters import Filters
 from timmybot.models import Actual, Desired, GuildRecord, GuildSettings, LoopMode, QueuePage
@@ -99,28 +100,18 @@ class Store(QueueOps, LeaseOps, HistoryOps, RecordOps):
         lyrics_in_card: bool | Unset = UNSET,
     ) -> GuildRecord:
         """Change the named settings (the others stay as they are), atomically."""
-
-        def change(settings: GuildSettings) -> GuildSettings:
-            out = settings
-            if not isinstance(dj_role_id, Unset):
-                out = replace(out, dj_role_id=dj_role_id)
-            if not isinstance(twenty_four_seven, Unset):
-                out = replace(out, twenty_four_seven=twenty_four_seven)
-            if not isinstance(idle_timeout_s, Unset):
-                out = replace(out, idle_timeout_s=idle_timeout_s)
-            if not isinstance(vote_skip, Unset):
-                out = replace(out, vote_skip=vote_skip)
-            if not isinstance(vote_skip_percent, Unset):
-                out = replace(out, vote_skip_percent=vote_skip_percent)
-            if not isinstance(dj_only, Unset):
-                out = replace(out, dj_only=dj_only)
-            if not isinstance(dj_only_adding, Unset):
-                out = replace(out, dj_only_adding=dj_only_adding)
-            if not isinstance(lyrics_in_card, Unset):
-                out = replace(out, lyrics_in_card=lyrics_in_card)
-            return out
-
-        return self.update_guild(guild_id, lambda r: r.evolve(settings=change(r.settings)))
+        named: dict[str, Any] = {  # typed field by field in the signature above
+            "dj_role_id": dj_role_id,
+            "twenty_four_seven": twenty_four_seven,
+            "idle_timeout_s": idle_timeout_s,
+            "vote_skip": vote_skip,
+            "vote_skip_percent": vote_skip_percent,
+            "dj_only": dj_only,
+            "dj_only_adding": dj_only_adding,
+            "lyrics_in_card": lyrics_in_card,
+        }
+        changes = {name: value for name, value in named.items() if not isinstance(value, Unset)}
+        return self.update_guild(guild_id, lambda r: r.evolve(settings=replace(r.settings, **changes)))
 
     def set_channels(self, guild_id: str, *, voice_channel_id: str, text_channel_id: str | None) -> GuildRecord:
         return self.update_guild(
