@@ -20,12 +20,11 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import serve_in_thread
-from timmybot import netguard
+from tests.support.loopback import LoopbackHttp
 
 DURATION_TOLERANCE_S = 2.0
 NOT_FOUND = {"code": 404, "name": "TrackNotFound", "message": "Failed to find specified track"}
@@ -84,44 +83,29 @@ class FakeLrclib:
     requests: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
+        self._http: LoopbackHttp | None = None
 
     @property
     def url(self) -> str:
         """The API base, as ``lyrics_api_url`` takes it."""
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api"
+        assert self._http is not None, "start the fake first"
+        return f"{self._http.origin}/api"
 
     def paths(self) -> list[str]:
         return [path for path, _params, _agent in self.requests]
 
     def __enter__(self) -> FakeLrclib:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        serve_in_thread(self._server, "fake-lrclib")
-        netguard.configure(allow=[self.allowance])  # the network guard lets this fake through
+        self._http = LoopbackHttp("fake-lrclib", get=self._get).start()
         return self
 
     @property
     def allowance(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        assert self._http is not None, "start the fake first"
+        return self._http.allowance
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            netguard.revoke(self.allowance)
-            self._server.shutdown()
-            self._server.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     # ------------------------------------------------------------------ the API
     def _get(self, handler: BaseHTTPRequestHandler) -> None:

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import serve_in_thread
-from timmybot import netguard
+from tests.support.loopback import LoopbackHttp
 
 APP_TOKEN = "fake-spotify-app-token-0123456789"
 
@@ -76,8 +74,7 @@ class FakeSpotifyApi:
     requests: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackHttp | None = None
 
     # -- set-up ------------------------------------------------------------------------------------
     def add_track(self, track: dict[str, Any]) -> None:
@@ -101,9 +98,8 @@ class FakeSpotifyApi:
     # -- addresses ---------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._http is not None, "start the fake first"
+        return self._http.origin
 
     @property
     def api_url(self) -> str:
@@ -114,28 +110,12 @@ class FakeSpotifyApi:
         return f"{self.base_url}/api/token"
 
     def __enter__(self) -> FakeSpotifyApi:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-            def do_POST(self) -> None:
-                fake._post(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = serve_in_thread(self._server, "fake-spotify")
-        netguard.configure(allow=[self.base_url])  # the network guard lets this fake through
+        self._http = LoopbackHttp("fake-spotify", get=self._get, post=self._post).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            netguard.revoke(self.base_url)
-            self._server.shutdown()
-            self._server.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     # -- handlers ----------------------------------------------------------------------------------
     def _post(self, handler: BaseHTTPRequestHandler) -> None:

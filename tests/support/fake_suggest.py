@@ -15,12 +15,10 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import serve_in_thread
-from timmybot import netguard
+from tests.support.loopback import LoopbackHttp
 
 LATIN1_LANGUAGES = frozenset({"de", "fr", "es", "pt"})
 
@@ -34,40 +32,21 @@ class FakeSuggestions:
     release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
+        self._http: LoopbackHttp | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/complete/search"
+        assert self._http is not None, "start the fake first"
+        return f"{self._http.origin}/complete/search"
 
     def __enter__(self) -> FakeSuggestions:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        serve_in_thread(self._server, "fake-suggest")
-        netguard.configure(allow=[self._allowance()])  # the network guard lets this fake through
+        self._http = LoopbackHttp("fake-suggest", get=self._get).start()
         return self
-
-    def _allowance(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        if self._server is not None:
-            netguard.revoke(self._allowance())
-            self._server.shutdown()
-            self._server.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)

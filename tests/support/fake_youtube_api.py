@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import serve_in_thread
+from tests.support.loopback import LoopbackHttp
 from tests.support.sources import LoopbackSite, _from_config
-from timmybot import netguard
 from timmybot.errors import TrackNotFoundError
 from timmybot.models import Track
 from timmybot.sources import SourceSettings
@@ -70,7 +69,7 @@ class FakeYouTubeApi:
     loop_token: bool = False
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
+        self._http: LoopbackHttp | None = None
 
     def add_videos(self, *items: dict[str, Any]) -> list[str]:
         for item in items:
@@ -84,34 +83,16 @@ class FakeYouTubeApi:
 
     @property
     def api_url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/youtube/v3"
+        assert self._http is not None, "start the fake first"
+        return f"{self._http.origin}/youtube/v3"
 
     def __enter__(self) -> FakeYouTubeApi:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                fake._get(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        serve_in_thread(self._server, "fake-youtube")
-        netguard.configure(allow=[self._allowance()])  # the network guard lets this fake through
+        self._http = LoopbackHttp("fake-youtube", get=self._get).start()
         return self
 
-    def _allowance(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            netguard.revoke(self._allowance())
-            self._server.shutdown()
-            self._server.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)

@@ -25,12 +25,11 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.emulator.tls import TlsMaterial
-from tests.support.loopback import serve_in_thread
-from timmybot import netguard
+from tests.support.loopback import LoopbackHttp
 
 #: The innertube client yt-dlp's player request uses against the fake.
 PLAYER_CLIENT = "visionos"
@@ -152,30 +151,21 @@ class FakeYouTubeMusic:
         self.ca_file = tls.ca_file
         self._tls = tls.server_context()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._allowance = ""
+        self._http: LoopbackHttp | None = None
 
     def __enter__(self) -> FakeYouTubeMusic:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
-        server.socket = self._tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        serve_in_thread(server, "FakeYouTubeMusic")
-        self._allowance = f"127.0.0.1:{self.port}"
-        netguard.configure(allow=[self._allowance])
+        self._http = LoopbackHttp("FakeYouTubeMusic", get=self._get, post=self._post, tls=self._tls).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        netguard.revoke(self._allowance)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start the fake first"
-        return int(self._server.server_address[1])
+        assert self._http is not None, "start the fake first"
+        return self._http.port
 
     def ydl_factory(self, options: dict[str, Any]) -> Any:
         """A real ``YoutubeDL`` with our options, its innertube calls sent here (see the module doc)."""
@@ -220,34 +210,25 @@ class FakeYouTubeMusic:
         with self._lock:
             self.calls.append(call)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
+    def _post(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length) or b"{}")
+        prefix = "/youtubei/v1/"
+        if path.startswith(prefix):
+            status, answer = self._answer(path[len(prefix) :], body)
+        else:
+            status, answer = 404, {}
+        data = json.dumps(answer).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=UTF-8")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                path = self.path.split("?", 1)[0]
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                prefix = "/youtubei/v1/"
-                if path.startswith(prefix):
-                    status, answer = owner._answer(path[len(prefix) :], body)
-                else:
-                    status, answer = 404, {}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                # Nothing but the API is served: a watch page or player JS asked for here is a failure.
-                owner._record(ApiCall("GET " + self.path.split("?", 1)[0], None, None))
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        return Handler
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
+        # Nothing but the API is served: a watch page or player JS asked for here is a failure.
+        self._record(ApiCall("GET " + handler.path.split("?", 1)[0], None, None))
+        handler.send_response(404)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()

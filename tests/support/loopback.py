@@ -1,5 +1,8 @@
 """Running the loopback fakes' HTTP servers: one way, with a short shutdown poll.
 
+``LoopbackHttp`` is the server every fake of an HTTP API uses: a free port on 127.0.0.1, its
+answers by method, optional TLS, and the network guard's allowance while it runs.
+
 ``socketserver``'s ``serve_forever`` polls for shutdown every 0.5 s by default, so each fake's
 ``stop()`` used to cost up to half a second of teardown in every test that started one. The fakes
 serve in a daemon thread through ``serve_in_thread``; their ``stop()`` then returns within one poll.
@@ -8,7 +11,13 @@ serve in a daemon thread through ``serve_in_thread``; their ``stop()`` then retu
 from __future__ import annotations
 
 import socketserver
+import ssl
 import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from timmybot import netguard
 
 POLL_INTERVAL_S = 0.02
 
@@ -20,3 +29,45 @@ def serve_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thr
     )
     thread.start()
     return thread
+
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+class LoopbackHttp:
+    """A fake's HTTP server on 127.0.0.1, on a free port: ``get`` and ``post`` answer the requests
+    of their method (the others get 501), TLS with ``tls``. While it runs, the network guard lets
+    connections to it through; ``stop`` withdraws that again.
+
+    Every loopback fake of an HTTP API serves through this, so each one is only its answers."""
+
+    def __init__(
+        self, name: str, *, get: Answer | None = None, post: Answer | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        answers = {"do_GET": get, "do_POST": post}
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        for method, answer in answers.items():
+            if answer is not None:
+                setattr(Handler, method, lambda handler, answer=answer: answer(handler))
+        self._name = name
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.port = int(self._server.server_address[1])
+        self.allowance = f"127.0.0.1:{self.port}"
+        self.origin = f"{'https' if tls is not None else 'http'}://127.0.0.1:{self.port}"
+
+    def start(self) -> LoopbackHttp:
+        serve_in_thread(self._server, self._name)
+        netguard.configure(allow=[self.allowance])
+        return self
+
+    def stop(self) -> None:
+        netguard.revoke(self.allowance)
+        self._server.shutdown()
+        self._server.server_close()
