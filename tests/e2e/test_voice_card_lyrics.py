@@ -11,17 +11,15 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.emulator.records import MessageRecord
 from tests.support.fake_lrclib import FakeLrclib, record
-from tests.support.media import MediaServer
-from tests.support.voice_stack import VoiceStack
+from tests.support.voice_stack import VoiceStack, cards
 from timmybot.lyrics import service
 from timmybot.store.keys import LYRICS_SK, lyrics_pk
 
@@ -44,23 +42,8 @@ def lrclib() -> Iterator[FakeLrclib]:
 
 
 @pytest.fixture
-def stack(
-    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path, lrclib: FakeLrclib
-) -> Iterator[VoiceStack]:
-    voice_stack = VoiceStack(
-        emulator,
-        media_server,
-        tmp_path,
-        TIMMYBOT_CARD_MIN_EDIT_S=str(MIN_EDIT_S),
-        TIMMYBOT_LYRICS_API_URL=lrclib.url,
-    )
-    yield voice_stack
-    voice_stack.close()
-
-
-def _cards(emulator: DiscordEmulator, guild: GuildHandle, since: float = 0.0) -> list[MessageRecord]:
-    assert guild.text_channel_id is not None
-    return [m for m in emulator.messages(guild.text_channel_id) if m.time >= since and m.embeds]
+def stack(make_stack: Callable[..., VoiceStack], lrclib: FakeLrclib) -> VoiceStack:
+    return make_stack(TIMMYBOT_CARD_MIN_EDIT_S=str(MIN_EDIT_S), TIMMYBOT_LYRICS_API_URL=lrclib.url)
 
 
 def _lyrics(card: MessageRecord) -> tuple[float, int] | None:
@@ -73,15 +56,6 @@ def _lyrics(card: MessageRecord) -> tuple[float, int] | None:
     current = _CURRENT.search(field["value"])
     assert current is not None, field["value"]
     return int(progress.group(1)) * 60 + int(progress.group(2)), int(current.group(1))
-
-
-def _wait(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_paused(
@@ -101,8 +75,8 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
     stack.launch(gid)
 
     # WHEN it plays
-    _wait(lambda: any(m.action == "create" for m in _cards(emulator, guild)), timeout=20)
-    _wait(lambda: any(_lyrics(m) for m in _cards(emulator, guild)), timeout=10)
+    emulator.wait_for(lambda: any(m.action == "create" for m in cards(emulator, guild)), timeout=20)
+    emulator.wait_for(lambda: any(_lyrics(m) for m in cards(emulator, guild)), timeout=10)
     time.sleep(LINE_S * 3 + 0.5)
 
     # THEN the task found the lyrics by signature and cached them for the next reader
@@ -111,22 +85,22 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
     cached = stack.store.get_record(lyrics_pk(service.track_digest(track)), LYRICS_SK)
     assert cached is not None and cached["in_time"] is True
     # AND the card moved with the lines, each showing the line at its position ±1
-    cards = _cards(emulator, guild)
-    shown = [(m, found) for m in cards if (found := _lyrics(m)) is not None]
+    posted = cards(emulator, guild)
+    shown = [(m, found) for m in posted if (found := _lyrics(m)) is not None]
     assert len({line for _m, (_p, line) in shown}) >= 3, [found for _m, found in shown]
     for _card, (position_s, line) in shown:
         assert abs(line - int(position_s // LINE_S)) <= 1, (position_s, line)
     # AND never two card writes within the minimum interval
-    times = [m.time for m in cards]
+    times = [m.time for m in posted]
     assert min(b - a for a, b in itertools.pairwise(times)) >= MIN_EDIT_S - 0.05, times
 
     # A 429 on a lyrics edit: retried after retry_after, and nothing sent in between
-    created = next(m for m in cards if m.action == "create")
+    created = next(m for m in posted if m.action == "create")
     path = f"/channels/{created.channel_id}/messages/{created.message_id}"
     emulator.rate_limit("PATCH", path, times=1, retry_after=1.5)
-    _wait(lambda: any(r.status == 429 for r in emulator.requests("PATCH", path)), timeout=LINE_S * 3)
+    emulator.wait_for(lambda: any(r.status == 429 for r in emulator.requests("PATCH", path)), timeout=LINE_S * 3)
     limited = next(r for r in emulator.requests("PATCH", path) if r.status == 429)
-    _wait(lambda: any(r.status == 200 and r.time > limited.time for r in emulator.requests("PATCH", path)))
+    emulator.wait_for(lambda: any(r.status == 200 and r.time > limited.time for r in emulator.requests("PATCH", path)))
     retried = next(r for r in emulator.requests("PATCH", path) if r.status == 200 and r.time > limited.time)
     assert retried.time - limited.time >= 1.5 - 0.05
     assert [r for r in emulator.requests("PATCH", path) if limited.time < r.time < retried.time] == []
@@ -134,7 +108,7 @@ def test_the_card_follows_the_synced_lines_within_the_edit_cap_and_rests_while_p
     # PAUSED: one edit for the change, then no lyric edits although the lines would move on
     stack.store.pause(gid)
     paused_at = time.monotonic()
-    _wait(lambda: stack.record(gid).actual.paused)
+    emulator.wait_for(lambda: stack.record(gid).actual.paused)
     time.sleep(LINE_S * 2 + 0.5)
-    assert len(_cards(emulator, guild, since=paused_at)) <= 1
+    assert len(cards(emulator, guild, since=paused_at)) <= 1
     assert emulator.refused_bodies() == []

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.support.audio import AudioAnalysis, analyse
 from tests.support.dave_checks import privacy_code_problems
-from tests.support.emulator import DiscordEmulator, RtpPacket
+from tests.support.emulator import DiscordEmulator, GuildHandle, RtpPacket
+from tests.support.emulator.records import MessageRecord
 from tests.support.media import MediaServer, sweep_file, tone_file
 from timmybot import netguard
 from timmybot.config import Settings
@@ -226,6 +227,19 @@ class VoiceStack:
 
     def packets(self, guild_id: str, *, since: float, until: float | None = None) -> list[RtpPacket]:
         return self.emulator.packets(int(guild_id), since=since, until=until)
+
+
+def cards(
+    emulator: DiscordEmulator, guild: GuildHandle, since: float = 0.0, *, deletes: bool = False
+) -> list[MessageRecord]:
+    """The now-playing card's messages in ``guild``'s text channel since ``since``, oldest first: each
+    create and edit with an embed, and with ``deletes`` each deletion too."""
+    assert guild.text_channel_id is not None
+    return [
+        m
+        for m in emulator.messages(guild.text_channel_id)
+        if m.time >= since and (m.embeds or (deletes and m.action == "delete"))
+    ]
 
 
 def env_for(settings: Mapping[str, Any]) -> dict[str, str]:
