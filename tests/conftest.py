@@ -22,6 +22,14 @@ for _name in [n for n in os.environ if n.startswith("TIMMYBOT_") or n == "AWS_PR
     del os.environ[_name]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every botocore session of a test process (each xdist worker runs this) shares one parse of
+    botocore's data files, as moto's mock_aws makes each client a new session."""
+    from tests.support import botocore_cache  # noqa: PLC0415 - after the credentials above
+
+    botocore_cache.install()
+
+
 @pytest.fixture(autouse=True)
 def _no_timmybot_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no TIMMYBOT_* variables; tests set what they need."""
