@@ -212,12 +212,13 @@ def test_a_half_open_trial_failing_on_one_track_hands_the_trial_on(records: Reco
 
 def test_the_evidence_stays_bounded_however_many_guilds_fail(records: RecordStore, clock: FakeClock) -> None:
     breaker = CircuitBreaker(records, threshold=5, cooldown_s=300, spread=SpreadRule(tracks=500), clock=clock)
-    for n in range(120):
+    failures = MAX_EVIDENCE + 12  # a dozen past the bound: each one past it pushes the oldest out
+    for n in range(failures):
         breaker.record_track_failure("youtube", "error", track=f"t{n}", guild=f"g{n}")
     evidence = breaker.snapshot("youtube").evidence
     assert len(evidence) == MAX_EVIDENCE
     # AND the newest are the ones kept, with no track key in clear
-    assert {entry.guild for entry in evidence} == {f"g{n}" for n in range(120 - MAX_EVIDENCE, 120)}
+    assert {entry.guild for entry in evidence} == {f"g{n}" for n in range(failures - MAX_EVIDENCE, failures)}
     assert not any(entry.track.startswith("t") and entry.track[1:].isdigit() for entry in evidence)
 
 

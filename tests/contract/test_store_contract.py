@@ -100,17 +100,18 @@ def fetchable_ids(store: Store, guild_id: str, ids: Sequence[str]) -> list[str]:
 
 # ---------------------------------------------------------------------- concurrency of appends
 class TestConcurrentAppends:
-    def test_fifty_threads_appending_one_entry_each_all_land_exactly_once(self, store: Store) -> None:
+    def test_thirty_threads_appending_one_entry_each_all_land_exactly_once(self, store: Store) -> None:
         # GIVEN another guild with a queue of its own
         fill(store, OTHER_GUILD, ["other-1", "other-2"])
         before_other = store.get_guild(OTHER_GUILD)
 
-        # WHEN 50 threads each append one entry to the same guild at the same moment
-        run_together(50, lambda i: store.append_entries(GUILD, [entry(f"t{i}")], cap=CAP))
+        # WHEN 30 threads each append one entry to the same guild at the same moment (on moto every
+        # conflict costs a read and a write of the whole record, so the work grows with the square)
+        run_together(30, lambda i: store.append_entries(GUILD, [entry(f"t{i}")], cap=CAP))
 
         # THEN every entry is queued exactly once and can be fetched
         queue = store.get_guild(GUILD).queue
-        assert Counter(queue) == Counter(f"t{i}" for i in range(50))
+        assert Counter(queue) == Counter(f"t{i}" for i in range(30))
         assert sorted(fetchable_ids(store, GUILD, queue)) == sorted(queue)
         # AND the other guild is untouched
         assert store.get_guild(OTHER_GUILD) == before_other
@@ -1359,23 +1360,23 @@ class TestQueueTotals:
         )
 
     def test_totals_stay_exact_under_concurrent_appends_and_removes(self, store: Store) -> None:
-        # GIVEN a queue of 40 entries of different lengths
-        store.append_entries(GUILD, [entry(f"base{i}", duration_s=i + 1) for i in range(40)], cap=CAP)
+        # GIVEN a queue of 20 entries of different lengths
+        store.append_entries(GUILD, [entry(f"base{i}", duration_s=i + 1) for i in range(20)], cap=CAP)
 
-        # WHEN 12 threads append (some of unknown length) while 12 remove the head, all at once
+        # WHEN 8 threads append (some of unknown length) while 8 remove the head, all at once
         def work(i: int) -> object:
             if i % 2:
                 return store.append_entries(GUILD, [entry(f"new{i}-{n}", duration_s=None if n else 100 + i)
                                                     for n in range(3)], cap=CAP)  # fmt: skip
             return store.remove_at(GUILD, 1)
 
-        run_together(24, work)
+        run_together(16, work)
 
         # THEN the stored totals are those of the entries that are queued
         totals = store.get_guild(GUILD).queue_totals
         assert totals is not None
         assert (totals.count, totals.duration_s, totals.unknown) == durations_of(store)
-        assert totals.count == 40 - 12 + 12 * 3
+        assert totals.count == 20 - 8 + 8 * 3
 
     def test_concurrent_shuffles_moves_and_appends_keep_them_too(self, store: Store) -> None:
         fill(store, GUILD, [f"b{i}" for i in range(20)])
