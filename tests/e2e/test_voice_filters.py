@@ -301,9 +301,18 @@ def test_a_filter_changed_while_the_next_track_is_open_plays_on_the_next_track(v
     # THEN the next track, opened before the change, is heard with it (440 Hz as 550 Hz), and it
     # followed the first with no gap: it was the open one, switched to inside the audio source
     assert _hz(voice.listen()) == pytest.approx(550, rel=0.02)
-    heard = [p.time for p in voice.stack.packets(voice.gid, since=settled) if not p.is_silence]
+    heard = [p for p in voice.stack.packets(voice.gid, since=settled) if not p.is_silence]
     voice.set(Filters(), settle=0)
-    assert len(heard) > 50 and max(np.diff(heard)) <= 0.060, max(np.diff(heard))
+    assert len(heard) > 50
+    # The switch is the first 100 ms window of the next track's 550 Hz (the first track plays at
+    # 660 Hz x 1.25 = 825 Hz). A cold open there (FFmpeg started, the stream fetched) would hold the
+    # sender for a few hundred ms; the open one keeps the 20 ms pacing. Only the packets around the
+    # switch are judged: a loaded test machine may stall any sender for a moment elsewhere.
+    spans = windows(heard, frames=5)
+    switch = 5 * next(k for k, w in enumerate(spans) if w.hz == pytest.approx(550, rel=0.03))
+    assert switch > 0, spans  # the first track was heard before it
+    around = [p.time for p in heard[max(0, switch - 10) : switch + 10]]
+    assert max(np.diff(around)) <= 0.060, (max(np.diff(around)), spans)
 
 
 def test_the_filter_still_applies_after_a_sigterm_and_a_relaunch(voice: Voice) -> None:
