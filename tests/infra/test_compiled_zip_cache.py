@@ -20,7 +20,9 @@ def _zip(path: Path, name: str, modules: dict[str, str]) -> Path:
     out = path / name
     with zipfile.ZipFile(out, "w") as archive:
         for module, source in modules.items():
-            archive.writestr(module, source)
+            # A fixed time: writestr stamps the current one, so two zips of the same modules made in
+            # different 2-second steps would differ in their bytes (and miss the cache)
+            archive.writestr(zipfile.ZipInfo(module, date_time=(2026, 1, 1, 0, 0, 0)), source)
     return out
 
 
