@@ -16,7 +16,6 @@ each call.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackHttp
+from tests.support.loopback import LoopbackHttp, send_json
 
 DURATION_TOLERANCE_S = 2.0
 NOT_FOUND = {"code": 404, "name": "TrackNotFound", "message": "Failed to find specified track"}
@@ -113,7 +112,7 @@ class FakeLrclib:
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.requests.append((parts.path, params, handler.headers.get("User-Agent", "")))
         if self.mode == "failing":
-            self._send(handler, 500, {"code": 500, "name": "InternalError", "message": "boom"})
+            send_json(handler, 500, {"code": 500, "name": "InternalError", "message": "boom"})
         elif self.mode == "redirecting" and parts.path != "/elsewhere":
             handler.send_response(302)
             handler.send_header("Location", f"{self.url.removesuffix('/api')}/elsewhere")
@@ -121,14 +120,14 @@ class FakeLrclib:
             handler.end_headers()
         elif parts.path == "/api/get":
             found = self._by_signature(params)
-            self._send(handler, 200, found) if found is not None else self._send(handler, 404, NOT_FOUND)
+            send_json(handler, 200, found) if found is not None else send_json(handler, 404, NOT_FOUND)
         elif parts.path == "/api/search":
             if not params.get("q") and not params.get("track_name"):
-                self._send(handler, 400, {"code": 400, "name": "QueryParamsError", "message": "q or track_name"})
+                send_json(handler, 400, {"code": 400, "name": "QueryParamsError", "message": "q or track_name"})
                 return
-            self._send(handler, 200, self._search(params))
+            send_json(handler, 200, self._search(params))
         else:
-            self._send(handler, 404, {"code": 404, "name": "NotFound", "message": "no such route"})
+            send_json(handler, 404, {"code": 404, "name": "NotFound", "message": "no such route"})
 
     def _by_signature(self, params: dict[str, str]) -> dict[str, Any] | None:
         try:
@@ -160,15 +159,3 @@ class FakeLrclib:
             if all(f" {word} " in f" {every if key == '*' else _fold(str(item[key]))} " for key, word in wanted):
                 found.append(item)
         return found
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(raw)))
-            handler.end_headers()
-            handler.wfile.write(raw)
-        except OSError:
-            return

@@ -20,13 +20,12 @@ same page (a broken or hostile server). ``requests`` records (method, path, toke
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackHttp
+from tests.support.loopback import LoopbackHttp, send_json
 
 APP_TOKEN = "fake-spotify-app-token-0123456789"
 
@@ -123,13 +122,13 @@ class FakeSpotifyApi:
         form = parse_qs(handler.rfile.read(length).decode())
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         if urlsplit(handler.path).path != "/api/token":
-            return _send(handler, 404, {"error": "not found"})
+            return send_json(handler, 404, {"error": "not found"})
         self.requests.append(("POST", "/api/token", "basic"))
         if handler.headers.get("Authorization") != f"Basic {expected}":
-            return _send(handler, 401, {"error": "invalid_client"})
+            return send_json(handler, 401, {"error": "invalid_client"})
         if form.get("grant_type") != ["client_credentials"]:
-            return _send(handler, 400, {"error": "unsupported_grant_type"})
-        return _send(handler, 200, {"access_token": APP_TOKEN, "token_type": "Bearer", "expires_in": 3600})
+            return send_json(handler, 400, {"error": "unsupported_grant_type"})
+        return send_json(handler, 200, {"access_token": APP_TOKEN, "token_type": "Bearer", "expires_in": 3600})
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
@@ -140,7 +139,7 @@ class FakeSpotifyApi:
         kind = "app" if token == APP_TOKEN else "user" if user is not None else "none"
         self.requests.append(("GET", parts.path, kind))
         if kind == "none":
-            return _send(handler, 401, {"error": {"status": 401, "message": "Invalid access token"}})
+            return send_json(handler, 401, {"error": {"status": 401, "message": "Invalid access token"}})
         segments = parts.path.strip("/").split("/")
         if segments[:1] != ["v1"]:
             return _not_found(handler)
@@ -148,34 +147,34 @@ class FakeSpotifyApi:
         base = f"{self.api_url}/{'/'.join(route)}"
         match route:
             case ["tracks", track_id] if track_id in self.tracks:
-                return _send(handler, 200, self.tracks[track_id])
+                return send_json(handler, 200, self.tracks[track_id])
             case ["albums", album_id] if album_id in self.albums:
                 name, tracks = self.albums[album_id]
                 simplified = [{k: v for k, v in t.items() if k not in ("album", "external_ids")} for t in tracks]
                 page = self._page(simplified, {"limit": "50", "offset": "0"}, f"{base}/tracks", wrap=None)
-                return _send(handler, 200, {"id": album_id, "name": name, "images": [], "tracks": page})
+                return send_json(handler, 200, {"id": album_id, "name": name, "images": [], "tracks": page})
             case ["albums", album_id, "tracks"] if album_id in self.albums:
                 simplified = [{k: v for k, v in t.items() if k not in ("album", "external_ids")}
                               for t in self.albums[album_id][1]]  # fmt: skip
-                return _send(handler, 200, self._page(simplified, query, base, wrap=None))
+                return send_json(handler, 200, self._page(simplified, query, base, wrap=None))
             case ["playlists", playlist_id, "items"] if playlist_id in self.playlists and self.items_endpoint:
-                return _send(handler, 200, self._page(self.playlists[playlist_id][1], query, base, wrap="item"))
+                return send_json(handler, 200, self._page(self.playlists[playlist_id][1], query, base, wrap="item"))
             case ["playlists", playlist_id, "tracks"] if playlist_id in self.playlists:
-                return _send(handler, 200, self._page(self.playlists[playlist_id][1], query, base, wrap="track"))
+                return send_json(handler, 200, self._page(self.playlists[playlist_id][1], query, base, wrap="track"))
             case ["me", *_] if user is None:
-                return _send(handler, 401, {"error": {"status": 401, "message": "This request needs a user token"}})
+                return send_json(handler, 401, {"error": {"status": 401, "message": "This request needs a user token"}})
             case ["me", "tracks"] if user is not None:
-                return _send(handler, 200, self._page(user.saved, query, base, wrap="track"))
+                return send_json(handler, 200, self._page(user.saved, query, base, wrap="track"))
             case ["me", "player", "recently-played"] if user is not None:
                 items = [{"track": t, "played_at": "2026-11-01T10:00:00Z"} for t in user.recent]
                 limit = int(query.get("limit", "20"))
-                return _send(handler, 200, {"items": items[:limit], "next": None})
+                return send_json(handler, 200, {"items": items[:limit], "next": None})
             case ["me", "playlists"] if user is not None:
                 listed = [
                     {"id": pid, "name": self.playlists[pid][0], "items": {"total": len(self.playlists[pid][1])}}
                     for pid in user.playlists
                 ]
-                return _send(handler, 200, self._page(listed, query, base, wrap=None))
+                return send_json(handler, 200, self._page(listed, query, base, wrap=None))
         return _not_found(handler)
 
     def _page(
@@ -200,13 +199,4 @@ class FakeSpotifyApi:
 
 
 def _not_found(handler: BaseHTTPRequestHandler) -> None:
-    _send(handler, 404, {"error": {"status": 404, "message": "Resource not found"}})
-
-
-def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-    raw = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(raw)))
-    handler.end_headers()
-    handler.wfile.write(raw)
+    send_json(handler, 404, {"error": {"status": 404, "message": "Resource not found"}})

@@ -17,14 +17,13 @@ seed, in order and wrapping round, as a YouTube mix lists videos related to its 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackHttp
+from tests.support.loopback import LoopbackHttp, send_json
 from tests.support.sources import LoopbackSite, _from_config
 from timmybot.errors import TrackNotFoundError
 from timmybot.models import Track
@@ -111,23 +110,23 @@ class FakeYouTubeApi:
                 {"id": pid, "snippet": {"title": title}, "contentDetails": {"itemCount": len(ids)}}
                 for pid, title, ids in user.playlists
             ]
-            return _send(handler, self._page(rows, query))
+            return send_json(handler, 200, self._page(rows, query))
         if path == "channels" and query.get("mine") == "true" and query.get("part") == "snippet":
             if self.channels_status is not None:
                 return _error(handler, self.channels_status, "backendError", "Backend Error")
             items = [] if user.channel_title is None else [{"id": "UCfake", "snippet": {"title": user.channel_title}}]
-            return _send(handler, {"kind": "youtube#channelListResponse", "items": items})
+            return send_json(handler, 200, {"kind": "youtube#channelListResponse", "items": items})
         if path == "playlistItems":
             found = next((ids for pid, _, ids in user.playlists if pid == query.get("playlistId")), None)
             if found is None:
                 return _error(handler, 404, "playlistNotFound", "The playlist cannot be found.")
             rows = [{"contentDetails": {"videoId": vid}, "snippet": {"title": "?"}} for vid in found]
-            return _send(handler, self._page(rows, query))
+            return send_json(handler, 200, self._page(rows, query))
         if path == "videos" and query.get("myRating") == "like":
-            return _send(handler, self._page([self.videos[v] for v in user.liked], query))
+            return send_json(handler, 200, self._page([self.videos[v] for v in user.liked], query))
         if path == "videos" and "id" in query:
             ids = query["id"].split(",")
-            return _send(handler, {"items": [self.videos[v] for v in ids if v in self.videos]})
+            return send_json(handler, 200, {"items": [self.videos[v] for v in ids if v in self.videos]})
         return _error(handler, 400, "badRequest", "Unsupported request.")
 
     def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
@@ -141,17 +140,8 @@ class FakeYouTubeApi:
         return body
 
 
-def _send(handler: BaseHTTPRequestHandler, body: Any, status: int = 200) -> None:
-    raw = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(raw)))
-    handler.end_headers()
-    handler.wfile.write(raw)
-
-
 def _error(handler: BaseHTTPRequestHandler, status: int, reason: str, message: str) -> None:
-    _send(handler, {"error": {"code": status, "message": message, "errors": [{"reason": reason}]}}, status)
+    send_json(handler, status, {"error": {"code": status, "message": message, "errors": [{"reason": reason}]}})
 
 
 # ---------------------------------------------------------------------- a loopback site with mixes

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.emulator.tls import TlsMaterial
-from tests.support.loopback import LoopbackHttp
+from tests.support.loopback import LoopbackHttp, send_json
 
 #: The innertube client yt-dlp's player request uses against the fake.
 PLAYER_CLIENT = "visionos"
@@ -219,12 +219,7 @@ class FakeYouTubeMusic:
             status, answer = self._answer(path[len(prefix) :], body)
         else:
             status, answer = 404, {}
-        data = json.dumps(answer).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json; charset=UTF-8")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, status, answer, content_type="application/json; charset=UTF-8")
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         # Nothing but the API is served: a watch page or player JS asked for here is a failure.

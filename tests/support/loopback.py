@@ -10,6 +10,7 @@ serve in a daemon thread through ``serve_in_thread``; their ``stop()`` then retu
 
 from __future__ import annotations
 
+import json
 import socketserver
 import ssl
 import threading
@@ -71,3 +72,18 @@ class LoopbackHttp:
         netguard.revoke(self.allowance)
         self._server.shutdown()
         self._server.server_close()
+
+
+def send_json(
+    handler: BaseHTTPRequestHandler, status: int, body: Any, *, content_type: str = "application/json"
+) -> None:
+    """Answer ``handler`` with ``body`` as JSON (UTF-8); a client that stopped waiting is no error."""
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+    except OSError:
+        return

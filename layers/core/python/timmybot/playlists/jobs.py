@@ -157,7 +157,7 @@ def run_playlist_job(job: PlaylistJob, ports: PlaylistPorts) -> None:
         lambda: HANDLERS[job.kind](job, ports),
         what=f"playlist job ({job.kind.value})",
         apology=APOLOGY,
-        once=Once(ports.store, job.marker, ports.settings.worker_claim_ttl_s, ports.settings.worker_dedupe_ttl_s),
+        once=Once.for_worker(ports.store, job.marker, ports.settings),
         send=job.kind is not JobKind.EXPORT,  # the export's own edit carried the file
     )
 

@@ -27,6 +27,7 @@ from timmybot import idempotency
 from timmybot.errors import TimmyError
 
 if TYPE_CHECKING:
+    from timmybot.config import Settings
     from timmybot.discord.rest import DiscordRest
     from timmybot.store.base import Store
     from timmybot.worker.jobs import InteractionJob
@@ -44,6 +45,11 @@ class Once:
     marker: str
     claim_ttl_s: float
     ttl_s: float
+
+    @classmethod
+    def for_worker(cls, store: Store, marker: str, settings: Settings) -> Once:
+        """The worker's claim on ``marker``: held ``worker_claim_ttl_s``, its reply kept ``worker_dedupe_ttl_s``."""
+        return cls(store, marker, settings.worker_claim_ttl_s, settings.worker_dedupe_ttl_s)
 
 
 def sentence(content: str) -> Body:

@@ -156,7 +156,7 @@ def run_personal_job(job: PersonalJob, ports: PersonalPorts) -> None:
         lambda: HANDLERS[job.kind](job, ports),
         what=f"personal job ({job.kind.value})",
         apology=APOLOGY,
-        once=Once(ports.store, job.marker, ports.settings.worker_claim_ttl_s, ports.settings.worker_dedupe_ttl_s),
+        once=Once.for_worker(ports.store, job.marker, ports.settings),
     )
 
 

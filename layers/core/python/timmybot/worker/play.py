@@ -98,7 +98,7 @@ def run_play_job(
         lambda: _play(job, store=store, rest=rest, launcher=launcher, sources=sources, settings=settings, now=clock()),
         what="play job",
         apology=GENERIC_APOLOGY,
-        once=Once(store, job.marker, settings.worker_claim_ttl_s, settings.worker_dedupe_ttl_s),
+        once=Once.for_worker(store, job.marker, settings),
     )
 
 
