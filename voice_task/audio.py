@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import discord
@@ -43,13 +44,23 @@ STDERR_TAIL_BYTES = 4096
 FRAME_MS = 20
 #: A stream that stops this close to the track's end has simply ended (lengths are rounded).
 EARLY_END_TOLERANCE_MS = 3000
+#: How long an empty write to ``StderrTail`` waits: the stderr reader's pace once FFmpeg has exited.
+EOF_PAUSE_S = 0.1
 #: The one frame DAVE passes through unencrypted; sent while the call cannot encrypt yet.
 OPUS_SILENCE = b"\xf8\xff\xfe"
 _OGG_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 class StderrTail:
-    """Keeps the last few KB FFmpeg wrote to stderr, so a failure can be classified (403, 404…)."""
+    """Keeps the last few KB FFmpeg wrote to stderr, so a failure can be classified (403, 404…).
+
+    discord.py copies FFmpeg's stderr here from a reader thread that stops only when the source is
+    cleaned up: after FFmpeg exits, each read returns at once with nothing, and that thread hands
+    this object an empty write in a tight loop. FFmpeg exits seconds before its track ends (the
+    rest of the track waits in the pipe), so without a pause that loop would take a whole core for
+    those seconds at every track's end, on a task that may have a quarter of a vCPU. An empty write
+    therefore waits ``EOF_PAUSE_S`` before it returns.
+    """
 
     def __init__(self, limit: int = STDERR_TAIL_BYTES) -> None:
         self._limit = limit
@@ -57,6 +68,9 @@ class StderrTail:
         self._lock = threading.Lock()
 
     def write(self, data: bytes) -> int:
+        if not data:
+            time.sleep(EOF_PAUSE_S)  # discord.py's reader at end of file (see the class docstring)
+            return 0
         with self._lock:
             self._data += data
             del self._data[: -self._limit]
