@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator import DiscordEmulator, GuildHandle
+from tests.support.emulator.tls import shared_authority
 from tests.support.media import MediaServer, tone_file
 from tests.support.minimal_bot import MinimalBotProcess
 from tests.support.signing import SignedApi, signed_api
 from tests.support.voice_stack import VoiceStack
+from tests.support.warm_start import WarmStarter
 
 
 @pytest.fixture
@@ -60,9 +62,20 @@ def media_server() -> Iterator[MediaServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def warm_starter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmStarter]:
+    """Voice tasks forked from one process that imported the voice task once (``tests.support.warm_start``)."""
+    directory = tmp_path_factory.mktemp("warm-start")
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(shared_authority().pem)
+    starter = WarmStarter(ca_file, directory / "warm-start.log")
+    yield starter
+    starter.close()
+
+
 @pytest.fixture
 def make_stack(
-    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path
+    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path, warm_starter: WarmStarter
 ) -> Iterator[Callable[..., VoiceStack]]:
     """``make_stack(TIMMYBOT_X="1", ...)``: a voice stack on the test's emulator and media server, with
     those settings for its voice tasks; every stack made is closed after the test (its tasks stopped,
@@ -70,7 +83,7 @@ def make_stack(
     stacks: list[VoiceStack] = []
 
     def make(**settings: str) -> VoiceStack:
-        voice_stack = VoiceStack(emulator, media_server, tmp_path, dynamodb=None, **settings)
+        voice_stack = VoiceStack(emulator, media_server, tmp_path, starter=warm_starter, **settings)
         stacks.append(voice_stack)
         return voice_stack
 

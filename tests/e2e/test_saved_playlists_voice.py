@@ -19,6 +19,7 @@ from tests.support.media import MediaServer
 from tests.support.signing import APPLICATION_ID, GUILD_ID, OTHER_GUILD_ID, USER_ID, command, signed_api
 from tests.support.signing import next_interaction_id as next_id
 from tests.support.voice_stack import VoiceStack
+from tests.support.warm_start import WarmStarter
 from timmybot.playlists.book import Owner, PlaylistBook, track_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -45,11 +46,11 @@ def _collapse(heard: list[float]) -> list[float]:
 
 
 def test_a_personal_playlist_saved_in_one_guild_plays_its_tones_in_order_in_another_under_dave(
-    emulator: DiscordEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: DiscordEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm_starter: WarmStarter
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(emulator.ca_file))
     with MediaServer() as media:
-        stack = VoiceStack(emulator, media, tmp_path)
+        stack = VoiceStack(emulator, media, tmp_path, starter=warm_starter)
         try:
             _run(emulator, media, stack, tmp_path)
         finally:

@@ -30,6 +30,7 @@ from tests.support.audio import (
 from tests.support.emulator import DiscordEmulator, GuildHandle, RtpPacket
 from tests.support.media import MediaServer, signal_file
 from tests.support.voice_stack import VoiceStack, VoiceTaskProcess
+from tests.support.warm_start import WarmStarter
 from timmybot.discord import ui
 from timmybot.filters import EIGHT_D_PERIOD_S, EQ_GAINS_DB, FilterPreset, Filters
 from timmybot.models import QueueEntry
@@ -85,12 +86,13 @@ class Voice:
 
 
 @pytest.fixture(scope="module")
-def voice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voice]:
+def voice(tmp_path_factory: pytest.TempPathFactory, warm_starter: WarmStarter) -> Iterator[Voice]:
     with contextlib.ExitStack() as cleanup:
         emulator = cleanup.enter_context(DiscordEmulator())
         media = cleanup.enter_context(MediaServer())
         tmp: Path = tmp_path_factory.mktemp("filters")
-        stack = VoiceStack(emulator, media, tmp, TIMMYBOT_IDLE_TIMEOUT_S="600", TIMMYBOT_ALONE_TIMEOUT_S="600")
+        stack = VoiceStack(emulator, media, tmp, starter=warm_starter, TIMMYBOT_IDLE_TIMEOUT_S="600",
+                           TIMMYBOT_ALONE_TIMEOUT_S="600")  # fmt: skip
         cleanup.callback(stack.close)
         guild = emulator.add_guild("Filters")
         listener = emulator.add_member(guild.id, "listener")

@@ -13,6 +13,7 @@ import pytest
 from tests.support.emulator import DiscordEmulator, shard_for
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
+from tests.support.warm_start import WarmStarter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -59,9 +60,9 @@ def test_five_launches_at_once_identify_five_seconds_apart_and_all_five_guilds_p
 
 
 def test_repeated_invalid_sessions_back_off_and_give_up_instead_of_looping(
-    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path
+    emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path, warm_starter: WarmStarter
 ) -> None:
-    stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_IDENTIFY_MAX_ATTEMPTS="3")
+    stack = VoiceStack(emulator, media_server, tmp_path, starter=warm_starter, TIMMYBOT_IDENTIFY_MAX_ATTEMPTS="3")
     try:
         guild = emulator.add_guild("Invalid sessions")
         stack.enqueue(

@@ -13,6 +13,7 @@ import pytest
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer, tone_file
 from tests.support.voice_stack import VoiceStack
+from tests.support.warm_start import WarmStarter
 from timmybot.models import LeaseState
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -230,10 +231,11 @@ def test_three_failures_in_a_row_pause_the_guild_with_a_notice(
 
 
 def test_ten_unplayable_tracks_in_a_row_keep_a_bounded_stack_and_pause_as_the_setting_says(
-    emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer, tmp_path: Path
-) -> None:
+    emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer, tmp_path: Path,
+    warm_starter: WarmStarter,
+) -> None:  # fmt: skip
     # GIVEN ten tracks whose media answers 404, then a good one, and the pause set at ten failures
-    stack = VoiceStack(emulator, media_server, tmp_path, TIMMYBOT_PAUSE_AFTER_FAILURES="10")
+    stack = VoiceStack(emulator, media_server, tmp_path, starter=warm_starter, TIMMYBOT_PAUSE_AFTER_FAILURES="10")
     try:
         _listen(emulator, guild)
         gid = str(guild.id)

@@ -23,6 +23,7 @@ from tests.support.dynamodb_recorder import Call, RecordingDynamoDB
 from tests.support.emulator import DiscordEmulator, GuildHandle
 from tests.support.media import MediaServer
 from tests.support.voice_stack import VoiceStack
+from tests.support.warm_start import WarmStarter
 from timmybot.store import keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -40,10 +41,11 @@ def recorder() -> Iterator[RecordingDynamoDB]:
 
 def test_the_voice_task_makes_only_calls_its_role_allows(
     recorder: RecordingDynamoDB, emulator: DiscordEmulator, guild: GuildHandle, media_server: MediaServer,
-    tmp_path: Path,
+    tmp_path: Path, warm_starter: WarmStarter,
 ) -> None:  # fmt: skip
     # GIVEN a listener and a queue of a tone, a track whose media is gone, and two more tones
-    stack = VoiceStack(emulator, media_server, tmp_path, dynamodb=recorder, TIMMYBOT_IDLE_TIMEOUT_S="2")
+    stack = VoiceStack(emulator, media_server, tmp_path, dynamodb=recorder, starter=warm_starter,
+                       TIMMYBOT_IDLE_TIMEOUT_S="2")  # fmt: skip
     try:
         user = emulator.add_member(guild.id, "listener")
         emulator.set_member_voice(guild.id, user, guild.voice_channel_id)

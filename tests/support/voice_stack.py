@@ -3,7 +3,9 @@
 ``VoiceStack`` holds the settings every process shares (the emulator's REST and gateway URLs, its
 throwaway CA, an SQLite store file, the test-only local media source) and starts voice tasks as
 real subprocesses, exactly as the local launcher does. Given a ``RecordingDynamoDB``, the store is
-DynamoDB (moto on 127.0.0.1) instead, and the endpoint records every call the tasks make.
+DynamoDB (moto on 127.0.0.1) instead, and the endpoint records every call the tasks make. Given a
+``WarmStarter``, a task whose start it serves is forked from its already-imported process instead
+of starting cold (``tests.support.warm_start`` says when that is the same).
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from timmybot.wake import send_hints
 
 if TYPE_CHECKING:
     from tests.support.dynamodb_recorder import RecordingDynamoDB
+    from tests.support.warm_start import WarmProcess, WarmStarter
 
 ROOT = Path(__file__).resolve().parents[2]
 _entry_ids = itertools.count(1)
 
 
 class VoiceTaskProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log_path: Path, guild_id: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes] | WarmProcess, log_path: Path, guild_id: str) -> None:
         self.process = process
         self.log_path = log_path
         self.guild_id = guild_id
@@ -72,8 +75,10 @@ class VoiceTaskProcess:
 
 class VoiceStack:
     def __init__(self, emulator: DiscordEmulator, media: MediaServer, tmp_path: Path, *,
-                 dynamodb: RecordingDynamoDB | None = None, **settings: str) -> None:  # fmt: skip
+                 dynamodb: RecordingDynamoDB | None = None, starter: WarmStarter | None = None,
+                 **settings: str) -> None:  # fmt: skip
         self.emulator = emulator
+        self.starter = starter
         self.media = media
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "timmybot.sqlite3"
@@ -155,10 +160,14 @@ class VoiceStack:
             [*(str(p) for p in python_path), str(ROOT / "layers" / "core" / "python"), str(ROOT)]
         )
         log_path = self.tmp_path / f"voice-task-{guild_id}-{len(self.tasks)}.log"
+        process: subprocess.Popen[bytes] | WarmProcess
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "voice_task"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            if self.starter is not None and self.starter.serves(env, extra_python_path=bool(python_path)):
+                process = self.starter.start(cwd=ROOT, env=env, log_path=log_path)
+            else:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "voice_task"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
         task = VoiceTaskProcess(process, log_path, guild_id)
         self.tasks.append(task)
         return task

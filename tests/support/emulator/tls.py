@@ -1,4 +1,4 @@
-"""A throwaway certificate authority and a server certificate for 127.0.0.1.
+"""A throwaway certificate authority (one per test process) and server certificates for 127.0.0.1.
 
 discord.py hard-codes ``wss://`` for the voice gateway, so the emulator serves real TLS. A process
 that runs the bot trusts it through ``SSL_CERT_FILE=<ca_file>`` (honoured by OpenSSL's default
@@ -8,6 +8,7 @@ verify paths, hence by aiohttp's and urllib's default contexts).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -39,12 +40,20 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_tls(directory: Path) -> TlsMaterial:
-    """Create a CA and a certificate for IP 127.0.0.1 / localhost in ``directory``."""
-    now = dt.datetime.now(dt.UTC)
-    not_before = now - dt.timedelta(minutes=5)
-    not_after = now + dt.timedelta(days=2)
+@dataclass(frozen=True)
+class Authority:
+    """A throwaway CA: its key signs the server certificates, its PEM is what clients trust."""
 
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def new_authority() -> Authority:
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("TimmyBot test CA (throwaway)")
     ca_cert = (
@@ -53,8 +62,8 @@ def make_tls(directory: Path) -> TlsMaterial:
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -73,16 +82,32 @@ def make_tls(directory: Path) -> TlsMaterial:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return Authority(key=ca_key, cert=ca_cert)
 
+
+@functools.cache
+def shared_authority() -> Authority:
+    """This process's one CA. Every emulator's certificate is signed by it, so a process that
+    imported aiohttp (which builds its default TLS context at import) trusts each of them: this is
+    what lets ``tests.support.warm_start`` fork voice tasks from one warm process."""
+    return new_authority()
+
+
+def make_tls(directory: Path, *, authority: Authority | None = None) -> TlsMaterial:
+    """A certificate for IP 127.0.0.1 / localhost signed by ``authority`` (this process's shared CA
+    unless given), written with the CA's PEM into ``directory``."""
+    ca = authority or shared_authority()
+    ca_key, ca_cert = ca.key, ca.cert
+    now = dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("127.0.0.1"))
-        .issuer_name(ca_name)
+        .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
@@ -99,7 +124,7 @@ def make_tls(directory: Path) -> TlsMaterial:
     ca_file = directory / "ca.pem"
     cert_file = directory / "server.pem"
     key_file = directory / "server.key"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    ca_file.write_bytes(ca.pem)
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
