@@ -24,7 +24,7 @@ from scripts.bench._common import CHALICE_APP, CORE_LAYER, ROOT, print_header
 
 BENCH_DIR = Path(__file__).resolve().parent
 # In the order they run: the cheap, self-contained ones first.
-SCRIPTS = ("cold_import", "first_response", "packet_gaps", "voice", "cold_cpu", "store_rates")
+SCRIPTS = ("cold_import", "first_response", "packet_gaps", "track_end_cpu", "voice", "cold_cpu", "store_rates")
 
 
 def accepts_quick(path: Path) -> bool:

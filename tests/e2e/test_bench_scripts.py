@@ -151,3 +151,17 @@ def test_store_rates_prints_the_voice_tasks_calls_per_hour_and_the_record_size()
             r"^reproduce with: .*scripts/bench/store_rates\.py --seconds 10",
         ],
     )
+
+
+def test_track_end_cpu_prints_the_voice_tasks_figure_beside_the_unpaced_baseline() -> None:
+    result = _run("track_end_cpu.py", "--quick", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_lines(
+        result.stdout,
+        [
+            r"^StderrTail \(the voice task's\) +\d+\.\d{3} s +\d+\.\d%$",
+            r"^plain sink \(baseline, same run\) +\d+\.\d{3} s +\d+\.\d%$",
+            r"^figure: a track's end takes \d+\.\d% of a core; the baseline \d+\.\d% \((\d+|inf)x\)$",
+            r"^reproduce with: .*scripts/bench/track_end_cpu\.py --window 0\.5 --runs 1",
+        ],
+    )
