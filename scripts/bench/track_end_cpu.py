@@ -14,7 +14,6 @@ baseline: the same source with a plain sink for stderr, which is what the reader
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
@@ -32,17 +31,12 @@ from tests.support.media import tone_file  # noqa: E402
 from voice_task.audio import StderrTail, ffmpeg_executable  # noqa: E402
 
 
-class _PlainSink(io.RawIOBase):
-    """What discord.py's reader writes to when nothing paces it: a sink that returns at once."""
+class _PlainSink:
+    """What discord.py's reader writes to when nothing paces it: a sink that returns at once (it has
+    no ``fileno``, so discord.py pipes stderr through its reader thread, as for ``StderrTail``)."""
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
+    def write(self, data: bytes) -> int:
         return len(data)
-
-    def fileno(self) -> int:
-        raise OSError("no file descriptor: discord.py pipes stderr through its reader thread")
 
 
 def _cpu_after_exit(sink: object, path: Path, window_s: float) -> float:

@@ -65,10 +65,7 @@ def media_server() -> Iterator[MediaServer]:
 @pytest.fixture(scope="session")
 def warm_starter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmStarter]:
     """Voice tasks forked from one process that imported the voice task once (``tests.support.warm_start``)."""
-    directory = tmp_path_factory.mktemp("warm-start")
-    ca_file = directory / "ca.pem"
-    ca_file.write_bytes(shared_authority().pem)
-    starter = WarmStarter(ca_file, directory / "warm-start.log")
+    starter = WarmStarter(tmp_path_factory.mktemp("warm-start"), shared_authority().pem)
     yield starter
     starter.close()
 

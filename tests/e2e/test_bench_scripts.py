@@ -36,6 +36,13 @@ def _assert_lines(output: str, patterns: list[str]) -> None:
         assert re.search(pattern, output, re.MULTILINE), f"no line matching {pattern!r} in:\n{output}"
 
 
+def _assert_quick_run_prints(script: str, patterns: list[str], *, timeout: float) -> None:
+    """``script --quick`` exits 0 and prints a line matching each of ``patterns``."""
+    result = _run(script, "--quick", timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_lines(result.stdout, patterns)
+
+
 def test_cold_import_prints_both_medians_the_ratio_and_the_fast_path_guard() -> None:
     # WHEN the cold-import benchmark runs at smoke size
     result = _run("cold_import.py", "--quick")
@@ -119,11 +126,8 @@ def test_run_all_runs_the_listed_scripts_and_summarises_each() -> None:
 @pytest.mark.timeout(420)  # packages the zips and compiles a bytecode tree: about 3 minutes on 2 busy cores
 def test_cold_cpu_prints_the_quota_rows_beside_their_unconstrained_baselines() -> None:
     """Issue 16, Build 9: the voice task at 0.25 vCPU and the api from its zips at 512 and 1024 MB."""
-    result = _run("cold_cpu.py", "--quick", timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
-    _assert_lines(
-        out,
+    _assert_quick_run_prints(
+        "cold_cpu.py",
         [
             rf"^unconstrained +no \.pyc \(before\) +{FIGURE}",
             rf"^Fargate 0\.25 vCPU.* +\.pyc \(image now\) +{FIGURE} +{FIGURE} +\d+\.\d\d s +(within|OVER)$",
@@ -134,15 +138,14 @@ def test_cold_cpu_prints_the_quota_rows_beside_their_unconstrained_baselines() -
             r"JavaScript challenges",
             r"^reproduce with: .*scripts/bench/cold_cpu\.py --voice-runs 1 --lambda-runs 1",
         ],
+        timeout=400,
     )
 
 
 def test_store_rates_prints_the_voice_tasks_calls_per_hour_and_the_record_size() -> None:
     """Issue 16, Build 10: the DynamoDB figures docs/COSTS.md uses."""
-    result = _run("store_rates.py", "--quick", timeout=150)
-    assert result.returncode == 0, result.stderr[-3000:]
-    _assert_lines(
-        result.stdout,
+    _assert_quick_run_prints(
+        "store_rates.py",
         [
             r"^GetItem \((?:eventual|strong)\) +\d+ +[\d,]+$",
             r"^reads [\d,]+ an hour: [\d,]+ strongly consistent, [\d,]+ eventually consistent "
@@ -150,18 +153,18 @@ def test_store_rates_prints_the_voice_tasks_calls_per_hour_and_the_record_size()
             r"^guild record: ≈ [\d,]+ bytes → \d read unit\(s\)",
             r"^reproduce with: .*scripts/bench/store_rates\.py --seconds 10",
         ],
+        timeout=150,
     )
 
 
 def test_track_end_cpu_prints_the_voice_tasks_figure_beside_the_unpaced_baseline() -> None:
-    result = _run("track_end_cpu.py", "--quick", timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    _assert_lines(
-        result.stdout,
+    _assert_quick_run_prints(
+        "track_end_cpu.py",
         [
             r"^StderrTail \(the voice task's\) +\d+\.\d{3} s +\d+\.\d%$",
             r"^plain sink \(baseline, same run\) +\d+\.\d{3} s +\d+\.\d%$",
             r"^figure: a track's end takes \d+\.\d% of a core; the baseline \d+\.\d% \((\d+|inf)x\)$",
             r"^reproduce with: .*scripts/bench/track_end_cpu\.py --window 0\.5 --runs 1",
         ],
+        timeout=120,
     )

@@ -24,6 +24,7 @@ Protocol, JSON lines: the client writes ``{"id", "cwd", "env", "log"}``; the ser
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
@@ -34,8 +35,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-CORE_PYTHON = ROOT / "layers" / "core" / "python"
+from timmybot.launcher.local import CORE_PYTHON
+from timmybot.launcher.local import REPO_ROOT as ROOT
+
 _REAP_INTERVAL_S = 0.02
 
 
@@ -73,12 +75,15 @@ class WarmProcess:
 
 
 class WarmStarter:
-    """The client: starts the server lazily, sends it starts, tracks the children it reports."""
+    """The client: starts the server lazily, sends it starts, tracks the children it reports. The
+    server trusts the CA ``ca_pem`` (the test process's ``tls.shared_authority()``), written to
+    ``directory``, and logs there."""
 
-    def __init__(self, ca_file: Path, log_path: Path) -> None:
-        self._ca_pem = ca_file.read_bytes()
-        self._ca_file = ca_file
-        self._log_path = log_path
+    def __init__(self, directory: Path, ca_pem: bytes) -> None:
+        self._ca_pem = ca_pem
+        self._ca_file = directory / "ca.pem"
+        self._ca_file.write_bytes(self._ca_pem)
+        self._log_path = directory / "warm-start.log"
         self._server: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -192,8 +197,6 @@ def _reap() -> None:
 
 def _fork_refusal() -> str | None:
     """Why forking here would not give what a cold start gives, or None."""
-    import logging  # noqa: PLC0415
-
     threads = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["main"]
     if len(threads) != 1 or threading.active_count() != 1:
         return f"the warm process has {len(threads)} threads: a fork would copy their locks, not them"

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.emulator.tls import new_authority, shared_authority
-from tests.support.warm_start import CORE_PYTHON, ROOT, WarmStarter
+from tests.support.warm_start import WarmStarter
+from timmybot.launcher.local import CORE_PYTHON
+from timmybot.launcher.local import REPO_ROOT as ROOT
 
 
 @pytest.fixture
 def starter(tmp_path: Path) -> Iterator[WarmStarter]:
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(shared_authority().pem)
-    warm = WarmStarter(ca_file, tmp_path / "warm-start.log")
+    warm = WarmStarter(tmp_path, shared_authority().pem)
     yield warm
     warm.close()
 
