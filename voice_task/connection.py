@@ -117,11 +117,17 @@ class Connection:
             async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
                 await connection._before_identify(initial=initial)
 
+            async def on_socket_event_type(self, event_type: str) -> None:
+                # discord.py holds its READY back until no GUILD_CREATE has come for
+                # ``guild_ready_timeout``; the task needs only its own guild, so it goes on as soon as
+                # that one is in (this runs after the event was parsed: dispatch schedules it).
+                guild = self.get_guild(int(connection.guild_id)) if event_type == "GUILD_CREATE" else None
+                if guild is not None and not guild.unavailable:
+                    connection._session_ready(self)
+
             async def on_ready(self) -> None:
-                connection._identifies = 0
-                _log.info("gateway ready on shard %s/%s with guilds %s", self.shard_id, self.shard_count,
-                          sorted(str(g.id) for g in self.guilds))  # fmt: skip
-                connection._ready.set()
+                # Also when the guild never came (the bot was removed from it): the join then says so.
+                connection._session_ready(self)
 
             async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
                                             after: discord.VoiceState) -> None:  # fmt: skip
@@ -152,6 +158,14 @@ class Connection:
         else:
             _log.error("gateway did not become ready in time")
         return False
+
+    def _session_ready(self, client: discord.Client) -> None:
+        """A session is up (the task's guild is in, or discord.py's READY came): stop counting identifies."""
+        self._identifies = 0
+        if not self._ready.is_set():
+            _log.info("gateway ready on shard %s/%s with guilds %s", client.shard_id, client.shard_count,
+                      sorted(str(g.id) for g in client.guilds))  # fmt: skip
+            self._ready.set()
 
     async def _before_identify(self, *, initial: bool) -> None:
         """Every IDENTIFY (discord.py's re-identifies too) goes through the shared budget (BRIEF §4.4)."""

@@ -26,7 +26,8 @@ Everything runs in one process on one machine, in this order:
    unavailable.
 2. Cold start (issue 5): ``python -m voice_task`` started as the local launcher does (launching
    lease, then the process) → the emulator's first audio packet, one fresh guild per sample.
-   discord.py waits ``guild_ready_timeout`` (1 s) before READY; it is included, as it is real.
+   The task goes on once its own guild's GUILD_CREATE is in, not at discord.py's READY (which
+   waits ``guild_ready_timeout`` after the shard's last GUILD_CREATE).
 3. A warm task (already connected and idle; idle and alone timeouts set to an hour), then:
    - /play → first packet: a signed interaction through the Chalice app (``chalice.test.Client``)
      → ThreadDispatcher → the /play worker (emulated Discord REST, resolve, enqueue, launcher says

@@ -59,6 +59,41 @@ def test_five_launches_at_once_identify_five_seconds_apart_and_all_five_guilds_p
         assert all(shard_for(other, SHARDS) == shard for other in received)
 
 
+def test_the_task_joins_once_its_guild_is_in_while_the_rest_of_its_shard_still_streams_in(
+    make_stack: Callable[..., VoiceStack], emulator: DiscordEmulator
+) -> None:
+    """discord.py holds READY back until the shard's last GUILD_CREATE plus its guild_ready_timeout;
+    the task needs only its own guild, so on a shard whose guilds stream in it does not wait for them."""
+    stack = make_stack(TIMMYBOT_SHARD_COUNT="1")
+    guild = emulator.add_guild("First on the shard")
+    others = {emulator.add_guild(f"Streams in later {n}").id for n in range(3)}
+    user = emulator.add_member(guild.id, "listener")
+    emulator.set_member_voice(guild.id, user, guild.voice_channel_id)
+    stack.enqueue(
+        str(guild.id),
+        stack.tone_entry(440, 5),
+        voice_channel_id=str(guild.voice_channel_id),
+        text_channel_id=str(guild.text_channel_id),
+    )
+    emulator.stream_guild_creates(gap_s=0.6)
+
+    task = stack.launch(str(guild.id))
+    stack.wait_for_audio(str(guild.id), since=0, timeout=30)
+
+    heard_at = time.monotonic()
+    creates = emulator.guild_creates()
+    while len(creates) < 1 + len(others) and time.monotonic() < heard_at + 10:
+        time.sleep(0.1)
+        creates = emulator.guild_creates()
+    assert [gid for _, gid in creates[:1]] == [guild.id] and {gid for _, gid in creates[1:]} == others, creates
+    joins = [e.time for e in emulator.gateway_events(op=4)
+             if int(e.data.get("guild_id") or 0) == guild.id and e.data.get("channel_id") is not None]  # fmt: skip
+    assert joins, "the task never asked to join voice"
+    # THEN the join went out while the other guilds were still being sent (1.8 s of them after its own)
+    assert joins[0] < creates[-1][0], (joins[0], creates)
+    assert "gateway ready on shard 0/1 with guilds" in task.log
+
+
 def test_repeated_invalid_sessions_back_off_and_give_up_instead_of_looping(
     emulator: DiscordEmulator, media_server: MediaServer, tmp_path: Path, warm_starter: WarmStarter
 ) -> None:

@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from .hub import HUB_KEY, Hub
 from .records import GatewayEvent, IdentifyRecord
-from .state import JSON, shard_for
+from .state import JSON, Guild, shard_for
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class GatewaySession:
         self.session_id: str | None = None
         self.shard: tuple[int, int] | None = None
         self.identified = False
+        self._streaming: asyncio.Task[None] | None = None  # GUILD_CREATEs sent apart (Faults.guild_create_gap_s)
 
     def covers(self, guild_id: int) -> bool:
         if self.shard is None:
@@ -163,8 +164,17 @@ class GatewaySession:
         if shard is not None:
             ready["shard"] = list(shard)
         await self.dispatch("READY", ready)
-        for guild in guilds:
-            await self.dispatch("GUILD_CREATE", hub.guild_create_payload(guild))
+        if hub.faults.guild_create_gap_s > 0:
+            self._streaming = asyncio.create_task(self._send_guild_creates(guilds, hub.faults.guild_create_gap_s))
+        else:
+            await self._send_guild_creates(guilds, 0.0)
+
+    async def _send_guild_creates(self, guilds: list[Guild], gap_s: float) -> None:
+        for n, guild in enumerate(guilds):
+            if n and gap_s:
+                await asyncio.sleep(gap_s)
+            self.hub.records.guild_creates.append((time.monotonic(), guild.id))
+            await self.dispatch("GUILD_CREATE", self.hub.guild_create_payload(guild))
 
     async def _drop_voice_of_old_session(self, guild_id: int) -> None:
         hub = self.hub

@@ -60,6 +60,9 @@ class LatencyFault:
 class Faults:
     invalid_session_identifies: int = 0
     refused_voice_identifies: int = 0  # voice IDENTIFYs answered with a close 4006 (a voice server that fails)
+    # Seconds between a new session's GUILD_CREATEs, as Discord streams a large shard's guilds in
+    # after READY (0: all at once). The gateway goes on reading the bot's ops meanwhile.
+    guild_create_gap_s: float = 0.0
     rate_limits: list[RateLimitFault] = field(default_factory=list)
     latencies: list[LatencyFault] = field(default_factory=list)
 
@@ -101,6 +104,7 @@ class Recordings:
     webhooks: list[WebhookRecord] = field(default_factory=list)
     identifies: list[IdentifyRecord] = field(default_factory=list)
     gateway_events: list[GatewayEvent] = field(default_factory=list)
+    guild_creates: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time sent, guild id)
     bot_voice: dict[int, list[VoiceStateChange]] = field(default_factory=lambda: defaultdict(list))
     voice_ws: dict[int, list[VoiceWsEvent]] = field(default_factory=lambda: defaultdict(list))
     packets: dict[int, list[RtpPacket]] = field(default_factory=lambda: defaultdict(list))

@@ -465,6 +465,11 @@ class DiscordEmulator:
 
         return int(self._call_async(run))
 
+    def stream_guild_creates(self, gap_s: float) -> None:
+        """Send each new session's GUILD_CREATEs ``gap_s`` apart, as Discord streams a large shard's
+        guilds in after READY (``guild_creates()`` says when each went)."""
+        self._call(lambda: setattr(self._hub.faults, "guild_create_gap_s", gap_s))
+
     def invalidate_next_identify(self, times: int = 1) -> None:
         """Answer the next ``times`` IDENTIFYs with op 9 (invalid session, not resumable)."""
         self._call(lambda: setattr(self._hub.faults, "invalid_session_identifies", times))
@@ -486,6 +491,7 @@ class DiscordEmulator:
             faults = self._hub.faults
             faults.invalid_session_identifies = 0
             faults.refused_voice_identifies = 0
+            faults.guild_create_gap_s = 0.0
             faults.rate_limits.clear()
             faults.latencies.clear()
 
@@ -537,6 +543,10 @@ class DiscordEmulator:
 
     def identifies(self) -> list[IdentifyRecord]:
         return self._call(lambda: list(self._hub.records.identifies))
+
+    def guild_creates(self) -> list[tuple[float, int]]:
+        """Each GUILD_CREATE sent: (monotonic time, guild id), in order."""
+        return self._call(lambda: list(self._hub.records.guild_creates))
 
     def gateway_events(self, op: int | None = None) -> list[GatewayEvent]:
         return self._call(lambda: [e for e in self._hub.records.gateway_events if op is None or e.op == op])
