@@ -24,10 +24,12 @@ for _name in [n for n in os.environ if n.startswith("TIMMYBOT_") or n == "AWS_PR
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every botocore session of a test process (each xdist worker runs this) shares one parse of
-    botocore's data files, as moto's mock_aws makes each client a new session."""
-    from tests.support import botocore_cache  # noqa: PLC0415 - after the credentials above
+    botocore's data files, as moto's mock_aws makes each client a new session; moto's serializer
+    works out each member's attribute names once (``tests.support.moto_alias_cache``)."""
+    from tests.support import botocore_cache, moto_alias_cache  # noqa: PLC0415 - after the credentials above
 
     botocore_cache.install()
+    moto_alias_cache.install()
 
 
 @pytest.fixture(autouse=True)
