@@ -28,7 +28,6 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from chalicelib.dispatch import (
     Dispatcher,
@@ -81,11 +80,13 @@ class Harness:
 @pytest.fixture
 def lambda_invokes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None, Any]]:
     """What moto's Lambda was asked to invoke: (function name, invocation type, payload)."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: PLC0415 - only the lambda case needs it
+
     invokes: list[tuple[str, str | None, Any]] = []
     original = LambdaSimpleBackend.invoke
 
     @functools.wraps(original)
-    def recording(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
+    def recording(self: Any, function_name: str, qualifier: str | None, body: Any,
                   headers: Any, response_headers: Any) -> Any:  # fmt: skip
         invokes.append((function_name, headers.get("X-Amz-Invocation-Type"), body))
         return original(self, function_name, qualifier, body, headers, response_headers)
