@@ -47,10 +47,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.apigateway.models import RestAPI, apigateway_backends
-from moto.cloudformation import parsing
-from moto.cloudformation.models import CloudFormationBackend, cloudformation_backends
-from moto.server import ThreadedMotoServer
 
 from scripts.deploy import rollback_complete_text
 
@@ -65,6 +61,8 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto's CloudFormation is imported only where it runs
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -77,15 +75,20 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This commit, clean (the image tag must name a commit), sharing Chalice's wheel cache. Its own
-    compiled zips' cache (build/compiled-zips) serves its later runs."""
+    """This commit, clean (the image tag must name a commit), sharing Chalice's wheel cache and the
+    compiled zips' cache (build/compiled-zips, keyed by each zip's bytes) with this checkout, as a
+    developer's repeated deploys share them: the dependencies' zip Chalice builds from the shared
+    wheels is the one the packaging tests compiled."""
     repo = tmp_path_factory.mktemp("clone") / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True, timeout=120)
-    cache = ROOT / "chalice_app" / ".chalice" / "deployments"
-    cache.mkdir(parents=True, exist_ok=True)
-    (repo / "chalice_app" / ".chalice" / "deployments").symlink_to(cache, target_is_directory=True)
+    shared = {"chalice_app/.chalice/deployments": ROOT / "chalice_app" / ".chalice" / "deployments",
+              "build/compiled-zips": ROOT / "build" / "compiled-zips"}  # fmt: skip
+    for relative, cache in shared.items():
+        cache.mkdir(parents=True, exist_ok=True)
+        (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+        (repo / relative).symlink_to(cache, target_is_directory=True)
     with (repo / ".git" / "info" / "exclude").open("a") as exclude:
-        exclude.write("chalice_app/.chalice/deployments\n")
+        exclude.write("".join(f"{relative}\n" for relative in shared))
     return repo
 
 
@@ -153,6 +156,8 @@ def _client(service: str, endpoint: str) -> Any:
 def test_deploy_runs_every_step_moto_can_do_and_stops_at_the_transform(
     checkout: Path, endpoint: str, tmp_path: Path
 ) -> None:
+    from moto.cloudformation.models import cloudformation_backends  # noqa: PLC0415 - moto runs in this process
+
     # WHEN deploy.py runs against the loopback server
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -228,6 +233,10 @@ STACK_WRITES = ("create_stack", "update_stack", "create_change_set", "execute_ch
 
 def _bridge_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     """Moto's gaps on the deploy path, filled as CloudFormation behaves. Only moto is patched."""
+    from moto.apigateway.models import RestAPI, apigateway_backends  # noqa: PLC0415
+    from moto.cloudformation import parsing  # noqa: PLC0415
+    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
+
     clean_json = parsing.clean_json
 
     def with_cidr(resource_json: Any, resources_map: Any) -> Any:
@@ -289,6 +298,8 @@ def _bridge_moto(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _record_stack_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Each CreateStack, UpdateStack, CreateChangeSet and ExecuteChangeSet the server handles, in order."""
+    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
+
     calls: list[str] = []
 
     def recording(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
