@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from moto import mock_aws
-from moto.cloudformation.models import cloudformation_backends
 
 from scripts import deploy
 from timmybot.discord import permissions
@@ -141,6 +140,8 @@ def _stack(name: str = "timmybot-dev", parameters: dict[str, str] | None = None)
 
 def _roll_back(stack_id: str) -> None:
     """moto never rolls a create back; put the stack where AWS leaves a failed first create."""
+    from moto.cloudformation.models import cloudformation_backends  # noqa: PLC0415 - heavy; two tests need it
+
     cloudformation_backends[ACCOUNT][REGION].stacks[stack_id].status = "ROLLBACK_COMPLETE"
 
 

@@ -30,7 +30,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts import deploy
 from tests.support.packaged import packaged_once
@@ -106,6 +105,8 @@ def _swap_native_extensions(site: Path) -> None:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - imported where it runs, not in every worker
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
