@@ -12,6 +12,7 @@ import multiprocessing
 import random
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -929,6 +930,47 @@ class _ConsistencyRecorder:
 
 
 class TestDynamoDBPlumbing:
+    def test_two_conditional_writes_failing_at_once_on_a_new_client_both_come_back_as_conflicts(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # GIVEN botocore building a client's exception classes on their first use (with no lock),
+        # slowed down, as a busy machine's thread switches can, so that two threads' first failed
+        # conditions both build them and one of them raises its own class after the other's is set
+        from botocore import errorfactory, exceptions  # noqa: PLC0415
+
+        build = errorfactory.ClientExceptionsFactory._create_client_exceptions
+        construct = exceptions.ClientError.__init__
+
+        def slow_build(factory: Any, service_model: Any) -> Any:
+            time.sleep(0.05)
+            return build(factory, service_model)
+
+        def slow_construct(error: Any, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)
+            construct(error, *args, **kwargs)
+
+        monkeypatch.setattr(errorfactory.ClientExceptionsFactory, "_create_client_exceptions", slow_build)
+        monkeypatch.setattr(exceptions.ClientError, "__init__", slow_construct)
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "race")
+            store = DynamoDBStore("race", client=client)
+            key = (guild_pk(GUILD), "RACE")
+            assert store._put_item(key, {"n": 1}, expected_version=None, now=time.time())
+            barrier = threading.Barrier(2)
+
+            # WHEN two threads each try to create the item that exists
+            def create() -> bool:
+                barrier.wait()
+                return store._put_item(key, {"n": 2}, expected_version=None, now=time.time())
+
+            with ThreadPoolExecutor(2) as pool:
+                outcomes = [future.result() for future in [pool.submit(create), pool.submit(create)]]
+
+        # THEN both are told their condition failed; neither gets an exception it cannot catch
+        # (each would, if the store let them build the client's exception classes each their own)
+        assert outcomes == [False, False]
+
     def test_unprocessed_batch_work_is_retried_until_done(self) -> None:
         with mock_aws():
             # GIVEN a table that throttles half of every other batch request

@@ -53,6 +53,14 @@ class BatchIncompleteError(RuntimeError):
     """DynamoDB kept returning unprocessed keys/items after every retry (sustained throttling)."""
 
 
+def _with_exception_classes(client: DynamoDBClient) -> DynamoDBClient:
+    """``client``, its exception classes built now, before any thread uses it. botocore builds them
+    on first use, with no lock: two threads whose first conditional writes failed together could
+    each build their own, and the one a thread raised would not be the class its ``except`` names."""
+    client.exceptions  # noqa: B018 - the property builds them
+    return client
+
+
 class DynamoDBStore(Store):
     def __init__(
         self,
@@ -65,7 +73,7 @@ class DynamoDBStore(Store):
     ) -> None:
         super().__init__(clock=clock)
         self._table = table_name
-        self._client_instance = client
+        self._client_instance = _with_exception_classes(client) if client is not None else None
         self._region_name = region_name
         self._endpoint_url = endpoint_url or None
         self._client_lock = threading.Lock()
@@ -83,8 +91,8 @@ class DynamoDBStore(Store):
                     import boto3  # noqa: PLC0415 - heavy; only when no client was injected
 
                     session = boto3.session.Session()
-                    self._client_instance = session.client(
-                        "dynamodb", region_name=self._region_name, endpoint_url=self._endpoint_url
+                    self._client_instance = _with_exception_classes(
+                        session.client("dynamodb", region_name=self._region_name, endpoint_url=self._endpoint_url)
                     )
         return self._client_instance
 
