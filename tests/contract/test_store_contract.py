@@ -930,6 +930,33 @@ class _ConsistencyRecorder:
 
 
 class TestDynamoDBPlumbing:
+    def test_a_write_that_lost_a_race_retries_on_the_item_its_failure_returned_reading_nothing(self) -> None:
+        with mock_aws():
+            # GIVEN a guild record, and a second writer that changes it between our read and our write
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            create_dynamodb_table(client, "cas")
+            store = DynamoDBStore("cas", client=client)
+            other = DynamoDBStore("cas", client=boto3.client("dynamodb", region_name="us-east-1"))
+            store.update_guild(GUILD, lambda r: r.evolve(desired=replace(r.desired, volume=80)))
+            reads: list[str] = []
+            client.meta.events.register("before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem"))
+            raced: list[int] = []
+
+            def pause(record: GuildRecord) -> GuildRecord:
+                if not raced:
+                    raced.append(
+                        other.update_guild(GUILD, lambda r: r.evolve(desired=replace(r.desired, volume=30))).version
+                    )
+                return record.evolve(desired=replace(record.desired, paused=True))
+
+            # WHEN we pause it
+            written = store.update_guild(GUILD, pause)
+
+        # THEN the second try started from the record the failed write returned: one read in all,
+        # and both changes are kept
+        assert reads == ["GetItem"]
+        assert (written.desired.paused, written.desired.volume, written.version) == (True, 30, raced[0] + 1)
+
     def test_two_conditional_writes_failing_at_once_on_a_new_client_both_come_back_as_conflicts(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:

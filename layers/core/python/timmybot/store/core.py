@@ -73,6 +73,23 @@ class StoreCore(abc.ABC):
         ``active`` puts the item in the sparse active index. Returns False if the condition failed.
         """
 
+    def _put_item_or_current(
+        self,
+        key: Key,
+        data: dict[str, Any],
+        *,
+        expected_version: int | None,
+        now: float,
+        expires_at: float | None = None,
+        active: bool = False,
+    ) -> tuple[bool, StoredItem | None]:
+        """``_put_item``, and when its condition failed, the item that failed it (None if there is
+        none) for the compare-and-set loops' next attempt. This default reads it again; a backend
+        whose failed write can return the item (DynamoDB's ReturnValuesOnConditionCheckFailure)
+        saves that read."""
+        ok = self._put_item(key, data, expected_version=expected_version, now=now, expires_at=expires_at, active=active)
+        return ok, None if ok else self._get_item(key)
+
     def _get_item_fields(self, key: Key, names: Sequence[str]) -> StoredItem | None:
         """The item with only the named top-level fields of its data, for an item without a TTL
         (``expires_at`` comes back None): a backend that can project a read (DynamoDB) leaves the
@@ -128,8 +145,10 @@ class StoreCore(abc.ABC):
         record's totals do not describe its queue (a record written before totals, or by a release
         that does not keep them).
         """
+        key = (guild_pk(guild_id), GUILD_SK)
+        item = self._get_item(key)
         for attempt in range(MAX_CAS_ATTEMPTS):
-            current, exists = self._load_guild(guild_id)
+            current, exists = _guild_from(guild_id, item)
             updated = change(current)
             if updated is current:
                 return current
@@ -138,8 +157,8 @@ class StoreCore(abc.ABC):
             version = current.version + 1
             totals = settled.queue_totals.stamped(settled.queue, version) if settled.queue_totals else None
             written = replace(settled, version=version, queue_totals=totals)
-            ok = self._put_item(
-                (guild_pk(guild_id), GUILD_SK),
+            ok, item = self._put_item_or_current(
+                key,
                 written.to_dict(),
                 expected_version=current.version if exists else None,
                 now=now,
@@ -226,19 +245,18 @@ class StoreCore(abc.ABC):
         *,
         ttl_s: float | None = None,
     ) -> dict[str, Any] | None:
-        pk, sk = key
+        item = self._get_item(key)
         for attempt in range(MAX_CAS_ATTEMPTS):
-            item = self._get_item((pk, sk))
             fresh = self._fresh(item)
             current = dict(fresh.data) if fresh is not None else None
             updated = change(current)
             if updated is current or updated is None:
                 return current
             now = self._clock()
-            ok = self._put_item(
-                (pk, sk),
+            ok, item = self._put_item_or_current(
+                key,
                 updated,
-                expected_version=item.version if fresh is not None and item is not None else None,
+                expected_version=fresh.version if fresh is not None else None,
                 now=now,
                 expires_at=now + ttl_s if ttl_s is not None else None,
             )
@@ -254,12 +272,16 @@ class StoreCore(abc.ABC):
         return item
 
     def _load_guild(self, guild_id: str, *, consistent: bool = True) -> tuple[GuildRecord, bool]:
-        item = self._get_item((guild_pk(guild_id), GUILD_SK), consistent=consistent)
-        if item is None:
-            return GuildRecord(guild_id=guild_id), False
-        data = dict(item.data)
-        data["version"] = item.version
-        return GuildRecord.from_dict(data), True
+        return _guild_from(guild_id, self._get_item((guild_pk(guild_id), GUILD_SK), consistent=consistent))
+
+
+def _guild_from(guild_id: str, item: StoredItem | None) -> tuple[GuildRecord, bool]:
+    """The guild record an item holds (a new one if there is no item), and whether it was stored."""
+    if item is None:
+        return GuildRecord(guild_id=guild_id), False
+    data = dict(item.data)
+    data["version"] = item.version
+    return GuildRecord.from_dict(data), True
 
 
 def _require_generation(record: GuildRecord, generation: int) -> None:

@@ -140,6 +140,23 @@ class DynamoDBStore(Store):
         expires_at: float | None = None,
         active: bool = False,
     ) -> bool:
+        ok, _ = self._put_item_or_current(
+            key, data, expected_version=expected_version, now=now, expires_at=expires_at, active=active
+        )
+        return ok
+
+    def _put_item_or_current(
+        self,
+        key: Key,
+        data: dict[str, Any],
+        *,
+        expected_version: int | None,
+        now: float,
+        expires_at: float | None = None,
+        active: bool = False,
+    ) -> tuple[bool, StoredItem | None]:
+        # A failed condition returns the item that failed it (ReturnValuesOnConditionCheckFailure,
+        # read consistently, at no read cost), so the compare-and-set loop's next try reads nothing.
         check_item_size(key, data)
         item = _item(key, data, version=(expected_version or 0) + 1, expires_at=expires_at, active=active)
         if expected_version is None:
@@ -157,10 +174,14 @@ class DynamoDBStore(Store):
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self.client.exceptions.ConditionalCheckFailedException as failed:
+            current = failed.response.get("Item")
+            # No item back: there is none (it was deleted), or a DynamoDB look-alike ignored the
+            # parameter; a read tells which, so the loop never retries on a guess.
+            return False, _stored(current) if current else self._get_item(key)
+        return True, None
 
     def _put_items(self, items: Sequence[tuple[Key, dict[str, Any], float | None]]) -> None:
         # A batch may not name one key twice: the last write of a key wins, as in a loop of puts.
