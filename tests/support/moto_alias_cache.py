@@ -27,19 +27,18 @@ COMPUTED = serialize.XFormedAttributePicker.get_possible_keys  # moto's own, ask
 @functools.cache  # once per process
 def install() -> None:
     picker = serialize.XFormedAttributePicker
-    computed = COMPUTED
 
     def get_possible_keys(self: Any, context: serialize.AttributePickerContext) -> Any:
         obj = context.obj
         if type(self) is not picker or self.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS \
                 or hasattr(obj, "Meta"):  # fmt: skip
-            return computed(self, context)
+            return COMPUTED(self, context)
         shape = context.shape
         parent = getattr(shape, "parent", None)
         key = (type(obj), context.key, id(shape), id(parent))
         known = _KNOWN.get(key)
         if known is None or known[1] is not shape or known[2] is not parent:
-            known = (list(computed(self, context)), shape, parent)
+            known = (list(COMPUTED(self, context)), shape, parent)
             _KNOWN[key] = known
         return known[0]
 
