@@ -49,6 +49,7 @@ import boto3
 import pytest
 
 from scripts.deploy import rollback_complete_text
+from tests.support.packaged import remove_tree
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ def endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """This commit, clean (the image tag must name a commit), sharing Chalice's wheel cache and the
     compiled zips' cache (build/compiled-zips, keyed by each zip's bytes) with this checkout, as a
     developer's repeated deploys share them: the dependencies' zip Chalice builds from the shared
@@ -89,7 +90,8 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (repo / relative).symlink_to(cache, target_is_directory=True)
     with (repo / ".git" / "info" / "exclude").open("a") as exclude:
         exclude.write("".join(f"{relative}\n" for relative in shared))
-    return repo
+    yield repo
+    remove_tree(repo.parent)  # the links to the shared caches go, not what they point at
 
 
 # What the fake `docker push` puts in ECR for the pushed tag (ECR stores a manifest per tag).

@@ -2,7 +2,7 @@
 
 GIVEN the app packaged as scripts/deploy.py does it (`chalice package`, the core layer, then
       scripts/lambda_runtime.compile_zips)
-WHEN  the zips are unpacked where Lambda puts them (/var/task and /opt), made read-only, and a bare
+WHEN  the zips are unpacked where Lambda puts them (/var/task, and /opt for each layer), made read-only, and a bare
       interpreter (no site-packages, no bytecode writing) imports the api handler and the modules a
       /queue reaches
 THEN  not one module from the zips is compiled from source: each loads from its unchecked-hash .pyc
@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,20 @@ import pytest
 import yaml
 
 from scripts import deploy, lambda_runtime
-from tests.support.packaged import packaged_once
+from tests.support.packaged import make_read_only, packaged_once, remove_tree, unpack
 
 pytestmark = pytest.mark.slow
 
 SITE = "python/lib/python3.11/site-packages"
 
 # Runs in the bare interpreter: records every module compiled from source, then reports what was
-# imported from the unpacked zips.
+# imported from the unpacked zips. Arguments: /var/task, then each layer's /opt (Lambda unpacks every
+# layer into one /opt; the layers share no file, so separate roots import the same modules).
 CHILD = r"""
 import importlib, importlib.machinery, json, sys
 roots = tuple(sys.argv[1:])
-sys.path[:0] = [roots[0], roots[1] + "/python", roots[1] + "/python/lib/python3.11/site-packages"]
+task, layers = roots[0], roots[1:]
+sys.path[:0] = [task, *(o + "/python" for o in layers), *(o + "/python/lib/python3.11/site-packages" for o in layers)]
 compiled = []
 _source_to_code = importlib.machinery.SourceFileLoader.source_to_code
 def _record(self, data, path, *args, **kwargs):
@@ -64,27 +66,27 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return packaged_once(tmp_path_factory)
 
 
-def _unpack_read_only(out: Path, into: Path) -> tuple[Path, Path]:
-    task, opt = into / "var" / "task", into / "opt"
-    with zipfile.ZipFile(out / "deployment.zip") as archive:
-        archive.extractall(task)
-    for layer in ("layer-deployment.zip", deploy.CORE_LAYER_ZIP):
-        with zipfile.ZipFile(out / layer) as archive:
-            archive.extractall(opt)
-    for path in (*into.rglob("*"), into):
-        mode = path.stat().st_mode
-        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    return task, opt
+@pytest.fixture(scope="module")
+def read_only(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Path]]:
+    """The function's code, the core layer and the deps layer, unpacked once for this module where
+    Lambda puts them and made read-only; deleted when the module is done."""
+    into = tmp_path_factory.mktemp("ro")
+    task = unpack(packaged, into / "var" / "task", ["deployment.zip"])
+    core = unpack(packaged, into / "opt-core", [deploy.CORE_LAYER_ZIP])
+    deps = unpack(packaged, into / "opt-deps", ["layer-deployment.zip"])
+    make_read_only(into)
+    yield task, core, deps
+    remove_tree(into)
 
 
-def _import_from(task: Path, opt: Path) -> dict[str, Any]:
+def _import_from(task: Path, *layers: Path) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin"),
         "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     completed = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", CHILD, str(task), str(opt)],
+        [sys.executable, "-I", "-S", "-c", CHILD, str(task), *map(str, layers)],
         env=env,
         capture_output=True,
         text=True,
@@ -100,30 +102,29 @@ def _listing(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
 
 
-def test_every_module_imported_from_a_read_only_copy_loads_from_its_pyc(packaged: Path, tmp_path: Path) -> None:
-    task, opt = _unpack_read_only(packaged, tmp_path / "ro")
-    before = _listing(tmp_path / "ro")
-    result = _import_from(task, opt)
+def test_every_module_imported_from_a_read_only_copy_loads_from_its_pyc(read_only: tuple[Path, Path, Path]) -> None:
+    root = read_only[0].parents[1]
+    before = _listing(root)
+    result = _import_from(*read_only)
     assert result["compiled"] == []
     modules = result["modules"]
     assert any(m.endswith("/app.py") for m in modules)
     assert any("/timmybot/store/dynamodb.py" in m for m in modules)
     assert any("/botocore/" in m for m in modules)
     assert len(modules) > 150
-    assert _listing(tmp_path / "ro") == before  # nothing was written next to the sources
+    assert _listing(root) == before  # nothing was written next to the sources
 
 
-def test_the_check_sees_a_module_compiled_from_source(packaged: Path, tmp_path: Path) -> None:
-    """The control: with the core layer's bytecode taken away, its modules show up as compiled."""
-    task, opt = tmp_path / "var" / "task", tmp_path / "opt"
-    with zipfile.ZipFile(packaged / "deployment.zip") as archive:
-        archive.extractall(task)
-    for layer in ("layer-deployment.zip", deploy.CORE_LAYER_ZIP):
-        with zipfile.ZipFile(packaged / layer) as archive:
-            archive.extractall(opt)
-    for cache in (opt / "python" / "timmybot").rglob("__pycache__"):
+def test_the_check_sees_a_module_compiled_from_source(
+    packaged: Path, read_only: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The control: with the core layer's bytecode taken away, its modules show up as compiled (the
+    deps layer is the read-only one above, so botocore still loads from its .pyc)."""
+    task = unpack(packaged, tmp_path / "var" / "task", ["deployment.zip"])
+    core = unpack(packaged, tmp_path / "opt", [deploy.CORE_LAYER_ZIP])
+    for cache in (core / "python" / "timmybot").rglob("__pycache__"):
         shutil.rmtree(cache)
-    compiled = _import_from(task, opt)["compiled"]
+    compiled = _import_from(task, core, read_only[2])["compiled"]
     assert any(path.endswith("/timmybot/store/dynamodb.py") for path in compiled)
     assert not any("/botocore/" in path for path in compiled)
 

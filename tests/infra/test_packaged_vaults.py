@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import boto3
 import pytest
 
 from scripts import deploy
-from tests.support.packaged import packaged_once
+from tests.support.packaged import packaged_once, remove_tree, unpack
 from timmybot.accounts.vault.schema import create_token_table
 
 pytestmark = pytest.mark.slow
@@ -69,18 +68,16 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def unpacked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The zips unpacked as Lambda unpacks them, once for this module; deleted when it is done."""
     tmp = tmp_path_factory.mktemp("package")
     out = packaged_once(tmp_path_factory)
-    task, opt = tmp / "var" / "task", tmp / "opt"
-    with zipfile.ZipFile(out / "deployment.zip") as archive:
-        archive.extractall(task)
-    for layer in ("layer-deployment.zip", deploy.CORE_LAYER_ZIP):
-        with zipfile.ZipFile(out / layer) as archive:
-            archive.extractall(opt)
+    task = unpack(out, tmp / "var" / "task", ["deployment.zip"])
+    opt = unpack(out, tmp / "opt", ["layer-deployment.zip", deploy.CORE_LAYER_ZIP])
     if platform.machine() not in ("aarch64", "arm64"):
         _swap_native_extensions(opt / "python" / "lib" / "python3.11" / "site-packages")
-    return task, opt
+    yield task, opt
+    remove_tree(tmp)
 
 
 def _swap_native_extensions(site: Path) -> None:

@@ -11,6 +11,9 @@ import fcntl
 import os
 import re
 import shutil
+import stat
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,31 @@ def packaged_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
             deploy.chalice_package("dev", out, app_dir=_app_copy(work))
             done.write_text("packaged\n")
     return out
+
+
+def unpack(out: Path, into: Path, zips: Iterable[str]) -> Path:
+    """Each of ``zips`` (names in the packaged directory ``out``) unpacked into ``into``, as Lambda
+    unpacks a function's code into /var/task and its layers into /opt."""
+    for name in zips:
+        with zipfile.ZipFile(out / name) as archive:
+            archive.extractall(into)
+    return into
+
+
+def make_read_only(root: Path) -> None:
+    """Take away every write bit under ``root``, as Lambda's /var/task and /opt have none."""
+    for path in (*root.rglob("*"), root):
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def remove_tree(root: Path) -> None:
+    """Delete a tree a module's tests made (read-only or not; symlinks in it are not followed) when
+    they are done. The deps layer unpacked is some 6,000 files. Left behind, they would be deleted
+    by pytest, which keeps the last three runs' temporary directories and deletes older ones as a
+    session ends: in one process, after the last test, with nothing left to overlap with."""
+    if not root.exists():
+        return
+    for directory in (root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())):
+        directory.chmod(directory.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    shutil.rmtree(root)
