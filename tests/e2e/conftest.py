@@ -31,12 +31,13 @@ def guild(emulator: DiscordEmulator) -> GuildHandle:
 
 
 @pytest.fixture
-def start_bot(emulator: DiscordEmulator) -> Iterator[Callable[..., MinimalBotProcess]]:
-    """Start the minimal discord.py bot as a subprocess; it is stopped after the test."""
+def start_bot(emulator: DiscordEmulator, warm_starter: WarmStarter) -> Iterator[Callable[..., MinimalBotProcess]]:
+    """Start the minimal discord.py bot as a subprocess (forked warm when it can be); it is stopped
+    after the test."""
     bots: list[MinimalBotProcess] = []
 
     def start(**env: str) -> MinimalBotProcess:
-        bot = MinimalBotProcess(emulator, env=env).start()
+        bot = MinimalBotProcess(emulator, env=env, starter=warm_starter).start()
         bots.append(bot)
         return bot
 

@@ -18,6 +18,7 @@ from tests.support.dave_checks import report_problems
 from tests.support.emulator import ChannelType, DaveMode, DiscordEmulator, GuildHandle
 from tests.support.emulator.dave import DaveOp
 from tests.support.minimal_bot import MinimalBotProcess
+from tests.support.warm_start import WarmStarter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -227,7 +228,7 @@ def test_a_bad_commit_is_answered_with_op_31_and_the_bot_is_added_again(
 
 
 def test_voice_join_events_come_in_either_order_and_the_server_update_may_first_lack_an_endpoint(
-    start_bot: StartBot,
+    warm_starter: WarmStarter,
 ) -> None:
     # GIVEN emulators with seeds that fix one join's events in each of the four orders (a fresh
     # emulator's first draws decide it: 0 server-state, 1 state-server, 4 and 7 with a null endpoint first)
@@ -235,7 +236,7 @@ def test_voice_join_events_come_in_either_order_and_the_server_update_may_first_
     for seed in (0, 1, 4, 7):
         with DiscordEmulator(seed=seed) as emulator:
             guild = emulator.add_guild("Orders")
-            bot = MinimalBotProcess(emulator).start()
+            bot = MinimalBotProcess(emulator, starter=warm_starter).start()
             try:
                 # WHEN a discord.py bot joins
                 joined = _join(bot, guild, dave_timeout=0)

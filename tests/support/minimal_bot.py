@@ -1,6 +1,7 @@
 """A minimal discord.py 2.7.1 bot driven over stdin/stdout, and the harness that runs it.
 
-The child (``python -m tests.support.minimal_bot``) reads ``EMU_API_BASE``, ``EMU_GATEWAY_URL`` and
+The child (``python -m tests.support.minimal_bot``, or forked warm by ``tests.support.warm_start``
+with the same pipes) reads ``EMU_API_BASE``, ``EMU_GATEWAY_URL`` and
 ``EMU_BOT_TOKEN`` (with ``SSL_CERT_FILE`` trusting the emulator's CA), sets the only two discord.py
 attributes allowed (``discord.http.Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``) and closes one
 discord.py race (see ``_wait_for_state`` below), logs in,
@@ -42,6 +43,7 @@ import yarl
 
 if TYPE_CHECKING:
     from tests.support.emulator import DiscordEmulator
+    from tests.support.warm_start import WarmProcess, WarmStarter
 
 _log = logging.getLogger(__name__)
 
@@ -214,7 +216,8 @@ async def _child_main() -> None:
     _emit("closed", t=time.monotonic())
 
 
-def child_main() -> int:
+def child_main(argv: list[str] | None = None) -> int:
+    """The bot's entry point (it takes no arguments; ``argv`` is for the warm starter's uniform call)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("discord.voice_state").setLevel(logging.DEBUG)
@@ -242,20 +245,32 @@ class MinimalBotProcess:
             bot.wait_event("joined")
     """
 
-    def __init__(self, emulator: DiscordEmulator, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, emulator: DiscordEmulator, *, env: Mapping[str, str] | None = None, starter: WarmStarter | None = None
+    ) -> None:
         self._env = {**os.environ, **emulator.child_env(), "PYTHONUNBUFFERED": "1", **(env or {})}
-        self._proc: subprocess.Popen[str] | None = None
+        self._starter = starter
+        self._proc: subprocess.Popen[str] | WarmProcess | None = None
         self._events: list[Event] = []
         self._stderr: list[str] = []
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> MinimalBotProcess:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.minimal_bot"],
-            cwd=REPO_ROOT, env=self._env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        """Forked from the warm starter when it can serve the bot's environment (see
+        ``tests.support.warm_start``), else ``python -m tests.support.minimal_bot``."""
+        warm = self._starter is not None and self._starter.serves(
+            self._env, extra_python_path=bool(self._env.get("PYTHONPATH"))
+        )
+        if warm:
+            assert self._starter is not None
+            self._proc = self._starter.start_piped(main="minimal_bot", cwd=REPO_ROOT, env=self._env)
+        else:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.minimal_bot"],
+                cwd=REPO_ROOT, env=self._env, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._threads = [
             threading.Thread(target=self._pump, args=(self._proc.stdout, True), daemon=True),

@@ -1,4 +1,5 @@
-"""Voice tasks started warm: each one a fork of a process that has already imported the voice task.
+"""Voice tasks (and the minimal bot) started warm: each one a fork of a process that has already
+imported them.
 
 A cold ``python -m voice_task`` spends most of a second of CPU starting the interpreter and
 importing discord.py, aiohttp, davey and the core before it does anything, and the end-to-end
@@ -16,29 +17,47 @@ TLS context at import; every emulator in a process signs with ``tls.shared_autho
 (``tests/contract/test_launcher_local.py``), and the bench scripts always start cold, since they
 measure the start itself.
 
-Protocol, JSON lines: the client writes ``{"id", "cwd", "env", "log"}``; the server answers
-``{"id", "pid"}`` (or ``{"id", "error"}``) and, when a child ends, ``{"exit": pid, "code": c}`` with
-``c`` as ``Popen.returncode`` gives it (``-N`` for signal N). The server exits at end of input.
+The same server also starts the emulator tests' minimal discord.py bot
+(``tests.support.minimal_bot``), which a cold start runs as ``python -m tests.support.minimal_bot`` with
+pipes for its stdin, stdout and stderr: ``start_piped`` makes three pipes and hands the child's ends
+to the server with the request (``SCM_RIGHTS``), so the forked bot has the very pipes ``Popen`` would
+have given it.
+
+Protocol: the server's stdin is a Unix ``SOCK_SEQPACKET`` socket, one JSON request per packet,
+``{"id", "main", "cwd", "env"}`` plus ``"log"`` (stdout and stderr to that file, stdin from
+``/dev/null``), or three file descriptors passed with the packet (stdin, stdout, stderr). The server
+answers on its stdout in JSON lines, ``{"id", "pid"}`` (or ``{"id", "error"}``), and when a child ends
+``{"exit": pid, "code": c}`` with ``c`` as ``Popen.returncode`` gives it (``-N`` for signal N). The
+server exits when the socket's other end closes.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from timmybot.launcher.local import CORE_PYTHON
 from timmybot.launcher.local import REPO_ROOT as ROOT
 
 _REAP_INTERVAL_S = 0.02
+_MAX_REQUEST = 1 << 20  # one request packet: the environment is its bulk
+#: What each ``main`` is: the script a cold start names as ``sys.argv[0]``, and where its entry point is.
+MAINS = {
+    "voice_task": (ROOT / "voice_task" / "__main__.py", "voice_task.__main__", "main"),
+    "minimal_bot": (ROOT / "tests" / "support" / "minimal_bot.py", "tests.support.minimal_bot", "child_main"),
+}
 
 
 # ---------------------------------------------------------------------------------- client side
@@ -49,6 +68,10 @@ class WarmProcess:
         self.pid = pid
         self.returncode: int | None = None
         self._done = threading.Event()
+        # The parent's ends of the child's pipes, for a child started with ``start_piped``.
+        self.stdin: IO[str] | None = None
+        self.stdout: IO[str] | None = None
+        self.stderr: IO[str] | None = None
 
     def _finished(self, code: int) -> None:
         self.returncode = code
@@ -85,6 +108,7 @@ class WarmStarter:
         self._ca_file.write_bytes(self._ca_pem)
         self._log_path = directory / "warm-start.log"
         self._server: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
         self._replies: dict[int, dict[str, Any]] = {}
@@ -103,14 +127,33 @@ class WarmStarter:
             return False
 
     def start(self, *, cwd: Path, env: Mapping[str, str], log_path: Path) -> WarmProcess:
+        """A voice task, as ``python -m voice_task`` with stdout and stderr to ``log_path``."""
+        return self._request({"main": "voice_task", "cwd": str(cwd), "env": dict(env), "log": str(log_path)})
+
+    def start_piped(self, *, main: str, cwd: Path, env: Mapping[str, str]) -> WarmProcess:
+        """``main`` (one of ``MAINS``) with pipes for its stdin, stdout and stderr, as
+        ``Popen(..., stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)`` gives them."""
+        (in_read, in_write), (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe(), os.pipe()
+        try:
+            child = self._request({"main": main, "cwd": str(cwd), "env": dict(env)}, (in_read, out_write, err_write))
+        except BaseException:
+            for fd in (in_write, out_read, err_read):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (in_read, out_write, err_write):  # the child has its own copies now
+                os.close(fd)
+        child.stdin = os.fdopen(in_write, "w", encoding="utf-8")
+        child.stdout = os.fdopen(out_read, encoding="utf-8")
+        child.stderr = os.fdopen(err_read, encoding="utf-8")
+        return child
+
+    def _request(self, request: Mapping[str, Any], fds: Sequence[int] = ()) -> WarmProcess:
         with self._lock:
-            server = self._ensure_server()
+            control = self._ensure_server()
             self._next_id += 1
             request_id = self._next_id
-            line = json.dumps({"id": request_id, "cwd": str(cwd), "env": dict(env), "log": str(log_path)})
-            assert server.stdin is not None
-            server.stdin.write(line.encode() + b"\n")
-            server.stdin.flush()
+            socket.send_fds(control, [json.dumps({**request, "id": request_id}).encode()], list(fds))
         with self._replied:
             if not self._replied.wait_for(lambda: request_id in self._replies or self._server_gone(), timeout=30):
                 raise AssertionError(f"the warm starter did not answer; its log:\n{self._server_log()}")
@@ -122,10 +165,11 @@ class WarmStarter:
     def close(self) -> None:
         with self._lock:
             server, self._server = self._server, None
+            control, self._control = self._control, None
         if server is None:
             return
-        assert server.stdin is not None
-        server.stdin.close()
+        if control is not None:
+            control.close()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -134,20 +178,22 @@ class WarmStarter:
         if self._reader is not None:
             self._reader.join(timeout=10)
 
-    def _ensure_server(self) -> subprocess.Popen[bytes]:
-        if self._server is not None and self._server.poll() is None:
-            return self._server
+    def _ensure_server(self) -> socket.socket:
+        if self._server is not None and self._control is not None and self._server.poll() is None:
+            return self._control
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMMYBOT_")}
         env["SSL_CERT_FILE"] = str(self._ca_file)
         env["PYTHONPATH"] = os.pathsep.join([str(CORE_PYTHON), str(ROOT)])
-        with self._log_path.open("ab") as log:
+        control, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with self._log_path.open("ab") as log, server_end:
             self._server = subprocess.Popen(
                 [sys.executable, "-m", "tests.support.warm_start"],
-                cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                cwd=ROOT, env=env, stdin=server_end.fileno(), stdout=subprocess.PIPE, stderr=log,
             )  # fmt: skip
+        self._control = control
         self._reader = threading.Thread(target=self._read, args=(self._server,), name="warm-start-reader", daemon=True)
         self._reader.start()
-        return self._server
+        return control
 
     def _read(self, server: subprocess.Popen[bytes]) -> None:
         assert server.stdout is not None
@@ -206,52 +252,75 @@ def _fork_refusal() -> str | None:
 
 
 def serve() -> dict[str, Any] | None:
-    """Import the voice task, then fork a child per request. Returns the request in a child, and
-    None in the server once its input ends."""
+    """Import the voice task and the minimal bot, then fork a child per request. Returns the request
+    (with the file descriptors that came with it as ``"fds"``) in a child, and None in the server
+    once the client has closed its end."""
     import imageio_ffmpeg  # noqa: F401, PLC0415 - what the task imports first thing when it plays
 
+    import tests.support.minimal_bot  # noqa: F401, PLC0415
     import voice_task.__main__  # noqa: PLC0415
     import voice_task.bootstrap  # noqa: PLC0415
     import voice_task.task  # noqa: F401, PLC0415
 
-    pending = b""
+    control = socket.socket(fileno=0)
     while True:
-        ready, _, _ = select.select([0], [], [], _REAP_INTERVAL_S)
+        ready, _, _ = select.select([control], [], [], _REAP_INTERVAL_S)
         _reap()
         if not ready:
             continue
-        data = os.read(0, 1 << 16)
+        data, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST, 3)
         if not data:
             return None
-        pending += data
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            request = json.loads(line)
-            refusal = _fork_refusal()
-            if refusal is not None:
-                _write({"id": request["id"], "error": refusal})
-                continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                return dict(request)
-            _write({"id": request["id"], "pid": pid})
+        request = json.loads(data)
+        refusal = _fork_refusal()
+        if refusal is None and request.get("main") not in MAINS:
+            refusal = f"no such main: {request.get('main')!r}"
+        if refusal is None and len(fds) != (0 if "log" in request else 3):
+            refusal = f"{len(fds)} file descriptors came with the request"
+        if refusal is not None:
+            for fd in fds:
+                os.close(fd)
+            _write({"id": request["id"], "error": refusal})
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            control.detach()  # become() replaces fd 0: this socket object must never close the new one
+            return {**request, "fds": fds}
+        for fd in fds:  # the child's now: the client sees end of file when the child closes them
+            os.close(fd)
+        _write({"id": request["id"], "pid": pid})
 
 
 def become(request: Mapping[str, Any]) -> None:
-    """In the child: take the working directory, environment and output a cold start would have."""
-    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(null)
-    os.close(log)
+    """In the child: take the working directory, environment and standard streams a cold start
+    would have had."""
+    fds: list[int] = list(request["fds"])
+    if fds:
+        streams = fds
+    else:
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        streams = [os.open(os.devnull, os.O_RDONLY), log, log]
+    for target, fd in enumerate(streams):
+        os.dup2(fd, target)
+    for fd in set(streams):
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = [str(ROOT / "voice_task" / "__main__.py")]
+    if os.environ.get("PYTHONUNBUFFERED"):  # what -u would have set up at start
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(write_through=True)
+    sys.argv = [str(MAINS[request["main"]][0])]
+
+
+def run(request: Mapping[str, Any]) -> int:
+    """The child's entry point: ``main``'s, as its cold start would call it."""
+    _, module_name, function = MAINS[request["main"]]
+    code: int = getattr(importlib.import_module(module_name), function)([])
+    return code
 
 
 if __name__ == "__main__":
@@ -259,6 +328,4 @@ if __name__ == "__main__":
     if child_request is None:
         sys.exit(0)
     become(child_request)
-    from voice_task.__main__ import main
-
-    sys.exit(main([]))
+    sys.exit(run(child_request))

@@ -94,3 +94,33 @@ def test_it_refuses_starts_whose_import_time_inputs_differ(starter: WarmStarter,
     assert not starter.serves(_env(tmp_path), extra_python_path=True)
     assert not starter.serves(_env(tmp_path, SSL_CERT_FILE=str(other_ca)), extra_python_path=False)
     assert not starter.serves(_env(tmp_path, SSL_CERT_FILE=str(tmp_path / "missing.pem")), extra_python_path=False)
+
+
+def test_a_piped_warm_bot_has_the_pipes_and_exit_a_cold_one_has(starter: WarmStarter, tmp_path: Path) -> None:
+    # GIVEN the minimal bot's environment without the emulator it needs (so it fails at once, on stderr)
+    env = {**_env(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONPATH")
+
+    # WHEN it starts cold, as Popen with three pipes, and warm, with the pipes the starter hands over
+    cold = subprocess.run([sys.executable, "-m", "tests.support.minimal_bot"], cwd=ROOT, env=env,
+                          input="", capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    warm = starter.start_piped(main="minimal_bot", cwd=ROOT, env=env)
+    assert warm.stdin is not None and warm.stdout is not None and warm.stderr is not None
+    warm.stdin.close()
+    warm_out, warm_err = warm.stdout.read(), warm.stderr.read()  # end of file: the child's ends are closed
+    code = warm.wait(timeout=60)
+
+    # THEN both exit the same way and end their stderr with the same error; neither wrote to stdout
+    assert code == cold.returncode == 1
+    assert warm_err.strip().splitlines()[-1] == cold.stderr.strip().splitlines()[-1] == "KeyError: 'EMU_API_BASE'"
+    assert warm_out == cold.stdout == ""
+
+
+def test_it_answers_a_start_it_cannot_make_with_an_error_and_keeps_serving(
+    starter: WarmStarter, tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError, match="no such main: 'nothing'"):
+        starter.start_piped(main="nothing", cwd=ROOT, env=_env(tmp_path))
+    log_path = tmp_path / "task.log"
+    log_path.write_bytes(b"")
+    assert starter.start(cwd=ROOT, env=_env(tmp_path), log_path=log_path).wait(timeout=60) == 2
