@@ -75,9 +75,10 @@ def _test(python: str, rest: list[str]) -> int:
     pytest run must pass; the benchmarks' smoke runs take minutes, so they are kept out of the suite).
 
     pytest exits 5 when it collects nothing: that fails loudly, so no special casing here. The suite
-    runs on four workers, one test file each at a time: the end-to-end tests mostly wait on audio
+    runs on five workers, one test file each at a time: the end-to-end tests mostly wait on audio
     played in real time and on subprocesses, so at two workers a 2-core machine is busy about half
-    the time; four keep both cores busy (`-n 0` runs serially). The long
+    the time, and at four still only about three quarters; five keep both cores nearly busy (`-n 0`
+    runs serially). The long
     tests (a 90 s track each, one guild each) mostly wait, so they run three at once. Arguments go
     to one pytest run instead (e.g. `test tests/unit -n 0`, or `test -m long`).
     """
@@ -86,7 +87,7 @@ def _test(python: str, rest: list[str]) -> int:
     if rest:
         return subprocess.call([*pytest, *rest], cwd=ROOT, env=env)
     steps = [
-        ("suite", [*pytest, "-n", "4", "--dist", "loadfile", "-m", "not long and not bench"]),
+        ("suite", [*pytest, "-n", "5", "--dist", "loadfile", "-m", "not long and not bench"]),
         ("long-track fault tests", [*pytest, "-n", "3", "-m", "long"]),
         ("benchmark smoke runs", [*pytest, "-n", "2", "-m", "bench"]),
     ]
